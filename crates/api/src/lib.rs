@@ -1,0 +1,1 @@
+//! Karpenter CRD types (work in progress).

@@ -1,0 +1,1 @@
+//! Conversions (work in progress).

@@ -1,0 +1,1 @@
+//! Scheduling engine (work in progress).

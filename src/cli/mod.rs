@@ -1,0 +1,145 @@
+//! Command-line interface: global flags, subcommand dispatch, error reporting and exit codes.
+//!
+//! One module per subcommand owns its arguments, prompts and output. `main` parses, sets up
+//! logging, runs the subcommand and turns any error into a one-paragraph message on stderr and
+//! a non-zero exit code. clap itself exits with 2 on usage errors.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub mod completion;
+pub mod convert;
+pub mod output;
+pub mod run;
+pub mod scale_to_zero;
+pub mod setup;
+
+pub use output::OutputFormat;
+
+/// Karpenter's whole lifecycle on EKS in one kubectl plugin.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-karpenter",
+    bin_name = "kubectl karpenter",
+    version,
+    about = "Karpenter's whole lifecycle on EKS: set up its AWS side, convert old APIs, run it, scale it to zero",
+    propagate_version = true,
+    max_term_width = 110
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags shared by every subcommand, named as kubectl and the AWS CLI name them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)
+    #[arg(long, global = true, value_name = "PATH", help_heading = "Kubernetes")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context)
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Kubernetes")]
+    pub context: Option<String>,
+    /// Namespace for namespaced objects (default: the context's namespace)
+    #[arg(short = 'n', long, global = true, value_name = "NS", help_heading = "Kubernetes")]
+    pub namespace: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+    /// More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Do not prompt: answer yes to every confirmation
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// AWS region (default: AWS_REGION, then the profile's region)
+    #[arg(long, global = true, value_name = "REGION", help_heading = "AWS")]
+    pub region: Option<String>,
+    /// AWS shared-config profile (default: AWS_PROFILE, then "default")
+    #[arg(long, global = true, value_name = "NAME", help_heading = "AWS")]
+    pub profile: Option<String>,
+    /// EKS cluster name
+    #[arg(long, global = true, value_name = "NAME", help_heading = "AWS")]
+    pub cluster_name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create Karpenter's IAM roles and policies, interruption queue and EventBridge rules
+    Setup(setup::SetupArgs),
+    /// Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses
+    Convert(convert::ConvertArgs),
+    /// Run Karpenter's provisioning and disruption loops in the foreground
+    Run(run::RunArgs),
+    /// Take NodePools to zero capacity, and restore them later
+    #[command(name = "scale-to-zero")]
+    ScaleToZero(scale_to_zero::ScaleToZeroArgs),
+    /// Print a shell completion script
+    Completion(completion::CompletionArgs),
+    /// Print the version
+    Version,
+}
+
+/// The error for subcommands (or modes) that exist in the CLI but are not built yet.
+#[derive(Debug, thiserror::Error)]
+#[error("`kubectl karpenter {0}` is not yet supported by this build")]
+pub struct NotYetSupported(pub &'static str);
+
+/// Parse the command line, run it, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            report(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Print an error as one paragraph: the message, then its causes joined by ": ".
+pub fn report(err: &anyhow::Error) {
+    let style = console::Style::new().red().bold();
+    eprintln!("{} {err:#}", style.apply_to("error:"));
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,kubectl_karpenter=info",
+        2 => "debug,hyper=info,aws_smithy_runtime=info,aws_config=info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose >= 2)
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Convert(args) => convert::run(&global, args),
+        Command::Completion(args) => completion::run(args),
+        Command::Version => {
+            println!("kubectl-karpenter {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Setup(args) => runtime()?.block_on(setup::run(&global, args)),
+        Command::Run(args) => runtime()?.block_on(run::run(&global, args)),
+        Command::ScaleToZero(args) => runtime()?.block_on(scale_to_zero::run(&global, args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,1 @@
+//! AWS SDK client construction and error mapping (work in progress).

@@ -1,0 +1,96 @@
+//! Build a kube-rs `Client` the way kubectl does: `--kubeconfig`, else `$KUBECONFIG`, else
+//! `~/.kube/config`, else the in-cluster service account (for CronJobs); `--context` picks a
+//! context. Failures become one paragraph that says what was looked for and where.
+use std::path::PathBuf;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::cli::GlobalArgs;
+
+/// Why no Kubernetes client could be built.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct KubeconfigProblem {
+    pub message: String,
+}
+
+/// Where a kubeconfig would be read from, in kubectl's order.
+fn kubeconfig_source(global: &GlobalArgs) -> (String, Option<Vec<PathBuf>>) {
+    if let Some(path) = &global.kubeconfig {
+        return (format!("--kubeconfig {}", path.display()), Some(vec![path.clone()]));
+    }
+    if let Some(value) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let paths: Vec<PathBuf> = std::env::split_paths(&value).collect();
+        return (format!("$KUBECONFIG={}", value.to_string_lossy()), Some(paths));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let default = home.join(".kube").join("config");
+    if default.exists() {
+        return (default.display().to_string(), Some(vec![default]));
+    }
+    (
+        format!("{} (absent), then the in-cluster service account", default.display()),
+        None,
+    )
+}
+
+/// Load the kube-rs configuration for the global flags.
+pub async fn config(global: &GlobalArgs) -> Result<kube::Config, KubeconfigProblem> {
+    let (described, paths) = kubeconfig_source(global);
+    let hint = "Pass --kubeconfig PATH or set KUBECONFIG, or write one with \
+                `aws eks update-kubeconfig --name <cluster>`.";
+    let mut config = match paths {
+        Some(paths) => {
+            let mut merged: Option<Kubeconfig> = None;
+            for path in &paths {
+                let kc = Kubeconfig::read_from(path).map_err(|e| KubeconfigProblem {
+                    message: format!(
+                        "cannot read the kubeconfig {}: {e}. Looked at {described}. {hint}",
+                        path.display()
+                    ),
+                })?;
+                merged = Some(match merged {
+                    None => kc,
+                    Some(prev) => prev.merge(kc).map_err(|e| KubeconfigProblem {
+                        message: format!("cannot merge the kubeconfigs in {described}: {e}. {hint}"),
+                    })?,
+                });
+            }
+            let kc = merged.unwrap_or_default();
+            let options = KubeConfigOptions {
+                context: global.context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| {
+                    let context = global
+                        .context
+                        .as_deref()
+                        .map(|c| format!("context {c:?}"))
+                        .unwrap_or_else(|| "the current context".to_string());
+                    KubeconfigProblem {
+                        message: format!(
+                            "the kubeconfig from {described} is not usable with {context}: {e}. {hint}"
+                        ),
+                    }
+                })?
+        }
+        None => kube::Config::incluster().map_err(|e| KubeconfigProblem {
+            message: format!(
+                "no Kubernetes configuration found: looked for {described}, and the in-cluster \
+                 service account is not available ({e}). {hint}"
+            ),
+        })?,
+    };
+    if let Some(ns) = &global.namespace {
+        config.default_namespace = ns.clone();
+    }
+    Ok(config)
+}
+
+/// A kube-rs client for the global flags.
+pub async fn client(global: &GlobalArgs) -> anyhow::Result<kube::Client> {
+    let config = config(global).await?;
+    Ok(kube::Client::try_from(config)?)
+}

@@ -1,0 +1,2 @@
+//! Kubernetes client construction (and, later, the cluster state cache fed by watchers).
+pub mod client;
