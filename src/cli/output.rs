@@ -19,6 +19,6 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
 }
 
 /// Serialize `value` as YAML.
-pub fn to_yaml<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
+pub fn to_yaml<T: Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(serde_saphyr::to_string(value)?)
 }

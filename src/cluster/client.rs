@@ -34,6 +34,13 @@ fn kubeconfig_source(global: &GlobalArgs) -> (String, Option<Vec<PathBuf>>) {
     )
 }
 
+/// The first line of an error's text: parsers append multi-line source snippets, which would break the
+/// one-paragraph message.
+fn first_line(err: &dyn std::fmt::Display) -> String {
+    let text = err.to_string();
+    text.lines().next().unwrap_or_default().trim_end().to_string()
+}
+
 /// Load the kube-rs configuration for the global flags.
 pub async fn config(global: &GlobalArgs) -> Result<kube::Config, KubeconfigProblem> {
     let (described, paths) = kubeconfig_source(global);
@@ -45,14 +52,18 @@ pub async fn config(global: &GlobalArgs) -> Result<kube::Config, KubeconfigProbl
             for path in &paths {
                 let kc = Kubeconfig::read_from(path).map_err(|e| KubeconfigProblem {
                     message: format!(
-                        "cannot read the kubeconfig {}: {e}. Looked at {described}. {hint}",
-                        path.display()
+                        "cannot read the kubeconfig {}: {}. Looked at {described}. {hint}",
+                        path.display(),
+                        first_line(&e)
                     ),
                 })?;
                 merged = Some(match merged {
                     None => kc,
                     Some(prev) => prev.merge(kc).map_err(|e| KubeconfigProblem {
-                        message: format!("cannot merge the kubeconfigs in {described}: {e}. {hint}"),
+                        message: format!(
+                            "cannot merge the kubeconfigs in {described}: {}. {hint}",
+                            first_line(&e)
+                        ),
                     })?,
                 });
             }
@@ -71,7 +82,8 @@ pub async fn config(global: &GlobalArgs) -> Result<kube::Config, KubeconfigProbl
                         .unwrap_or_else(|| "the current context".to_string());
                     KubeconfigProblem {
                         message: format!(
-                            "the kubeconfig from {described} is not usable with {context}: {e}. {hint}"
+                            "the kubeconfig from {described} is not usable with {context}: {}. {hint}",
+                            first_line(&e)
                         ),
                     }
                 })?
@@ -79,7 +91,8 @@ pub async fn config(global: &GlobalArgs) -> Result<kube::Config, KubeconfigProbl
         None => kube::Config::incluster().map_err(|e| KubeconfigProblem {
             message: format!(
                 "no Kubernetes configuration found: looked for {described}, and the in-cluster \
-                 service account is not available ({e}). {hint}"
+                 service account is not available ({}). {hint}",
+                first_line(&e)
             ),
         })?,
     };
