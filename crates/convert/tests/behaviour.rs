@@ -1,0 +1,317 @@
+//! Targeted behaviour of the conversion: errors that name the field, warnings, defaults.
+use karpenter_convert::{
+    convert, parse_documents, Conversion, ConvertErrors, CrdValidator, Options, Target,
+};
+use serde_json::{json, Value};
+
+fn run_with(yaml: &str, opts: &Options<'_>) -> Result<Conversion, ConvertErrors> {
+    let docs = parse_documents("in.yaml", yaml).expect("parse");
+    convert(&docs, opts)
+}
+
+fn run(yaml: &str) -> Result<Conversion, ConvertErrors> {
+    let v = CrdValidator;
+    run_with(
+        yaml,
+        &Options {
+            validator: Some(&v),
+            ..Options::default()
+        },
+    )
+}
+
+fn error_text(yaml: &str) -> String {
+    run(yaml).expect_err("conversion should fail").to_string()
+}
+
+const TEMPLATE: &str = "apiVersion: karpenter.k8s.aws/v1alpha1
+kind: AWSNodeTemplate
+metadata: {name: t}
+spec:
+  subnetSelector: {karpenter.sh/discovery: c}
+  securityGroupSelector: {karpenter.sh/discovery: c}
+";
+
+fn provisioner(spec: &str) -> String {
+    format!("apiVersion: karpenter.sh/v1alpha5\nkind: Provisioner\nmetadata: {{name: p}}\nspec:\n{spec}")
+}
+
+#[test]
+fn provider_and_provider_ref_are_exclusive() {
+    let e = error_text(&provisioner(
+        "  providerRef: {name: t}\n  provider: {subnetSelector: {a: b}, securityGroupSelector: {a: b}}\n",
+    ));
+    assert!(e.contains("in.yaml:1 Provisioner/p spec.provider: spec.provider and spec.providerRef are mutually exclusive"), "{e}");
+}
+
+#[test]
+fn missing_provider_ref_is_an_error() {
+    let e = error_text(&provisioner("  weight: 5\n"));
+    assert!(
+        e.contains("Provisioner/p spec.providerRef: a Provisioner needs spec.providerRef"),
+        "{e}"
+    );
+}
+
+#[test]
+fn kubelet_cel_rules_are_checked_before_output() {
+    let e = error_text(&provisioner(
+        "  providerRef: {name: t}\n  kubeletConfiguration:\n    imageGCHighThresholdPercent: 50\n    imageGCLowThresholdPercent: 60\n",
+    ));
+    assert!(e.contains("spec.kubeletConfiguration.imageGCHighThresholdPercent: must be greater than imageGCLowThresholdPercent (50 <= 60)"), "{e}");
+    let e = error_text(&provisioner(
+        "  providerRef: {name: t}\n  kubeletConfiguration:\n    evictionSoft: {memory.available: 1Gi}\n",
+    ));
+    assert!(
+        e.contains("spec.kubeletConfiguration.evictionSoft: evictionSoft keys"),
+        "{e}"
+    );
+    let e = error_text(&provisioner(
+        "  providerRef: {name: t}\n  kubeletConfiguration:\n    evictionHard: {memory.free: 1Gi}\n",
+    ));
+    assert!(
+        e.contains("spec.kubeletConfiguration.evictionHard.memory.free"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_bad_object_is_reported_at_once() {
+    let yaml = format!(
+        "{}---\n{}",
+        provisioner("  weight: 5\n"),
+        TEMPLATE.replace("  subnetSelector: {karpenter.sh/discovery: c}\n", "")
+    );
+    let errs = run(&yaml).expect_err("both objects are bad");
+    assert_eq!(errs.0.len(), 2, "{errs}");
+    assert_eq!(errs.0[0].location.doc, 1);
+    assert_eq!(errs.0[1].location.doc, 2);
+    assert_eq!(errs.0[1].field, "spec.subnetSelector");
+}
+
+#[test]
+fn duplicate_output_names_are_an_error() {
+    let yaml = format!(
+        "{TEMPLATE}---\n{}",
+        "apiVersion: karpenter.sh/v1alpha5\nkind: Provisioner\nmetadata: {name: t}\nspec:\n  provider: {subnetSelector: {a: b}, securityGroupSelector: {a: b}}\n"
+    );
+    let e = error_text(&yaml);
+    assert!(
+        e.contains("produces EC2NodeClass t which in.yaml:1 also produces"),
+        "{e}"
+    );
+}
+
+#[test]
+fn custom_without_ami_selector_is_an_error() {
+    let e = error_text(&TEMPLATE.replace("spec:\n", "spec:\n  amiFamily: Custom\n"));
+    assert!(
+        e.contains("AWSNodeTemplate/t spec.amiSelector: amiFamily Custom has no AMI discovery"),
+        "{e}"
+    );
+}
+
+#[test]
+fn plain_number_volume_size_is_an_error() {
+    let yaml = format!("{TEMPLATE}  blockDeviceMappings:\n  - deviceName: /dev/xvda\n    ebs: {{volumeSize: 20}}\n");
+    let e = error_text(&yaml);
+    assert!(
+        e.contains("spec.blockDeviceMappings[0].ebs.volumeSize: `20` is a plain number"),
+        "{e}"
+    );
+}
+
+#[test]
+fn invalid_selector_ids_are_errors() {
+    let e = error_text(&TEMPLATE.replace(
+        "subnetSelector: {karpenter.sh/discovery: c}",
+        "subnetSelector: {aws-ids: sg-123}",
+    ));
+    assert!(
+        e.contains("spec.subnetSelector: `sg-123` is not a valid id: expected `subnet-…`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn too_many_terms_is_an_error() {
+    let e = error_text(&TEMPLATE.replace(
+        "subnetSelector: {karpenter.sh/discovery: c}",
+        "subnetSelector: {a: '1,2,3,4', b: '1,2,3,4', c: '1,2'}",
+    ));
+    assert!(e.contains("expands to 32 terms"), "{e}");
+}
+
+#[test]
+fn machines_and_v1_objects() {
+    let v1 = "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: already}\nspec: {template: {spec: {nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: x}, requirements: []}}}\n";
+    let conv = run(v1).expect("v1 passes through");
+    assert_eq!(conv.objects.len(), 1);
+    assert_eq!(conv.objects[0].value["metadata"]["name"], "already");
+    assert!(conv.warnings.is_empty());
+
+    let v = CrdValidator;
+    let err = run_with(
+        v1,
+        &Options {
+            target: Target::V1beta1,
+            validator: Some(&v),
+            ..Options::default()
+        },
+    )
+    .expect_err("cannot down-convert");
+    assert!(
+        err.to_string()
+            .contains("cannot be converted down to v1beta1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nodeclaim_without_its_nodepool_gets_the_v1_default_expiry() {
+    let yaml = "apiVersion: karpenter.sh/v1beta1\nkind: NodeClaim\nmetadata: {name: nc, labels: {karpenter.sh/nodepool: gone}}\nspec:\n  nodeClassRef: {name: default}\n  requirements: [{key: kubernetes.io/arch, operator: In, values: [amd64]}]\n  kubelet: {maxPods: 3}\n";
+    let conv = run(yaml).expect("converts");
+    let spec = &conv.objects[0].value["spec"];
+    assert_eq!(spec["expireAfter"], "720h0m0s");
+    assert_eq!(
+        spec["nodeClassRef"],
+        json!({"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"})
+    );
+    let fields: Vec<&str> = conv.warnings.iter().map(|w| w.field.as_str()).collect();
+    assert_eq!(fields, ["kind", "spec.kubelet", "spec.expireAfter"]);
+}
+
+#[test]
+fn v1beta1_ubuntu_without_terms_is_an_error_and_unknown_fields_warn() {
+    let yaml = "apiVersion: karpenter.k8s.aws/v1beta1\nkind: EC2NodeClass\nmetadata: {name: u}\nspec:\n  amiFamily: Ubuntu\n  role: r\n  subnetSelectorTerms: [{tags: {a: b}}]\n  securityGroupSelectorTerms: [{tags: {a: b}}]\n";
+    let e = error_text(yaml);
+    assert!(
+        e.contains("EC2NodeClass/u spec.amiSelectorTerms: amiFamily Ubuntu has no AMI discovery"),
+        "{e}"
+    );
+
+    let yaml = "apiVersion: karpenter.k8s.aws/v1beta1\nkind: EC2NodeClass\nmetadata: {name: b}\nspec:\n  amiFamily: Bottlerocket\n  role: r\n  futureField: 1\n  subnetSelectorTerms: [{id: subnet-1, tags: {a: b}}]\n  securityGroupSelectorTerms: [{tags: {a: b}}]\n";
+    let conv = run(yaml).expect("converts");
+    let spec = &conv.objects[0].value["spec"];
+    assert_eq!(spec["subnetSelectorTerms"], json!([{"id": "subnet-1"}]));
+    assert_eq!(
+        spec["amiSelectorTerms"],
+        json!([{"alias": "bottlerocket@latest"}])
+    );
+    let fields: Vec<&str> = conv.warnings.iter().map(|w| w.field.as_str()).collect();
+    assert_eq!(fields, ["spec.futureField", "spec.subnetSelectorTerms[0]"]);
+}
+
+#[test]
+fn unknown_provisioner_fields_warn_without_a_schema() {
+    // Without the source schema (library use without a validator), unknown fields are dropped
+    // with a warning rather than silently.
+    let conv = run_with(
+        &provisioner("  providerRef: {name: t}\n  surprise: 1\n"),
+        &Options::default(),
+    )
+    .expect("converts");
+    assert_eq!(conv.warnings.len(), 1);
+    assert_eq!(conv.warnings[0].field, "spec.surprise");
+    assert_eq!(
+        conv.warnings[0].to_string(),
+        "WARN in.yaml:1 Provisioner/p spec.surprise: unknown field for Provisioner, dropped; remove it or check its spelling"
+    );
+}
+
+#[test]
+fn requirements_values_from_yaml_numbers_become_strings() {
+    let conv = run(&provisioner(
+        "  providerRef: {name: t}\n  requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: In, values: [4, 8]}]\n",
+    ));
+    // The v1alpha5 schema requires strings, so YAML numbers are an input error there.
+    let e = conv.expect_err("schema rejects numbers").to_string();
+    assert!(e.contains("spec.requirements[0].values[0]"), "{e}");
+    // Without the schema they are stringified.
+    let conv = run_with(
+        &provisioner("  providerRef: {name: t}\n  requirements: [{key: karpenter.k8s.aws/instance-cpu, operator: In, values: [4, 8]}]\n"),
+        &Options::default(),
+    )
+    .expect("converts");
+    let reqs = &conv.objects[0].value["spec"]["template"]["spec"]["requirements"][0];
+    assert_eq!(reqs["values"], json!(["4", "8"]));
+}
+
+#[test]
+fn alpha_defaults_respect_present_keys() {
+    let conv = run(&provisioner(
+        "  providerRef: {name: t}\n  requirements:\n  - {key: karpenter.k8s.aws/instance-family, operator: In, values: [m5]}\n  - {key: kubernetes.io/os, operator: In, values: [linux]}\n",
+    ))
+    .expect("converts");
+    let keys: Vec<Value> = conv.objects[0].value["spec"]["template"]["spec"]["requirements"]
+        .as_array()
+        .expect("requirements")
+        .iter()
+        .map(|r| r["key"].clone())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            json!("karpenter.k8s.aws/instance-family"),
+            json!("kubernetes.io/os"),
+            json!("kubernetes.io/arch"),
+            json!("karpenter.sh/capacity-type")
+        ]
+    );
+}
+
+#[test]
+fn split_class_names_never_collide() {
+    let template = |name: &str| {
+        TEMPLATE.replace(
+            "metadata: {name: t}",
+            &format!("metadata: {{name: {name}}}"),
+        )
+    };
+    let prov = |name: &str, max_pods: u32| {
+        format!("apiVersion: karpenter.sh/v1alpha5\nkind: Provisioner\nmetadata: {{name: {name}}}\nspec:\n  providerRef: {{name: shared}}\n  kubeletConfiguration: {{maxPods: {max_pods}}}\n")
+    };
+    let yaml = [
+        template("shared"),
+        template("shared-b"),
+        prov("a", 10),
+        prov("b", 20),
+    ]
+    .join("---\n");
+    let conv = run(&yaml).expect("converts");
+    let names: Vec<String> = conv
+        .objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o.value["kind"].as_str().unwrap_or(""),
+                o.value["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "EC2NodeClass/shared",
+            "EC2NodeClass/shared-b-2",
+            "EC2NodeClass/shared-b",
+            "NodePool/a",
+            "NodePool/b"
+        ]
+    );
+    let b = &conv.objects[4].value;
+    assert_eq!(
+        b["spec"]["template"]["spec"]["nodeClassRef"]["name"],
+        "shared-b-2"
+    );
+    assert_eq!(
+        conv.objects[1].value["spec"]["kubelet"],
+        json!({"maxPods": 20})
+    );
+    assert_eq!(
+        conv.objects[0].value["spec"]["kubelet"],
+        json!({"maxPods": 10})
+    );
+    assert!(conv.objects[2].value["spec"].get("kubelet").is_none());
+}
