@@ -1,0 +1,2 @@
+//! Shared helpers for integration tests. One module per helper.
+pub mod moto;
