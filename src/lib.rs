@@ -6,3 +6,5 @@
 pub mod cli;
 pub mod cloud;
 pub mod cluster;
+pub mod scale;
+pub mod setup;

@@ -1,0 +1,1053 @@
+//! Desired vs live → a plan: one row per resource (kind, name, create/update/delete/none, detail),
+//! each carrying the AWS operations that make it so, in dependency order. Pure.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::desired::{Desired, PolicySpec, RoleSpec, RuleSpec, DISCOVERY_TAG, SPOT_SERVICE};
+use super::live::{LiveInstanceProfile, LiveRole, LiveState, Operation};
+use super::policy::{normalize_pattern, policies_equal, statement_diff};
+
+/// The kind of resource a plan row is about. Serialized in kebab-case (`iam-policy`, `event-rule`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceKind {
+    /// IAM customer managed policy.
+    IamPolicy,
+    /// IAM role.
+    IamRole,
+    /// IAM instance profile.
+    IamInstanceProfile,
+    /// SQS queue.
+    SqsQueue,
+    /// SQS queue policy (the queue's `Policy` attribute).
+    SqsQueuePolicy,
+    /// EventBridge rule with its targets.
+    EventRule,
+    /// EC2 launch template (Karpenter-made; teardown only).
+    Ec2LaunchTemplate,
+    /// IAM OIDC identity provider (IRSA).
+    IamOidcProvider,
+    /// EKS Pod Identity association.
+    EksPodIdentityAssociation,
+    /// EKS access entry.
+    EksAccessEntry,
+    /// `karpenter.sh/discovery` tag on a subnet or security group.
+    Ec2DiscoveryTag,
+    /// IAM service-linked role.
+    IamServiceLinkedRole,
+    /// The kube-system/aws-auth ConfigMap's `mapRoles`.
+    K8sAwsAuth,
+}
+
+impl ResourceKind {
+    /// The kebab-case name used in table and JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IamPolicy => "iam-policy",
+            Self::IamRole => "iam-role",
+            Self::IamInstanceProfile => "iam-instance-profile",
+            Self::SqsQueue => "sqs-queue",
+            Self::SqsQueuePolicy => "sqs-queue-policy",
+            Self::EventRule => "event-rule",
+            Self::Ec2LaunchTemplate => "ec2-launch-template",
+            Self::IamOidcProvider => "iam-oidc-provider",
+            Self::EksPodIdentityAssociation => "eks-pod-identity-association",
+            Self::EksAccessEntry => "eks-access-entry",
+            Self::Ec2DiscoveryTag => "ec2-discovery-tag",
+            Self::IamServiceLinkedRole => "iam-service-linked-role",
+            Self::K8sAwsAuth => "k8s-aws-auth",
+        }
+    }
+}
+
+/// What a plan row does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    /// The resource is missing and will be created.
+    Create,
+    /// The resource exists but differs, and will be changed.
+    Update,
+    /// The resource will be deleted.
+    Delete,
+    /// The resource is as desired.
+    None,
+}
+
+impl ActionKind {
+    /// Lowercase name as in the output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::None => "none",
+        }
+    }
+}
+
+/// One plan row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedAction {
+    /// Resource kind.
+    pub kind: ResourceKind,
+    /// Resource name.
+    pub name: String,
+    /// What happens to it.
+    pub action: ActionKind,
+    /// Human-readable detail: what is created or what differs.
+    pub detail: String,
+    /// The operations, in order.
+    #[serde(skip)]
+    pub operations: Vec<Operation>,
+}
+
+/// A plan for one cluster. Its JSON form (`{cluster, region, account, actions: [{kind, name, action, detail}]}`)
+/// is a stable contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// Cluster name.
+    pub cluster: String,
+    /// Region.
+    pub region: String,
+    /// Account id.
+    pub account: String,
+    /// Rows in apply order.
+    pub actions: Vec<PlannedAction>,
+}
+
+impl Plan {
+    /// Rows that change something.
+    pub fn changes(&self) -> impl Iterator<Item = &PlannedAction> {
+        self.actions.iter().filter(|a| a.action != ActionKind::None)
+    }
+
+    /// True when nothing needs to change.
+    pub fn is_empty(&self) -> bool {
+        self.changes().next().is_none()
+    }
+
+    /// Counts of create/update/delete rows.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let n = |k| self.actions.iter().filter(|a| a.action == k).count();
+        (
+            n(ActionKind::Create),
+            n(ActionKind::Update),
+            n(ActionKind::Delete),
+        )
+    }
+}
+
+fn row(
+    kind: ResourceKind,
+    name: &str,
+    action: ActionKind,
+    detail: impl Into<String>,
+    operations: Vec<Operation>,
+) -> PlannedAction {
+    PlannedAction {
+        kind,
+        name: name.to_string(),
+        action,
+        detail: detail.into(),
+        operations,
+    }
+}
+
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The plan that takes `live` to `desired`.
+pub fn plan(desired: &Desired, live: &LiveState) -> Plan {
+    let mut actions = Vec::new();
+    for p in &desired.controller_policies {
+        actions.push(plan_policy(p, live));
+    }
+    actions.push(plan_role(
+        &desired.node_role,
+        live.roles.get(&desired.node_role.name),
+    ));
+    actions.push(plan_instance_profile(desired, live));
+    actions.extend(plan_extras_before_queue(desired, live));
+    actions.extend(plan_queue(desired, live));
+    for r in &desired.rules {
+        actions.push(plan_rule(r, desired.target.cluster.as_str(), live));
+    }
+    actions.extend(plan_extras_after_rules(desired, live));
+    Plan {
+        cluster: desired.target.cluster.to_string(),
+        region: desired.target.region.clone(),
+        account: desired.target.account.clone(),
+        actions,
+    }
+}
+
+fn plan_policy(p: &PolicySpec, live: &LiveState) -> PlannedAction {
+    let n_statements = p
+        .document
+        .get("Statement")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    match live.policies.get(&p.name) {
+        None => row(
+            ResourceKind::IamPolicy,
+            &p.name,
+            ActionKind::Create,
+            format!(
+                "{n_statements} statement{}",
+                if n_statements == 1 { "" } else { "s" }
+            ),
+            vec![Operation::CreatePolicy {
+                name: p.name.clone(),
+                path: p.path.clone(),
+                document: p.document.clone(),
+            }],
+        ),
+        Some(l) if policies_equal(&l.document, &p.document) => row(
+            ResourceKind::IamPolicy,
+            &p.name,
+            ActionKind::None,
+            "",
+            vec![],
+        ),
+        Some(l) => {
+            let (missing, extra) = statement_diff(&p.document, &l.document);
+            let mut detail = vec![];
+            if !missing.is_empty() {
+                detail.push(format!("set {}", missing.join(", ")));
+            }
+            if !extra.is_empty() {
+                let gone: Vec<&String> = extra.iter().filter(|e| !missing.contains(e)).collect();
+                if !gone.is_empty() {
+                    detail.push(format!(
+                        "remove {}",
+                        gone.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+            if detail.is_empty() {
+                detail.push("document differs".into());
+            }
+            let mut ops = vec![];
+            // IAM keeps at most five versions: make room by deleting the oldest non-default one.
+            if l.other_versions.len() >= 4 {
+                ops.push(Operation::DeletePolicyVersion {
+                    arn: l.arn.clone(),
+                    version: l.other_versions[0].clone(),
+                });
+            }
+            ops.push(Operation::CreatePolicyVersion {
+                arn: l.arn.clone(),
+                document: p.document.clone(),
+            });
+            row(
+                ResourceKind::IamPolicy,
+                &p.name,
+                ActionKind::Update,
+                format!("new default version: {}", detail.join("; ")),
+                ops,
+            )
+        }
+    }
+}
+
+/// (old, new) AWS managed policies: the old one is detached when the new one is desired.
+const SUPERSEDED_MANAGED_POLICIES: [(&str, &str); 1] = [(
+    ":policy/AmazonEC2ContainerRegistryReadOnly",
+    ":policy/AmazonEC2ContainerRegistryPullOnly",
+)];
+
+fn plan_role(spec: &RoleSpec, live: Option<&LiveRole>) -> PlannedAction {
+    let principal = spec.trust["Statement"][0]["Principal"]
+        .as_object()
+        .and_then(|m| m.values().next())
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    match live {
+        None => {
+            let mut ops = vec![Operation::CreateRole {
+                name: spec.name.clone(),
+                path: spec.path.clone(),
+                trust: spec.trust.clone(),
+            }];
+            ops.extend(
+                spec.managed_policy_arns
+                    .iter()
+                    .map(|arn| Operation::AttachRolePolicy {
+                        role: spec.name.clone(),
+                        policy_arn: arn.clone(),
+                    }),
+            );
+            let names: Vec<&str> = spec.managed_policy_arns.iter().map(|a| short(a)).collect();
+            row(
+                ResourceKind::IamRole,
+                &spec.name,
+                ActionKind::Create,
+                format!("trust {principal}; attach {}", names.join(", ")),
+                ops,
+            )
+        }
+        Some(l) => {
+            let mut ops = vec![];
+            let mut detail = vec![];
+            if !policies_equal(&l.trust, &spec.trust) {
+                detail.push("trust policy differs".to_string());
+                ops.push(Operation::UpdateTrust {
+                    role: spec.name.clone(),
+                    trust: spec.trust.clone(),
+                });
+            }
+            // Managed policies the template has replaced (ECR ReadOnly -> PullOnly by v1.6); detached
+            // after the replacement is attached.
+            let mut detach = vec![];
+            for (old, new) in SUPERSEDED_MANAGED_POLICIES {
+                let wants_new = spec.managed_policy_arns.iter().any(|a| a.ends_with(new));
+                if let Some(old_arn) = l
+                    .attached_policy_arns
+                    .iter()
+                    .find(|a| a.ends_with(old) && !spec.managed_policy_arns.contains(*a))
+                {
+                    if wants_new {
+                        detail.push(format!("detach {}", short(old_arn)));
+                        detach.push(Operation::DetachRolePolicy {
+                            role: spec.name.clone(),
+                            policy_arn: old_arn.clone(),
+                        });
+                    }
+                }
+            }
+            let missing: Vec<&String> = spec
+                .managed_policy_arns
+                .iter()
+                .filter(|a| !l.attached_policy_arns.contains(*a))
+                .collect();
+            if !missing.is_empty() {
+                detail.push(format!(
+                    "attach {}",
+                    missing
+                        .iter()
+                        .map(|a| short(a))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                ops.extend(missing.into_iter().map(|arn| Operation::AttachRolePolicy {
+                    role: spec.name.clone(),
+                    policy_arn: arn.clone(),
+                }));
+            }
+            ops.extend(detach);
+            let action = if ops.is_empty() {
+                ActionKind::None
+            } else {
+                ActionKind::Update
+            };
+            row(
+                ResourceKind::IamRole,
+                &spec.name,
+                action,
+                detail.join("; "),
+                ops,
+            )
+        }
+    }
+}
+
+fn plan_instance_profile(desired: &Desired, live: &LiveState) -> PlannedAction {
+    let spec = &desired.node_instance_profile;
+    let add = Operation::AddRoleToInstanceProfile {
+        profile: spec.name.clone(),
+        role: spec.role.clone(),
+    };
+    match live.instance_profiles.get(&spec.name) {
+        None => row(
+            ResourceKind::IamInstanceProfile,
+            &spec.name,
+            ActionKind::Create,
+            format!("role {}", spec.role),
+            vec![
+                Operation::CreateInstanceProfile {
+                    name: spec.name.clone(),
+                    path: spec.path.clone(),
+                },
+                add,
+            ],
+        ),
+        Some(l) if l.roles == [spec.role.clone()] => row(
+            ResourceKind::IamInstanceProfile,
+            &spec.name,
+            ActionKind::None,
+            "",
+            vec![],
+        ),
+        Some(l) => {
+            let mut ops: Vec<Operation> = l
+                .roles
+                .iter()
+                .filter(|r| **r != spec.role)
+                .map(|r| Operation::RemoveRoleFromInstanceProfile {
+                    profile: spec.name.clone(),
+                    role: r.clone(),
+                })
+                .collect();
+            if !l.roles.contains(&spec.role) {
+                ops.push(add);
+            }
+            let detail = if l.roles.is_empty() {
+                format!("add role {}", spec.role)
+            } else {
+                format!("role {} instead of {}", spec.role, l.roles.join(", "))
+            };
+            row(
+                ResourceKind::IamInstanceProfile,
+                &spec.name,
+                ActionKind::Update,
+                detail,
+                ops,
+            )
+        }
+    }
+}
+
+fn attrs_detail(attrs: &BTreeMap<String, String>) -> String {
+    attrs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn plan_queue(desired: &Desired, live: &LiveState) -> [PlannedAction; 2] {
+    let q = &desired.queue;
+    let policy_text = q.policy.to_string();
+    let set_policy = Operation::SetQueueAttributes {
+        name: q.name.clone(),
+        attributes: BTreeMap::from([("Policy".to_string(), policy_text)]),
+    };
+    match &live.queue {
+        None => [
+            row(
+                ResourceKind::SqsQueue,
+                &q.name,
+                ActionKind::Create,
+                attrs_detail(&q.attributes),
+                vec![Operation::CreateQueue {
+                    name: q.name.clone(),
+                    attributes: q.attributes.clone(),
+                }],
+            ),
+            row(
+                ResourceKind::SqsQueuePolicy,
+                &q.name,
+                ActionKind::Create,
+                "EC2InterruptionPolicy: events/sqs may SendMessage; DenyHTTP",
+                vec![set_policy],
+            ),
+        ],
+        Some(l) => {
+            let differing: BTreeMap<String, String> = q
+                .attributes
+                .iter()
+                .filter(|(k, v)| l.attributes.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let queue_row = if differing.is_empty() {
+                row(
+                    ResourceKind::SqsQueue,
+                    &q.name,
+                    ActionKind::None,
+                    "",
+                    vec![],
+                )
+            } else {
+                let detail = differing
+                    .iter()
+                    .map(|(k, v)| {
+                        let was = l.attributes.get(k).map_or("unset", String::as_str);
+                        format!("{k} {was} -> {v}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                row(
+                    ResourceKind::SqsQueue,
+                    &q.name,
+                    ActionKind::Update,
+                    detail,
+                    vec![Operation::SetQueueAttributes {
+                        name: q.name.clone(),
+                        attributes: differing,
+                    }],
+                )
+            };
+            let policy_row = match &l.policy {
+                None => row(
+                    ResourceKind::SqsQueuePolicy,
+                    &q.name,
+                    ActionKind::Create,
+                    "EC2InterruptionPolicy: events/sqs may SendMessage; DenyHTTP",
+                    vec![set_policy],
+                ),
+                Some(p) if policies_equal(p, &q.policy) => row(
+                    ResourceKind::SqsQueuePolicy,
+                    &q.name,
+                    ActionKind::None,
+                    "",
+                    vec![],
+                ),
+                Some(p) => {
+                    let (missing, _) = statement_diff(&q.policy, p);
+                    let detail = if missing.is_empty() {
+                        "policy differs".to_string()
+                    } else {
+                        format!("set {}", missing.join(", "))
+                    };
+                    row(
+                        ResourceKind::SqsQueuePolicy,
+                        &q.name,
+                        ActionKind::Update,
+                        detail,
+                        vec![set_policy],
+                    )
+                }
+            };
+            [queue_row, policy_row]
+        }
+    }
+}
+
+fn describe_pattern(p: &Value) -> String {
+    let first = |k: &str| {
+        p.get(k)
+            .and_then(|v| v.get(0))
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
+    format!("{}: {}", first("source"), first("detail-type"))
+}
+
+fn plan_rule(spec: &RuleSpec, cluster: &str, live: &LiveState) -> PlannedAction {
+    let put_rule = Operation::PutRule {
+        name: spec.name.clone(),
+        pattern: spec.pattern.clone(),
+        description: format!(
+            "Karpenter interruption events ({}) for cluster {cluster}",
+            spec.logical_id
+        ),
+    };
+    let put_targets = Operation::PutTargets {
+        rule: spec.name.clone(),
+        targets: spec.targets.clone(),
+    };
+    match live.rules.get(&spec.name) {
+        None => row(
+            ResourceKind::EventRule,
+            &spec.name,
+            ActionKind::Create,
+            format!("{} -> queue", describe_pattern(&spec.pattern)),
+            vec![put_rule, put_targets],
+        ),
+        Some(l) => {
+            let mut ops = vec![];
+            let mut detail = vec![];
+            let same_pattern = l
+                .pattern
+                .as_ref()
+                .is_some_and(|p| normalize_pattern(p) == normalize_pattern(&spec.pattern));
+            if !same_pattern {
+                detail.push(format!(
+                    "pattern differs: want {}",
+                    describe_pattern(&spec.pattern)
+                ));
+            }
+            if l.state != "ENABLED" {
+                detail.push(format!("state {} -> ENABLED", l.state));
+            }
+            if !detail.is_empty() {
+                ops.push(put_rule);
+            }
+            let missing_targets = spec.targets.iter().any(|t| !l.targets.contains(t));
+            if missing_targets {
+                detail.push(format!("target {} -> queue", spec.targets[0].id));
+                ops.push(put_targets);
+            }
+            let action = if ops.is_empty() {
+                ActionKind::None
+            } else {
+                ActionKind::Update
+            };
+            row(
+                ResourceKind::EventRule,
+                &spec.name,
+                action,
+                detail.join("; "),
+                ops,
+            )
+        }
+    }
+}
+
+/// The plan that removes everything setup created for the cluster, plus Karpenter's runtime leftovers
+/// (launch templates, managed instance profiles), in reverse dependency order.
+pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
+    let mut actions = Vec::new();
+    let cluster = desired.target.cluster.to_string();
+    let controller_name = desired.controller_role_name();
+    let controller_arn = desired.target.role_arn(&controller_name);
+    for a in &live.eks.pod_identity_associations {
+        if a.role_arn == controller_arn {
+            actions.push(row(
+                ResourceKind::EksPodIdentityAssociation,
+                &format!("{}/{}", a.namespace, a.service_account),
+                ActionKind::Delete,
+                a.id.clone(),
+                vec![Operation::DeletePodIdentityAssociation {
+                    cluster: cluster.clone(),
+                    id: a.id.clone(),
+                }],
+            ));
+        }
+    }
+    let node_role_arn = desired.target.role_arn(&desired.node_role.name);
+    if let Some(text) = live
+        .eks
+        .aws_auth
+        .as_ref()
+        .and_then(|a| a.map_roles.as_deref())
+    {
+        if let Ok(Some(map_roles)) = super::aws_auth::without_node_role(text, &node_role_arn) {
+            actions.push(row(
+                ResourceKind::K8sAwsAuth,
+                AWS_AUTH,
+                ActionKind::Delete,
+                format!("remove the mapRoles entry of {}", desired.node_role.name),
+                vec![Operation::WriteAwsAuth { map_roles }],
+            ));
+        }
+    }
+    if let Some(ae) = &live.eks.access_entry {
+        if ae.principal_arn == node_role_arn {
+            actions.push(row(
+                ResourceKind::EksAccessEntry,
+                &desired.node_role.name,
+                ActionKind::Delete,
+                format!("type {}", ae.kind),
+                vec![Operation::DeleteAccessEntry {
+                    cluster: cluster.clone(),
+                    principal_arn: ae.principal_arn.clone(),
+                }],
+            ));
+        }
+    }
+    for r in &desired.rules {
+        if let Some(l) = live.rules.get(&r.name) {
+            let mut ops = vec![];
+            if !l.targets.is_empty() {
+                ops.push(Operation::RemoveTargets {
+                    rule: r.name.clone(),
+                    ids: l.targets.iter().map(|t| t.id.clone()).collect(),
+                });
+            }
+            ops.push(Operation::DeleteRule {
+                name: r.name.clone(),
+            });
+            let n = l.targets.len();
+            actions.push(row(
+                ResourceKind::EventRule,
+                &r.name,
+                ActionKind::Delete,
+                format!("remove {n} target{}", if n == 1 { "" } else { "s" }),
+                ops,
+            ));
+        }
+    }
+    if live.queue.is_some() {
+        actions.push(row(
+            ResourceKind::SqsQueue,
+            &desired.queue.name,
+            ActionKind::Delete,
+            "with its queue policy and any messages",
+            vec![Operation::DeleteQueue {
+                name: desired.queue.name.clone(),
+            }],
+        ));
+    }
+    for lt in &live.launch_templates {
+        actions.push(row(
+            ResourceKind::Ec2LaunchTemplate,
+            &lt.name,
+            ActionKind::Delete,
+            format!("{} (created by Karpenter)", lt.id),
+            vec![Operation::DeleteLaunchTemplate {
+                id: lt.id.clone(),
+                name: lt.name.clone(),
+            }],
+        ));
+    }
+    let delete_profile = |p: &LiveInstanceProfile, detail: String| {
+        let mut ops: Vec<Operation> = p
+            .roles
+            .iter()
+            .map(|r| Operation::RemoveRoleFromInstanceProfile {
+                profile: p.name.clone(),
+                role: r.clone(),
+            })
+            .collect();
+        ops.push(Operation::DeleteInstanceProfile {
+            name: p.name.clone(),
+        });
+        row(
+            ResourceKind::IamInstanceProfile,
+            &p.name,
+            ActionKind::Delete,
+            detail,
+            ops,
+        )
+    };
+    for p in &live.karpenter_instance_profiles {
+        actions.push(delete_profile(
+            p,
+            format!("{}{} (created by Karpenter)", p.path, p.name),
+        ));
+    }
+    if let Some(p) = live
+        .instance_profiles
+        .get(&desired.node_instance_profile.name)
+    {
+        actions.push(delete_profile(p, "remove role, delete".into()));
+    }
+    let deleted_profiles: Vec<&str> = live
+        .karpenter_instance_profiles
+        .iter()
+        .map(|p| p.name.as_str())
+        .chain(
+            live.instance_profiles
+                .contains_key(&desired.node_instance_profile.name)
+                .then_some(desired.node_instance_profile.name.as_str()),
+        )
+        .collect();
+    let mut deleted_roles = vec![];
+    for name in [&controller_name, &desired.node_role.name] {
+        if let Some(role) = live.roles.get(name) {
+            actions.push(delete_role(role, &deleted_profiles));
+            deleted_roles.push(name.clone());
+        }
+    }
+    for p in &desired.controller_policies {
+        if let Some(l) = live.policies.get(&p.name) {
+            let mut ops: Vec<Operation> = l
+                .attached_roles
+                .iter()
+                .filter(|r| !deleted_roles.contains(r))
+                .map(|r| Operation::DetachRolePolicy {
+                    role: r.clone(),
+                    policy_arn: l.arn.clone(),
+                })
+                .collect();
+            ops.extend(
+                l.other_versions
+                    .iter()
+                    .map(|v| Operation::DeletePolicyVersion {
+                        arn: l.arn.clone(),
+                        version: v.clone(),
+                    }),
+            );
+            ops.push(Operation::DeletePolicy { arn: l.arn.clone() });
+            let others: Vec<&str> = l
+                .attached_roles
+                .iter()
+                .filter(|r| !deleted_roles.contains(r))
+                .map(String::as_str)
+                .collect();
+            let detail = if others.is_empty() {
+                String::new()
+            } else {
+                format!("detach from {}", others.join(", "))
+            };
+            actions.push(row(
+                ResourceKind::IamPolicy,
+                &p.name,
+                ActionKind::Delete,
+                detail,
+                ops,
+            ));
+        }
+    }
+    let tagged: Vec<String> = live
+        .discovery_tags
+        .iter()
+        .filter(|(_, v)| v.as_deref() == Some(cluster.as_str()))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in tagged {
+        actions.push(row(
+            ResourceKind::Ec2DiscoveryTag,
+            &id,
+            ActionKind::Delete,
+            format!("{DISCOVERY_TAG}={cluster}"),
+            vec![Operation::DeleteTags {
+                resources: vec![id.clone()],
+                key: DISCOVERY_TAG.into(),
+                value: cluster.clone(),
+            }],
+        ));
+    }
+    Plan {
+        cluster: desired.target.cluster.to_string(),
+        region: desired.target.region.clone(),
+        account: desired.target.account.clone(),
+        actions,
+    }
+}
+
+fn delete_role(role: &LiveRole, deleted_profiles: &[&str]) -> PlannedAction {
+    let mut ops: Vec<Operation> = role
+        .instance_profiles
+        .iter()
+        .filter(|p| !deleted_profiles.contains(&p.as_str()))
+        .map(|p| Operation::RemoveRoleFromInstanceProfile {
+            profile: p.clone(),
+            role: role.name.clone(),
+        })
+        .collect();
+    ops.extend(
+        role.attached_policy_arns
+            .iter()
+            .map(|arn| Operation::DetachRolePolicy {
+                role: role.name.clone(),
+                policy_arn: arn.clone(),
+            }),
+    );
+    ops.extend(
+        role.inline_policies
+            .iter()
+            .map(|p| Operation::DeleteRoleInlinePolicy {
+                role: role.name.clone(),
+                policy: p.clone(),
+            }),
+    );
+    ops.push(Operation::DeleteRole {
+        name: role.name.clone(),
+    });
+    row(
+        ResourceKind::IamRole,
+        &role.name,
+        ActionKind::Delete,
+        format!("detach {} policies", role.attached_policy_arns.len()),
+        ops,
+    )
+}
+
+/// Name of the spot service-linked role.
+pub const SPOT_SLR_NAME: &str = "AWSServiceRoleForEC2Spot";
+
+fn plan_extras_before_queue(desired: &Desired, live: &LiveState) -> Vec<PlannedAction> {
+    let cluster = desired.target.cluster.to_string();
+    let mut actions = vec![];
+    if let Some(oidc) = &desired.oidc_provider {
+        actions.push(if live.oidc_providers.contains(&oidc.arn) {
+            row(
+                ResourceKind::IamOidcProvider,
+                &oidc.issuer,
+                ActionKind::None,
+                "",
+                vec![],
+            )
+        } else {
+            row(
+                ResourceKind::IamOidcProvider,
+                &oidc.issuer,
+                ActionKind::Create,
+                "client id sts.amazonaws.com (for IRSA)",
+                vec![Operation::CreateOidcProvider {
+                    issuer: oidc.issuer.clone(),
+                }],
+            )
+        });
+    }
+    if let Some(role) = &desired.controller_role {
+        actions.push(plan_role(role, live.roles.get(&role.name)));
+    }
+    if let Some(pi) = &desired.pod_identity {
+        let name = format!("{}/{}", pi.namespace, pi.service_account);
+        let existing = live
+            .eks
+            .pod_identity_associations
+            .iter()
+            .find(|a| a.namespace == pi.namespace && a.service_account == pi.service_account);
+        actions.push(match existing {
+            None => row(
+                ResourceKind::EksPodIdentityAssociation,
+                &name,
+                ActionKind::Create,
+                format!("role {}", short(&pi.role_arn)),
+                vec![Operation::CreatePodIdentityAssociation {
+                    cluster: cluster.clone(),
+                    namespace: pi.namespace.clone(),
+                    service_account: pi.service_account.clone(),
+                    role_arn: pi.role_arn.clone(),
+                }],
+            ),
+            Some(a) if a.role_arn == pi.role_arn => row(
+                ResourceKind::EksPodIdentityAssociation,
+                &name,
+                ActionKind::None,
+                "",
+                vec![],
+            ),
+            Some(a) => row(
+                ResourceKind::EksPodIdentityAssociation,
+                &name,
+                ActionKind::Update,
+                format!("role {} -> {}", short(&a.role_arn), short(&pi.role_arn)),
+                vec![Operation::UpdatePodIdentityAssociation {
+                    cluster: cluster.clone(),
+                    id: a.id.clone(),
+                    role_arn: pi.role_arn.clone(),
+                }],
+            ),
+        });
+    }
+    if let Some(ae) = &desired.access_entry {
+        let name = short(&ae.principal_arn).to_string();
+        let create = Operation::CreateAccessEntry {
+            cluster: cluster.clone(),
+            principal_arn: ae.principal_arn.clone(),
+            kind: ae.kind.clone(),
+        };
+        actions.push(match &live.eks.access_entry {
+            None => row(
+                ResourceKind::EksAccessEntry,
+                &name,
+                ActionKind::Create,
+                format!("type {}", ae.kind),
+                vec![create],
+            ),
+            Some(l) if l.kind == ae.kind => row(
+                ResourceKind::EksAccessEntry,
+                &name,
+                ActionKind::None,
+                "",
+                vec![],
+            ),
+            Some(l) => row(
+                ResourceKind::EksAccessEntry,
+                &name,
+                ActionKind::Update,
+                format!("type {} -> {} (recreate)", l.kind, ae.kind),
+                vec![
+                    Operation::DeleteAccessEntry {
+                        cluster: cluster.clone(),
+                        principal_arn: ae.principal_arn.clone(),
+                    },
+                    create,
+                ],
+            ),
+        });
+    }
+    if let Some(arn) = &desired.aws_auth_role {
+        actions.push(plan_aws_auth(arn, live));
+    }
+    actions
+}
+
+const AWS_AUTH: &str = "kube-system/aws-auth";
+
+fn plan_aws_auth(arn: &str, live: &LiveState) -> PlannedAction {
+    let state = live.eks.aws_auth.clone().unwrap_or_default();
+    match super::aws_auth::with_node_role(state.map_roles.as_deref(), arn) {
+        Ok(None) => row(
+            ResourceKind::K8sAwsAuth,
+            AWS_AUTH,
+            ActionKind::None,
+            "",
+            vec![],
+        ),
+        Ok(Some(map_roles)) => row(
+            ResourceKind::K8sAwsAuth,
+            AWS_AUTH,
+            if state.exists {
+                ActionKind::Update
+            } else {
+                ActionKind::Create
+            },
+            format!(
+                "map {} to system:node:{{{{EC2PrivateDNSName}}}}",
+                short(arn)
+            ),
+            vec![Operation::WriteAwsAuth { map_roles }],
+        ),
+        Err(e) => row(
+            ResourceKind::K8sAwsAuth,
+            AWS_AUTH,
+            ActionKind::None,
+            format!("{e}; fix it by hand, setup leaves it unchanged"),
+            vec![],
+        ),
+    }
+}
+
+fn plan_extras_after_rules(desired: &Desired, live: &LiveState) -> Vec<PlannedAction> {
+    let cluster = desired.target.cluster.to_string();
+    let mut actions = vec![];
+    for id in &desired.discovery_resources {
+        let current = live.discovery_tags.get(id).cloned().flatten();
+        actions.push(match current {
+            Some(v) if v == cluster => row(
+                ResourceKind::Ec2DiscoveryTag,
+                id,
+                ActionKind::None,
+                "",
+                vec![],
+            ),
+            Some(other) => row(
+                ResourceKind::Ec2DiscoveryTag,
+                id,
+                ActionKind::None,
+                format!("{DISCOVERY_TAG}={other} belongs to another cluster; left unchanged"),
+                vec![],
+            ),
+            None => row(
+                ResourceKind::Ec2DiscoveryTag,
+                id,
+                ActionKind::Create,
+                format!("{DISCOVERY_TAG}={cluster}"),
+                vec![Operation::CreateTags {
+                    resources: vec![id.clone()],
+                    key: DISCOVERY_TAG.into(),
+                    value: cluster.clone(),
+                }],
+            ),
+        });
+    }
+    if desired.spot_service_linked_role {
+        actions.push(if live.spot_service_linked_role == Some(false) {
+            row(
+                ResourceKind::IamServiceLinkedRole,
+                SPOT_SLR_NAME,
+                ActionKind::Create,
+                SPOT_SERVICE,
+                vec![Operation::CreateServiceLinkedRole {
+                    service: SPOT_SERVICE.into(),
+                }],
+            )
+        } else {
+            row(
+                ResourceKind::IamServiceLinkedRole,
+                SPOT_SLR_NAME,
+                ActionKind::None,
+                "",
+                vec![],
+            )
+        });
+    }
+    actions
+}
