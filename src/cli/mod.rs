@@ -10,10 +10,12 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod completion;
 pub mod convert;
+pub mod instance_types;
 pub mod output;
 pub mod run;
 pub mod scale_to_zero;
 pub mod setup;
+pub mod simulate;
 
 pub use output::OutputFormat;
 
@@ -77,6 +79,14 @@ pub enum Command {
     /// Take NodePools to zero capacity, and restore them later
     #[command(name = "scale-to-zero")]
     ScaleToZero(scale_to_zero::ScaleToZeroArgs),
+    /// Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)
+    #[command(name = "scale-up")]
+    ScaleUp(scale_to_zero::ScaleUpArgs),
+    /// Simulate Karpenter's provisioning for manifests: NodeClaims, price, pending pods
+    Simulate(simulate::SimulateArgs),
+    /// List the instance types Karpenter would consider, cheapest first
+    #[command(name = "instance-types")]
+    InstanceTypes(instance_types::InstanceTypesArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
     /// Print the version
@@ -127,6 +137,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let Cli { global, command } = cli;
     match command {
         Command::Convert(args) => convert::run(&global, args),
+        Command::Simulate(args) => simulate::run(&global, args),
+        Command::InstanceTypes(args) => runtime()?.block_on(instance_types::run(&global, args)),
         Command::Completion(args) => completion::run(args),
         Command::Version => {
             println!("kubectl-karpenter {}", env!("CARGO_PKG_VERSION"));
@@ -135,6 +147,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Setup(args) => runtime()?.block_on(setup::run(&global, args)),
         Command::Run(args) => runtime()?.block_on(run::run(&global, args)),
         Command::ScaleToZero(args) => runtime()?.block_on(scale_to_zero::run(&global, args)),
+        Command::ScaleUp(args) => runtime()?.block_on(scale_to_zero::run(&global, args.into())),
     }
 }
 

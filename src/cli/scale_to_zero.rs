@@ -1,11 +1,346 @@
-//! `kubectl karpenter scale-to-zero`.
+//! `kubectl karpenter scale-to-zero`: take pools to zero and restore them; `schedule` prints
+//! the CronJob/RBAC manifests that do it on a timetable. The logic lives in [`crate::scale`].
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use super::{GlobalArgs, NotYetSupported};
+use super::{GlobalArgs, OutputFormat};
+use crate::scale::cluster::{self, KindFilter, Options, Selection};
+use crate::scale::plan::{limits_text, Direction, Plan};
+use crate::scale::schedule::{self, ScheduleSpec};
 
-#[derive(Debug, clap::Args)]
-pub struct ScaleToZeroArgs {}
+/// Pool selection, shared by the command and `schedule`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SelectionArgs {
+    /// Pools (NodePools or Provisioners) by name
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Every pool in the cluster
+    #[arg(long, conflicts_with_all = ["names", "selector"])]
+    pub all: bool,
+    /// Pools whose labels match this selector (kubectl syntax: `env=dev,team in (a,b)`)
+    #[arg(short = 'l', long, value_name = "SELECTOR", conflicts_with = "names")]
+    pub selector: Option<String>,
+    /// Leave these pools out (repeatable or comma-separated)
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Only NodePools (karpenter.sh v1/v1beta1) or only Provisioners (v1alpha5)
+    #[arg(long, value_enum)]
+    pub kind: Option<KindFilter>,
+}
 
-pub async fn run(_global: &GlobalArgs, _args: ScaleToZeroArgs) -> anyhow::Result<ExitCode> {
-    Err(NotYetSupported("scale-to-zero").into())
+impl SelectionArgs {
+    fn to_selection(&self) -> Selection {
+        Selection {
+            names: self.names.clone(),
+            all: self.all,
+            selector: self.selector.clone(),
+            exclude: self.exclude.clone(),
+            kind: self.kind,
+        }
+    }
+
+    /// The same selection as command-line arguments (for the CronJobs).
+    fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.all {
+            args.push("--all".to_string());
+        }
+        if let Some(s) = &self.selector {
+            args.extend(["--selector".to_string(), s.clone()]);
+        }
+        if !self.exclude.is_empty() {
+            args.extend(["--exclude".to_string(), self.exclude.join(",")]);
+        }
+        if let Some(k) = self.kind {
+            let k = match k {
+                KindFilter::Nodepool => "nodepool",
+                KindFilter::Provisioner => "provisioner",
+            };
+            args.extend(["--kind".to_string(), k.to_string()]);
+        }
+        if !self.names.is_empty() {
+            args.push("--".to_string());
+            args.extend(self.names.iter().cloned());
+        }
+        args
+    }
+}
+
+/// Arguments of `scale-to-zero`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "The original limits are kept in the annotation karpenter.kubectl.io/scale-to-zero-saved-limits \
+                  until `--restore` puts them back.\n\nExamples:\n  \
+                  kubectl karpenter scale-to-zero --all --dry-run\n  \
+                  kubectl karpenter scale-to-zero -l env=dev --exclude system\n  \
+                  kubectl karpenter scale-to-zero --restore --all\n  \
+                  kubectl karpenter scale-to-zero schedule --down '30 22 * * 1-5' --up '0 7 * * 1-5' --time-zone Europe/Paris --all"
+)]
+pub struct ScaleToZeroArgs {
+    #[command(subcommand)]
+    pub command: Option<ScaleToZeroCommand>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Put back the recorded limits and remove the record (same as `kubectl karpenter scale-up`)
+    #[arg(long)]
+    pub restore: bool,
+    /// Only block new capacity; keep the existing nodes
+    #[arg(long, conflicts_with = "restore")]
+    pub keep_nodes: bool,
+    /// Also remove nodes with do-not-disrupt pods or blocked by a PodDisruptionBudget
+    #[arg(long, conflicts_with_all = ["restore", "keep_nodes"])]
+    pub force: bool,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Arguments of `scale-up` (the same as `scale-to-zero --restore`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ScaleUpArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl From<ScaleUpArgs> for ScaleToZeroArgs {
+    fn from(a: ScaleUpArgs) -> Self {
+        ScaleToZeroArgs {
+            selection: a.selection,
+            restore: true,
+            dry_run: a.dry_run,
+            ..Default::default()
+        }
+    }
+}
+
+/// Subcommands of `scale-to-zero`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ScaleToZeroCommand {
+    /// Print a ServiceAccount, ClusterRole/Binding and two CronJobs that scale down and up on a schedule
+    Schedule(ScheduleArgs),
+}
+
+/// Arguments of `scale-to-zero schedule`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScheduleArgs {
+    /// When to scale down (cron, 5 fields)
+    #[arg(long, value_name = "CRON")]
+    pub down: String,
+    /// When to restore (cron, 5 fields)
+    #[arg(long, value_name = "CRON")]
+    pub up: String,
+    /// IANA time zone of both schedules
+    #[arg(long, value_name = "TZ", default_value = "Etc/UTC")]
+    pub time_zone: String,
+    /// Image that runs kubectl-karpenter (default: ghcr.io/kubectl-karpenter/kubectl-karpenter:v<version>)
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Name of the ServiceAccount, ClusterRole(Binding) and prefix of the CronJobs
+    #[arg(long, default_value = "karpenter-scale-to-zero")]
+    pub name: String,
+    /// The down job only blocks new capacity
+    #[arg(long)]
+    pub keep_nodes: bool,
+    /// The down job also removes nodes blocked by do-not-disrupt pods or PDBs
+    #[arg(long, conflicts_with = "keep_nodes")]
+    pub force: bool,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+}
+
+/// The namespace of the schedule's ServiceAccount and CronJobs when `-n` is not given.
+pub const DEFAULT_SCHEDULE_NAMESPACE: &str = "kube-system";
+
+/// A confirmation callback: shown the plan, says whether to go ahead.
+pub type Confirm = Box<dyn FnMut(&Plan) -> anyhow::Result<bool> + Send>;
+
+/// The confirmation used by the CLI: `--yes` always proceeds; an interactive terminal asks;
+/// otherwise refuse rather than hang.
+pub fn confirmer(yes: bool, interactive: bool) -> Confirm {
+    if yes {
+        return Box::new(|_| Ok(true));
+    }
+    if interactive {
+        return Box::new(|plan: &Plan| {
+            let what = match plan.direction {
+                Direction::Down => "Scale these pools to zero",
+                Direction::Up => "Restore these pools",
+            };
+            Ok(dialoguer::Confirm::new()
+                .with_prompt(format!("{what}?"))
+                .default(false)
+                .interact()?)
+        });
+    }
+    Box::new(|_| {
+        anyhow::bail!(
+            "refusing to change the cluster without confirmation: stdin is not a terminal. \
+             Pass --yes (as the scheduled CronJobs do), or --dry-run to only print the plan"
+        )
+    })
+}
+
+/// Render the schedule manifests.
+pub fn render_schedule(global: &GlobalArgs, args: &ScheduleArgs) -> anyhow::Result<String> {
+    let sel = &args.selection;
+    let given = [!sel.names.is_empty(), sel.all, sel.selector.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if given != 1 {
+        anyhow::bail!(
+            "say which pools the CronJobs act on: NAME..., --all, or -l/--selector (exactly one)"
+        );
+    }
+    if let Some(s) = &sel.selector {
+        crate::scale::selector::Selector::parse(s)?;
+    }
+    let valid_name = |n: &String| {
+        !n.is_empty()
+            && n.len() <= 253
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
+    };
+    if let Some(bad) = sel
+        .names
+        .iter()
+        .chain(&sel.exclude)
+        .find(|n| !valid_name(n))
+    {
+        anyhow::bail!("{bad:?} is not a valid pool name (lower-case letters, digits, '-' and '.')");
+    }
+    let mut down_args = Vec::new();
+    if args.keep_nodes {
+        down_args.push("--keep-nodes".to_string());
+    }
+    if args.force {
+        down_args.push("--force".to_string());
+    }
+    let spec = ScheduleSpec {
+        down: args.down.clone(),
+        up: args.up.clone(),
+        time_zone: args.time_zone.clone(),
+        image: args.image.clone().unwrap_or_else(schedule::default_image),
+        namespace: global
+            .namespace
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SCHEDULE_NAMESPACE.to_string()),
+        name: args.name.clone(),
+        selection_args: sel.to_args(),
+        down_args,
+    };
+    Ok(schedule::render(&spec)?)
+}
+
+fn print_plan(plan: &Plan, format: OutputFormat, out: &mut dyn Write) -> anyhow::Result<()> {
+    let text = match format {
+        OutputFormat::Table => plan.to_table(),
+        OutputFormat::Yaml => super::output::to_yaml(plan)?,
+        OutputFormat::Json => super::output::to_json(plan)?,
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Run `scale-to-zero` (down or `--restore`) against `client`. The plan goes to `out` in the
+/// chosen format; warnings and, for yaml/json, the progress lines go to `err`.
+pub async fn execute(
+    client: &kube::Client,
+    global: &GlobalArgs,
+    args: &ScaleToZeroArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    confirm: &mut Confirm,
+) -> anyhow::Result<ExitCode> {
+    let format = global.output.unwrap_or(OutputFormat::Table);
+    let opts = Options {
+        direction: if args.restore {
+            Direction::Up
+        } else {
+            Direction::Down
+        },
+        selection: args.selection.to_selection(),
+        keep_nodes: args.keep_nodes,
+        force: args.force,
+        dry_run: args.dry_run,
+    };
+    let (plan, pools, warnings) = cluster::build_plan(client, &opts).await?;
+    print_plan(&plan, format, out)?;
+    for w in &warnings {
+        writeln!(err, "warning: {w}")?;
+    }
+    if args.dry_run {
+        writeln!(err, "dry run: nothing was changed")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !plan.has_changes() {
+        writeln!(err, "nothing to change")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !confirm(&plan)? {
+        writeln!(err, "aborted: nothing was changed")?;
+        return Ok(ExitCode::FAILURE);
+    }
+    let applied = cluster::apply(client, &plan, &pools).await?;
+    let progress: &mut dyn Write = if format == OutputFormat::Table {
+        out
+    } else {
+        err
+    };
+    for (p, a) in plan.pools.iter().zip(&applied) {
+        let pool = format!("{}/{}", p.kind.to_lowercase(), p.name);
+        if a.updated {
+            let retried = if a.attempts > 1 {
+                format!(" (after {} conflicts)", a.attempts - 1)
+            } else {
+                String::new()
+            };
+            let replicas = p
+                .new_replicas
+                .map(|r| format!(", replicas {r}"))
+                .unwrap_or_default();
+            let verb = match plan.direction {
+                Direction::Down => "limits set to",
+                Direction::Up => "limits restored to",
+            };
+            writeln!(
+                progress,
+                "{pool}: {verb} {}{replicas}{retried}",
+                limits_text(&p.new_limits)
+            )?;
+        }
+        for d in &a.deleted {
+            writeln!(
+                progress,
+                "{pool}: deleted {d}; Karpenter drains and terminates its node"
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Entry point from the CLI dispatcher.
+pub async fn run(global: &GlobalArgs, args: ScaleToZeroArgs) -> anyhow::Result<ExitCode> {
+    if let Some(ScaleToZeroCommand::Schedule(s)) = &args.command {
+        print!("{}", render_schedule(global, s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = crate::cluster::client::client(global).await?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let mut confirm = confirmer(global.yes, interactive);
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    execute(
+        &client,
+        global,
+        &args,
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+        &mut confirm,
+    )
+    .await
 }
