@@ -1,0 +1,320 @@
+//! Resource quantities: Kubernetes quantity parsing and the resource vector the engine packs.
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Resource name for CPU (stored in millicores).
+pub const CPU: &str = "cpu";
+/// Resource name for memory (stored in bytes).
+pub const MEMORY: &str = "memory";
+/// Resource name for the pod count.
+pub const PODS: &str = "pods";
+/// Resource name for ephemeral storage (stored in bytes).
+pub const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
+
+/// Parse a Kubernetes quantity (`100m`, `1.5`, `2Gi`, `1e3`, `512Mi`) into thousandths of a unit,
+/// rounded up.
+pub fn parse_quantity_milli(s: &str) -> Result<i128, Error> {
+    let bad = || Error::Quantity(s.to_string());
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    let (sign, t) = match t.as_bytes()[0] {
+        b'-' => (-1i128, &t[1..]),
+        b'+' => (1, &t[1..]),
+        _ => (1, t),
+    };
+    let num_end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, suffix) = t.split_at(num_end);
+    if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+        return Err(bad());
+    }
+    let (int_part, frac_part) = num.split_once('.').unwrap_or((num, ""));
+    // value = digits / 10^frac_len, then scaled by the suffix, in milli-units.
+    let digits: String = format!("{int_part}{frac_part}");
+    if digits.len() > 30 {
+        return Err(bad());
+    }
+    let mantissa: i128 = digits.parse().map_err(|_| bad())?;
+    let frac_len = frac_part.len() as u32;
+    // (multiplier numerator, decimal exponent) of the suffix
+    let (mul, exp10): (i128, i32) = match suffix {
+        "" => (1, 0),
+        "n" => (1, -9),
+        "u" => (1, -6),
+        "m" => (1, -3),
+        "k" => (1, 3),
+        "M" => (1, 6),
+        "G" => (1, 9),
+        "T" => (1, 12),
+        "P" => (1, 15),
+        "E" => (1, 18),
+        "Ki" => (1 << 10, 0),
+        "Mi" => (1 << 20, 0),
+        "Gi" => (1 << 30, 0),
+        "Ti" => (1 << 40, 0),
+        "Pi" => (1 << 50, 0),
+        "Ei" => (1 << 60, 0),
+        e if e.starts_with('e') || e.starts_with('E') => {
+            let x: i32 = e[1..].parse().map_err(|_| bad())?;
+            if !(-30..=30).contains(&x) {
+                return Err(bad());
+            }
+            (1, x)
+        }
+        _ => return Err(bad()),
+    };
+    // milli-units: mantissa * mul * 10^(exp10 + 3 - frac_len)
+    let e = exp10 + 3 - frac_len as i32;
+    let base = mantissa.checked_mul(mul).ok_or_else(bad)?;
+    let v = if e >= 0 {
+        base.checked_mul(10i128.checked_pow(e as u32).ok_or_else(bad)?)
+            .ok_or_else(bad)?
+    } else {
+        let d = 10i128.checked_pow((-e) as u32).ok_or_else(bad)?;
+        (base + d - 1) / d
+    };
+    Ok(sign * v)
+}
+
+/// Parse a quantity into whole units, rounded up (bytes for memory, pods, GPUs).
+pub fn parse_quantity_units(s: &str) -> Result<i64, Error> {
+    let m = parse_quantity_milli(s)?;
+    let units = if m >= 0 { (m + 999) / 1000 } else { m / 1000 };
+    i64::try_from(units).map_err(|_| Error::Quantity(s.to_string()))
+}
+
+/// Parse the quantity for resource `name` into the engine's unit (millicores for cpu, whole
+/// units for everything else).
+pub fn parse_resource(name: &str, s: &str) -> Result<i64, Error> {
+    if name == CPU {
+        i64::try_from(parse_quantity_milli(s)?).map_err(|_| Error::Quantity(s.to_string()))
+    } else {
+        parse_quantity_units(s)
+    }
+}
+
+/// A resource vector: cpu in millicores, memory and ephemeral-storage in bytes, pods, and any
+/// extended resources (`nvidia.com/gpu`, ...) in whole units.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    /// CPU in millicores.
+    pub cpu_millis: i64,
+    /// Memory in bytes.
+    pub memory_bytes: i64,
+    /// Pod slots.
+    pub pods: i64,
+    /// Ephemeral storage in bytes.
+    pub ephemeral_bytes: i64,
+    /// Extended resources, sorted by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extended: BTreeMap<String, i64>,
+}
+
+impl Resources {
+    /// A vector with only cpu and memory set.
+    pub fn cpu_mem(cpu_millis: i64, memory_bytes: i64) -> Self {
+        Resources {
+            cpu_millis,
+            memory_bytes,
+            ..Default::default()
+        }
+    }
+
+    /// Build from a `name → quantity string` list, as in a container's `resources.requests`.
+    pub fn from_quantities<'a>(
+        list: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, Error> {
+        let mut r = Resources::default();
+        for (k, v) in list {
+            r.set(k, parse_resource(k, v)?);
+        }
+        Ok(r)
+    }
+
+    /// The amount of resource `name` in engine units.
+    pub fn get(&self, name: &str) -> i64 {
+        match name {
+            CPU => self.cpu_millis,
+            MEMORY => self.memory_bytes,
+            PODS => self.pods,
+            EPHEMERAL_STORAGE => self.ephemeral_bytes,
+            other => self.extended.get(other).copied().unwrap_or(0),
+        }
+    }
+
+    /// Set resource `name` in engine units.
+    pub fn set(&mut self, name: &str, v: i64) {
+        match name {
+            CPU => self.cpu_millis = v,
+            MEMORY => self.memory_bytes = v,
+            PODS => self.pods = v,
+            EPHEMERAL_STORAGE => self.ephemeral_bytes = v,
+            other => {
+                self.extended.insert(other.to_string(), v);
+            }
+        }
+    }
+
+    /// Add `o` into `self`.
+    pub fn add(&mut self, o: &Resources) {
+        self.cpu_millis += o.cpu_millis;
+        self.memory_bytes += o.memory_bytes;
+        self.pods += o.pods;
+        self.ephemeral_bytes += o.ephemeral_bytes;
+        for (k, v) in &o.extended {
+            *self.extended.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+
+    /// Subtract `o` from `self`.
+    pub fn sub(&mut self, o: &Resources) {
+        self.cpu_millis -= o.cpu_millis;
+        self.memory_bytes -= o.memory_bytes;
+        self.pods -= o.pods;
+        self.ephemeral_bytes -= o.ephemeral_bytes;
+        for (k, v) in &o.extended {
+            *self.extended.entry(k.clone()).or_insert(0) -= v;
+        }
+    }
+
+    /// Component-wise maximum.
+    pub fn max_with(&mut self, o: &Resources) {
+        self.cpu_millis = self.cpu_millis.max(o.cpu_millis);
+        self.memory_bytes = self.memory_bytes.max(o.memory_bytes);
+        self.pods = self.pods.max(o.pods);
+        self.ephemeral_bytes = self.ephemeral_bytes.max(o.ephemeral_bytes);
+        for (k, v) in &o.extended {
+            let e = self.extended.entry(k.clone()).or_insert(*v);
+            *e = (*e).max(*v);
+        }
+    }
+
+    /// Floor every component at zero.
+    pub fn floor_zero(&mut self) {
+        self.cpu_millis = self.cpu_millis.max(0);
+        self.memory_bytes = self.memory_bytes.max(0);
+        self.pods = self.pods.max(0);
+        self.ephemeral_bytes = self.ephemeral_bytes.max(0);
+        for v in self.extended.values_mut() {
+            *v = (*v).max(0);
+        }
+    }
+
+    /// True when `self + extra ≤ cap` for every resource (absent extended resources are 0).
+    #[inline]
+    pub fn fits_with(&self, extra: &Resources, cap: &Resources) -> bool {
+        if self.cpu_millis + extra.cpu_millis > cap.cpu_millis
+            || self.memory_bytes + extra.memory_bytes > cap.memory_bytes
+            || self.pods + extra.pods > cap.pods
+            || self.ephemeral_bytes + extra.ephemeral_bytes > cap.ephemeral_bytes
+        {
+            return false;
+        }
+        if self.extended.is_empty() && extra.extended.is_empty() {
+            return true;
+        }
+        let keys = self.extended.keys().chain(extra.extended.keys());
+        for k in keys {
+            let need = self.extended.get(k).copied().unwrap_or(0)
+                + extra.extended.get(k).copied().unwrap_or(0);
+            if need > 0 && need > cap.extended.get(k).copied().unwrap_or(0) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// True when `self ≤ cap` for every resource.
+    pub fn fits(&self, cap: &Resources) -> bool {
+        self.fits_with(&Resources::default(), cap)
+    }
+
+    /// The first resource for which `self + extra > cap`, for error messages.
+    pub fn first_exceeding(&self, extra: &Resources, cap: &Resources) -> Option<String> {
+        let mut names: Vec<&str> = vec![CPU, MEMORY, PODS, EPHEMERAL_STORAGE];
+        names.extend(self.extended.keys().map(String::as_str));
+        names.extend(extra.extended.keys().map(String::as_str));
+        names
+            .into_iter()
+            .find(|n| self.get(n) + extra.get(n) > cap.get(n))
+            .map(str::to_string)
+    }
+}
+
+impl fmt::Display for Resources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cpu={}m memory={}Mi pods={}",
+            self.cpu_millis,
+            self.memory_bytes / (1 << 20),
+            self.pods
+        )?;
+        if self.ephemeral_bytes > 0 {
+            write!(
+                f,
+                " ephemeral-storage={}Mi",
+                self.ephemeral_bytes / (1 << 20)
+            )?;
+        }
+        for (k, v) in &self.extended {
+            write!(f, " {k}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_like_kubernetes() {
+        assert_eq!(parse_resource(CPU, "100m").unwrap(), 100);
+        assert_eq!(parse_resource(CPU, "1.5").unwrap(), 1500);
+        assert_eq!(parse_resource(CPU, "2").unwrap(), 2000);
+        assert_eq!(parse_resource(CPU, "0.0001").unwrap(), 1, "rounded up");
+        assert_eq!(parse_resource(MEMORY, "512Mi").unwrap(), 512 << 20);
+        assert_eq!(parse_resource(MEMORY, "1Gi").unwrap(), 1 << 30);
+        assert_eq!(parse_resource(MEMORY, "1G").unwrap(), 1_000_000_000);
+        assert_eq!(parse_resource(MEMORY, "1e3").unwrap(), 1000);
+        assert_eq!(parse_resource(MEMORY, "1.5Ki").unwrap(), 1536);
+        assert_eq!(parse_resource("nvidia.com/gpu", "1").unwrap(), 1);
+    }
+
+    #[test]
+    fn bad_quantities_are_errors() {
+        for s in ["", "abc", "1.2.3", "1Qi", "Mi", "1e99"] {
+            assert!(parse_resource(MEMORY, s).is_err(), "{s:?} should fail");
+        }
+    }
+
+    #[test]
+    fn fits_checks_every_resource() {
+        let cap = Resources {
+            cpu_millis: 1000,
+            memory_bytes: 1000,
+            pods: 2,
+            ..Default::default()
+        };
+        let mut used = Resources::cpu_mem(500, 500);
+        used.pods = 1;
+        let mut req = Resources::cpu_mem(500, 500);
+        req.pods = 1;
+        assert!(used.fits_with(&req, &cap));
+        req.extended.insert("nvidia.com/gpu".into(), 1);
+        assert!(!used.fits_with(&req, &cap));
+        assert_eq!(
+            used.first_exceeding(&req, &cap).as_deref(),
+            Some("nvidia.com/gpu")
+        );
+    }
+}

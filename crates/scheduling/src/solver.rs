@@ -1,0 +1,1763 @@
+//! The scheduler: Karpenter's provisioning simulation (karpenter-core.md §2.3–§2.9).
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::instancetype::InstanceType;
+use crate::labels;
+use crate::lp;
+use crate::model::{
+    untolerated, DaemonSet, ExistingNode, HostPort, InclusionPolicy, NodePool, Pod, Taint,
+    TaintEffect, Toleration, WhenUnsatisfiable,
+};
+use crate::requirements::{Incompatibility, Requirement, Requirements};
+use crate::resources::Resources;
+use crate::topology::{GroupKind, Topology};
+use crate::Error;
+
+/// Upstream `MaxInstanceTypes` (v1.7+).
+pub const MAX_INSTANCE_TYPES: usize = 600;
+
+/// Everything the scheduler needs.
+#[derive(Debug, Clone, Default)]
+pub struct Problem {
+    /// Instance types (shared by every NodePool).
+    pub instance_types: Vec<InstanceType>,
+    /// NodePools.
+    pub node_pools: Vec<NodePool>,
+    /// DaemonSets (their pods are overhead on every node they land on).
+    pub daemon_sets: Vec<DaemonSet>,
+    /// Existing nodes and in-flight NodeClaims.
+    pub existing_nodes: Vec<ExistingNode>,
+    /// Pending pods.
+    pub pods: Vec<Pod>,
+}
+
+/// Packing strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Upstream ordering and first-fit (emptiest in-flight claim first), for parity.
+    Karpenter,
+    /// Several packings including upstream's (pod orders, emptiest- or fullest-first claims,
+    /// claims seeded with the LP's cost-efficient types); keeps the best by pending pods, then
+    /// price, then node count, so it is never worse than `Karpenter` on pending pods or, at equal
+    /// pending pods, on price.
+    #[default]
+    Default,
+}
+
+/// Solver options.
+#[derive(Debug, Clone)]
+pub struct SolveOptions {
+    /// Strategy.
+    pub strategy: Strategy,
+    /// How many instance types a NodeClaim keeps (upstream 600).
+    pub max_instance_types: usize,
+    /// `PREFERENCE_POLICY=Respect` (default true).
+    pub respect_preferences: bool,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        SolveOptions {
+            strategy: Strategy::Default,
+            max_instance_types: MAX_INSTANCE_TYPES,
+            respect_preferences: true,
+        }
+    }
+}
+
+/// A NodeClaim the simulation would create.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeClaimPlan {
+    /// NodePool name.
+    pub node_pool: String,
+    /// Allowed instance types, cheapest first (truncated to `max_instance_types`).
+    pub instance_types: Vec<String>,
+    /// The cheapest type.
+    pub instance_type: String,
+    /// Zone of the cheapest offering.
+    pub zone: String,
+    /// Capacity type of the cheapest offering.
+    pub capacity_type: String,
+    /// Price of the cheapest offering.
+    pub price_per_hour: f64,
+    /// Indices into `Problem::pods`.
+    pub pods: Vec<usize>,
+    /// Requests: pods plus the smallest DaemonSet overhead.
+    pub requests: Resources,
+    /// The NodeClaim's requirements, as text.
+    pub requirements: String,
+}
+
+/// A pod left pending.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PendingPod {
+    /// Index into `Problem::pods`.
+    pub pod: usize,
+    /// Why, in words a human can act on.
+    pub reason: String,
+}
+
+/// The outcome of a solve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Solution {
+    /// New NodeClaims.
+    pub node_claims: Vec<NodeClaimPlan>,
+    /// Existing node name → indices of pods placed there.
+    pub existing_nodes: BTreeMap<String, Vec<usize>>,
+    /// Pods that could not be scheduled.
+    pub pending: Vec<PendingPod>,
+    /// Σ price of the new NodeClaims.
+    pub price_per_hour: f64,
+    /// LP lower bound on the price of new capacity for the pods placed on new NodeClaims.
+    pub lower_bound_price_per_hour: f64,
+}
+
+impl Solution {
+    /// Number of new NodeClaims.
+    pub fn node_count(&self) -> usize {
+        self.node_claims.len()
+    }
+}
+
+struct Template {
+    pool: usize,
+    reqs: Requirements,
+    taints: Vec<Taint>,
+    has_prefer_taint: bool,
+    types: Vec<u32>,
+    /// DaemonSet overhead per instance type (indexed by type).
+    overhead: Vec<Resources>,
+    daemon_ports: Vec<HostPort>,
+}
+
+#[derive(Clone)]
+struct PodData {
+    ns: String,
+    tolerations: Vec<Toleration>,
+    requests: Resources,
+    base: Requirements,
+    required_terms: Vec<Requirements>,
+    preferred_terms: Vec<Requirements>,
+    volume: Requirements,
+    spread: Vec<(usize, bool)>,
+    affinity: Vec<usize>,
+    pref_affinity: Vec<usize>,
+    anti: Vec<usize>,
+    pref_anti: Vec<usize>,
+    selected_by: Vec<usize>,
+    host_ports: Vec<HostPort>,
+    tolerate_prefer: bool,
+    // derived
+    strict: Requirements,
+    reqs: Requirements,
+    type_reqs: Requirements,
+    owned: Vec<usize>,
+    /// keys narrowed by topology that instance types define
+    topo_type_keys: Vec<String>,
+}
+
+impl PodData {
+    fn derive(&mut self, respect: bool) {
+        let mut strict = self.base.clone();
+        if let Some(t) = self.required_terms.first() {
+            strict.add_all(t);
+        }
+        let mut reqs = strict.clone();
+        if respect {
+            if let Some(t) = self.preferred_terms.first() {
+                reqs.add_all(t);
+            }
+        }
+        let mut type_reqs = reqs.clone();
+        type_reqs.add_all(&self.volume);
+        self.strict = strict;
+        self.reqs = reqs;
+        self.type_reqs = type_reqs;
+        self.owned = self
+            .spread
+            .iter()
+            .map(|s| s.0)
+            .chain(self.affinity.iter().copied())
+            .chain(self.pref_affinity.iter().copied())
+            .chain(self.anti.iter().copied())
+            .chain(self.pref_anti.iter().copied())
+            .collect();
+    }
+
+    /// One relaxation step in upstream's order; false when nothing is left to relax.
+    fn relax(&mut self, any_prefer_taint: bool, respect: bool) -> bool {
+        if self.required_terms.len() > 1 {
+            self.required_terms.remove(0);
+        } else if !self.pref_affinity.is_empty() {
+            self.pref_affinity.remove(0);
+        } else if !self.pref_anti.is_empty() {
+            self.pref_anti.remove(0);
+        } else if !self.preferred_terms.is_empty() {
+            self.preferred_terms.remove(0);
+        } else if let Some(i) = self.spread.iter().position(|s| s.1) {
+            self.spread.remove(i);
+        } else if any_prefer_taint && !self.tolerate_prefer {
+            self.tolerate_prefer = true;
+        } else {
+            return false;
+        }
+        self.derive(respect);
+        true
+    }
+}
+
+#[derive(Clone)]
+struct NodeState {
+    idx: usize,
+    reqs: Requirements,
+    taints: Vec<Taint>,
+    available: Resources,
+    host_ports: Vec<HostPort>,
+    pods: Vec<usize>,
+}
+
+#[derive(Clone)]
+struct Claim {
+    template: usize,
+    seq: usize,
+    hostname: String,
+    /// created from the cost-efficient seed list rather than every template type
+    seeded: bool,
+    /// for limited pools: the capacity subtracted from the limits when the claim was created
+    limit_cap: Option<Resources>,
+    reqs: Requirements,
+    types: Vec<u32>,
+    requests: Resources,
+    max_alloc: Resources,
+    pods: Vec<usize>,
+    host_ports: Vec<HostPort>,
+}
+
+/// Immutable, shared across strategy runs.
+struct Ctx<'a> {
+    p: &'a Problem,
+    opts: &'a SolveOptions,
+    templates: Vec<Template>,
+    pods: Vec<Result<PodData, String>>,
+    topo: Topology,
+    any_prefer_taint: bool,
+    remaining: Vec<Option<BTreeMap<String, i64>>>,
+    nodes: Vec<NodeState>,
+    /// per-type effective allocatable minus overhead, per template, cached for the quick reject
+    type_free: Vec<Vec<Resources>>,
+    /// bit per (zone, capacity type) of each type's available offerings
+    offer_mask: Vec<u128>,
+    offer_keys: Vec<(String, String)>,
+    /// per type, (bit, price) of each available offering
+    offer_prices: Vec<Vec<(u32, f64)>>,
+    /// per template, the types that are cost-efficient for the pending pods' resource mix
+    /// (LP shadow prices); the default strategy seeds new claims with these first
+    efficient: Vec<Vec<u32>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClaimOrder {
+    Emptiest,
+    Fullest,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum PodOrder {
+    CpuMem,
+    Dominant,
+    /// Largest first, alternating CPU-heavy and memory-heavy pods so that the running total
+    /// keeps a target memory:CPU ratio (bytes per millicore; `None` = the batch's own), so
+    /// claims fill with a balanced mix.
+    /// The flag sorts memory-heavy pods mildest first (leaving the most memory-heavy pods for
+    /// the last claims, which then suit memory-optimised types).
+    Interleave(Option<f64>, bool),
+}
+
+struct Run<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    topo: Topology,
+    nodes: Vec<NodeState>,
+    claims: Vec<Claim>,
+    order: Vec<usize>,
+    remaining: Vec<Option<BTreeMap<String, i64>>>,
+    claim_order: ClaimOrder,
+    efficient: bool,
+    next_seq: usize,
+}
+
+enum Target {
+    Node(usize),
+    Claim(usize),
+}
+
+struct Eval {
+    /// The narrowed requirements; `None` when the pod leaves the claim's unchanged.
+    reqs: Option<Requirements>,
+    types: Vec<u32>,
+    total: Resources,
+}
+
+/// Solve. Errors only on invalid NodePools; bad pods are reported as pending.
+pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
+    let ctx = Ctx::new(p, opts)?;
+    let best = match opts.strategy {
+        Strategy::Karpenter => ctx.run(PodOrder::CpuMem, ClaimOrder::Emptiest, false),
+        Strategy::Default => {
+            let mut ratios = ctx.efficient_ratios();
+            ratios.truncate(2);
+            let variants: Vec<(PodOrder, ClaimOrder, bool)> = [
+                (PodOrder::CpuMem, ClaimOrder::Emptiest, false),
+                (PodOrder::CpuMem, ClaimOrder::Emptiest, true),
+                (PodOrder::Interleave(None, false), ClaimOrder::Fullest, true),
+                (PodOrder::Dominant, ClaimOrder::Fullest, false),
+            ]
+            .into_iter()
+            .chain(ratios.into_iter().map(|r| {
+                (
+                    PodOrder::Interleave(Some(r), true),
+                    ClaimOrder::Fullest,
+                    true,
+                )
+            }))
+            .collect();
+            // Independent packings: run them on the available cores, then pick deterministically.
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, variants.len());
+            let mut results: Vec<Option<Solution>> = vec![None; variants.len()];
+            std::thread::scope(|scope| {
+                let chunks: Vec<Vec<usize>> = (0..threads)
+                    .map(|t| (t..variants.len()).step_by(threads).collect())
+                    .collect();
+                let handles: Vec<_> = chunks
+                    .into_iter()
+                    .map(|idx| {
+                        let ctx = &ctx;
+                        let variants = &variants;
+                        scope.spawn(move || {
+                            idx.into_iter()
+                                .map(|i| {
+                                    let (po, co, eff) = variants[i];
+                                    (i, ctx.run(po, co, eff))
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    if let Ok(done) = h.join() {
+                        for (i, s) in done {
+                            results[i] = Some(s);
+                        }
+                    }
+                }
+            });
+            let mut results = results.into_iter();
+            // variant 0 is upstream's packing: the baseline every other result must beat
+            let karpenter = match results.next().flatten() {
+                Some(k) => k,
+                None => ctx.run(PodOrder::CpuMem, ClaimOrder::Emptiest, false),
+            };
+            let (base_nodes, base_price) = (karpenter.node_claims.len(), karpenter.price_per_hour);
+            let mut best = karpenter;
+            for cand in results.flatten() {
+                // more nodes than upstream's packing must pay for themselves: ≥ 2% cheaper
+                if cand.node_claims.len() > base_nodes && cand.price_per_hour > base_price * 0.98 {
+                    continue;
+                }
+                // lexicographic: fewer pending pods, then lower price, then fewer nodes
+                let better = match cand.pending.len().cmp(&best.pending.len()) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Greater => false,
+                    std::cmp::Ordering::Equal => {
+                        cand.price_per_hour < best.price_per_hour - 1e-9
+                            || (cand.price_per_hour <= best.price_per_hour + 1e-9
+                                && cand.node_claims.len() < best.node_claims.len())
+                    }
+                };
+                if better {
+                    best = cand;
+                }
+            }
+            best
+        }
+    };
+    let mut best = best;
+    best.lower_bound_price_per_hour = ctx.lower_bound(&best);
+    Ok(best)
+}
+
+fn parse_terms(
+    terms: &[crate::requirements::NodeSelectorRequirement],
+    what: &str,
+) -> Result<Requirements, String> {
+    for t in terms {
+        if labels::is_restricted_for_pods(labels::normalize_key(&t.key)) {
+            return Err(format!(
+                "ignored by Karpenter: {what} selects on the restricted label {:?}",
+                t.key
+            ));
+        }
+    }
+    Requirements::from_terms(terms).map_err(|e| format!("ignored by Karpenter: {what}: {e}"))
+}
+
+impl<'a> Ctx<'a> {
+    fn new(p: &'a Problem, opts: &'a SolveOptions) -> Result<Self, Error> {
+        let n_types = p.instance_types.len();
+        // templates ordered by weight desc, name reverse-lexical
+        let mut pool_order: Vec<usize> = (0..p.node_pools.len()).collect();
+        pool_order.sort_by(|&a, &b| {
+            let (pa, pb) = (&p.node_pools[a], &p.node_pools[b]);
+            pb.weight
+                .cmp(&pa.weight)
+                .then_with(|| pb.name.cmp(&pa.name))
+        });
+        let mut templates = Vec::new();
+        let mut topo = Topology::default();
+        for &pi in &pool_order {
+            let np = &p.node_pools[pi];
+            let mut reqs = Requirements::from_terms(&np.requirements).map_err(|e| {
+                Error::Input(format!(
+                    "NodePool {:?}: spec.template.spec.requirements: {e}",
+                    np.name
+                ))
+            })?;
+            reqs.add_all(&Requirements::from_labels(&np.labels));
+            reqs.add(labels::NODEPOOL, Requirement::in_values([np.name.clone()]));
+            let types: Vec<u32> = (0..n_types)
+                .filter(|&t| {
+                    let it = &p.instance_types[t];
+                    it.labels_compatible(&reqs) && it.cheapest_offering(&reqs).is_some()
+                })
+                .map(|t| t as u32)
+                .collect();
+            if types.is_empty() {
+                // upstream drops the template (NoCompatibleInstanceTypes)
+                continue;
+            }
+            let mut overhead = vec![Resources::default(); n_types];
+            let mut daemon_ports = Vec::new();
+            for ds in &p.daemon_sets {
+                if untolerated(&ds.pod.tolerations, &np.taints, true).is_some() {
+                    continue;
+                }
+                let base = Requirements::from_labels(&ds.pod.node_selector);
+                let mut options: Vec<Requirements> = Vec::new();
+                if ds.pod.required_node_affinity.is_empty() {
+                    options.push(base.clone());
+                } else {
+                    for term in &ds.pod.required_node_affinity {
+                        if let Ok(r) = Requirements::from_terms(term) {
+                            let mut o = base.clone();
+                            o.add_all(&r);
+                            options.push(o);
+                        }
+                    }
+                }
+                let options: Vec<Requirements> = options
+                    .into_iter()
+                    .filter(|o| reqs.compatible(o).is_ok())
+                    .collect();
+                if options.is_empty() {
+                    continue;
+                }
+                let mut req = ds.pod.requests.clone();
+                if req.pods == 0 {
+                    req.pods = 1;
+                }
+                let mut landed = false;
+                for &t in &types {
+                    let it = &p.instance_types[t as usize];
+                    if options.iter().any(|o| {
+                        let mut m = reqs.clone();
+                        m.add_all(o);
+                        it.labels_compatible(o) && it.cheapest_offering(&m).is_some()
+                    }) {
+                        overhead[t as usize].add(&req);
+                        landed = true;
+                    }
+                }
+                if landed {
+                    daemon_ports.extend(ds.pod.host_ports.iter().cloned());
+                }
+            }
+            // topology domains from this template
+            for &t in &types {
+                let it = &p.instance_types[t as usize];
+                for o in &it.offerings {
+                    if o.available
+                        && reqs.allows(labels::ZONE, &o.zone)
+                        && reqs.allows(labels::CAPACITY_TYPE, &o.capacity_type)
+                    {
+                        topo.add_domain(labels::ZONE, &o.zone);
+                        topo.add_domain(labels::CAPACITY_TYPE, &o.capacity_type);
+                    }
+                }
+                for (k, v) in &it.labels {
+                    if reqs.allows(k, v) {
+                        topo.add_domain(k, v);
+                    }
+                }
+            }
+            for (k, r) in reqs.iter() {
+                if !r.is_complement() {
+                    for v in &r.values {
+                        topo.add_domain(k, v);
+                    }
+                }
+            }
+            templates.push(Template {
+                pool: pi,
+                has_prefer_taint: np
+                    .taints
+                    .iter()
+                    .any(|t| t.effect == TaintEffect::PreferNoSchedule),
+                taints: np.taints.clone(),
+                reqs,
+                types,
+                overhead,
+                daemon_ports,
+            });
+        }
+        let any_prefer_taint = templates.iter().any(|t| t.has_prefer_taint);
+
+        // existing nodes: initialized first, then by name
+        let mut node_order: Vec<usize> = (0..p.existing_nodes.len()).collect();
+        node_order.sort_by(|&a, &b| {
+            let (na, nb) = (&p.existing_nodes[a], &p.existing_nodes[b]);
+            nb.initialized
+                .cmp(&na.initialized)
+                .then_with(|| na.name.cmp(&nb.name))
+        });
+        let ignored_until_init = [
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+            "node.cloudprovider.kubernetes.io/uninitialized",
+            "karpenter.sh/unregistered",
+        ];
+        let mut nodes = Vec::new();
+        for &ni in &node_order {
+            let n = &p.existing_nodes[ni];
+            let mut reqs = Requirements::from_labels(&n.labels);
+            reqs.add(labels::HOSTNAME, Requirement::in_values([n.name.clone()]));
+            for (k, v) in &n.labels {
+                topo.add_domain(k, v);
+            }
+            let taints = n
+                .taints
+                .iter()
+                .filter(|t| n.initialized || !ignored_until_init.contains(&t.key.as_str()))
+                .cloned()
+                .collect();
+            let mut available = n.allocatable.clone();
+            available.sub(&n.requested);
+            nodes.push(NodeState {
+                idx: ni,
+                reqs,
+                taints,
+                available,
+                host_ports: n.host_ports.clone(),
+                pods: Vec::new(),
+            });
+        }
+
+        // limits: spec.limits − Σ capacity of the pool's existing nodes
+        let remaining = templates
+            .iter()
+            .map(|t| {
+                let np = &p.node_pools[t.pool];
+                if np.limits.is_empty() {
+                    return None;
+                }
+                let mut rem = np.limits.clone();
+                for n in &p.existing_nodes {
+                    if n.labels.get(labels::NODEPOOL) == Some(&np.name) {
+                        for (k, v) in rem.iter_mut() {
+                            *v -= if k == "nodes" { 1 } else { n.capacity.get(k) };
+                        }
+                    }
+                }
+                Some(rem)
+            })
+            .collect();
+
+        // pods → groups
+        let mut pods: Vec<Result<PodData, String>> = Vec::with_capacity(p.pods.len());
+        for pod in &p.pods {
+            pods.push(Self::pod_data(pod, &mut topo, opts.respect_preferences));
+        }
+        // running pods: their required anti-affinity groups, then counts
+        let mut running_anti: Vec<Vec<Vec<usize>>> = Vec::new();
+        for n in &p.existing_nodes {
+            let mut per_node = Vec::new();
+            for rp in &n.pods {
+                let ids = rp
+                    .pod_anti_affinity
+                    .iter()
+                    .map(|t| {
+                        let ns = if t.namespaces.is_empty() {
+                            BTreeSet::from([rp.namespace.clone()])
+                        } else {
+                            t.namespaces.iter().cloned().collect()
+                        };
+                        topo.group(
+                            GroupKind::AntiAffinity,
+                            labels::normalize_key(&t.topology_key),
+                            ns,
+                            t.label_selector.clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                per_node.push(ids);
+            }
+            running_anti.push(per_node);
+        }
+        for (ni, n) in p.existing_nodes.iter().enumerate() {
+            let mut labels_h = n.labels.clone();
+            labels_h.insert(labels::HOSTNAME.to_string(), n.name.clone());
+            for (pi, rp) in n.pods.iter().enumerate() {
+                topo.record_running(&rp.namespace, &rp.labels, &running_anti[ni][pi], &labels_h);
+            }
+        }
+        for (i, pod) in p.pods.iter().enumerate() {
+            if let Ok(pd) = &mut pods[i] {
+                pd.selected_by = (0..topo.groups.len())
+                    .filter(|&g| topo.groups[g].selects(&pod.namespace, &pod.labels))
+                    .collect();
+            }
+        }
+        let type_free = templates
+            .iter()
+            .map(|t| {
+                (0..n_types)
+                    .map(|i| {
+                        let mut a = p.instance_types[i].allocatable.clone();
+                        a.sub(&t.overhead[i]);
+                        a
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut ctx = Ctx {
+            p,
+            opts,
+            templates,
+            pods,
+            topo,
+            any_prefer_taint,
+            remaining,
+            nodes,
+            type_free,
+            offer_mask: Vec::new(),
+            offer_keys: Vec::new(),
+            offer_prices: Vec::new(),
+            efficient: Vec::new(),
+        };
+        ctx.build_offer_masks();
+        if opts.strategy == Strategy::Default {
+            ctx.efficient = ctx.efficient_types();
+        }
+        Ok(ctx)
+    }
+
+    fn build_offer_masks(&mut self) {
+        let mut keys: BTreeSet<(String, String)> = BTreeSet::new();
+        for it in &self.p.instance_types {
+            for o in it.offerings.iter().filter(|o| o.available) {
+                keys.insert((o.zone.clone(), o.capacity_type.clone()));
+            }
+        }
+        if keys.len() > 128 {
+            return; // fall back to per-offering checks
+        }
+        self.offer_keys = keys.into_iter().collect();
+        self.offer_prices = self
+            .p
+            .instance_types
+            .iter()
+            .map(|it| {
+                it.offerings
+                    .iter()
+                    .filter(|o| o.available)
+                    .filter_map(|o| {
+                        self.offer_keys
+                            .iter()
+                            .position(|(z, c)| *z == o.zone && *c == o.capacity_type)
+                            .map(|b| (b as u32, o.price))
+                    })
+                    .collect()
+            })
+            .collect();
+        self.offer_mask = self
+            .p
+            .instance_types
+            .iter()
+            .map(|it| {
+                it.offerings
+                    .iter()
+                    .filter(|o| o.available)
+                    .filter_map(|o| {
+                        self.offer_keys
+                            .iter()
+                            .position(|(z, c)| *z == o.zone && *c == o.capacity_type)
+                    })
+                    .fold(0u128, |m, b| m | (1u128 << b))
+            })
+            .collect();
+    }
+
+    /// The (zone, capacity type) combinations `reqs` allows, as a mask; `None` without masks.
+    fn req_mask(&self, reqs: &Requirements) -> Option<u128> {
+        if self.offer_mask.is_empty() {
+            return None;
+        }
+        Some(
+            self.offer_keys
+                .iter()
+                .enumerate()
+                .filter(|(_, (z, c))| {
+                    reqs.allows(labels::ZONE, z) && reqs.allows(labels::CAPACITY_TYPE, c)
+                })
+                .fold(0u128, |m, (b, _)| m | (1u128 << b)),
+        )
+    }
+
+    fn pod_data(pod: &Pod, topo: &mut Topology, respect: bool) -> Result<PodData, String> {
+        let mut base = Requirements::new();
+        for (k, v) in &pod.node_selector {
+            if labels::is_restricted_for_pods(labels::normalize_key(k)) {
+                return Err(format!(
+                    "ignored by Karpenter: nodeSelector uses the restricted label {k:?}"
+                ));
+            }
+            base.add(k, Requirement::in_values([v.clone()]));
+        }
+        let required_terms = pod
+            .required_node_affinity
+            .iter()
+            .map(|t| parse_terms(t, "required node affinity"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(r) = base.get(labels::NODEPOOL) {
+            if r.is_empty() {
+                return Err(
+                    "ignored by Karpenter: requires karpenter.sh/nodepool DoesNotExist".into(),
+                );
+            }
+        }
+        let mut pref: Vec<_> = pod.preferred_node_affinity.iter().collect();
+        pref.sort_by_key(|w| std::cmp::Reverse(w.weight));
+        let preferred_terms = pref
+            .iter()
+            .map(|w| parse_terms(&w.term, "preferred node affinity"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let volume = Requirements::from_terms(&pod.volume_requirements)
+            .map_err(|e| format!("volume topology: {e}"))?;
+        let own_ns = || BTreeSet::from([pod.namespace.clone()]);
+        let spread = pod
+            .topology_spread_constraints
+            .iter()
+            .map(|c| {
+                let mut sel = c.label_selector.clone();
+                for k in &c.match_label_keys {
+                    if let Some(v) = pod.labels.get(k) {
+                        sel.match_labels.insert(k.clone(), v.clone());
+                    }
+                }
+                let g = topo.group(
+                    GroupKind::Spread {
+                        max_skew: i64::from(c.max_skew.max(1)),
+                        min_domains: c.min_domains.map(i64::from),
+                        honor_affinity: c.node_affinity_policy != Some(InclusionPolicy::Ignore),
+                    },
+                    labels::normalize_key(&c.topology_key),
+                    own_ns(),
+                    sel,
+                );
+                (g, c.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway)
+            })
+            .collect();
+        let mut term_group = |kind: GroupKind, t: &crate::model::PodAffinityTerm| {
+            let ns = if t.namespaces.is_empty() {
+                own_ns()
+            } else {
+                t.namespaces.iter().cloned().collect()
+            };
+            topo.group(
+                kind,
+                labels::normalize_key(&t.topology_key),
+                ns,
+                t.label_selector.clone(),
+            )
+        };
+        let affinity = pod
+            .pod_affinity
+            .iter()
+            .map(|t| term_group(GroupKind::Affinity, t))
+            .collect();
+        let anti = pod
+            .pod_anti_affinity
+            .iter()
+            .map(|t| term_group(GroupKind::AntiAffinity, t))
+            .collect();
+        let (mut pref_affinity, mut pref_anti) = (Vec::new(), Vec::new());
+        if respect {
+            let mut pa: Vec<_> = pod.preferred_pod_affinity.iter().collect();
+            pa.sort_by_key(|w| std::cmp::Reverse(w.weight));
+            pref_affinity = pa
+                .iter()
+                .map(|w| term_group(GroupKind::Affinity, &w.term))
+                .collect();
+            let mut pa: Vec<_> = pod.preferred_pod_anti_affinity.iter().collect();
+            pa.sort_by_key(|w| std::cmp::Reverse(w.weight));
+            // preferred anti-affinity does not block matching pods (no inverse tracking)
+            pref_anti = pa
+                .iter()
+                .map(|w| {
+                    let ns = if w.term.namespaces.is_empty() {
+                        own_ns()
+                    } else {
+                        w.term.namespaces.iter().cloned().collect()
+                    };
+                    let g = topo.group(
+                        GroupKind::AntiAffinity,
+                        labels::normalize_key(&w.term.topology_key),
+                        ns,
+                        w.term.label_selector.clone(),
+                    );
+                    g
+                })
+                .collect();
+        }
+        let mut requests = pod.requests.clone();
+        if requests.pods == 0 {
+            requests.pods = 1;
+        }
+        let mut pd = PodData {
+            ns: pod.namespace.clone(),
+            tolerations: pod.tolerations.clone(),
+            requests,
+            base,
+            required_terms,
+            preferred_terms: if respect { preferred_terms } else { Vec::new() },
+            volume,
+            spread,
+            affinity,
+            pref_affinity,
+            anti,
+            pref_anti,
+            selected_by: Vec::new(),
+            host_ports: pod.host_ports.clone(),
+            tolerate_prefer: false,
+            strict: Requirements::new(),
+            reqs: Requirements::new(),
+            type_reqs: Requirements::new(),
+            owned: Vec::new(),
+            topo_type_keys: Vec::new(),
+        };
+        pd.derive(respect);
+        let keys: BTreeSet<String> = pd
+            .owned
+            .iter()
+            .map(|&g| topo.groups[g].key.clone())
+            .filter(|k| k != labels::ZONE && k != labels::CAPACITY_TYPE && k != labels::HOSTNAME)
+            .collect();
+        pd.topo_type_keys = keys.into_iter().collect();
+        let _ = &pd.ns;
+        Ok(pd)
+    }
+
+    fn run(&self, pod_order: PodOrder, claim_order: ClaimOrder, efficient: bool) -> Solution {
+        let p = self.p;
+        let mut run = Run {
+            ctx: self,
+            topo: self.topo.clone(),
+            nodes: self.nodes.clone(),
+            claims: Vec::new(),
+            order: Vec::new(),
+            remaining: self.remaining.clone(),
+            claim_order,
+            efficient,
+            next_seq: 0,
+        };
+        let mut pending: Vec<PendingPod> = Vec::new();
+        let mut queue: Vec<usize> = Vec::new();
+        for (i, pd) in self.pods.iter().enumerate() {
+            match pd {
+                Ok(_) => queue.push(i),
+                Err(reason) => pending.push(PendingPod {
+                    pod: i,
+                    reason: reason.clone(),
+                }),
+            }
+        }
+        // cpu, memory as a share of the largest type, for the dominant order
+        let (max_cpu, max_mem) = p.instance_types.iter().fold((1i64, 1i64), |(c, m), it| {
+            (
+                c.max(it.allocatable.cpu_millis),
+                m.max(it.allocatable.memory_bytes),
+            )
+        });
+        let req = |i: usize| &p.pods[i].requests;
+        match pod_order {
+            PodOrder::CpuMem => queue.sort_by(|&a, &b| {
+                req(b)
+                    .cpu_millis
+                    .cmp(&req(a).cpu_millis)
+                    .then_with(|| req(b).memory_bytes.cmp(&req(a).memory_bytes))
+                    .then_with(|| p.pods[a].creation_index.cmp(&p.pods[b].creation_index))
+                    .then_with(|| p.pods[a].uid.cmp(&p.pods[b].uid))
+            }),
+            PodOrder::Dominant => {
+                let dom = |i: usize| {
+                    let r = req(i);
+                    (r.cpu_millis as f64 / max_cpu as f64)
+                        .max(r.memory_bytes as f64 / max_mem as f64)
+                };
+                queue.sort_by(|&a, &b| {
+                    dom(b)
+                        .total_cmp(&dom(a))
+                        .then_with(|| p.pods[a].creation_index.cmp(&p.pods[b].creation_index))
+                        .then_with(|| p.pods[a].uid.cmp(&p.pods[b].uid))
+                })
+            }
+            PodOrder::Interleave(target, mild_first) => {
+                let (tc, tm) = queue.iter().fold((0f64, 0f64), |(c, m), &i| {
+                    (c + req(i).cpu_millis as f64, m + req(i).memory_bytes as f64)
+                });
+                let ratio = target.unwrap_or(if tc > 0.0 { tm / tc } else { 0.0 });
+                let size = |i: usize| {
+                    req(i).cpu_millis as f64 * ratio.max(1.0) + req(i).memory_bytes as f64
+                };
+                let (mut heavy_cpu, mut heavy_mem): (Vec<usize>, Vec<usize>) =
+                    queue.iter().partition(|&&i| {
+                        (req(i).memory_bytes as f64) < ratio * req(i).cpu_millis as f64
+                    });
+                let by_size = |a: &usize, b: &usize| {
+                    size(*b)
+                        .total_cmp(&size(*a))
+                        .then_with(|| p.pods[*a].creation_index.cmp(&p.pods[*b].creation_index))
+                };
+                heavy_cpu.sort_by(by_size);
+                if mild_first {
+                    let r =
+                        |i: usize| req(i).memory_bytes as f64 / (req(i).cpu_millis.max(1)) as f64;
+                    heavy_mem.sort_by(|a, b| r(*a).total_cmp(&r(*b)).then_with(|| by_size(a, b)));
+                } else {
+                    heavy_mem.sort_by(by_size);
+                }
+                let (mut ci, mut mi) = (0, 0);
+                let (mut c, mut m) = (0f64, 0f64);
+                let mut out = Vec::with_capacity(queue.len());
+                while ci < heavy_cpu.len() || mi < heavy_mem.len() {
+                    // take memory-heavy pods while the running total is CPU-heavy
+                    let take_mem = ci >= heavy_cpu.len() || (mi < heavy_mem.len() && m < ratio * c);
+                    let i = if take_mem {
+                        mi += 1;
+                        heavy_mem[mi - 1]
+                    } else {
+                        ci += 1;
+                        heavy_cpu[ci - 1]
+                    };
+                    c += req(i).cpu_millis as f64;
+                    m += req(i).memory_bytes as f64;
+                    out.push(i);
+                }
+                queue = out;
+            }
+        }
+        let mut queue: VecDeque<usize> = queue.into();
+        let mut last_len: HashMap<usize, usize> = HashMap::new();
+        let mut last_err: HashMap<usize, String> = HashMap::new();
+        while let Some(&i) = queue.front() {
+            if last_len.get(&i) == Some(&queue.len()) {
+                break;
+            }
+            queue.pop_front();
+            let Ok(base) = &self.pods[i] else { continue };
+            let mut pd = base.clone();
+            let result = loop {
+                match run.add(i, &pd) {
+                    Ok(()) => break Ok(()),
+                    Err(e) => {
+                        if !pd.relax(self.any_prefer_taint, self.opts.respect_preferences) {
+                            break Err(e);
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
+                last_err.insert(i, e);
+                queue.push_back(i);
+                last_len.insert(i, queue.len());
+            }
+        }
+        for i in queue {
+            pending.push(PendingPod {
+                pod: i,
+                reason: last_err.remove(&i).unwrap_or_default(),
+            });
+        }
+        pending.sort_by_key(|pp| pp.pod);
+        run.finish(pending)
+    }
+
+    /// The largest of three valid lower bounds on the price of the new NodeClaims: the LP
+    /// relaxation (see [`lp`]); the cheapest type that can hold the largest pod (every pod needs
+    /// one node that fits it whole); and, per group of pods with required hostname
+    /// anti-affinity against each other, the sum over its pods of the cheapest type that fits
+    /// each (they need distinct nodes).
+    fn lower_bound(&self, s: &Solution) -> f64 {
+        let placed: Vec<usize> = s
+            .node_claims
+            .iter()
+            .flat_map(|c| c.pods.iter().copied())
+            .collect();
+        let lp = self
+            .dual(placed.iter().copied())
+            .map(|(d, _)| d.bound)
+            .unwrap_or(0.0);
+        let supply = self.supply();
+        let mut memo: HashMap<&Resources, f64> = HashMap::new();
+        let mut cheapest_fit = |i: usize| -> f64 {
+            let req = &self.p.pods[i].requests;
+            *memo.entry(req).or_insert_with(|| {
+                let mut r = req.clone();
+                r.pods = r.pods.max(1);
+                supply
+                    .iter()
+                    .filter(|(a, _)| r.fits(a))
+                    .map(|(_, price)| *price)
+                    .min_by(f64::total_cmp)
+                    .unwrap_or(0.0)
+            })
+        };
+        let mut bound = lp;
+        let mut per_group: HashMap<usize, f64> = HashMap::new();
+        for &i in &placed {
+            let fit = cheapest_fit(i);
+            bound = bound.max(fit);
+            if let Ok(pd) = &self.pods[i] {
+                for &g in &pd.anti {
+                    let grp = &self.topo.groups[g];
+                    if grp.key == labels::HOSTNAME && pd.selected_by.contains(&g) {
+                        *per_group.entry(g).or_insert(0.0) += fit;
+                    }
+                }
+            }
+        }
+        per_group.values().fold(bound, |b, v| b.max(*v))
+    }
+
+    /// Memory:CPU ratios (bytes per millicore, slightly under) of the cost-efficient types, at
+    /// most four distinct ones: targets for the interleaved pod order.
+    fn efficient_ratios(&self) -> Vec<f64> {
+        let mut out: Vec<f64> = Vec::new();
+        for (ti, eff) in self.efficient.iter().enumerate() {
+            for &i in eff {
+                let a = &self.type_free[ti][i as usize];
+                if a.cpu_millis <= 0 {
+                    continue;
+                }
+                let r = a.memory_bytes as f64 / a.cpu_millis as f64 * 0.99;
+                if !out.iter().any(|o| (o / r - 1.0).abs() < 0.05) {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by(f64::total_cmp);
+        out.truncate(4);
+        out
+    }
+
+    /// Per template, the types whose price per unit of worth (at the LP shadow prices for all
+    /// pending pods) is within 2% of the template's best.
+    fn efficient_types(&self) -> Vec<Vec<u32>> {
+        let pods = (0..self.p.pods.len()).filter(|&i| self.pods[i].is_ok());
+        let Some((dual, names)) = self.dual(pods) else {
+            return vec![Vec::new(); self.templates.len()];
+        };
+        self.templates
+            .iter()
+            .map(|t| {
+                let ratio: Vec<(u32, f64)> = t
+                    .types
+                    .iter()
+                    .filter_map(|&i| {
+                        let it = &self.p.instance_types[i as usize];
+                        let price = it.cheapest_offering(&t.reqs)?.price;
+                        let mut a = it.allocatable.clone();
+                        a.sub(&t.overhead[i as usize]);
+                        let alloc: Vec<f64> = names.iter().map(|n| a.get(n) as f64).collect();
+                        let worth = dual.worth(&alloc);
+                        (worth > 0.0).then_some((i, price / worth))
+                    })
+                    .collect();
+                let best = ratio.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
+                ratio
+                    .into_iter()
+                    .filter(|r| r.1 <= best * 1.02)
+                    .map(|r| r.0)
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Every type any template may launch: allocatable minus the smallest DaemonSet overhead
+    /// any template charges on it, and its cheapest available offering.
+    fn supply(&self) -> Vec<(Resources, f64)> {
+        let p = self.p;
+        let mut min_overhead: Vec<Option<Resources>> = vec![None; p.instance_types.len()];
+        for t in &self.templates {
+            for &ti in &t.types {
+                let ti = ti as usize;
+                let o = &t.overhead[ti];
+                min_overhead[ti] = Some(match min_overhead[ti].take() {
+                    None => o.clone(),
+                    Some(mut m) => {
+                        m.cpu_millis = m.cpu_millis.min(o.cpu_millis);
+                        m.memory_bytes = m.memory_bytes.min(o.memory_bytes);
+                        m.pods = m.pods.min(o.pods);
+                        m.ephemeral_bytes = m.ephemeral_bytes.min(o.ephemeral_bytes);
+                        for (k, x) in m.extended.iter_mut() {
+                            *x = (*x).min(o.extended.get(k).copied().unwrap_or(0));
+                        }
+                        m
+                    }
+                });
+            }
+        }
+        p.instance_types
+            .iter()
+            .zip(min_overhead)
+            .filter_map(|(it, o)| {
+                let o = o?;
+                let price = it
+                    .offerings
+                    .iter()
+                    .filter(|o| o.available)
+                    .map(|o| o.price)
+                    .min_by(f64::total_cmp)?;
+                let mut a = it.allocatable.clone();
+                a.sub(&o);
+                Some((a, price))
+            })
+            .collect()
+    }
+
+    fn dual(&self, pods: impl Iterator<Item = usize>) -> Option<(lp::Dual, Vec<String>)> {
+        let p = self.p;
+        let mut demand = Resources::default();
+        for i in pods {
+            let mut r = p.pods[i].requests.clone();
+            if r.pods == 0 {
+                r.pods = 1;
+            }
+            demand.add(&r);
+        }
+        let mut names: Vec<String> = vec![
+            crate::resources::CPU.into(),
+            crate::resources::MEMORY.into(),
+            crate::resources::PODS.into(),
+            crate::resources::EPHEMERAL_STORAGE.into(),
+        ];
+        names.extend(demand.extended.keys().cloned());
+        let d: Vec<f64> = names.iter().map(|n| demand.get(n) as f64).collect();
+        let cols: Vec<lp::Column> = self
+            .supply()
+            .iter()
+            .map(|(a, price)| lp::Column {
+                alloc: names.iter().map(|n| a.get(n) as f64).collect(),
+                price: *price,
+            })
+            .collect();
+        lp::solve_dual(&cols, &d).map(|dual| (dual, names))
+    }
+}
+
+fn ports_conflict(a: &[HostPort], b: &[HostPort]) -> Option<String> {
+    for x in a {
+        if b.iter().any(|y| x.conflicts(y)) {
+            return Some(format!(
+                "host port {}/{} is already in use",
+                x.port,
+                if x.protocol.is_empty() {
+                    "TCP"
+                } else {
+                    &x.protocol
+                }
+            ));
+        }
+    }
+    None
+}
+
+impl Run<'_, '_> {
+    fn add(&mut self, pod: usize, pd: &PodData) -> Result<(), String> {
+        // 1. existing nodes
+        for n in 0..self.nodes.len() {
+            if let Some(reqs) = self.eval_node(n, pd) {
+                self.commit(
+                    Target::Node(n),
+                    pod,
+                    pd,
+                    Some(reqs),
+                    Vec::new(),
+                    Resources::default(),
+                );
+                return Ok(());
+            }
+        }
+        // 2. in-flight claims
+        for oi in 0..self.order.len() {
+            let ci = self.order[oi];
+            if let Ok(e) = self.eval_claim(&self.claims[ci], pd, false) {
+                self.commit(Target::Claim(ci), pod, pd, e.reqs, e.types, e.total);
+                self.reorder(oi);
+                return Ok(());
+            }
+        }
+        // 3. a new claim per template, in weight order
+        let mut errs = Vec::new();
+        for ti in 0..self.ctx.templates.len() {
+            let t = &self.ctx.templates[ti];
+            let np = &self.ctx.p.node_pools[t.pool];
+            let types: Vec<u32> = match &self.remaining[ti] {
+                None => t.types.clone(),
+                Some(rem) => {
+                    if rem.get("nodes").is_some_and(|&n| n <= 0) {
+                        errs.push(format!(
+                            "NodePool {:?}: its nodes limit is reached (raise spec.limits.nodes)",
+                            np.name
+                        ));
+                        continue;
+                    }
+                    let v: Vec<u32> = t
+                        .types
+                        .iter()
+                        .copied()
+                        .filter(|&i| {
+                            let cap = &self.ctx.p.instance_types[i as usize].capacity;
+                            rem.iter().all(|(k, &v)| k == "nodes" || cap.get(k) <= v)
+                        })
+                        .collect();
+                    if v.is_empty() {
+                        errs.push(format!(
+                            "NodePool {:?}: spec.limits leave room for no instance type \
+                             (remaining {})",
+                            np.name,
+                            rem.iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ));
+                        continue;
+                    }
+                    v
+                }
+            };
+            let seq = self.next_seq;
+            let hostname = format!("hostname-placeholder-{seq:04}");
+            let mut reqs = t.reqs.clone();
+            reqs.add(labels::HOSTNAME, Requirement::in_values([hostname.clone()]));
+            let mut claim = Claim {
+                template: ti,
+                seq,
+                hostname,
+                seeded: false,
+                limit_cap: None,
+                reqs,
+                types: Vec::new(),
+                requests: Resources::default(),
+                max_alloc: Resources::default(),
+                pods: Vec::new(),
+                host_ports: t.daemon_ports.clone(),
+            };
+            let mut result = None;
+            if self.efficient {
+                let eff = &self.ctx.efficient[ti];
+                let seeded: Vec<u32> = types
+                    .iter()
+                    .copied()
+                    .filter(|i| eff.binary_search(i).is_ok())
+                    .collect();
+                if !seeded.is_empty() {
+                    claim.max_alloc = self.max_free(ti, &seeded);
+                    claim.types = seeded;
+                    claim.seeded = true;
+                    result = self.eval_claim(&claim, pd, false).ok();
+                }
+            }
+            if result.is_none() {
+                claim.seeded = false;
+                claim.max_alloc = self.max_free(ti, &types);
+                claim.types = types;
+            }
+            let eval = match result {
+                Some(e) => Ok(e),
+                None => self.eval_claim(&claim, pd, true),
+            };
+            match eval {
+                Ok(e) => {
+                    self.next_seq += 1;
+                    self.claims.push(claim);
+                    let ci = self.claims.len() - 1;
+                    self.commit(Target::Claim(ci), pod, pd, e.reqs, e.types, e.total);
+                    // subtract the largest remaining capacity from the limits (pessimistic)
+                    if let Some(rem) = &mut self.remaining[ti] {
+                        let mut maxcap = Resources::default();
+                        for &i in &self.claims[ci].types {
+                            maxcap.max_with(&self.ctx.p.instance_types[i as usize].capacity);
+                        }
+                        for (k, v) in rem.iter_mut() {
+                            *v -= if k == "nodes" { 1 } else { maxcap.get(k) };
+                        }
+                        self.claims[ci].limit_cap = Some(maxcap);
+                    }
+                    self.insert_order(ci);
+                    return Ok(());
+                }
+                Err(e) => errs.push(format!("NodePool {:?}: {e}", np.name)),
+            }
+        }
+        if self.ctx.templates.is_empty() {
+            return Err("no NodePool has any compatible instance type".into());
+        }
+        Err(errs.join("; "))
+    }
+
+    fn max_free(&self, ti: usize, types: &[u32]) -> Resources {
+        let mut m = Resources::default();
+        for &i in types {
+            m.max_with(&self.ctx.type_free[ti][i as usize]);
+        }
+        m
+    }
+
+    fn sort_key(&self, ci: usize) -> (i64, usize) {
+        let c = &self.claims[ci];
+        match self.claim_order {
+            ClaimOrder::Emptiest => (c.pods.len() as i64, c.seq),
+            ClaimOrder::Fullest => (-(c.pods.len() as i64), c.seq),
+        }
+    }
+
+    fn insert_order(&mut self, ci: usize) {
+        let k = self.sort_key(ci);
+        let pos = self.order.partition_point(|&o| self.sort_key(o) < k);
+        self.order.insert(pos, ci);
+    }
+
+    fn reorder(&mut self, mut oi: usize) {
+        // one claim's pod count grew by one: restore sorted order locally
+        while oi + 1 < self.order.len()
+            && self.sort_key(self.order[oi + 1]) < self.sort_key(self.order[oi])
+        {
+            self.order.swap(oi, oi + 1);
+            oi += 1;
+        }
+        while oi > 0 && self.sort_key(self.order[oi - 1]) > self.sort_key(self.order[oi]) {
+            self.order.swap(oi, oi - 1);
+            oi -= 1;
+        }
+    }
+
+    /// The node's requirements narrowed for this pod, when the pod fits there.
+    fn eval_node(&self, n: usize, pd: &PodData) -> Option<Requirements> {
+        let node = &self.nodes[n];
+        if !pd.requests.fits(&node.available)
+            || self.topo.quick_reject(
+                &pd.owned,
+                &pd.selected_by,
+                &node.reqs,
+                &self.ctx.p.existing_nodes[node.idx].name,
+            )
+            || untolerated(&pd.tolerations, &node.taints, pd.tolerate_prefer).is_some()
+            || node.reqs.compatible(&pd.type_reqs).is_err()
+            || ports_conflict(&pd.host_ports, &node.host_ports).is_some()
+        {
+            return None;
+        }
+        let mut merged = node.reqs.clone();
+        merged.add_all(&pd.type_reqs);
+        self.topo
+            .add_requirements(&pd.owned, &pd.selected_by, &pd.strict, &mut merged)
+            .ok()?;
+        Some(merged)
+    }
+
+    fn eval_claim(&self, c: &Claim, pd: &PodData, detailed: bool) -> Result<Eval, String> {
+        let p = self.ctx.p;
+        let t = &self.ctx.templates[c.template];
+        if !c.requests.fits_with(&pd.requests, &c.max_alloc) {
+            if !detailed {
+                return Err(String::new());
+            }
+            let res = c
+                .requests
+                .first_exceeding(&pd.requests, &c.max_alloc)
+                .unwrap_or_default();
+            return Err(format!(
+                "no instance type has enough allocatable {res} for requests {} (after \
+                 DaemonSet overhead)",
+                pd.requests
+            ));
+        }
+        if !detailed
+            && self
+                .topo
+                .quick_reject(&pd.owned, &pd.selected_by, &c.reqs, &c.hostname)
+        {
+            return Err(String::new());
+        }
+        if let Some(taint) = untolerated(&pd.tolerations, &t.taints, pd.tolerate_prefer) {
+            if !detailed {
+                return Err(String::new());
+            }
+            return Err(format!(
+                "the pod does not tolerate taint {}={}:{:?} (add a toleration)",
+                taint.key, taint.value, taint.effect
+            ));
+        }
+        if let Err(e) = c.reqs.compatible(&pd.type_reqs) {
+            if !detailed {
+                return Err(String::new());
+            }
+            return Err(match e {
+                Incompatibility::Disjoint(key) => {
+                    format!(
+                    "incompatible requirements: the pod needs {key} {} but the NodePool allows {}",
+                    pd.type_reqs.get(&key).map(|r| r.to_string()).unwrap_or_default(),
+                    c.reqs.get(&key).map(|r| r.to_string()).unwrap_or_default()
+                )
+                }
+                other => format!("incompatible requirements: {other}"),
+            });
+        }
+        if let Some(e) = ports_conflict(&pd.host_ports, &c.host_ports) {
+            return Err(if detailed { e } else { String::new() });
+        }
+        let mut unconstrained = pd.type_reqs.is_empty()
+            && pd.owned.is_empty()
+            && !pd.selected_by.iter().any(|&g| {
+                let g = &self.topo.groups[g];
+                g.inverse && !g.owner_domains.is_empty()
+            });
+        if !unconstrained && pd.type_reqs.is_empty() {
+            match self.topo.check_single(
+                &pd.owned,
+                &pd.selected_by,
+                &pd.strict,
+                &c.reqs,
+                &pd.type_reqs,
+            ) {
+                Some(true) => unconstrained = true,
+                // rejected: the full path below produces the detailed reason when asked
+                Some(false) if !detailed => return Err(String::new()),
+                Some(false) | None => {}
+            }
+        }
+        let merged: std::borrow::Cow<'_, Requirements> = if unconstrained {
+            std::borrow::Cow::Borrowed(&c.reqs)
+        } else {
+            let mut m = c.reqs.clone();
+            m.add_all(&pd.type_reqs);
+            self.topo
+                .add_requirements(&pd.owned, &pd.selected_by, &pd.strict, &mut m)?;
+            std::borrow::Cow::Owned(m)
+        };
+        let offering_changed = merged.get(labels::ZONE) != c.reqs.get(labels::ZONE)
+            || merged.get(labels::CAPACITY_TYPE) != c.reqs.get(labels::CAPACITY_TYPE);
+        let mut total = c.requests.clone();
+        total.add(&pd.requests);
+        let check_labels = !pd.type_reqs.is_empty() || !pd.topo_type_keys.is_empty();
+        let topo_keys: Requirements = if pd.topo_type_keys.is_empty() {
+            Requirements::new()
+        } else {
+            let mut r = Requirements::new();
+            for k in &pd.topo_type_keys {
+                if let Some(x) = merged.get(k) {
+                    r.add(k, x.clone());
+                }
+            }
+            r
+        };
+        let (mut n_label, mut n_fit) = (0usize, 0usize);
+        let mask = if offering_changed {
+            self.ctx.req_mask(&merged)
+        } else {
+            None
+        };
+        let types: Vec<u32> = c
+            .types
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let it = &p.instance_types[i as usize];
+                if check_labels
+                    && !(it.labels_compatible(&pd.type_reqs) && it.labels_compatible(&topo_keys))
+                {
+                    return false;
+                }
+                n_label += 1;
+                if !total.fits_with(&t.overhead[i as usize], &it.allocatable) {
+                    return false;
+                }
+                n_fit += 1;
+                match mask {
+                    Some(m) => self.ctx.offer_mask[i as usize] & m != 0,
+                    None => !offering_changed || it.cheapest_offering(&merged).is_some(),
+                }
+            })
+            .collect();
+        if types.is_empty() {
+            if !detailed {
+                return Err(String::new());
+            }
+            return Err(if n_label == 0 {
+                format!("no instance type matches the requirements {}", pd.type_reqs)
+            } else if n_fit == 0 {
+                format!(
+                    "no matching instance type has room for requests {} plus DaemonSet overhead",
+                    pd.requests
+                )
+            } else {
+                format!(
+                    "no available offering matches zone {} and capacity type {}",
+                    merged
+                        .get(labels::ZONE)
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "Exists".into()),
+                    merged
+                        .get(labels::CAPACITY_TYPE)
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "Exists".into())
+                )
+            });
+        }
+        // minValues (Strict)
+        for (k, r) in merged.iter() {
+            if let Some(min) = r.min_values {
+                let distinct = distinct_values(p, &types, k, &merged);
+                if distinct < min {
+                    return Err(format!(
+                        "minValues {min} for {k} cannot be met: only {distinct} distinct values \
+                         remain"
+                    ));
+                }
+            }
+        }
+        Ok(Eval {
+            reqs: match merged {
+                std::borrow::Cow::Owned(m) => Some(m),
+                std::borrow::Cow::Borrowed(_) => None,
+            },
+            types,
+            total,
+        })
+    }
+
+    fn commit(
+        &mut self,
+        target: Target,
+        pod: usize,
+        pd: &PodData,
+        reqs: Option<Requirements>,
+        types: Vec<u32>,
+        total: Resources,
+    ) {
+        let final_reqs = match (&reqs, &target) {
+            (Some(r), _) => r,
+            (None, Target::Node(n)) => &self.nodes[*n].reqs,
+            (None, Target::Claim(ci)) => &self.claims[*ci].reqs,
+        };
+        if !pd.selected_by.is_empty() || !pd.owned.is_empty() {
+            self.topo.record(&pd.anti, &pd.selected_by, final_reqs);
+        }
+        match target {
+            Target::Node(n) => {
+                let node = &mut self.nodes[n];
+                node.available.sub(&pd.requests);
+                node.host_ports.extend(pd.host_ports.iter().cloned());
+                node.pods.push(pod);
+            }
+            Target::Claim(ci) => {
+                let ti = self.claims[ci].template;
+                let max_alloc = if types.len() == self.claims[ci].types.len() {
+                    None
+                } else {
+                    Some(self.max_free(ti, &types))
+                };
+                let c = &mut self.claims[ci];
+                if let Some(r) = reqs {
+                    c.reqs = r;
+                }
+                c.types = types;
+                c.requests = total;
+                if let Some(m) = max_alloc {
+                    c.max_alloc = m;
+                }
+                c.host_ports.extend(pd.host_ports.iter().cloned());
+                c.pods.push(pod);
+            }
+        }
+    }
+
+    fn finish(self, pending: Vec<PendingPod>) -> Solution {
+        let p = self.ctx.p;
+        let mut node_claims = Vec::with_capacity(self.claims.len());
+        for c in &self.claims {
+            let t = &self.ctx.templates[c.template];
+            let mask = self.ctx.req_mask(&c.reqs);
+            // A seeded claim was packed against the cost-efficient types only; give it back
+            // every template type that still fits its pods (for limited pools, only types no
+            // larger than the capacity already charged to the limits).
+            let expanded: Vec<u32>;
+            let limits = &p.node_pools[t.pool].limits;
+            let within_limits = |it: &InstanceType| match &c.limit_cap {
+                None => true,
+                Some(cap) => limits
+                    .keys()
+                    .all(|k| k == "nodes" || it.capacity.get(k) <= cap.get(k)),
+            };
+            let types: &[u32] = if c.seeded {
+                expanded = t
+                    .types
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        let it = &p.instance_types[i as usize];
+                        within_limits(it)
+                            && it.labels_compatible(&c.reqs)
+                            && c.requests
+                                .fits_with(&t.overhead[i as usize], &it.allocatable)
+                            && match mask {
+                                Some(m) => self.ctx.offer_mask[i as usize] & m != 0,
+                                None => it.cheapest_offering(&c.reqs).is_some(),
+                            }
+                    })
+                    .collect();
+                &expanded
+            } else {
+                &c.types
+            };
+            let mut priced: Vec<(f64, u32)> = types
+                .iter()
+                .filter_map(|&i| {
+                    let price = match mask {
+                        Some(m) => self.ctx.offer_prices[i as usize]
+                            .iter()
+                            .filter(|(b, _)| m & (1u128 << b) != 0)
+                            .map(|(_, p)| *p)
+                            .min_by(f64::total_cmp),
+                        None => p.instance_types[i as usize]
+                            .cheapest_offering(&c.reqs)
+                            .map(|o| o.price),
+                    };
+                    price.map(|pr| (pr, i))
+                })
+                .collect();
+            priced.sort_by(|a, b| {
+                a.0.total_cmp(&b.0).then_with(|| {
+                    p.instance_types[a.1 as usize]
+                        .name
+                        .cmp(&p.instance_types[b.1 as usize].name)
+                })
+            });
+            let Some(&(_, first)) = priced.first() else {
+                continue;
+            };
+            let it = &p.instance_types[first as usize];
+            let Some(off) = it.cheapest_offering(&c.reqs) else {
+                continue;
+            };
+            let mut keep: Vec<u32> = priced.iter().map(|x| x.1).collect();
+            if keep.len() > self.ctx.opts.max_instance_types {
+                let truncated = &keep[..self.ctx.opts.max_instance_types];
+                let ok = c.reqs.iter().all(|(k, r)| {
+                    r.min_values
+                        .is_none_or(|m| distinct_values(p, truncated, k, &c.reqs) >= m)
+                });
+                if ok {
+                    keep.truncate(self.ctx.opts.max_instance_types);
+                }
+            }
+            let mut requests = c.requests.clone();
+            let mut min_overhead: Option<Resources> = None;
+            for &i in &keep {
+                let o = &t.overhead[i as usize];
+                if min_overhead
+                    .as_ref()
+                    .is_none_or(|m| (o.cpu_millis, o.memory_bytes) < (m.cpu_millis, m.memory_bytes))
+                {
+                    min_overhead = Some(o.clone());
+                }
+            }
+            if let Some(o) = min_overhead {
+                requests.add(&o);
+            }
+            let mut reqs = c.reqs.clone();
+            reqs.remove(labels::HOSTNAME);
+            node_claims.push(NodeClaimPlan {
+                node_pool: p.node_pools[t.pool].name.clone(),
+                instance_types: keep
+                    .iter()
+                    .map(|&i| p.instance_types[i as usize].name.clone())
+                    .collect(),
+                instance_type: it.name.clone(),
+                zone: off.zone.clone(),
+                capacity_type: off.capacity_type.clone(),
+                price_per_hour: off.price,
+                pods: c.pods.clone(),
+                requests,
+                requirements: reqs.to_string(),
+            });
+        }
+        let mut existing_nodes = BTreeMap::new();
+        for n in &self.nodes {
+            if !n.pods.is_empty() {
+                existing_nodes.insert(p.existing_nodes[n.idx].name.clone(), n.pods.clone());
+            }
+        }
+        let price_per_hour = node_claims.iter().map(|c| c.price_per_hour).sum();
+        Solution {
+            node_claims,
+            existing_nodes,
+            pending,
+            price_per_hour,
+            lower_bound_price_per_hour: 0.0,
+        }
+    }
+}
+
+fn distinct_values(p: &Problem, types: &[u32], key: &str, reqs: &Requirements) -> usize {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for &i in types {
+        let it = &p.instance_types[i as usize];
+        match key {
+            labels::ZONE | labels::CAPACITY_TYPE => {
+                for o in &it.offerings {
+                    let v = if key == labels::ZONE {
+                        &o.zone
+                    } else {
+                        &o.capacity_type
+                    };
+                    if o.available && reqs.allows(key, v) {
+                        seen.insert(v);
+                    }
+                }
+            }
+            _ => {
+                if let Some(v) = it.labels.get(key) {
+                    seen.insert(v);
+                }
+            }
+        }
+    }
+    seen.len()
+}
