@@ -2,7 +2,7 @@
 //!
 //! One module per subcommand owns its arguments, prompts and output. `main` parses, sets up
 //! logging, runs the subcommand and turns any error into a one-paragraph message on stderr and
-//! a non-zero exit code. clap itself exits with 2 on usage errors.
+//! a non-zero exit code: 2 for usage errors (clap's own and [`UsageError`]), 1 for the rest.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,7 +46,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "NAME", help_heading = "Kubernetes")]
     pub context: Option<String>,
     /// Namespace for namespaced objects (default: the context's namespace)
-    #[arg(short = 'n', long, global = true, value_name = "NS", help_heading = "Kubernetes")]
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        value_name = "NS",
+        help_heading = "Kubernetes"
+    )]
     pub namespace: Option<String>,
     /// Output format
     #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
@@ -98,6 +104,15 @@ pub enum Command {
 #[error("`kubectl karpenter {0}` is not yet supported by this build")]
 pub struct NotYetSupported(pub &'static str);
 
+/// A usage error found after parsing (a missing or conflicting flag that clap cannot express):
+/// reported like any error, but exits 2 as clap's own usage errors do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Exit code for usage errors (clap's, and [`UsageError`]).
+const USAGE_EXIT: u8 = 2;
+
 /// Parse the command line, run it, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -106,7 +121,11 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             report(&err);
-            ExitCode::FAILURE
+            if err.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(USAGE_EXIT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

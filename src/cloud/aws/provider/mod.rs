@@ -1,0 +1,721 @@
+//! Karpenter's AWS cloud provider: EC2NodeClass resolution, instance types and prices, launch
+//! templates and CreateFleet, instance lifecycle, instance profiles and the interruption queue
+//! (karpenter-aws.md §1–§13).
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use aws_sdk_ec2::types::{Filter, InstanceLifecycleType};
+use karpenter_api::common::{BlockDevice, BlockDeviceMapping};
+use karpenter_scheduling::instancetype::{AmiFamily, OverheadOptions, ON_DEMAND, SPOT};
+use karpenter_scheduling::InstanceType;
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::cloud::aws::{classify, AwsContext, AwsError};
+use crate::cloud::provider::{
+    launch_candidates, Clock, CloudError, CloudProvider, Instance, NodeClaimRequest, OfferingKey,
+    SystemClock, UnavailableOfferings, NODECLAIM_TAG,
+};
+
+pub mod instancetypes;
+pub mod interruption;
+pub mod launch;
+pub mod nodeclass;
+pub mod pricing;
+pub mod profile;
+pub mod userdata;
+
+use instancetypes::{build_instance_type, InstanceTypeCache, INSTANCE_TYPE_TTL};
+use launch::{
+    ensure_launch_template, is_insufficient_capacity, metadata_options, Ec2Fleet, Fleet,
+    FleetConfig, FleetOverride, FleetRequest, LaunchTemplateSpec,
+};
+use nodeclass::{subnet_per_zone, ResolvedNodeClass};
+use pricing::{PriceBook, PriceSource};
+use userdata::BootstrapOptions;
+
+/// FNV-1a, 64 bit: a stable hash for resource names (std's hasher is not stable across
+/// releases).
+pub fn fnv64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Cluster facts the launch path needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterInfo {
+    /// EKS cluster name.
+    pub name: String,
+    /// API server endpoint nodes join.
+    pub endpoint: String,
+    /// Base64 CA bundle.
+    pub ca_bundle: String,
+    /// Service CIDR.
+    pub service_cidr: Option<String>,
+    /// Cluster DNS IP.
+    pub cluster_dns: Option<String>,
+    /// Kubernetes minor version (`1.31`) for AMI aliases.
+    pub kubernetes_version: String,
+}
+
+/// The static tags every Karpenter-launched resource carries (§9).
+pub fn static_tags(cluster: &str, nodepool: &str, nodeclass: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            format!("kubernetes.io/cluster/{cluster}"),
+            "owned".to_string(),
+        ),
+        ("karpenter.sh/nodepool".to_string(), nodepool.to_string()),
+        ("eks:eks-cluster-name".to_string(), cluster.to_string()),
+        (
+            "karpenter.k8s.aws/ec2nodeclass".to_string(),
+            nodeclass.to_string(),
+        ),
+    ])
+}
+
+/// The kubeReserved Karpenter computed for a type (its overhead minus the default 100Mi memory
+/// eviction threshold and 10% ephemeral-storage threshold), passed to kubelet so the node's
+/// allocatable matches the scheduler's prediction.
+pub fn kube_reserved(it: &InstanceType) -> BTreeMap<String, String> {
+    const MIB: i64 = 1 << 20;
+    let eviction_ephemeral = (it.capacity.ephemeral_bytes + 9) / 10;
+    BTreeMap::from([
+        ("cpu".to_string(), format!("{}m", it.overhead.cpu_millis)),
+        (
+            "memory".to_string(),
+            format!("{}Mi", (it.overhead.memory_bytes / MIB - 100).max(0)),
+        ),
+        (
+            "ephemeral-storage".to_string(),
+            format!(
+                "{}Mi",
+                ((it.overhead.ephemeral_bytes - eviction_ephemeral) / MIB).max(0)
+            ),
+        ),
+    ])
+}
+
+/// The default block devices of a family (20Gi gp3, encrypted).
+pub fn default_block_devices(family: AmiFamily) -> Vec<BlockDeviceMapping> {
+    let dev = |name: &str, size: &str| BlockDeviceMapping {
+        device_name: Some(name.into()),
+        ebs: Some(BlockDevice {
+            encrypted: Some(true),
+            volume_size: Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+                size.into(),
+            )),
+            volume_type: Some("gp3".into()),
+            ..Default::default()
+        }),
+        root_volume: None,
+    };
+    match family {
+        AmiFamily::Bottlerocket => vec![dev("/dev/xvda", "4Gi"), dev("/dev/xvdb", "20Gi")],
+        AmiFamily::Custom => Vec::new(),
+        _ => vec![dev("/dev/xvda", "20Gi")],
+    }
+}
+
+/// The AWS cloud provider, generic over the CreateFleet seam.
+pub struct AwsProvider<F: Fleet = Ec2Fleet> {
+    ctx: AwsContext,
+    cluster: ClusterInfo,
+    fleet: F,
+    unavailable: Arc<UnavailableOfferings>,
+    nodeclasses: RwLock<HashMap<String, Arc<ResolvedNodeClass>>>,
+    types: InstanceTypeCache,
+    prices: AsyncMutex<PriceBook>,
+}
+
+impl<F: Fleet> std::fmt::Debug for AwsProvider<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsProvider")
+            .field("cluster", &self.cluster.name)
+            .field("region", &self.ctx.region())
+            .finish()
+    }
+}
+
+impl AwsProvider<Ec2Fleet> {
+    /// A provider using the real CreateFleet call and the system clock.
+    pub fn new(ctx: AwsContext, cluster: ClusterInfo) -> Self {
+        let fleet = Ec2Fleet::new(ctx.ec2());
+        Self::with_fleet(ctx, cluster, fleet, Arc::new(SystemClock))
+    }
+}
+
+impl<F: Fleet> AwsProvider<F> {
+    /// A provider with a custom fleet seam and clock (tests).
+    pub fn with_fleet(
+        ctx: AwsContext,
+        cluster: ClusterInfo,
+        fleet: F,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        AwsProvider {
+            ctx,
+            cluster,
+            fleet,
+            unavailable: Arc::new(UnavailableOfferings::new(clock.clone())),
+            nodeclasses: RwLock::new(HashMap::new()),
+            types: InstanceTypeCache::new(clock, INSTANCE_TYPE_TTL),
+            prices: AsyncMutex::new(PriceBook::default()),
+        }
+    }
+
+    /// The ICE cache.
+    pub fn unavailable(&self) -> &UnavailableOfferings {
+        &self.unavailable
+    }
+
+    /// The fleet seam.
+    pub fn fleet(&self) -> &F {
+        &self.fleet
+    }
+
+    /// The cluster facts.
+    pub fn cluster(&self) -> &ClusterInfo {
+        &self.cluster
+    }
+
+    /// Resolve an EC2NodeClass (subnets, security groups, AMIs, and its managed instance
+    /// profile when `spec.role` is set), remember it for launches and return it.
+    pub async fn resolve_nodeclass(
+        &self,
+        nc: &karpenter_api::aws::v1::EC2NodeClass,
+    ) -> Result<Arc<ResolvedNodeClass>, CloudError> {
+        let mut r = nodeclass::resolve(&self.ctx, nc, &self.cluster.kubernetes_version)
+            .await
+            .map_err(|e| match e {
+                nodeclass::ResolveError::Aws(a) => CloudError::Aws(a),
+                other => CloudError::Invalid(other.to_string()),
+            })?;
+        let name = r.name();
+        if r.instance_profile.is_none() {
+            if let Some(role) = &nc.spec.role {
+                let uid = nc.metadata.uid.clone().unwrap_or_else(|| name.clone());
+                let p = profile::ensure_instance_profile(
+                    &self.ctx,
+                    &self.cluster.name,
+                    &name,
+                    &uid,
+                    role,
+                    &nc.spec.tags.clone().unwrap_or_default(),
+                )
+                .await?;
+                r.instance_profile = Some(p);
+            }
+        }
+        let r = Arc::new(r);
+        self.nodeclasses
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, r.clone());
+        Ok(r)
+    }
+
+    fn nodeclass(&self, name: &str) -> Result<Arc<ResolvedNodeClass>, CloudError> {
+        self.nodeclasses
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| {
+                CloudError::Invalid(format!(
+                    "EC2NodeClass {name} has not been resolved; it must exist and be Ready \
+                     before NodeClaims that reference it can launch"
+                ))
+            })
+    }
+
+    /// Refresh prices from `source` (falls back to the embedded table; see [`pricing`]).
+    pub async fn refresh_prices(&self, source: &impl PriceSource) {
+        self.prices
+            .lock()
+            .await
+            .refresh(source, self.ctx.region())
+            .await;
+    }
+
+    /// Build the CreateFleet request for a NodeClaim (ensuring its launch templates exist).
+    pub async fn fleet_request(&self, req: &NodeClaimRequest) -> Result<FleetRequest, CloudError> {
+        let nc = self.nodeclass(&req.nodeclass)?;
+        let (capacity_type, candidates) = launch_candidates(req, &self.unavailable)?;
+        let per_zone = subnet_per_zone(&nc.subnets);
+        let by_name: HashMap<&str, &InstanceType> = req
+            .instance_types
+            .iter()
+            .map(|it| (it.name.as_str(), it))
+            .collect();
+        let user_tags = nc.nodeclass.spec.tags.clone().unwrap_or_default();
+        let mut tags = user_tags.clone();
+        tags.extend(static_tags(
+            &self.cluster.name,
+            &req.nodepool,
+            &req.nodeclass,
+        ));
+        let mut instance_tags = tags.clone();
+        instance_tags.insert(NODECLAIM_TAG.into(), req.nodeclaim.clone());
+        instance_tags.insert("Name".into(), req.nodeclaim.clone());
+
+        // group overrides by launch template (AMI × max pods), cheapest first
+        let mut configs: Vec<FleetConfig> = Vec::new();
+        let mut lt_of: HashMap<(String, i64, BTreeMap<String, String>), String> = HashMap::new();
+        let ec2 = self.ctx.ec2();
+        for c in &candidates {
+            let Some(it) = by_name.get(c.instance_type.as_str()) else {
+                continue;
+            };
+            let (Some(subnet), Some(ami)) = (per_zone.get(&c.offering.zone), nc.ami_for(it)) else {
+                continue;
+            };
+            let key = (ami.image.id.clone(), it.capacity.pods, kube_reserved(it));
+            let lt = match lt_of.get(&key) {
+                Some(n) => n.clone(),
+                None => {
+                    let spec = self.launch_template_spec(
+                        &nc,
+                        req,
+                        &ami.image.id,
+                        it,
+                        &capacity_type,
+                        &tags,
+                    )?;
+                    let name = ensure_launch_template(&ec2, &spec).await?;
+                    lt_of.insert(key, name.clone());
+                    name
+                }
+            };
+            let ov = FleetOverride {
+                instance_type: c.instance_type.clone(),
+                subnet_id: subnet.id.clone(),
+                zone: c.offering.zone.clone(),
+                image_id: ami.image.id.clone(),
+                priority: c.offering.price,
+            };
+            match configs.iter_mut().find(|x| x.launch_template_name == lt) {
+                Some(cfg) => cfg.overrides.push(ov),
+                None => configs.push(FleetConfig {
+                    launch_template_name: lt,
+                    overrides: vec![ov],
+                }),
+            }
+        }
+        if configs.is_empty() {
+            return Err(CloudError::InsufficientCapacity {
+                nodeclaim: req.nodeclaim.clone(),
+                reason: format!(
+                    "no candidate offering has a subnet in its zone and a compatible AMI in \
+                     EC2NodeClass {}",
+                    req.nodeclass
+                ),
+            });
+        }
+        Ok(FleetRequest {
+            capacity_type,
+            configs,
+            tags: instance_tags,
+            context: nc.nodeclass.spec.context.clone(),
+        })
+    }
+
+    fn launch_template_spec(
+        &self,
+        nc: &ResolvedNodeClass,
+        req: &NodeClaimRequest,
+        image_id: &str,
+        it: &InstanceType,
+        capacity_type: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<LaunchTemplateSpec, CloudError> {
+        let spec = &nc.nodeclass.spec;
+        let kubelet = spec.kubelet.clone().unwrap_or_default();
+        let mut labels = BTreeMap::from([
+            (
+                karpenter_api::labels::NODEPOOL.to_string(),
+                req.nodepool.clone(),
+            ),
+            (
+                karpenter_api::labels::CAPACITY_TYPE.to_string(),
+                capacity_type.to_string(),
+            ),
+        ]);
+        for (k, r) in req.requirements.iter() {
+            if let Some(v) = r.single() {
+                labels.entry(k.clone()).or_insert_with(|| v.to_string());
+            }
+        }
+        let boot = BootstrapOptions {
+            cluster_name: self.cluster.name.clone(),
+            cluster_endpoint: self.cluster.endpoint.clone(),
+            ca_bundle: self.cluster.ca_bundle.clone(),
+            service_cidr: self.cluster.service_cidr.clone(),
+            cluster_dns: kubelet
+                .cluster_dns
+                .as_ref()
+                .and_then(|d| d.first().cloned())
+                .or_else(|| self.cluster.cluster_dns.clone()),
+            max_pods: Some(it.capacity.pods),
+            labels,
+            taints: Vec::new(),
+            kube_reserved: kube_reserved(it),
+            eviction_hard: kubelet.eviction_hard.clone().unwrap_or_default(),
+            custom_user_data: spec.user_data.clone(),
+        };
+        let user_data = userdata::render(nc.family, &boot)
+            .map_err(|e| CloudError::Invalid(format!("EC2NodeClass {}: {e}", nc.name())))?;
+        let mut sgs: Vec<String> = nc.security_groups.iter().map(|g| g.id.clone()).collect();
+        sgs.sort();
+        Ok(LaunchTemplateSpec {
+            image_id: image_id.to_string(),
+            security_group_ids: sgs,
+            user_data,
+            block_device_mappings: spec
+                .block_device_mappings
+                .clone()
+                .unwrap_or_else(|| default_block_devices(nc.family)),
+            metadata_options: metadata_options(spec.metadata_options.as_ref()),
+            instance_profile: nc.instance_profile.clone(),
+            detailed_monitoring: spec.detailed_monitoring.unwrap_or(false),
+            tags: tags.clone(),
+        })
+    }
+
+    /// Delete the launch templates made for a NodeClass (tagged with the cluster and class).
+    pub async fn delete_launch_templates(&self, nodeclass: &str) -> Result<usize, AwsError> {
+        let ec2 = self.ctx.ec2();
+        let out = ec2
+            .describe_launch_templates()
+            .filters(
+                Filter::builder()
+                    .name("tag:eks:eks-cluster-name")
+                    .values(&self.cluster.name)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("tag:karpenter.k8s.aws/ec2nodeclass")
+                    .values(nodeclass)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("ec2:DescribeLaunchTemplates", e))?;
+        let mut n = 0;
+        for lt in out.launch_templates() {
+            let Some(id) = lt.launch_template_id() else {
+                continue;
+            };
+            match ec2
+                .delete_launch_template()
+                .launch_template_id(id)
+                .send()
+                .await
+            {
+                Ok(_) => n += 1,
+                Err(e) => {
+                    let err = classify("ec2:DeleteLaunchTemplate", e);
+                    if !err.is_not_found() {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Add the post-registration tags (`Name`, `karpenter.sh/nodeclaim`, `eks:eks-cluster-name`).
+    pub async fn tag_registered(
+        &self,
+        instance_id: &str,
+        node_name: &str,
+        nodeclaim: &str,
+    ) -> Result<(), AwsError> {
+        let tags = [
+            ("Name", node_name),
+            (NODECLAIM_TAG, nodeclaim),
+            ("eks:eks-cluster-name", self.cluster.name.as_str()),
+        ];
+        self.ctx
+            .ec2()
+            .create_tags()
+            .resources(instance_id)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| classify("ec2:CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn describe(&self, filters: Vec<Filter>) -> Result<Vec<Instance>, AwsError> {
+        let mut pages = self
+            .ctx
+            .ec2()
+            .describe_instances()
+            .set_filters(Some(filters))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ec2:DescribeInstances", e))?;
+            for r in page.reservations() {
+                for i in r.instances() {
+                    out.push(Instance {
+                        id: i.instance_id().unwrap_or_default().to_string(),
+                        instance_type: i
+                            .instance_type()
+                            .map(|t| t.as_str().to_string())
+                            .unwrap_or_default(),
+                        zone: i
+                            .placement()
+                            .and_then(|p| p.availability_zone())
+                            .unwrap_or_default()
+                            .to_string(),
+                        capacity_type: if i.instance_lifecycle()
+                            == Some(&InstanceLifecycleType::Spot)
+                        {
+                            SPOT.into()
+                        } else {
+                            ON_DEMAND.into()
+                        },
+                        image_id: i.image_id().map(str::to_string),
+                        subnet_id: i.subnet_id().map(str::to_string),
+                        state: i
+                            .state()
+                            .and_then(|s| s.name())
+                            .map(|n| n.as_str().to_string())
+                            .unwrap_or_default(),
+                        tags: i
+                            .tags()
+                            .iter()
+                            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                            .collect(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn live_states() -> Filter {
+    Filter::builder()
+        .name("instance-state-name")
+        .values("pending")
+        .values("running")
+        .values("stopping")
+        .values("stopped")
+        .values("shutting-down")
+        .build()
+}
+
+impl<F: Fleet> CloudProvider for AwsProvider<F> {
+    // Discovered types (cached for 12 h) offered in the zones of the class's subnets, with
+    // capacity for its AMI family and kubelet settings, and a compatible AMI.
+    async fn instance_types(&self, nodeclass: &str) -> Result<Vec<InstanceType>, CloudError> {
+        let nc = self.nodeclass(nodeclass)?;
+        let described = self.types.get(&self.ctx).await?;
+        let prices = {
+            let mut book = self.prices.lock().await;
+            if book.on_demand.is_empty() {
+                book.on_demand = pricing::embedded_on_demand(self.ctx.region());
+            }
+            book.clone()
+        };
+        let kubelet = nc.nodeclass.spec.kubelet.clone().unwrap_or_default();
+        let opts = OverheadOptions {
+            ami_family: nc.family,
+            max_pods: kubelet.max_pods.map(i64::from),
+            pods_per_core: kubelet.pods_per_core.map(i64::from),
+            ..OverheadOptions::default()
+        };
+        let zones = nc.zones();
+        Ok(described
+            .iter()
+            .filter_map(|d| {
+                let mut d = d.clone();
+                d.zones.retain(|z| zones.contains(z));
+                build_instance_type(
+                    &d,
+                    self.ctx.region(),
+                    &opts,
+                    &prices,
+                    Some(&self.unavailable),
+                )
+            })
+            .filter(|it| !it.offerings.is_empty() && nc.ami_for(it).is_some())
+            .collect())
+    }
+
+    async fn create(&self, req: &NodeClaimRequest) -> Result<Instance, CloudError> {
+        let fleet_req = self.fleet_request(req).await?;
+        let zone_of: HashMap<String, String> = fleet_req
+            .overrides()
+            .map(|(_, o)| (o.subnet_id.clone(), o.zone.clone()))
+            .collect();
+        let result = self.fleet.create_fleet(&fleet_req).await?;
+        let ct = fleet_req.capacity_type.clone();
+        let mut other_errors = Vec::new();
+        for e in &result.errors {
+            let zone = e
+                .zone
+                .clone()
+                .or_else(|| e.subnet_id.as_ref().and_then(|s| zone_of.get(s).cloned()));
+            match (&e.instance_type, zone) {
+                (Some(t), Some(z)) if is_insufficient_capacity(&e.code) => {
+                    self.unavailable
+                        .mark_unavailable(OfferingKey::new(&ct, t, &z), &e.code);
+                }
+                _ => other_errors.push(format!("{}: {}", e.code, e.message)),
+            }
+        }
+        let Some(first) = result.instances.first() else {
+            let mut reason = format!(
+                "CreateFleet launched nothing ({} override(s) tried)",
+                fleet_req.overrides().count()
+            );
+            if !other_errors.is_empty() {
+                reason.push_str(&format!("; errors: {}", other_errors.join("; ")));
+            }
+            return Err(CloudError::InsufficientCapacity {
+                nodeclaim: req.nodeclaim.clone(),
+                reason,
+            });
+        };
+        let zone = first
+            .zone
+            .clone()
+            .or_else(|| {
+                first
+                    .subnet_id
+                    .as_ref()
+                    .and_then(|s| zone_of.get(s).cloned())
+            })
+            .unwrap_or_default();
+        let image_id = fleet_req
+            .overrides()
+            .find(|(_, o)| o.instance_type == first.instance_type)
+            .map(|(_, o)| o.image_id.clone());
+        Ok(Instance {
+            id: first.id.clone(),
+            instance_type: first.instance_type.clone(),
+            zone,
+            capacity_type: ct,
+            image_id,
+            subnet_id: first.subnet_id.clone(),
+            state: "pending".into(),
+            tags: fleet_req.tags.clone(),
+        })
+    }
+
+    async fn get(&self, id: &str) -> Result<Instance, CloudError> {
+        let found = self
+            .describe(vec![
+                Filter::builder().name("instance-id").values(id).build(),
+                live_states(),
+            ])
+            .await;
+        match found {
+            Ok(v) => v
+                .into_iter()
+                .next()
+                .ok_or_else(|| CloudError::NotFound(id.to_string())),
+            Err(e) if e.is_not_found() => Err(CloudError::NotFound(id.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<Instance>, CloudError> {
+        Ok(self
+            .describe(vec![
+                Filter::builder()
+                    .name("tag-key")
+                    .values("karpenter.sh/nodepool")
+                    .build(),
+                Filter::builder()
+                    .name("tag-key")
+                    .values("karpenter.k8s.aws/ec2nodeclass")
+                    .build(),
+                Filter::builder()
+                    .name("tag:eks:eks-cluster-name")
+                    .values(&self.cluster.name)
+                    .build(),
+                live_states(),
+            ])
+            .await?)
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), CloudError> {
+        let inst = self.get(id).await?;
+        if inst.state == "shutting-down" {
+            return Ok(());
+        }
+        match self
+            .ctx
+            .ec2()
+            .terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = classify("ec2:TerminateInstances", e);
+                if err.is_not_found() {
+                    Err(CloudError::NotFound(id.to_string()))
+                } else {
+                    Err(err.into())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv64_known_values() {
+        assert_eq!(fnv64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn kube_reserved_of_m5_large_matches_the_worked_example() {
+        use karpenter_scheduling::instancetype::{aws_capacity_and_overhead, AwsTypeFacts};
+        let (cap, ovh) = aws_capacity_and_overhead(
+            &AwsTypeFacts {
+                vcpu: 2,
+                memory_mib: 8192,
+                arm64: false,
+                default_card_enis: 3,
+                ipv4_per_eni: 10,
+            },
+            &OverheadOptions::default(),
+        );
+        let it = InstanceType::new("m5.large", BTreeMap::new(), cap, ovh, vec![]);
+        let r = kube_reserved(&it);
+        assert_eq!(r["cpu"], "70m");
+        assert_eq!(r["memory"], "574Mi");
+        assert_eq!(r["ephemeral-storage"], "1024Mi");
+    }
+
+    #[test]
+    fn static_tags_are_the_four_upstream_keys() {
+        let t = static_tags("demo", "default", "nc");
+        assert_eq!(t.len(), 4);
+        assert_eq!(t["kubernetes.io/cluster/demo"], "owned");
+        assert_eq!(t["eks:eks-cluster-name"], "demo");
+        assert_eq!(t["karpenter.sh/nodepool"], "default");
+        assert_eq!(t["karpenter.k8s.aws/ec2nodeclass"], "nc");
+    }
+}

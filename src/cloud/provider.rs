@@ -1,0 +1,749 @@
+//! The cloud-provider seam the `run` loop and `simulate` share: launch, get, list and delete
+//! instances for NodeClaims, plus the unavailable-offerings (ICE) cache and the candidate
+//! selection both implementations use (karpenter-aws.md §4, §8).
+//!
+//! [`InMemoryProvider`] keeps instances in memory (simulation and tests); the AWS implementation
+//! lives in `cloud::aws::provider`.
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use karpenter_scheduling::instancetype::{ON_DEMAND, SPOT};
+use karpenter_scheduling::{labels, InstanceType, Offering, Requirements};
+
+use crate::cloud::aws::AwsError;
+
+/// How long an insufficient-capacity offering stays unavailable (upstream: 3 minutes).
+pub const UNAVAILABLE_OFFERING_TTL: Duration = Duration::from_secs(180);
+/// Upstream's cap on instance types sent to one CreateFleet call (`maxInstanceTypes`).
+pub const MAX_INSTANCE_TYPES: usize = 60;
+
+/// Errors from a [`CloudProvider`].
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    /// No offering could be launched (all candidates unavailable or every override failed).
+    #[error("insufficient capacity for NodeClaim {nodeclaim}: {reason}")]
+    InsufficientCapacity {
+        /// The NodeClaim being launched.
+        nodeclaim: String,
+        /// What was tried.
+        reason: String,
+    },
+    /// The instance does not exist (or is already terminated).
+    #[error("instance {0} not found")]
+    NotFound(String),
+    /// The request cannot be served as given (names the object and field).
+    #[error("{0}")]
+    Invalid(String),
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// A time source, injectable so cache expiry can be tested without sleeping.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current instant.
+    fn now(&self) -> Instant;
+}
+
+/// The real monotonic clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that only moves when told to (tests).
+#[derive(Debug)]
+pub struct FakeClock(Mutex<Instant>);
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        FakeClock(Mutex::new(Instant::now()))
+    }
+}
+
+impl FakeClock {
+    /// Move the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t += by;
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The key of an offering: capacity type, instance type and zone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OfferingKey {
+    /// `spot` or `on-demand`.
+    pub capacity_type: String,
+    /// Instance type name.
+    pub instance_type: String,
+    /// Availability zone.
+    pub zone: String,
+}
+
+impl OfferingKey {
+    /// Build a key.
+    pub fn new(capacity_type: &str, instance_type: &str, zone: &str) -> Self {
+        OfferingKey {
+            capacity_type: capacity_type.to_string(),
+            instance_type: instance_type.to_string(),
+            zone: zone.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for OfferingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.capacity_type, self.instance_type, self.zone
+        )
+    }
+}
+
+/// Offerings that recently failed with insufficient capacity, each excluded for a TTL
+/// (upstream `pkg/cache/unavailableofferings.go`).
+#[derive(Debug)]
+pub struct UnavailableOfferings {
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+    entries: Mutex<HashMap<OfferingKey, Instant>>,
+}
+
+impl UnavailableOfferings {
+    /// A cache with upstream's 3-minute TTL on `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::with_ttl(clock, UNAVAILABLE_OFFERING_TTL)
+    }
+
+    /// A cache with a custom TTL.
+    pub fn with_ttl(clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+        UnavailableOfferings {
+            clock,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Mark an offering unavailable until now + TTL.
+    pub fn mark_unavailable(&self, key: OfferingKey, reason: &str) {
+        tracing::info!(offering = %key, reason, ttl = ?self.ttl, "marking offering unavailable");
+        let until = self.clock.now() + self.ttl;
+        self.lock().insert(key, until);
+    }
+
+    /// Whether the offering is currently excluded (expired entries are dropped).
+    pub fn is_unavailable(&self, key: &OfferingKey) -> bool {
+        let now = self.clock.now();
+        let mut m = self.lock();
+        match m.get(key) {
+            Some(until) if *until > now => true,
+            Some(_) => {
+                m.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The offerings currently excluded.
+    pub fn current(&self) -> Vec<OfferingKey> {
+        let now = self.clock.now();
+        let mut m = self.lock();
+        m.retain(|_, until| *until > now);
+        let mut v: Vec<_> = m.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OfferingKey, Instant>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl UnavailableOfferings {
+    /// A spot interruption of `instance` also makes its (type, zone) spot offering unavailable
+    /// (karpenter-aws.md §13). On-demand instances leave the cache unchanged.
+    pub fn mark_spot_interrupted(&self, instance: &Instance) {
+        if instance.capacity_type == SPOT {
+            self.mark_unavailable(
+                OfferingKey::new(SPOT, &instance.instance_type, &instance.zone),
+                "SpotInterruption",
+            );
+        }
+    }
+}
+
+/// What to launch for one NodeClaim.
+#[derive(Debug, Clone)]
+pub struct NodeClaimRequest {
+    /// The NodeClaim name (tag `karpenter.sh/nodeclaim`).
+    pub nodeclaim: String,
+    /// The owning NodePool (tag `karpenter.sh/nodepool`).
+    pub nodepool: String,
+    /// The EC2NodeClass name (tag `karpenter.k8s.aws/ec2nodeclass`).
+    pub nodeclass: String,
+    /// The NodeClaim's requirements (instance type, zone, capacity type, arch, ...).
+    pub requirements: Requirements,
+    /// Instance types the scheduler found able to hold the NodeClaim's pods.
+    pub instance_types: Vec<InstanceType>,
+}
+
+/// A launched (or discovered) instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// Instance id, e.g. `i-0123456789abcdef0`.
+    pub id: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Availability zone.
+    pub zone: String,
+    /// `spot` or `on-demand`.
+    pub capacity_type: String,
+    /// AMI id, when known.
+    pub image_id: Option<String>,
+    /// Subnet id, when known.
+    pub subnet_id: Option<String>,
+    /// EC2 state name (`pending`, `running`, ...).
+    pub state: String,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Instance {
+    /// `aws:///<zone>/<id>`, the Node's providerID.
+    pub fn provider_id(&self) -> String {
+        format!("aws:///{}/{}", self.zone, self.id)
+    }
+
+    /// The NodeClaim named by the `karpenter.sh/nodeclaim` tag.
+    pub fn nodeclaim(&self) -> Option<&str> {
+        self.tags.get(NODECLAIM_TAG).map(String::as_str)
+    }
+}
+
+/// `karpenter.sh/nodeclaim`.
+pub const NODECLAIM_TAG: &str = "karpenter.sh/nodeclaim";
+
+/// A Karpenter cloud provider. Futures are `Send` so a multi-threaded runtime can drive them.
+pub trait CloudProvider: Send + Sync {
+    /// The instance types (with priced offerings and availability) NodeClaims using the named
+    /// node class can launch.
+    fn instance_types(
+        &self,
+        nodeclass: &str,
+    ) -> impl Future<Output = Result<Vec<InstanceType>, CloudError>> + Send;
+    /// Launch one instance for the NodeClaim, cheapest available offering first.
+    fn create(
+        &self,
+        req: &NodeClaimRequest,
+    ) -> impl Future<Output = Result<Instance, CloudError>> + Send;
+    /// The instance, or [`CloudError::NotFound`] if it does not exist or has terminated.
+    fn get(&self, id: &str) -> impl Future<Output = Result<Instance, CloudError>> + Send;
+    /// Every live instance this provider launched for the cluster.
+    fn list(&self) -> impl Future<Output = Result<Vec<Instance>, CloudError>> + Send;
+    /// Terminate the instance ([`CloudError::NotFound`] if already gone).
+    fn delete(&self, id: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
+}
+
+/// Instances (from [`CloudProvider::list`]) that no NodeClaim references: garbage-collection
+/// candidates.
+pub fn orphans<'a>(
+    instances: &'a [Instance],
+    nodeclaims: &std::collections::HashSet<String>,
+) -> Vec<&'a Instance> {
+    instances
+        .iter()
+        .filter(|i| i.nodeclaim().is_none_or(|n| !nodeclaims.contains(n)))
+        .collect()
+}
+
+/// One launchable offering of one instance type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Instance type name.
+    pub instance_type: String,
+    /// The offering (zone, capacity type, price).
+    pub offering: Offering,
+}
+
+/// The capacity type and offerings a launch would try, cheapest first (karpenter-aws.md §8).
+///
+/// Offerings must be available, allowed by the requirements' zone and capacity type, and not in
+/// the ICE cache. Spot is used when allowed and offered, otherwise on-demand; when both are
+/// allowed, spot offerings pricier than the cheapest on-demand one are dropped. At most
+/// [`MAX_INSTANCE_TYPES`] instance types (the cheapest) are kept.
+pub fn launch_candidates(
+    req: &NodeClaimRequest,
+    unavailable: &UnavailableOfferings,
+) -> Result<(String, Vec<Candidate>), CloudError> {
+    let zone_req = req.requirements.get(labels::ZONE);
+    let ct_req = req.requirements.get(labels::CAPACITY_TYPE);
+    let mut usable: Vec<Candidate> = Vec::new();
+    for it in &req.instance_types {
+        if !it.labels_compatible(&req.requirements) {
+            continue;
+        }
+        for o in &it.offerings {
+            let allowed = o.available
+                && zone_req.is_none_or(|z| z.has(&o.zone))
+                && ct_req.is_none_or(|c| c.has(&o.capacity_type))
+                && !unavailable.is_unavailable(&OfferingKey::new(
+                    &o.capacity_type,
+                    &it.name,
+                    &o.zone,
+                ));
+            if allowed {
+                usable.push(Candidate {
+                    instance_type: it.name.clone(),
+                    offering: o.clone(),
+                });
+            }
+        }
+    }
+    let cheapest_od = usable
+        .iter()
+        .filter(|c| c.offering.capacity_type == ON_DEMAND)
+        .map(|c| c.offering.price)
+        .min_by(f64::total_cmp);
+    let has_spot = usable.iter().any(|c| c.offering.capacity_type == SPOT);
+    let capacity_type = if has_spot { SPOT } else { ON_DEMAND };
+    let mut chosen: Vec<Candidate> = usable
+        .into_iter()
+        .filter(|c| c.offering.capacity_type == capacity_type)
+        .filter(|c| cheapest_od.is_none_or(|od| capacity_type != SPOT || c.offering.price <= od))
+        .collect();
+    chosen.sort_by(|a, b| {
+        a.offering
+            .price
+            .total_cmp(&b.offering.price)
+            .then_with(|| a.instance_type.cmp(&b.instance_type))
+            .then_with(|| a.offering.zone.cmp(&b.offering.zone))
+    });
+    // keep the cheapest MAX_INSTANCE_TYPES types (all of their offerings)
+    let mut types: Vec<&str> = Vec::new();
+    for c in &chosen {
+        if !types.contains(&c.instance_type.as_str()) {
+            types.push(&c.instance_type);
+        }
+    }
+    let keep: Vec<String> = types
+        .into_iter()
+        .take(MAX_INSTANCE_TYPES)
+        .map(str::to_string)
+        .collect();
+    chosen.retain(|c| keep.contains(&c.instance_type));
+    if chosen.is_empty() {
+        return Err(CloudError::InsufficientCapacity {
+            nodeclaim: req.nodeclaim.clone(),
+            reason: format!(
+                "no available offering among {} instance type(s) matches the requirements \
+                 (offerings excluded after insufficient-capacity errors: {})",
+                req.instance_types.len(),
+                describe_keys(&unavailable.current())
+            ),
+        });
+    }
+    Ok((capacity_type.to_string(), chosen))
+}
+
+fn describe_keys(keys: &[OfferingKey]) -> String {
+    if keys.is_empty() {
+        "none".into()
+    } else {
+        keys.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// An in-memory provider for `simulate` and tests: launches the cheapest candidate offering,
+/// and can be told that an offering has no capacity.
+#[derive(Debug)]
+pub struct InMemoryProvider {
+    cluster: String,
+    unavailable: Arc<UnavailableOfferings>,
+    state: Mutex<InMemoryState>,
+}
+
+#[derive(Debug, Default)]
+struct InMemoryState {
+    instance_types: Vec<InstanceType>,
+    next_id: u64,
+    instances: BTreeMap<String, Instance>,
+    no_capacity: Vec<OfferingKey>,
+}
+
+impl InMemoryProvider {
+    /// A provider for `cluster` whose ICE cache uses `clock`.
+    pub fn new(cluster: &str, clock: Arc<dyn Clock>) -> Self {
+        InMemoryProvider {
+            cluster: cluster.to_string(),
+            unavailable: Arc::new(UnavailableOfferings::new(clock)),
+            state: Mutex::new(InMemoryState::default()),
+        }
+    }
+
+    /// Set the instance types [`CloudProvider::instance_types`] returns (for every node class).
+    pub fn set_instance_types(&self, types: Vec<InstanceType>) {
+        self.lock().instance_types = types;
+    }
+
+    /// Make launches of this offering fail with insufficient capacity.
+    pub fn set_no_capacity(&self, key: OfferingKey) {
+        self.lock().no_capacity.push(key);
+    }
+
+    /// The ICE cache.
+    pub fn unavailable(&self) -> &UnavailableOfferings {
+        &self.unavailable
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, InMemoryState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl CloudProvider for InMemoryProvider {
+    async fn instance_types(&self, _nodeclass: &str) -> Result<Vec<InstanceType>, CloudError> {
+        let mut types = self.lock().instance_types.clone();
+        for it in &mut types {
+            for o in &mut it.offerings {
+                if self.unavailable.is_unavailable(&OfferingKey::new(
+                    &o.capacity_type,
+                    &it.name,
+                    &o.zone,
+                )) {
+                    o.available = false;
+                }
+            }
+        }
+        Ok(types)
+    }
+
+    async fn create(&self, req: &NodeClaimRequest) -> Result<Instance, CloudError> {
+        let (capacity_type, candidates) = launch_candidates(req, &self.unavailable)?;
+        let mut st = self.lock();
+        for c in candidates {
+            let key = OfferingKey::new(&capacity_type, &c.instance_type, &c.offering.zone);
+            if st.no_capacity.contains(&key) {
+                self.unavailable
+                    .mark_unavailable(key, "InsufficientInstanceCapacity");
+                continue;
+            }
+            st.next_id += 1;
+            let id = format!("i-{:017x}", st.next_id);
+            let tags = BTreeMap::from([
+                (
+                    format!("kubernetes.io/cluster/{}", self.cluster),
+                    "owned".into(),
+                ),
+                ("eks:eks-cluster-name".to_string(), self.cluster.clone()),
+                (labels::NODEPOOL.to_string(), req.nodepool.clone()),
+                (NODECLAIM_TAG.to_string(), req.nodeclaim.clone()),
+                (
+                    "karpenter.k8s.aws/ec2nodeclass".to_string(),
+                    req.nodeclass.clone(),
+                ),
+                ("Name".to_string(), req.nodeclaim.clone()),
+            ]);
+            let inst = Instance {
+                id: id.clone(),
+                instance_type: c.instance_type,
+                zone: c.offering.zone,
+                capacity_type: capacity_type.clone(),
+                image_id: None,
+                subnet_id: None,
+                state: "running".into(),
+                tags,
+            };
+            st.instances.insert(id, inst.clone());
+            return Ok(inst);
+        }
+        Err(CloudError::InsufficientCapacity {
+            nodeclaim: req.nodeclaim.clone(),
+            reason: "every candidate offering reported insufficient capacity".into(),
+        })
+    }
+
+    async fn get(&self, id: &str) -> Result<Instance, CloudError> {
+        self.lock()
+            .instances
+            .get(id)
+            .cloned()
+            .ok_or_else(|| CloudError::NotFound(id.to_string()))
+    }
+
+    async fn list(&self) -> Result<Vec<Instance>, CloudError> {
+        Ok(self.lock().instances.values().cloned().collect())
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), CloudError> {
+        self.lock()
+            .instances
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| CloudError::NotFound(id.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use karpenter_scheduling::{Requirement, Resources};
+
+    fn it(name: &str, offers: &[(&str, &str, f64)]) -> InstanceType {
+        InstanceType::new(
+            name,
+            BTreeMap::new(),
+            Resources::default(),
+            Resources::default(),
+            offers
+                .iter()
+                .map(|(z, ct, p)| Offering {
+                    zone: z.to_string(),
+                    capacity_type: ct.to_string(),
+                    price: *p,
+                    available: true,
+                })
+                .collect(),
+        )
+    }
+
+    fn req(types: Vec<InstanceType>) -> NodeClaimRequest {
+        NodeClaimRequest {
+            nodeclaim: "nc-1".into(),
+            nodepool: "default".into(),
+            nodeclass: "default".into(),
+            requirements: Requirements::new(),
+            instance_types: types,
+        }
+    }
+
+    #[test]
+    fn unavailable_offerings_expire_after_the_ttl() {
+        let clock = Arc::new(FakeClock::default());
+        let cache = UnavailableOfferings::new(clock.clone());
+        let k = OfferingKey::new(SPOT, "m5.large", "us-west-2a");
+        cache.mark_unavailable(k.clone(), "test");
+        assert!(cache.is_unavailable(&k));
+        assert!(!cache.is_unavailable(&OfferingKey::new(ON_DEMAND, "m5.large", "us-west-2a")));
+        clock.advance(Duration::from_secs(179));
+        assert!(cache.is_unavailable(&k));
+        clock.advance(Duration::from_secs(1));
+        assert!(!cache.is_unavailable(&k));
+        assert!(cache.current().is_empty());
+    }
+
+    #[test]
+    fn spot_is_preferred_and_pricier_spot_than_on_demand_is_dropped() {
+        let cache = UnavailableOfferings::new(Arc::new(FakeClock::default()));
+        let r = req(vec![
+            it("a", &[("z1", SPOT, 0.5), ("z1", ON_DEMAND, 1.0)]),
+            it("b", &[("z1", SPOT, 1.2), ("z1", ON_DEMAND, 1.5)]),
+            it("c", &[("z2", SPOT, 0.3)]),
+        ]);
+        let (ct, cands) = launch_candidates(&r, &cache).unwrap();
+        assert_eq!(ct, SPOT);
+        let names: Vec<_> = cands.iter().map(|c| c.instance_type.as_str()).collect();
+        assert_eq!(
+            names,
+            ["c", "a"],
+            "b's spot (1.2) exceeds the cheapest on-demand (1.0)"
+        );
+    }
+
+    #[test]
+    fn on_demand_when_spot_is_not_allowed_and_zone_filter_applies() {
+        let cache = UnavailableOfferings::new(Arc::new(FakeClock::default()));
+        let mut r = req(vec![
+            it(
+                "a",
+                &[
+                    ("z1", SPOT, 0.5),
+                    ("z1", ON_DEMAND, 1.0),
+                    ("z2", ON_DEMAND, 0.9),
+                ],
+            ),
+            it("b", &[("z1", ON_DEMAND, 0.8)]),
+        ]);
+        r.requirements
+            .add(labels::CAPACITY_TYPE, Requirement::in_values([ON_DEMAND]));
+        r.requirements
+            .add(labels::ZONE, Requirement::in_values(["z1"]));
+        let (ct, cands) = launch_candidates(&r, &cache).unwrap();
+        assert_eq!(ct, ON_DEMAND);
+        let got: Vec<_> = cands
+            .iter()
+            .map(|c| (c.instance_type.as_str(), c.offering.zone.as_str()))
+            .collect();
+        assert_eq!(got, [("b", "z1"), ("a", "z1")]);
+    }
+
+    #[test]
+    fn candidates_are_capped_at_sixty_types() {
+        let cache = UnavailableOfferings::new(Arc::new(FakeClock::default()));
+        let types = (0..100)
+            .map(|i| it(&format!("t{i:03}"), &[("z1", ON_DEMAND, 1.0 + i as f64)]))
+            .collect();
+        let (_, cands) = launch_candidates(&req(types), &cache).unwrap();
+        assert_eq!(cands.len(), MAX_INSTANCE_TYPES);
+        assert_eq!(cands[0].instance_type, "t000");
+        assert_eq!(cands[59].instance_type, "t059");
+    }
+
+    #[tokio::test]
+    async fn in_memory_ice_moves_to_the_next_cheapest_until_the_ttl_passes() {
+        let clock = Arc::new(FakeClock::default());
+        let p = InMemoryProvider::new("demo", clock.clone());
+        let r = req(vec![
+            it("cheap", &[("z1", ON_DEMAND, 0.1)]),
+            it("dear", &[("z1", ON_DEMAND, 0.2)]),
+        ]);
+        p.set_no_capacity(OfferingKey::new(ON_DEMAND, "cheap", "z1"));
+        let first = p.create(&r).await.unwrap();
+        assert_eq!(first.instance_type, "dear");
+        assert!(p
+            .unavailable()
+            .is_unavailable(&OfferingKey::new(ON_DEMAND, "cheap", "z1")));
+        assert_eq!(first.tags["karpenter.sh/nodeclaim"], "nc-1");
+        assert_eq!(p.get(&first.id).await.unwrap(), first);
+        p.delete(&first.id).await.unwrap();
+        assert!(matches!(
+            p.get(&first.id).await,
+            Err(CloudError::NotFound(_))
+        ));
+        p.set_instance_types(r.instance_types.clone());
+        let listed = p.instance_types("default").await.unwrap();
+        let cheap = listed.iter().find(|t| t.name == "cheap").unwrap();
+        assert!(
+            !cheap.offerings[0].available,
+            "ICE'd offering reported unavailable"
+        );
+        clock.advance(UNAVAILABLE_OFFERING_TTL);
+        assert!(p.unavailable().current().is_empty());
+        let listed = p.instance_types("default").await.unwrap();
+        assert!(listed.iter().all(|t| t.offerings[0].available));
+    }
+
+    #[test]
+    fn all_excluded_is_insufficient_capacity_naming_the_nodeclaim() {
+        let cache = UnavailableOfferings::new(Arc::new(FakeClock::default()));
+        cache.mark_unavailable(OfferingKey::new(ON_DEMAND, "a", "z1"), "t");
+        let err = launch_candidates(&req(vec![it("a", &[("z1", ON_DEMAND, 1.0)])]), &cache)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("nc-1") && err.contains("on-demand:a:z1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn orphans_are_instances_without_a_known_nodeclaim() {
+        let mk = |id: &str, nc: Option<&str>| Instance {
+            id: id.into(),
+            instance_type: "m5.large".into(),
+            zone: "z".into(),
+            capacity_type: ON_DEMAND.into(),
+            image_id: None,
+            subnet_id: None,
+            state: "running".into(),
+            tags: nc
+                .map(|n| BTreeMap::from([(NODECLAIM_TAG.to_string(), n.to_string())]))
+                .unwrap_or_default(),
+        };
+        let all = vec![
+            mk("i-1", Some("a")),
+            mk("i-2", Some("gone")),
+            mk("i-3", None),
+        ];
+        let known = std::collections::HashSet::from(["a".to_string()]);
+        let ids: Vec<_> = orphans(&all, &known)
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(ids, ["i-2", "i-3"]);
+    }
+
+    #[test]
+    fn a_spot_interruption_marks_only_spot_offerings() {
+        let cache = UnavailableOfferings::new(Arc::new(FakeClock::default()));
+        let mut i = Instance {
+            id: "i-1".into(),
+            instance_type: "m5.large".into(),
+            zone: "z1".into(),
+            capacity_type: ON_DEMAND.into(),
+            image_id: None,
+            subnet_id: None,
+            state: "running".into(),
+            tags: BTreeMap::new(),
+        };
+        cache.mark_spot_interrupted(&i);
+        assert!(cache.current().is_empty());
+        i.capacity_type = SPOT.into();
+        cache.mark_spot_interrupted(&i);
+        assert_eq!(cache.current(), [OfferingKey::new(SPOT, "m5.large", "z1")]);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn offering() -> impl Strategy<Value = (u8, bool, u16)> {
+            (0u8..4, any::<bool>(), 1u16..1000)
+        }
+
+        proptest! {
+            #[test]
+            fn candidates_are_sorted_single_capacity_type_capped_and_exclude_iced(
+                types in prop::collection::vec(prop::collection::vec(offering(), 1..6), 1..90),
+                iced in prop::collection::vec((0usize..90, 0u8..4, any::<bool>()), 0..20),
+            ) {
+                let cache = UnavailableOfferings::new(Arc::new(FakeClock::default()));
+                let its: Vec<InstanceType> = types.iter().enumerate().map(|(i, offs)| {
+                    let offs: Vec<(String, &str, f64)> = offs.iter().map(|(z, spot, p)| {
+                        (format!("z{z}"), if *spot { SPOT } else { ON_DEMAND }, f64::from(*p) / 100.0)
+                    }).collect();
+                    let refs: Vec<(&str, &str, f64)> =
+                        offs.iter().map(|(z, c, p)| (z.as_str(), *c, *p)).collect();
+                    it(&format!("t{i:03}"), &refs)
+                }).collect();
+                for (t, z, spot) in &iced {
+                    cache.mark_unavailable(
+                        OfferingKey::new(if *spot { SPOT } else { ON_DEMAND }, &format!("t{t:03}"), &format!("z{z}")),
+                        "test",
+                    );
+                }
+                match launch_candidates(&req(its), &cache) {
+                    Ok((ct, c)) => {
+                        prop_assert!(!c.is_empty());
+                        prop_assert!(c.iter().all(|x| x.offering.capacity_type == ct));
+                        prop_assert!(c.windows(2).all(|w| w[0].offering.price <= w[1].offering.price));
+                        let mut names: Vec<&str> = c.iter().map(|x| x.instance_type.as_str()).collect();
+                        names.sort();
+                        names.dedup();
+                        prop_assert!(names.len() <= MAX_INSTANCE_TYPES);
+                        prop_assert!(c.iter().all(|x| !cache.is_unavailable(
+                            &OfferingKey::new(&ct, &x.instance_type, &x.offering.zone))));
+                    }
+                    Err(CloudError::InsufficientCapacity { .. }) => {}
+                    Err(e) => prop_assert!(false, "unexpected error {e}"),
+                }
+            }
+        }
+    }
+}
