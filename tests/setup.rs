@@ -54,6 +54,11 @@ fn golden(name: &str, value: &str) {
     });
 }
 
+/// The plan as `-o json` prints it.
+fn plan_json(plan: &Plan) -> String {
+    kubectl_karpenter::cli::output::to_json(plan).unwrap()
+}
+
 fn changed(plan: &Plan) -> Vec<(ResourceKind, String, ActionKind)> {
     plan.changes()
         .map(|a| (a.kind, a.name.clone(), a.action))
@@ -99,7 +104,7 @@ fn golden_plan_table_and_json_for_a_new_cluster() {
     let d = Desired::new(target("demo"));
     let p = plan(&d, &LiveState::default());
     golden("plan_create_table", &render::table(&p));
-    golden("plan_create_json", &render::json(&p));
+    golden("plan_create_json", &plan_json(&p));
 }
 
 /// A live state equal to the desired one, written in the shapes AWS returns (single strings,
@@ -176,7 +181,7 @@ fn golden_plan_table_and_json_for_drift() {
     let d = Desired::new(target("demo"));
     let p = plan(&d, &drifted_live(&d));
     golden("plan_drift_table", &render::table(&p));
-    golden("plan_drift_json", &render::json(&p));
+    golden("plan_drift_json", &plan_json(&p));
     assert_eq!(
         changed(&p),
         vec![
@@ -203,7 +208,9 @@ fn golden_plan_table_and_json_for_drift() {
 #[test]
 fn plan_json_is_the_documented_contract() {
     let d = Desired::new(target("demo"));
-    let v: Value = serde_json::from_str(&render::json(&plan(&d, &LiveState::default()))).unwrap();
+    let v: Value = serde_json::from_str(&plan_json(&plan(&d, &LiveState::default()))).unwrap();
+    let top: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(top, ["cluster", "region", "account", "actions"]);
     let actions = v["actions"].as_array().unwrap();
     for a in actions {
         let keys: Vec<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
@@ -245,7 +252,7 @@ fn golden_teardown_plan() {
     }];
     let p = kubectl_karpenter::setup::plan_teardown(&d, &live);
     golden("plan_teardown_table", &render::table(&p));
-    golden("plan_teardown_json", &render::json(&p));
+    golden("plan_teardown_json", &plan_json(&p));
     let ops: Vec<String> = p
         .actions
         .iter()
@@ -290,6 +297,9 @@ async fn assert_matches_template(moto: &Moto, cluster: &str) {
     let aws = moto.context().await;
     let (iam, sqs, events) = (aws.iam(), aws.sqs(), aws.eventbridge());
     let (c, r, a) = (cluster, REGION, ACCOUNT_ID);
+    // The upstream template's resources, tags resolved for this cluster.
+    let upstream = template::resources(c, r, a);
+    let props = |id: &str| &upstream[id]["Properties"];
 
     // Controller policies: the template's documents.
     for (name, expected) in template::controller_policies(c, r, a) {
@@ -325,6 +335,11 @@ async fn assert_matches_template(moto: &Moto, cluster: &str) {
             "Principal":{"Service":"ec2.amazonaws.com"},"Action":["sts:AssumeRole"]}]})
         )
     );
+    assert_eq!(
+        normalize_policy(&trust),
+        normalize_policy(&props("KarpenterNodeRole")["AssumeRolePolicyDocument"]),
+        "node role trust vs the upstream template"
+    );
     let attached = iam
         .list_attached_role_policies()
         .role_name(&role_name)
@@ -345,6 +360,18 @@ async fn assert_matches_template(moto: &Moto, cluster: &str) {
             "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
             "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
         ]
+    );
+
+    let mut upstream_arns: Vec<&str> = props("KarpenterNodeRole")["ManagedPolicyArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    upstream_arns.sort();
+    assert_eq!(
+        arns, upstream_arns,
+        "node role policies vs the upstream template"
     );
 
     // Instance profile holding the node role.
@@ -389,6 +416,16 @@ async fn assert_matches_template(moto: &Moto, cluster: &str) {
         attrs[&QueueAttributeName::SqsManagedSseEnabled].as_str(),
         "true"
     );
+    for key in [
+        QueueAttributeName::MessageRetentionPeriod,
+        QueueAttributeName::SqsManagedSseEnabled,
+    ] {
+        assert_eq!(
+            attrs[&key],
+            props("KarpenterInterruptionQueue")[key.as_str()].to_string(),
+            "queue attribute {key:?} vs the upstream template"
+        );
+    }
     let queue_arn = format!("arn:aws:sqs:{r}:{a}:{c}");
     let policy: Value = serde_json::from_str(&attrs[&QueueAttributeName::Policy]).unwrap();
     let expected_policy = json!({
@@ -404,6 +441,47 @@ async fn assert_matches_template(moto: &Moto, cluster: &str) {
         normalize_policy(&policy),
         normalize_policy(&expected_policy)
     );
+
+    assert_eq!(
+        normalize_policy(&policy),
+        normalize_policy(&props("KarpenterInterruptionQueuePolicy")["PolicyDocument"]),
+        "queue policy vs the upstream template"
+    );
+
+    // Every rule of the upstream template exists as Karpenter-<C>-<LogicalId without "Rule">,
+    // with the template's pattern and targets.
+    let upstream_rules: Vec<(&String, &Value)> = upstream
+        .iter()
+        .filter(|(_, v)| v["Type"] == "AWS::Events::Rule")
+        .collect();
+    assert_eq!(upstream_rules.len(), 5);
+    for (logical_id, rule) in upstream_rules {
+        let short = logical_id.strip_suffix("Rule").unwrap();
+        let name = format!("Karpenter-{c}-{short}");
+        let live = events.describe_rule().name(&name).send().await.unwrap();
+        let pattern: Value = serde_json::from_str(live.event_pattern().unwrap()).unwrap();
+        assert_eq!(
+            normalize_pattern(&pattern),
+            normalize_pattern(&rule["Properties"]["EventPattern"]),
+            "rule {name} vs the upstream template"
+        );
+        let targets = events
+            .list_targets_by_rule()
+            .rule(&name)
+            .send()
+            .await
+            .unwrap();
+        let got: Vec<Value> = targets
+            .targets()
+            .iter()
+            .map(|t| json!({"Id": t.id(), "Arn": t.arn()}))
+            .collect();
+        assert_eq!(
+            Value::Array(got),
+            rule["Properties"]["Targets"],
+            "targets of {name}"
+        );
+    }
 
     // Five rules: pattern and the single queue target each.
     let expected_rules = [
@@ -637,11 +715,20 @@ async fn throttled_calls_are_retried_with_backoff() {
     };
     let d2 = Desired::new(target("other"));
     let p2 = read_and_plan(&stubborn, &d2).await.unwrap();
+    let mut out = Vec::new();
     let err = apply(&stubborn, &p2, fast_retry(), &mut out)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("throttled"), "{err}");
     assert!(err.to_string().contains("iam:CreatePolicy"), "{err}");
+    // max_attempts calls of the first operation, the delay doubling between them, then the stop.
+    assert_eq!(stubborn.seen.lock().unwrap().len(), 3);
+    let progress = String::from_utf8_lossy(&out);
+    let waits: Vec<&str> = progress
+        .lines()
+        .filter_map(|l| l.split("retrying in ").nth(1))
+        .collect();
+    assert_eq!(waits, ["1 ms", "2 ms"], "{progress}");
 }
 
 #[tokio::test]
@@ -804,9 +891,76 @@ async fn teardown_removes_the_cluster_and_leaves_other_clusters_alone() {
     let mut out = Vec::new();
     apply(&live, &p, fast_retry(), &mut out).await.unwrap();
 
-    // Nothing of demo is left.
+    // Nothing of demo is left, as the adapter reads it...
     let left = live.read(&demo, ReadScope::Teardown).await.unwrap();
     assert_eq!(left, LiveState::default());
+    // ...and as the raw APIs show it.
+    assert!(iam
+        .get_role()
+        .role_name("KarpenterNodeRole-demo")
+        .send()
+        .await
+        .is_err());
+    assert!(iam
+        .get_instance_profile()
+        .instance_profile_name("KarpenterNodeInstanceProfile-demo")
+        .send()
+        .await
+        .is_err());
+    let policies: Vec<String> = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.policy_name().map(str::to_string))
+        .collect();
+    let demo_policies: Vec<&String> = policies.iter().filter(|n| n.ends_with("-demo")).collect();
+    // demo-2's six are still listed (so the listing itself is not empty by accident).
+    assert_eq!(
+        policies.iter().filter(|n| n.ends_with("-demo-2")).count(),
+        6,
+        "{policies:?}"
+    );
+    assert!(demo_policies.is_empty(), "{demo_policies:?}");
+    // moto ignores PathPrefix: filter here.
+    let profiles = iam.list_instance_profiles().send().await.unwrap();
+    let demo_profiles: Vec<&str> = profiles
+        .instance_profiles()
+        .iter()
+        .filter(|p| p.path().starts_with(&format!("/karpenter/{REGION}/demo/")))
+        .map(|p| p.instance_profile_name())
+        .collect();
+    assert!(demo_profiles.is_empty(), "{demo_profiles:?}");
+    // demo-2's Karpenter-made profile is still there (the filter above would see it if it were demo's).
+    assert!(profiles.instance_profiles().iter().any(|p| p
+        .path()
+        .starts_with(&format!("/karpenter/{REGION}/demo-2/"))));
+    assert!(aws
+        .sqs()
+        .get_queue_url()
+        .queue_name("demo")
+        .send()
+        .await
+        .is_err());
+    let rules = aws
+        .eventbridge()
+        .list_rules()
+        .name_prefix("Karpenter-demo-")
+        .send()
+        .await
+        .unwrap();
+    let demo_rules: Vec<&str> = rules
+        .rules()
+        .iter()
+        .filter_map(|r| r.name())
+        .filter(|n| !n.starts_with("Karpenter-demo-2-"))
+        .collect();
+    assert!(demo_rules.is_empty(), "{demo_rules:?}");
     assert!(read_and_plan_teardown(&live, &demo)
         .await
         .unwrap()
@@ -947,13 +1101,30 @@ async fn command_plans_refuses_without_yes_applies_converges_and_deletes() {
         .iter()
         .all(|a| a["action"] == "none"));
 
+    // --delete --dry-run: the teardown plan, nothing removed.
+    let out = cli(
+        &moto,
+        &["setup", "--cluster-name", "demo", "--delete", "--dry-run"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("14 to delete."), "{stdout}");
+    assert!(stdout.contains("Dry run: nothing was changed."), "{stdout}");
+    assert_matches_template(&moto, "demo").await;
+
     // --delete --yes: everything goes.
     let out = cli(
         &moto,
         &["setup", "--cluster-name", "demo", "--delete", "--yes"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("16 to delete") || text(&out.stdout).contains("to delete"));
+    // 5 rules + queue + profile + node role + 6 policies; the spot service-linked role is shared
+    // by the account and stays.
+    assert!(
+        text(&out.stdout).contains("0 to create, 0 to update, 14 to delete."),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(
         live.read(&d, ReadScope::Teardown).await.unwrap(),
         LiveState::default()
@@ -985,6 +1156,97 @@ fn command_errors_are_specific() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Flags that ask for two different things are usage errors (exit 2), refused before any AWS call.
+#[test]
+fn conflicting_flags_are_usage_errors() {
+    for (args, both) in [
+        (
+            &["--delete", "--from-cloudformation"][..],
+            ["--from-cloudformation", "--delete"],
+        ),
+        (
+            &["--delete", "--from-cloudformation", "Karpenter-demo"][..],
+            ["--from-cloudformation", "--delete"],
+        ),
+        (
+            &["--export-cloudformation", "--delete"][..],
+            ["--export-cloudformation", "--delete"],
+        ),
+        (
+            &["--export-cloudformation", "--from-cloudformation"][..],
+            ["--export-cloudformation", "--from-cloudformation"],
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"))
+            .args(["setup", "--cluster-name", "demo"])
+            .args(args)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9") // nothing listens: any call would fail
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+        for flag in both {
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+        assert!(err.contains("cannot be used with"), "{args:?}: {err}");
+    }
+}
+
+/// A service account or namespace that Kubernetes would refuse is caught before any AWS call, by
+/// flag: --service-account as a usage error (2), -n as an error (1).
+#[test]
+fn invalid_service_account_and_namespace_are_refused() {
+    for (args, code, needle) in [
+        (
+            &["--service-account", "Karpenter_SA"][..],
+            2,
+            "--service-account",
+        ),
+        (
+            &["-n", "Kube_System"][..],
+            1,
+            "invalid namespace \"Kube_System\"",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"))
+            .args(["setup", "--cluster-name", "demo", "--dry-run"])
+            .args(args)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9") // nothing listens: any call would fail
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(err.contains("lower case alphanumeric"), "{args:?}: {err}");
+        assert!(!err.contains("GetCallerIdentity"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn invalid_cluster_names_say_what_is_wrong() {
+    let long = "a".repeat(101);
+    for (name, why) in [
+        (long.as_str(), "at most 100 characters"),
+        ("bad!name", "'!' is not allowed"),
+        ("", "empty"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"))
+            .args(["setup", "--cluster-name", name, "--dry-run"])
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9") // nothing listens: any call would fail
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name:?}: {err}");
+        assert!(err.contains("invalid cluster name"), "{name:?}: {err}");
+        assert!(err.contains(why), "{name:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one paragraph: {err}");
+    }
 }
 
 // ---------------------------------------------------------------- the steps the template leaves to the user
@@ -1481,11 +1743,8 @@ fn export_cloudformation_prints_a_template_without_calling_aws() {
 
 // ---------------------------------------------------------------- adopting a CloudFormation stack
 
-#[tokio::test]
-async fn adopts_a_v027_stack_then_converges_without_duplicate_rules() {
-    use kubectl_karpenter::setup::adopt::{adopt, adoption_rows, Stacks};
-    let moto = Moto::start();
-    let aws = moto.context().await;
+/// Deploy the upstream v0.27 getting-started template as stack Karpenter-demo for cluster demo.
+async fn create_v027_stack(aws: &kubectl_karpenter::cloud::aws::AwsContext) {
     let body = std::fs::read_to_string(
         template::shared_dir().join("crds/cloudformation/cloudformation-v0.27.yaml"),
     )
@@ -1504,6 +1763,14 @@ async fn adopts_a_v027_stack_then_converges_without_duplicate_rules() {
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn adopts_a_v027_stack_then_converges_without_duplicate_rules() {
+    use kubectl_karpenter::setup::adopt::{adopt, adoption_rows, Stacks};
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    create_v027_stack(&aws).await;
     let live = AwsLive::new(&aws.config).with_poll_interval(Duration::from_millis(10));
     let d = Desired::new(target("demo"));
 
@@ -1743,13 +2010,33 @@ async fn aws_auth_node_access_maps_the_node_role_and_teardown_unmaps_it() {
         "karpenter",
     ));
     let p = read_and_plan_teardown(&live, &td).await.unwrap();
+
+    // Between plan and apply someone maps another role: the teardown keeps it.
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(kube.client(), "kube-system");
+    let mut cm = api.get("aws-auth").await.unwrap();
+    let data = cm.data.get_or_insert_with(Default::default);
+    let text = data.get("mapRoles").cloned().unwrap_or_default();
+    data.insert(
+        "mapRoles".into(),
+        format!("{text}- rolearn: arn:aws:iam::123456789012:role/added-later\n  username: admin\n  groups:\n  - system:masters\n"),
+    );
+    api.replace("aws-auth", &Default::default(), &cm)
+        .await
+        .unwrap();
+    assert_eq!(map_roles(&kube).len(), 3);
+
     let mut out = Vec::new();
     apply(&live, &p, fast_retry(), &mut out).await.unwrap();
     let roles = map_roles(&kube);
-    assert_eq!(roles.len(), 1);
+    assert_eq!(roles.len(), 2, "{roles:?}");
     assert_eq!(
         roles[0]["rolearn"],
         "arn:aws:iam::123456789012:role/managed-ng"
+    );
+    assert_eq!(
+        roles[1]["rolearn"],
+        "arn:aws:iam::123456789012:role/added-later"
     );
 }
 
@@ -1757,24 +2044,7 @@ async fn aws_auth_node_access_maps_the_node_role_and_teardown_unmaps_it() {
 async fn command_adopts_a_stack_with_from_cloudformation() {
     let moto = Moto::start();
     let aws = moto.context().await;
-    let body = std::fs::read_to_string(
-        template::shared_dir().join("crds/cloudformation/cloudformation-v0.27.yaml"),
-    )
-    .unwrap();
-    aws.cloudformation()
-        .create_stack()
-        .stack_name("Karpenter-demo")
-        .template_body(body)
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("ClusterName")
-                .parameter_value("demo")
-                .build(),
-        )
-        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
-        .send()
-        .await
-        .unwrap();
+    create_v027_stack(&aws).await;
 
     // A missing stack is named in the error.
     let out = cli(

@@ -69,15 +69,22 @@ pub struct SetupArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub spot_service_linked_role: bool,
     /// Karpenter's service account name (its namespace is -n, default kube-system)
-    #[arg(long, default_value = "karpenter", value_name = "NAME")]
+    #[arg(long, default_value = "karpenter", value_name = "NAME", value_parser = service_account_name)]
     pub service_account: String,
     /// Adopt the resources of an existing getting-started CloudFormation stack (default
-    /// Karpenter-<cluster>): show what it owns, take them over, delete the stack retaining them
-    #[arg(long, value_name = "STACK", num_args = 0..=1, default_missing_value = "")]
+    /// Karpenter-<cluster>): show what it owns, take them over, delete the stack retaining them.
+    /// Not with --delete: adopt first, then delete
+    #[arg(
+        long,
+        value_name = "STACK",
+        num_args = 0..=1,
+        default_missing_value = "",
+        conflicts_with = "delete"
+    )]
     pub from_cloudformation: Option<String>,
     /// Print the equivalent CloudFormation template (YAML, or JSON with -o json) instead of
     /// calling AWS
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["delete", "from_cloudformation"])]
     pub export_cloudformation: bool,
 }
 
@@ -94,22 +101,27 @@ pub async fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<ExitCod
         std::io::stdout().write_all(text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
-    if args.from_cloudformation.is_some() && args.delete {
-        anyhow::bail!("--from-cloudformation and --delete cannot be combined: adopt the stack first, then delete");
-    }
     let cluster = global.cluster_name.as_deref().context(
         "setup needs the EKS cluster name: pass --cluster-name NAME (the name `aws eks list-clusters` shows)",
     )?;
     let cluster = ClusterName::new(cluster)?;
+    let namespace = global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "kube-system".to_string());
+    let problems = crd_schema::metadata::dns1123_label_errors(&namespace);
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "invalid namespace {namespace:?} for Karpenter's service account: {}; pass the namespace \
+             Karpenter runs in with -n (default kube-system)",
+            problems.join("; ")
+        );
+    }
     let aws = AwsContext::load(AwsOptions::from_global(global)).await?;
     let account = aws.account_id().await?;
     let region = aws.region().to_string();
     let live = AwsLive::new(&aws.config);
     let facts = live.cluster(cluster.as_str()).await?;
-    let namespace = global
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "kube-system".to_string());
     let base = Desired::new(Target {
         cluster,
         partition: Partition::for_region(&region),
@@ -177,6 +189,19 @@ pub async fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<ExitCod
     execute(global, &args, &live, &desired).await
 }
 
+/// `--service-account`: a Kubernetes object name (DNS-1123 subdomain).
+fn service_account_name(s: &str) -> Result<String, String> {
+    let problems = crd_schema::metadata::dns1123_subdomain_errors(s);
+    if problems.is_empty() {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "not a Kubernetes service account name: {}",
+            problems.join("; ")
+        ))
+    }
+}
+
 /// A Kubernetes client for the cluster being set up; refuses a kubeconfig context that points at
 /// another API server.
 async fn kube_client_for(
@@ -216,11 +241,7 @@ async fn execute<L: Live + Stacks + Sync>(
         read_and_plan(live, desired).await?
     };
     print_plan(&plan, format)?;
-    // Progress and prompts go to stderr when stdout carries machine-readable output.
-    let mut progress: Box<dyn Write> = match format {
-        OutputFormat::Table => Box::new(std::io::stdout()),
-        _ => Box::new(std::io::stderr()),
-    };
+    let mut progress = progress_sink(format);
 
     if plan.is_empty() {
         if !args.delete {
@@ -266,10 +287,7 @@ async fn adopt_stack<L: Live + Stacks + Sync>(
     } else {
         stack.to_string()
     };
-    let mut progress: Box<dyn Write> = match format {
-        OutputFormat::Table => Box::new(std::io::stdout()),
-        _ => Box::new(std::io::stderr()),
-    };
+    let mut progress = progress_sink(format);
     let info = live.describe_stack(&stack).await?.with_context(|| {
         format!(
             "CloudFormation stack {stack} not found in {} (account {}); pass the stack's name: \
@@ -305,10 +323,18 @@ async fn adopt_stack<L: Live + Stacks + Sync>(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where progress lines go: stdout under a table, stderr when stdout carries JSON or YAML.
+fn progress_sink(format: OutputFormat) -> Box<dyn Write> {
+    match format {
+        OutputFormat::Table => Box::new(std::io::stdout()),
+        _ => Box::new(std::io::stderr()),
+    }
+}
+
 fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
     let text = match format {
         OutputFormat::Table => render::table(plan),
-        OutputFormat::Json => render::json(plan),
+        OutputFormat::Json => super::output::to_json(plan)?,
         OutputFormat::Yaml => super::output::to_yaml(plan)?,
     };
     let mut stdout = std::io::stdout().lock();

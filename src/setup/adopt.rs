@@ -107,41 +107,28 @@ pub fn adoption_rows(stack: &StackInfo, desired: &Desired) -> Vec<AdoptRow> {
 
 /// Render adoption rows as a table.
 pub fn adoption_table(stack: &StackInfo, rows: &[AdoptRow]) -> String {
-    let mut out = format!(
-        "Stack {} ({}) owns {} resources:\n",
+    let cells: Vec<[&str; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.logical_id.as_str(),
+                r.resource_type.as_str(),
+                r.physical_id.as_str(),
+                r.fate.as_str(),
+                r.detail.as_str(),
+            ]
+        })
+        .collect();
+    format!(
+        "Stack {} ({}) owns {} resources:\n{}",
         stack.name,
         stack.status,
-        rows.len()
-    );
-    let w0 = rows
-        .iter()
-        .map(|r| r.logical_id.len())
-        .max()
-        .unwrap_or(0)
-        .max(10);
-    let w1 = rows
-        .iter()
-        .map(|r| r.resource_type.len())
-        .max()
-        .unwrap_or(0)
-        .max(4);
-    let w2 = rows
-        .iter()
-        .map(|r| r.physical_id.len())
-        .max()
-        .unwrap_or(0)
-        .max(11);
-    out.push_str(&format!(
-        "{:w0$}  {:w1$}  {:w2$}  {:7}  DETAIL\n",
-        "LOGICAL ID", "TYPE", "PHYSICAL ID", "FATE"
-    ));
-    for r in rows {
-        out.push_str(&format!(
-            "{:w0$}  {:w1$}  {:w2$}  {:7}  {}\n",
-            r.logical_id, r.resource_type, r.physical_id, r.fate, r.detail
-        ));
-    }
-    out
+        rows.len(),
+        super::render::aligned(
+            ["LOGICAL ID", "TYPE", "PHYSICAL ID", "FATE", "DETAIL"],
+            &cells
+        )
+    )
 }
 
 /// Rewrite a template body so that every resource has `DeletionPolicy: Retain` (JSON templates are

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::live::{Live, Operation};
-use super::plan::{ActionKind, Plan};
+use super::plan::Plan;
 use super::render::verb;
 use super::SetupError;
 
@@ -156,11 +156,6 @@ pub async fn apply<L: Live>(
     Ok(report)
 }
 
-/// True if the plan has rows that change something (`create`, `update` or `delete`).
-pub fn has_changes(plan: &Plan) -> bool {
-    plan.actions.iter().any(|a| a.action != ActionKind::None)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -168,7 +163,7 @@ mod tests {
     use super::*;
     use crate::setup::cluster::ClusterFacts;
     use crate::setup::live::{EksState, LiveState, ReadScope};
-    use crate::setup::plan::{PlannedAction, ResourceKind};
+    use crate::setup::plan::{ActionKind, PlannedAction, ResourceKind};
     use crate::setup::Desired;
 
     /// Fails each operation with the queued errors first, then succeeds; records every call.

@@ -244,15 +244,7 @@ impl AwsLive {
         )?;
         Ok(out
             .and_then(|o| o.instance_profile)
-            .map(|p| LiveInstanceProfile {
-                name: p.instance_profile_name().to_string(),
-                path: p.path().to_string(),
-                roles: p
-                    .roles()
-                    .iter()
-                    .map(|r| r.role_name().to_string())
-                    .collect(),
-            }))
+            .map(|p| live_instance_profile(&p)))
     }
 
     async fn queue_url(&self, name: &str) -> Result<String, SetupError> {
@@ -396,15 +388,7 @@ impl AwsLive {
         Ok(profiles
             .iter()
             .filter(|p| p.path().starts_with(&prefix))
-            .map(|p| LiveInstanceProfile {
-                name: p.instance_profile_name().to_string(),
-                path: p.path().to_string(),
-                roles: p
-                    .roles()
-                    .iter()
-                    .map(|r| r.role_name().to_string())
-                    .collect(),
-            })
+            .map(live_instance_profile)
             .collect())
     }
 
@@ -743,12 +727,7 @@ impl AwsLive {
                 self.ec2
                     .create_tags()
                     .set_resources(Some(resources.clone()))
-                    .tags(
-                        aws_sdk_ec2::types::Tag::builder()
-                            .key(key)
-                            .value(value)
-                            .build(),
-                    )
+                    .tags(ec2_tag(key, value))
                     .send()
                     .await
                     .map_err(|e| sdk_error(a, e))?;
@@ -761,12 +740,7 @@ impl AwsLive {
                 self.ec2
                     .delete_tags()
                     .set_resources(Some(resources.clone()))
-                    .tags(
-                        aws_sdk_ec2::types::Tag::builder()
-                            .key(key)
-                            .value(value)
-                            .build(),
-                    )
+                    .tags(ec2_tag(key, value))
                     .send()
                     .await
                     .map_err(|e| sdk_error(a, e))?;
@@ -853,6 +827,25 @@ impl AwsLive {
         }
         Ok(())
     }
+}
+
+fn live_instance_profile(p: &aws_sdk_iam::types::InstanceProfile) -> LiveInstanceProfile {
+    LiveInstanceProfile {
+        name: p.instance_profile_name().to_string(),
+        path: p.path().to_string(),
+        roles: p
+            .roles()
+            .iter()
+            .map(|r| r.role_name().to_string())
+            .collect(),
+    }
+}
+
+fn ec2_tag(key: &str, value: &str) -> aws_sdk_ec2::types::Tag {
+    aws_sdk_ec2::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
 }
 
 fn sqs_attributes(attrs: &BTreeMap<String, String>) -> HashMap<QueueAttributeName, String> {

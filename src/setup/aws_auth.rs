@@ -116,13 +116,29 @@ impl<L> KubeAwsAuth<L> {
         })
     }
 
-    async fn write_config_map(&self, map_roles: &str) -> Result<(), SetupError> {
+    /// Map or unmap `role_arn` in the ConfigMap as it is now. A concurrent change makes the replace
+    /// fail with 409, which is retried (see [`kube_error`]) from a fresh read.
+    async fn write_config_map(&self, role_arn: &str, map: bool) -> Result<(), SetupError> {
         let api = self.api();
-        match api.get_opt(NAME).await.map_err(|e| kube_error("get", e))? {
+        let current = api.get_opt(NAME).await.map_err(|e| kube_error("get", e))?;
+        let text = current
+            .as_ref()
+            .and_then(|cm| cm.data.as_ref())
+            .and_then(|d| d.get("mapRoles"))
+            .map(String::as_str);
+        let edited = if map {
+            with_node_role(text, role_arn)?
+        } else {
+            without_node_role(text.unwrap_or(""), role_arn)?
+        };
+        let Some(map_roles) = edited else {
+            return Ok(()); // already as wanted
+        };
+        match current {
             Some(mut cm) => {
                 cm.data
                     .get_or_insert_with(BTreeMap::new)
-                    .insert("mapRoles".into(), map_roles.to_string());
+                    .insert("mapRoles".into(), map_roles);
                 api.replace(NAME, &Default::default(), &cm)
                     .await
                     .map_err(|e| kube_error("update", e))?;
@@ -134,10 +150,7 @@ impl<L> KubeAwsAuth<L> {
                         namespace: Some(NAMESPACE.into()),
                         ..Default::default()
                     },
-                    data: Some(BTreeMap::from([(
-                        "mapRoles".to_string(),
-                        map_roles.to_string(),
-                    )])),
+                    data: Some(BTreeMap::from([("mapRoles".to_string(), map_roles)])),
                     ..Default::default()
                 };
                 api.create(&Default::default(), &cm)
@@ -186,7 +199,9 @@ impl<L: Live + Sync> Live for KubeAwsAuth<L> {
 
     async fn apply(&self, op: &Operation) -> Result<(), SetupError> {
         match op {
-            Operation::WriteAwsAuth { map_roles } => self.write_config_map(map_roles).await,
+            Operation::WriteAwsAuth { role_arn, map } => {
+                self.write_config_map(role_arn, *map).await
+            }
             other => self.inner.apply(other).await,
         }
     }

@@ -27,6 +27,29 @@ pub struct ClusterFacts {
     pub addons: Vec<String>,
 }
 
+impl ClusterFacts {
+    /// Whether the authentication mode admits EKS access entries (`API` or `API_AND_CONFIG_MAP`).
+    pub fn allows_access_entries(&self) -> bool {
+        matches!(
+            self.authentication_mode.as_deref(),
+            Some("API") | Some("API_AND_CONFIG_MAP")
+        )
+    }
+
+    /// The subnets and security groups to tag `karpenter.sh/discovery`, sorted, without repeats.
+    pub fn discovery_resources(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .subnet_ids
+            .iter()
+            .chain(&self.security_group_ids)
+            .cloned()
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+}
+
 /// How the controller's role is bound to its service account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -128,22 +151,12 @@ pub fn teardown_extras(
     };
     if let Some(f) = facts {
         extras.identity = IdentityMode::PodIdentity;
-        if matches!(
-            f.authentication_mode.as_deref(),
-            Some("API") | Some("API_AND_CONFIG_MAP")
-        ) {
-            extras.node_access = NodeAccessMode::AccessEntry;
+        extras.node_access = if f.allows_access_entries() {
+            NodeAccessMode::AccessEntry
         } else {
-            extras.node_access = NodeAccessMode::AwsAuth;
-        }
-        extras.discovery_resources = f
-            .subnet_ids
-            .iter()
-            .chain(f.security_group_ids.iter())
-            .cloned()
-            .collect();
-        extras.discovery_resources.sort();
-        extras.discovery_resources.dedup();
+            NodeAccessMode::AwsAuth
+        };
+        extras.discovery_resources = f.discovery_resources();
     }
     extras
 }
@@ -230,10 +243,7 @@ pub fn decide(
         extras.oidc_issuer = facts.oidc_issuer.clone();
     }
 
-    let api_auth = matches!(
-        facts.authentication_mode.as_deref(),
-        Some("API") | Some("API_AND_CONFIG_MAP")
-    );
+    let api_auth = facts.allows_access_entries();
     extras.node_access = match req.node_access {
         Some(NodeAccessMode::AccessEntry) if !api_auth => {
             return Err(SetupError::Unsupported {
@@ -260,14 +270,7 @@ pub fn decide(
     };
 
     if req.tag_discovery {
-        extras.discovery_resources = facts
-            .subnet_ids
-            .iter()
-            .chain(facts.security_group_ids.iter())
-            .cloned()
-            .collect();
-        extras.discovery_resources.sort();
-        extras.discovery_resources.dedup();
+        extras.discovery_resources = facts.discovery_resources();
     }
     Ok((extras, notes))
 }

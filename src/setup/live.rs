@@ -387,10 +387,14 @@ pub enum Operation {
         /// Principal ARN.
         principal_arn: String,
     },
-    /// Write `mapRoles` of kube-system/aws-auth (created if missing), through Kubernetes.
+    /// Map (or unmap) the node role in `mapRoles` of kube-system/aws-auth (created if missing),
+    /// through Kubernetes. The edit is redone on the ConfigMap as it is at write time, so entries
+    /// others add between plan and apply are kept.
     WriteAwsAuth {
-        /// The full new `mapRoles` text.
-        map_roles: String,
+        /// The node role's ARN.
+        role_arn: String,
+        /// `true`: add (or fix) its node entry; `false`: remove it.
+        map: bool,
     },
 }
 
@@ -486,7 +490,8 @@ impl Operation {
     }
 }
 
-fn short_arn(arn: &str) -> &str {
+/// The last path segment of an ARN (`arn:aws:iam::1:role/R` → `R`).
+pub(crate) fn short_arn(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::desired::{Desired, PolicySpec, RoleSpec, RuleSpec, DISCOVERY_TAG, SPOT_SERVICE};
-use super::live::{LiveInstanceProfile, LiveRole, LiveState, Operation};
+use super::live::{short_arn as short, LiveInstanceProfile, LiveRole, LiveState, Operation};
 use super::policy::{normalize_pattern, policies_equal, statement_diff};
 
 /// The kind of resource a plan row is about. Serialized in kebab-case (`iam-policy`, `event-rule`, ...).
@@ -119,6 +119,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan for `desired`'s cluster, region and account.
+    pub fn new(desired: &Desired, actions: Vec<PlannedAction>) -> Self {
+        Self {
+            cluster: desired.target.cluster.to_string(),
+            region: desired.target.region.clone(),
+            account: desired.target.account.clone(),
+            actions,
+        }
+    }
+
     /// Rows that change something.
     pub fn changes(&self) -> impl Iterator<Item = &PlannedAction> {
         self.actions.iter().filter(|a| a.action != ActionKind::None)
@@ -156,8 +166,9 @@ fn row(
     }
 }
 
-fn short(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
+/// A row for a resource that is already as desired.
+fn unchanged(kind: ResourceKind, name: &str) -> PlannedAction {
+    row(kind, name, ActionKind::None, "", vec![])
 }
 
 /// The plan that takes `live` to `desired`.
@@ -177,12 +188,7 @@ pub fn plan(desired: &Desired, live: &LiveState) -> Plan {
         actions.push(plan_rule(r, desired.target.cluster.as_str(), live));
     }
     actions.extend(plan_extras_after_rules(desired, live));
-    Plan {
-        cluster: desired.target.cluster.to_string(),
-        region: desired.target.region.clone(),
-        account: desired.target.account.clone(),
-        actions,
-    }
+    Plan::new(desired, actions)
 }
 
 fn plan_policy(p: &PolicySpec, live: &LiveState) -> PlannedAction {
@@ -206,13 +212,9 @@ fn plan_policy(p: &PolicySpec, live: &LiveState) -> PlannedAction {
                 document: p.document.clone(),
             }],
         ),
-        Some(l) if policies_equal(&l.document, &p.document) => row(
-            ResourceKind::IamPolicy,
-            &p.name,
-            ActionKind::None,
-            "",
-            vec![],
-        ),
+        Some(l) if policies_equal(&l.document, &p.document) => {
+            unchanged(ResourceKind::IamPolicy, &p.name)
+        }
         Some(l) => {
             let (missing, extra) = statement_diff(&p.document, &l.document);
             let mut detail = vec![];
@@ -381,13 +383,9 @@ fn plan_instance_profile(desired: &Desired, live: &LiveState) -> PlannedAction {
                 add,
             ],
         ),
-        Some(l) if l.roles == [spec.role.clone()] => row(
-            ResourceKind::IamInstanceProfile,
-            &spec.name,
-            ActionKind::None,
-            "",
-            vec![],
-        ),
+        Some(l) if l.roles == std::slice::from_ref(&spec.role) => {
+            unchanged(ResourceKind::IamInstanceProfile, &spec.name)
+        }
         Some(l) => {
             let mut ops: Vec<Operation> = l
                 .roles
@@ -460,13 +458,7 @@ fn plan_queue(desired: &Desired, live: &LiveState) -> [PlannedAction; 2] {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let queue_row = if differing.is_empty() {
-                row(
-                    ResourceKind::SqsQueue,
-                    &q.name,
-                    ActionKind::None,
-                    "",
-                    vec![],
-                )
+                unchanged(ResourceKind::SqsQueue, &q.name)
             } else {
                 let detail = differing
                     .iter()
@@ -495,13 +487,9 @@ fn plan_queue(desired: &Desired, live: &LiveState) -> [PlannedAction; 2] {
                     "EC2InterruptionPolicy: events/sqs may SendMessage; DenyHTTP",
                     vec![set_policy],
                 ),
-                Some(p) if policies_equal(p, &q.policy) => row(
-                    ResourceKind::SqsQueuePolicy,
-                    &q.name,
-                    ActionKind::None,
-                    "",
-                    vec![],
-                ),
+                Some(p) if policies_equal(p, &q.policy) => {
+                    unchanged(ResourceKind::SqsQueuePolicy, &q.name)
+                }
                 Some(p) => {
                     let (missing, _) = statement_diff(&q.policy, p);
                     let detail = if missing.is_empty() {
@@ -623,13 +611,16 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
         .as_ref()
         .and_then(|a| a.map_roles.as_deref())
     {
-        if let Ok(Some(map_roles)) = super::aws_auth::without_node_role(text, &node_role_arn) {
+        if let Ok(Some(_)) = super::aws_auth::without_node_role(text, &node_role_arn) {
             actions.push(row(
                 ResourceKind::K8sAwsAuth,
                 AWS_AUTH,
                 ActionKind::Delete,
                 format!("remove the mapRoles entry of {}", desired.node_role.name),
-                vec![Operation::WriteAwsAuth { map_roles }],
+                vec![Operation::WriteAwsAuth {
+                    role_arn: node_role_arn.clone(),
+                    map: false,
+                }],
             ));
         }
     }
@@ -743,12 +734,17 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
     }
     for p in &desired.controller_policies {
         if let Some(l) = live.policies.get(&p.name) {
-            let mut ops: Vec<Operation> = l
+            // Roles outside this teardown that still have the policy attached.
+            let others: Vec<&str> = l
                 .attached_roles
                 .iter()
                 .filter(|r| !deleted_roles.contains(r))
+                .map(String::as_str)
+                .collect();
+            let mut ops: Vec<Operation> = others
+                .iter()
                 .map(|r| Operation::DetachRolePolicy {
-                    role: r.clone(),
+                    role: r.to_string(),
                     policy_arn: l.arn.clone(),
                 })
                 .collect();
@@ -761,12 +757,6 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
                     }),
             );
             ops.push(Operation::DeletePolicy { arn: l.arn.clone() });
-            let others: Vec<&str> = l
-                .attached_roles
-                .iter()
-                .filter(|r| !deleted_roles.contains(r))
-                .map(String::as_str)
-                .collect();
             let detail = if others.is_empty() {
                 String::new()
             } else {
@@ -800,12 +790,7 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
             }],
         ));
     }
-    Plan {
-        cluster: desired.target.cluster.to_string(),
-        region: desired.target.region.clone(),
-        account: desired.target.account.clone(),
-        actions,
-    }
+    Plan::new(desired, actions)
 }
 
 fn delete_role(role: &LiveRole, deleted_profiles: &[&str]) -> PlannedAction {
@@ -854,13 +839,7 @@ fn plan_extras_before_queue(desired: &Desired, live: &LiveState) -> Vec<PlannedA
     let mut actions = vec![];
     if let Some(oidc) = &desired.oidc_provider {
         actions.push(if live.oidc_providers.contains(&oidc.arn) {
-            row(
-                ResourceKind::IamOidcProvider,
-                &oidc.issuer,
-                ActionKind::None,
-                "",
-                vec![],
-            )
+            unchanged(ResourceKind::IamOidcProvider, &oidc.issuer)
         } else {
             row(
                 ResourceKind::IamOidcProvider,
@@ -896,13 +875,9 @@ fn plan_extras_before_queue(desired: &Desired, live: &LiveState) -> Vec<PlannedA
                     role_arn: pi.role_arn.clone(),
                 }],
             ),
-            Some(a) if a.role_arn == pi.role_arn => row(
-                ResourceKind::EksPodIdentityAssociation,
-                &name,
-                ActionKind::None,
-                "",
-                vec![],
-            ),
+            Some(a) if a.role_arn == pi.role_arn => {
+                unchanged(ResourceKind::EksPodIdentityAssociation, &name)
+            }
             Some(a) => row(
                 ResourceKind::EksPodIdentityAssociation,
                 &name,
@@ -931,13 +906,7 @@ fn plan_extras_before_queue(desired: &Desired, live: &LiveState) -> Vec<PlannedA
                 format!("type {}", ae.kind),
                 vec![create],
             ),
-            Some(l) if l.kind == ae.kind => row(
-                ResourceKind::EksAccessEntry,
-                &name,
-                ActionKind::None,
-                "",
-                vec![],
-            ),
+            Some(l) if l.kind == ae.kind => unchanged(ResourceKind::EksAccessEntry, &name),
             Some(l) => row(
                 ResourceKind::EksAccessEntry,
                 &name,
@@ -964,14 +933,8 @@ const AWS_AUTH: &str = "kube-system/aws-auth";
 fn plan_aws_auth(arn: &str, live: &LiveState) -> PlannedAction {
     let state = live.eks.aws_auth.clone().unwrap_or_default();
     match super::aws_auth::with_node_role(state.map_roles.as_deref(), arn) {
-        Ok(None) => row(
-            ResourceKind::K8sAwsAuth,
-            AWS_AUTH,
-            ActionKind::None,
-            "",
-            vec![],
-        ),
-        Ok(Some(map_roles)) => row(
+        Ok(None) => unchanged(ResourceKind::K8sAwsAuth, AWS_AUTH),
+        Ok(Some(_)) => row(
             ResourceKind::K8sAwsAuth,
             AWS_AUTH,
             if state.exists {
@@ -983,7 +946,10 @@ fn plan_aws_auth(arn: &str, live: &LiveState) -> PlannedAction {
                 "map {} to system:node:{{{{EC2PrivateDNSName}}}}",
                 short(arn)
             ),
-            vec![Operation::WriteAwsAuth { map_roles }],
+            vec![Operation::WriteAwsAuth {
+                role_arn: arn.to_string(),
+                map: true,
+            }],
         ),
         Err(e) => row(
             ResourceKind::K8sAwsAuth,
@@ -1001,13 +967,7 @@ fn plan_extras_after_rules(desired: &Desired, live: &LiveState) -> Vec<PlannedAc
     for id in &desired.discovery_resources {
         let current = live.discovery_tags.get(id).cloned().flatten();
         actions.push(match current {
-            Some(v) if v == cluster => row(
-                ResourceKind::Ec2DiscoveryTag,
-                id,
-                ActionKind::None,
-                "",
-                vec![],
-            ),
+            Some(v) if v == cluster => unchanged(ResourceKind::Ec2DiscoveryTag, id),
             Some(other) => row(
                 ResourceKind::Ec2DiscoveryTag,
                 id,
@@ -1040,13 +1000,7 @@ fn plan_extras_after_rules(desired: &Desired, live: &LiveState) -> Vec<PlannedAc
                 }],
             )
         } else {
-            row(
-                ResourceKind::IamServiceLinkedRole,
-                SPOT_SLR_NAME,
-                ActionKind::None,
-                "",
-                vec![],
-            )
+            unchanged(ResourceKind::IamServiceLinkedRole, SPOT_SLR_NAME)
         });
     }
     actions

@@ -1,11 +1,11 @@
-//! Plan output: an aligned table for people, JSON/YAML (the [`Plan`] serialization) for machines.
+//! Plan output for people: an aligned table and progress verbs. Machines get the [`Plan`]
+//! serialization (JSON/YAML through `cli::output`).
 use std::fmt::Write as _;
 
 use super::plan::{ActionKind, Plan};
 
 /// Render the plan as a table (`KIND NAME ACTION DETAIL`) followed by a one-line summary.
 pub fn table(plan: &Plan) -> String {
-    let header = ["KIND", "NAME", "ACTION", "DETAIL"];
     let rows: Vec<[&str; 4]> = plan
         .actions
         .iter()
@@ -18,27 +18,32 @@ pub fn table(plan: &Plan) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for r in &rows {
+    let mut out = aligned(["KIND", "NAME", "ACTION", "DETAIL"], &rows);
+    let _ = writeln!(out, "{}", summary(plan));
+    out
+}
+
+/// Lay `rows` out under `header` in columns two spaces apart, each as wide as its widest cell (the
+/// last column is not padded; trailing spaces are trimmed).
+pub fn aligned<const N: usize>(header: [&str; N], rows: &[[&str; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for r in std::iter::once(&header).chain(rows.iter()) {
-        let line = format!(
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
+    for r in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 < N {
+                let _ = write!(line, "{cell:w$}  ", w = widths[i]);
+            } else {
+                line.push_str(cell);
+            }
+        }
         let _ = writeln!(out, "{}", line.trim_end());
     }
-    let _ = writeln!(out, "{}", summary(plan));
     out
 }
 
@@ -56,14 +61,6 @@ pub fn summary(plan: &Plan) -> String {
     }
 }
 
-/// The plan as pretty JSON with a trailing newline.
-pub fn json(plan: &Plan) -> String {
-    let mut s =
-        serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\":{e:?}}}"));
-    s.push('\n');
-    s
-}
-
 /// A short verb for progress lines.
 pub fn verb(action: ActionKind) -> &'static str {
     match action {
@@ -71,5 +68,16 @@ pub fn verb(action: ActionKind) -> &'static str {
         ActionKind::Update => "updating",
         ActionKind::Delete => "deleting",
         ActionKind::None => "keeping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_by_characters_and_lines_have_no_trailing_spaces() {
+        let out = aligned(["A", "B", "C"], &[["ä-long", "x", ""], ["b", "yy", "z"]]);
+        assert_eq!(out, "A       B   C\nä-long  x\nb       yy  z\n");
     }
 }

@@ -89,3 +89,49 @@ pub fn controller_policies(c: &str, r: &str, a: &str) -> BTreeMap<String, Value>
     );
     out
 }
+
+/// Every resource of the v1 template, by logical id, parsed as YAML with the CloudFormation tags
+/// resolved for cluster `c` in region `r` of account `a`: `!Sub` substituted, `!GetAtt
+/// KarpenterInterruptionQueue.Arn` replaced by the queue's ARN, `!Ref X` left as `X`.
+pub fn resources(c: &str, r: &str, a: &str) -> serde_json::Map<String, Value> {
+    let path = shared_dir().join("crds/cloudformation/cloudformation-v1.yaml");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let doc: Value = serde_saphyr::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
+    let vars = BTreeMap::from([
+        ("ClusterName", c.to_string()),
+        ("AWS::Partition", "aws".to_string()),
+        ("AWS::Region", r.to_string()),
+        ("AWS::AccountId", a.to_string()),
+        ("AWS::URLSuffix", "amazonaws.com".to_string()),
+        (
+            "KarpenterNodeRole.Arn",
+            format!("arn:aws:iam::{a}:role/KarpenterNodeRole-{c}"),
+        ),
+        (
+            "KarpenterInterruptionQueue.Arn",
+            format!("arn:aws:sqs:{r}:{a}:{c}"),
+        ),
+    ]);
+    fn resolve(v: &Value, vars: &BTreeMap<&str, String>) -> Value {
+        match v {
+            Value::String(s) if s.contains("${") => Value::String(substitute(s, vars)),
+            Value::String(s) => vars
+                .get(s.as_str())
+                .filter(|_| s.ends_with(".Arn"))
+                .map_or_else(|| v.clone(), |arn| Value::String(arn.clone())),
+            Value::Array(items) => Value::Array(items.iter().map(|i| resolve(i, vars)).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), resolve(v, vars)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    match resolve(&doc["Resources"], &vars) {
+        Value::Object(m) => m,
+        other => panic!("Resources is not a mapping: {other}"),
+    }
+}
