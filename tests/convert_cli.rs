@@ -363,18 +363,23 @@ fn to_v1beta1_keeps_kubelet_on_the_nodepool() {
 
 #[test]
 fn usage_errors() {
+    // Usage errors exit 2, like clap's own.
     let out = run(&[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("must specify -f"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
 
     let out = run(&["-f", &example(), "-o", "table"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("-o yaml"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
 
     let out = run_stdin(&["-f", "-"], "# nothing here\n---\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("no objects passed to convert"),
+        stderr(&out).contains(
+            "no objects passed to convert: - held no Kubernetes objects (empty, or only comments)"
+        ),
         "{}",
         stderr(&out)
     );
@@ -434,4 +439,124 @@ async fn from_cluster_reads_live_objects() {
     assert!(objs[0]["metadata"].get("uid").is_none());
     assert!(objs[0].get("status").is_none());
     assert_eq!(objs[0]["spec"]["disruption"]["consolidateAfter"], "30s");
+}
+
+/// Hostile inputs fail with exit 1 and one clear line naming the input, never a panic.
+#[test]
+fn hostile_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let check = |out: &Output, expected: &str| {
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+        let err = stderr(out);
+        assert!(err.contains(expected), "expected {expected:?} in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(stdout(out).is_empty(), "nothing is printed on error");
+    };
+
+    std::fs::write(path("garbage.yaml"), [0xff, 0xfe, 0x00, 0x9f, 0x92, 0x96]).expect("write");
+    check(
+        &run(&["-f", &path("garbage.yaml")]),
+        &format!("{}: not UTF-8 text", path("garbage.yaml")),
+    );
+
+    std::fs::write(path("empty.yaml"), "").expect("write");
+    check(
+        &run(&["-f", &path("empty.yaml")]),
+        &format!("{} held no Kubernetes objects", path("empty.yaml")),
+    );
+
+    std::fs::create_dir(path("txt-only")).expect("mkdir");
+    std::fs::write(path("txt-only/notes.txt"), "hi").expect("write");
+    check(
+        &run(&["-f", &path("txt-only")]),
+        &format!("{}: no .yaml, .yml or .json files", path("txt-only")),
+    );
+
+    check(
+        &run_stdin(&["-f", "-", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\n"),
+        "-f - given twice: stdin can be read once",
+    );
+
+    check(
+        &run_stdin(
+            &["-f", "-"],
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n- 42\n",
+        ),
+        "-:1 (line 1): items[1] must be a Kubernetes object, found a number",
+    );
+
+    check(
+        &run_stdin(
+            &["-f", "-"],
+            "apiVersion: karpenter.sh/v1alpha5\nkind: Provisioner\nmetadata: {name: p}\nspec: null\n",
+        ),
+        "-:1 Provisioner/p spec.providerRef: a Provisioner needs spec.providerRef",
+    );
+
+    check(
+        &run_stdin(
+            &["-f", "-"],
+            "apiVersion: karpenter.sh/v1alpha5\nkind: Provisioner\nmetadata: {name: p}\nspec:\n  providerRef: {name: t}\n  ttlSecondsUntilExpired: 99999999999\n",
+        ),
+        "-:1 Provisioner/p spec.ttlSecondsUntilExpired: 99999999999 seconds is longer than Karpenter can hold",
+    );
+
+    // Nesting and alias bombs are refused by the parser's limits.
+    check(
+        &run_stdin(&["-f", "-"], &format!("a: {}", "[".repeat(100_000))),
+        "-:1 (line 1): invalid YAML",
+    );
+    check(
+        &run_stdin(&["-f", "-"], &"[".repeat(100_000)),
+        "-:1 (line 1): invalid JSON",
+    );
+}
+
+/// `$KUBECONFIG` lists may name files that do not exist (kubectl skips them); an empty cluster
+/// is reported as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_cluster_skips_missing_kubeconfig_entries_and_reports_an_empty_cluster() {
+    let server = kube_double::ApiServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let missing = dir.path().join("missing-config");
+    let list = std::env::join_paths([missing.as_path(), Path::new(""), kubeconfig.as_path()])
+        .expect("join KUBECONFIG");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["convert", "--from-cluster"])
+            .env("KUBECONFIG", list)
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the cluster has no v1alpha5 Provisioners, v1alpha1 AWSNodeTemplates"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("kubeconfig"),
+        "the missing entry was skipped: {err}"
+    );
+
+    // When no listed file exists, the error says so.
+    let out = Command::new(BIN)
+        .args(["convert", "--from-cluster"])
+        .env("KUBECONFIG", &missing)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "no kubeconfig to read: looked at $KUBECONFIG={} (no listed file exists)",
+            missing.display()
+        )),
+        "{err}"
+    );
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
+/// Arguments of `completion`.
 #[derive(Debug, clap::Args)]
 pub struct CompletionArgs {
     /// The shell to generate the script for
@@ -19,6 +20,7 @@ pub fn script(shell: Shell) -> String {
     String::from_utf8(buf).expect("clap_complete writes UTF-8")
 }
 
+/// Run `completion`: print the script on stdout.
 pub fn run(args: CompletionArgs) -> anyhow::Result<ExitCode> {
     print!("{}", script(args.shell));
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use karpenter_convert::render::{self, Format};
 use karpenter_convert::{CrdValidator, Document, Options, Target};
 
-use super::{GlobalArgs, OutputFormat};
+use super::{GlobalArgs, OutputFormat, UsageError};
 
 /// Target API version for `--to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,19 +65,42 @@ pub fn run(global: &GlobalArgs, args: ConvertArgs) -> anyhow::Result<ExitCode> {
         None | Some(OutputFormat::Yaml) => Format::Yaml,
         Some(OutputFormat::Json) => Format::Json,
         Some(OutputFormat::Table) => {
-            bail!("convert prints manifests: use -o yaml (the default) or -o json, not -o table")
+            return Err(UsageError(
+                "convert prints manifests: use -o yaml (the default) or -o json, not -o table"
+                    .into(),
+            )
+            .into())
         }
     };
     let docs = if args.from_cluster {
         super::runtime()?.block_on(read_cluster(global))?
     } else {
         if args.filename.is_empty() {
-            bail!("must specify -f/--filename (a file, a directory, or - for stdin) or --from-cluster");
+            return Err(UsageError(
+                "must specify -f/--filename (a file, a directory, or - for stdin) or --from-cluster"
+                    .into(),
+            )
+            .into());
         }
         read_inputs(&args.filename, args.recursive)?
     };
     if docs.is_empty() {
-        bail!("no objects passed to convert");
+        if args.from_cluster {
+            bail!(
+                "no objects passed to convert: the cluster has no v1alpha5 Provisioners, v1alpha1 \
+                 AWSNodeTemplates or v1beta1 NodePools/EC2NodeClasses (nothing left to convert)"
+            );
+        }
+        let inputs: Vec<String> = args
+            .filename
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        bail!(
+            "no objects passed to convert: {} held no Kubernetes objects (empty, or only comments); \
+             pass manifests with apiVersion and kind",
+            inputs.join(", ")
+        );
     }
     let validator = CrdValidator;
     let options = Options {

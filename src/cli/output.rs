@@ -1,6 +1,7 @@
 //! Output formats shared by every subcommand (`-o table|yaml|json`).
 use serde::Serialize;
 
+/// The `-o` output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     /// Human-readable table

@@ -11,25 +11,46 @@ use crate::cli::GlobalArgs;
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct KubeconfigProblem {
+    /// What was looked for, where, and how to fix it (one paragraph).
     pub message: String,
 }
 
 /// Where a kubeconfig would be read from, in kubectl's order.
+///
+/// Like kubectl, files listed in `$KUBECONFIG` that do not exist (and empty entries) are skipped;
+/// a missing `--kubeconfig` file is an error when it is read.
 fn kubeconfig_source(global: &GlobalArgs) -> (String, Option<Vec<PathBuf>>) {
     if let Some(path) = &global.kubeconfig {
-        return (format!("--kubeconfig {}", path.display()), Some(vec![path.clone()]));
+        return (
+            format!("--kubeconfig {}", path.display()),
+            Some(vec![path.clone()]),
+        );
     }
     if let Some(value) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        let paths: Vec<PathBuf> = std::env::split_paths(&value).collect();
-        return (format!("$KUBECONFIG={}", value.to_string_lossy()), Some(paths));
+        let described = format!("$KUBECONFIG={}", value.to_string_lossy());
+        let paths: Vec<PathBuf> = std::env::split_paths(&value)
+            .filter(|p| !p.as_os_str().is_empty() && p.exists())
+            .collect();
+        if paths.is_empty() {
+            return (
+                format!("{described} (no listed file exists)"),
+                Some(Vec::new()),
+            );
+        }
+        return (described, Some(paths));
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let default = home.join(".kube").join("config");
     if default.exists() {
         return (default.display().to_string(), Some(vec![default]));
     }
     (
-        format!("{} (absent), then the in-cluster service account", default.display()),
+        format!(
+            "{} (absent), then the in-cluster service account",
+            default.display()
+        ),
         None,
     )
 }
@@ -38,7 +59,11 @@ fn kubeconfig_source(global: &GlobalArgs) -> (String, Option<Vec<PathBuf>>) {
 /// one-paragraph message.
 fn first_line(err: &dyn std::fmt::Display) -> String {
     let text = err.to_string();
-    text.lines().next().unwrap_or_default().trim_end().to_string()
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
 }
 
 /// Load the kube-rs configuration for the global flags.
@@ -67,7 +92,11 @@ pub async fn config(global: &GlobalArgs) -> Result<kube::Config, KubeconfigProbl
                     })?,
                 });
             }
-            let kc = merged.unwrap_or_default();
+            let Some(kc) = merged else {
+                return Err(KubeconfigProblem {
+                    message: format!("no kubeconfig to read: looked at {described}. {hint}"),
+                });
+            };
             let options = KubeConfigOptions {
                 context: global.context.clone(),
                 ..Default::default()

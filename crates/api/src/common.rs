@@ -43,6 +43,18 @@ pub struct Condition {
     pub message: Option<String>,
 }
 
+/// Every requirement operator Karpenter accepts (`Gte` and `Lte` only from `karpenter.sh/v1`).
+pub const OPERATORS: &[&str] = &[
+    "In",
+    "NotIn",
+    "Exists",
+    "DoesNotExist",
+    "Gt",
+    "Lt",
+    "Gte",
+    "Lte",
+];
+
 /// A node selector requirement with Karpenter's `minValues` (v1beta1 from v0.34, and v1).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -37,16 +37,7 @@ fn maybe<T: std::fmt::Debug + Clone>(
 fn requirement() -> impl Strategy<Value = Value> {
     (
         label_key(),
-        prop::sample::select(vec![
-            "In",
-            "NotIn",
-            "Exists",
-            "DoesNotExist",
-            "Gt",
-            "Lt",
-            "Gte",
-            "Lte",
-        ]),
+        prop::sample::select(karpenter_api::common::OPERATORS),
         maybe(prop::collection::vec("[a-z0-9]{1,8}", 0..4)),
         maybe(1i64..50),
     )

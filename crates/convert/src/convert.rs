@@ -2,10 +2,11 @@
 //! EC2NodeClasses (splitting a class when its NodePools disagree, §3.3).
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use karpenter_api::labels;
 use serde_json::{Map, Value};
 
-use crate::input::Document;
 use crate::input::Location;
+use crate::input::{type_name, Document};
 use crate::nodeclass;
 use crate::nodepool;
 use crate::util::{object_name, Ctx};
@@ -131,10 +132,14 @@ pub fn convert(docs: &[Document], opts: &Options<'_>) -> Result<Conversion, Conv
     check_duplicates(&slots, &mut errors);
     if let Some(v) = opts.validator {
         for s in &slots {
-            if matches!(s.role, Role::Other) {
+            let (api, kind) = api_kind(&s.value);
+            // Converted NodePools/EC2NodeClasses, and every karpenter.sh/v1 or karpenter.k8s.aws/v1
+            // object (converted NodeClaims, and v1 objects passed through). v1beta1 objects passed
+            // through are not: the vendored v0.32 CRDs predate later v1beta1 fields.
+            let is_v1 = matches!(api.as_str(), "karpenter.sh/v1" | "karpenter.k8s.aws/v1");
+            if matches!(s.role, Role::Other) && !is_v1 {
                 continue;
             }
-            let (api, kind) = api_kind(&s.value);
             if let Err(violations) = v.validate(&api, &kind, &s.value) {
                 for (field, message) in violations {
                     errors.push(ObjectError {
@@ -184,14 +189,27 @@ fn group_of(api_version: &str) -> &str {
 fn converted_metadata(ctx: &mut Ctx<'_>, value: &Value) -> Result<Map<String, Value>, ObjectError> {
     let mut out = Map::new();
     let Some(meta) = value.get("metadata") else {
-        return Err(ctx.err("metadata.name", "required"));
+        return Err(ctx.err("metadata.name", "required: add `metadata: {name: <name>}`"));
     };
     let Value::Object(meta) = meta else {
-        return Err(ctx.err("metadata", "must be a mapping"));
+        return Err(ctx.err(
+            "metadata",
+            format!("must be a mapping, found {}", type_name(meta)),
+        ));
     };
     match meta.get("name") {
         Some(Value::String(n)) if !n.is_empty() => {
             out.insert("name".into(), Value::String(n.clone()));
+        }
+        Some(other @ (Value::Bool(_) | Value::Number(_))) => {
+            return Err(ctx.err(
+                "metadata.name",
+                format!(
+                    "must be a string, found {}: quote the name in YAML (unquoted y/n/yes/no/on/off/true/false \
+                     read as booleans, bare digits as numbers)",
+                    type_name(other)
+                ),
+            ))
         }
         _ => return Err(ctx.err("metadata.name", "required: a non-empty string")),
     }
@@ -503,10 +521,10 @@ fn check_duplicates(slots: &[Slot], errors: &mut Vec<ObjectError>) {
 /// §5: renames in objects we pass through (pod selectors, annotations, tolerations).
 fn scan_renames(ctx: &mut Ctx<'_>, value: &Value, path: &str) {
     const RENAMES: &[(&str, &str)] = &[
-        ("karpenter.sh/provisioner-name", "NodePools label nodes karpenter.sh/nodepool instead; update selectors (pods using provisioner-name DoesNotExist also need karpenter.sh/nodepool DoesNotExist)"),
-        ("karpenter.sh/do-not-evict", "renamed karpenter.sh/do-not-disrupt; the old annotation is ignored since v1.0"),
-        ("karpenter.sh/do-not-consolidate", "renamed karpenter.sh/do-not-disrupt; the old annotation is ignored since v1.0"),
-        ("karpenter.sh/disruption", "the disruption taint is karpenter.sh/disrupted:NoSchedule since v1.0; update tolerations"),
+        (labels::PROVISIONER_NAME, "NodePools label nodes karpenter.sh/nodepool instead; update selectors (pods using provisioner-name DoesNotExist also need karpenter.sh/nodepool DoesNotExist)"),
+        (labels::DO_NOT_EVICT_LEGACY, "renamed karpenter.sh/do-not-disrupt; the old annotation is ignored since v1.0"),
+        (labels::DO_NOT_CONSOLIDATE_LEGACY, "renamed karpenter.sh/do-not-disrupt; the old annotation is ignored since v1.0"),
+        (labels::DISRUPTION_TAINT_KEY_V1BETA1, "the disruption taint is karpenter.sh/disrupted:NoSchedule since v1.0; update tolerations"),
         ("karpenter.sh/managed-by", "Karpenter v1 tags instances with eks:eks-cluster-name instead; update IAM policies"),
     ];
     match value {

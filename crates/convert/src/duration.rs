@@ -1,5 +1,9 @@
-//! Go `time.Duration` formatting and parsing, as Karpenter writes durations
-//! (`2592000` seconds → `720h0m0s`, `1m` → `1m0s`).
+//! Go `time.Duration` formatting, as Karpenter writes durations (`2592000` seconds → `720h0m0s`,
+//! `1m` → `1m0s`); parsing is `crd-schema`'s [`crd_schema::go_duration`].
+
+/// The longest Go `time.Duration` in whole seconds (`math.MaxInt64` nanoseconds, about 292 years);
+/// Karpenter cannot read a longer duration.
+pub const MAX_SECONDS: u64 = i64::MAX as u64 / 1_000_000_000;
 
 /// Format whole seconds as Go's `time.Duration.String()` does: `720h0m0s`, `1m30s`, `30s`, `0s`.
 pub fn format_seconds(secs: u64) -> String {
@@ -47,47 +51,23 @@ fn fraction(value: u128, div: u128) -> String {
     format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
-/// Parse a Go duration string (`1h30m`, `90s`, `1.5m`, `500ms`) into nanoseconds.
-/// Negative durations are rejected. Returns `None` when the text is not a duration.
+/// Parse a Go duration string (`1h30m`, `90s`, `1.5m`, `500ms`) into nanoseconds, with
+/// [`crd_schema::go_duration::parse`]; surrounding whitespace is ignored. Negative durations are
+/// rejected. Returns `None` when the text is not a duration.
 pub fn parse_go(text: &str) -> Option<u128> {
     let s = text.trim();
-    if s == "0" {
-        return Some(0);
-    }
-    if s.is_empty() || s.starts_with('-') {
+    if s.starts_with('-') {
         return None;
     }
-    let s = s.strip_prefix('+').unwrap_or(s);
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale: f64 = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    if !total.is_finite() || total > 9.2e18 {
-        return None;
-    }
-    Some(total.round() as u128)
+    crd_schema::go_duration::parse(s).and_then(|nanos| u128::try_from(nanos).ok())
+}
+
+/// What to tell a user whose `text` is not a duration Karpenter can read.
+pub fn invalid_message(text: &str) -> String {
+    format!(
+        "`{text}` is not a duration Karpenter can read: use Go syntax such as 1m30s or 720h \
+         (non-negative, at most 2562047h47m16s)"
+    )
 }
 
 /// Normalise a Go duration string to Go's canonical form (`1m` → `1m0s`); `None` if invalid.
@@ -124,7 +104,14 @@ mod tests {
         assert_eq!(normalize("90s").as_deref(), Some("1m30s"));
         assert_eq!(normalize("0").as_deref(), Some("0s"));
         assert_eq!(normalize("300ms").as_deref(), Some("300ms"));
+        assert_eq!(normalize(" 2h "), Some("2h0m0s".to_string()));
+        assert_eq!(
+            normalize("2562047h47m16s").as_deref(),
+            Some("2562047h47m16s")
+        );
         assert_eq!(normalize("-1s"), None);
+        assert_eq!(normalize("-0"), None);
+        assert_eq!(normalize("2562048h"), None);
         assert_eq!(normalize("1d"), None);
         assert_eq!(normalize("abc"), None);
         assert_eq!(normalize(""), None);

@@ -110,10 +110,7 @@ pub(crate) fn convert(
                         )
                     })?;
                     let norm = duration::normalize(text).ok_or_else(|| {
-                        ctx.err(
-                            format!("{fpath}.{k}"),
-                            format!("`{text}` is not a duration; use e.g. 1m30s"),
-                        )
+                        ctx.err(format!("{fpath}.{k}"), duration::invalid_message(text))
                     })?;
                     out.insert(k.clone(), Value::String(norm));
                 }

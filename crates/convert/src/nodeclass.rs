@@ -2,6 +2,7 @@
 //! EC2NodeClass `karpenter.k8s.aws/v1` (or `v1beta1`), per `convert-mapping.md` §1.5, §2.3, §3.2.
 use std::collections::BTreeMap;
 
+use karpenter_api::labels;
 use serde_json::{Map, Value};
 
 use crate::convert::{Options, Target};
@@ -665,14 +666,14 @@ fn metadata_options(
 
 /// Tag keys Karpenter sets itself and each target CRD refuses in `spec.tags`.
 const V1_RESERVED_TAGS: &[&str] = &[
-    "karpenter.sh/nodepool",
+    labels::NODEPOOL,
     "karpenter.sh/nodeclaim",
     "eks:eks-cluster-name",
-    "karpenter.k8s.aws/ec2nodeclass",
+    labels::EC2NODECLASS,
 ];
 const V1BETA1_RESERVED_TAGS: &[&str] = &[
-    "karpenter.sh/provisioner-name",
-    "karpenter.sh/nodepool",
+    labels::PROVISIONER_NAME,
+    labels::NODEPOOL,
     "karpenter.sh/managed-by",
 ];
 

@@ -1,5 +1,7 @@
 //! Provisioner (v1alpha5) → NodePool, and v1beta1 NodePool/NodeClaim → v1
 //! (`convert-mapping.md` §1.2, §1.3, §2.1, §2.2, §3.1).
+use karpenter_api::common::OPERATORS;
+use karpenter_api::labels;
 use serde_json::{Map, Value};
 
 use crate::convert::{Options, Target};
@@ -37,31 +39,21 @@ const PROVISIONER_FIELDS: &[&str] = &[
     "weight",
 ];
 
-const OPERATORS: &[&str] = &[
-    "In",
-    "NotIn",
-    "Exists",
-    "DoesNotExist",
-    "Gt",
-    "Lt",
-    "Gte",
-    "Lte",
-];
 const INSTANCE_TYPE_KEYS: &[&str] = &[
-    "node.kubernetes.io/instance-type",
-    "karpenter.k8s.aws/instance-family",
-    "karpenter.k8s.aws/instance-category",
-    "karpenter.k8s.aws/instance-generation",
+    labels::INSTANCE_TYPE,
+    labels::INSTANCE_FAMILY,
+    labels::INSTANCE_CATEGORY,
+    labels::INSTANCE_GENERATION,
 ];
 
 /// Well-known label keys and their deprecated aliases, as Karpenter normalises them.
 fn normalize_key(key: &str) -> &str {
     match key {
-        "beta.kubernetes.io/arch" => "kubernetes.io/arch",
-        "beta.kubernetes.io/os" => "kubernetes.io/os",
-        "beta.kubernetes.io/instance-type" => "node.kubernetes.io/instance-type",
-        "failure-domain.beta.kubernetes.io/zone" => "topology.kubernetes.io/zone",
-        "failure-domain.beta.kubernetes.io/region" => "topology.kubernetes.io/region",
+        "beta.kubernetes.io/arch" => labels::ARCH,
+        "beta.kubernetes.io/os" => labels::OS,
+        "beta.kubernetes.io/instance-type" => labels::INSTANCE_TYPE,
+        "failure-domain.beta.kubernetes.io/zone" => labels::ZONE,
+        "failure-domain.beta.kubernetes.io/region" => labels::REGION,
         other => other,
     }
 }
@@ -78,21 +70,17 @@ pub fn append_alpha_defaults(requirements: &mut Vec<Value>) {
     };
     let req = |key: &str, op: &str, values: &[&str]| serde_json::json!({"key": key, "operator": op, "values": values});
     for (key, values) in [
-        ("kubernetes.io/os", ["linux"]),
-        ("kubernetes.io/arch", ["amd64"]),
-        ("karpenter.sh/capacity-type", ["on-demand"]),
+        (labels::OS, ["linux"]),
+        (labels::ARCH, ["amd64"]),
+        (labels::CAPACITY_TYPE, [labels::CAPACITY_TYPE_ON_DEMAND]),
     ] {
         if !present(requirements, key) {
             requirements.push(req(key, "In", &values));
         }
     }
     if !INSTANCE_TYPE_KEYS.iter().any(|k| present(requirements, k)) {
-        requirements.push(req(
-            "karpenter.k8s.aws/instance-category",
-            "In",
-            &["c", "m", "r"],
-        ));
-        requirements.push(req("karpenter.k8s.aws/instance-generation", "Gt", &["2"]));
+        requirements.push(req(labels::INSTANCE_CATEGORY, "In", &["c", "m", "r"]));
+        requirements.push(req(labels::INSTANCE_GENERATION, "Gt", &["2"]));
     }
 }
 
@@ -126,7 +114,7 @@ fn requirements(
                 format!("unknown operator `{op}`; expected one of {OPERATORS:?}"),
             ));
         }
-        if key == "karpenter.sh/provisioner-name" || key == "karpenter.sh/nodepool" {
+        if key == labels::PROVISIONER_NAME || key == labels::NODEPOOL {
             ctx.warn(
                 ipath,
                 format!(
@@ -200,7 +188,7 @@ fn taints(
                 "required: NoSchedule, PreferNoSchedule or NoExecute",
             )
         })?;
-        if k == "karpenter.sh/disruption" {
+        if k == labels::DISRUPTION_TAINT_KEY_V1BETA1 {
             ctx.warn(&ipath, "taint karpenter.sh/disruption is Karpenter's own and was renamed karpenter.sh/disrupted in v1; remove it");
         }
         out.push(Value::Object(obj(vec![
@@ -223,7 +211,7 @@ fn template_metadata(
     path: &str,
 ) -> Option<Value> {
     let labels = labels.map(|mut l| {
-        if l.remove("karpenter.sh/provisioner-name").is_some() {
+        if l.remove(labels::PROVISIONER_NAME).is_some() {
             ctx.warn(join(path, "labels.karpenter.sh/provisioner-name"), "dropped: nodes get karpenter.sh/nodepool=<name> automatically; update pod selectors to karpenter.sh/nodepool");
         }
         l
@@ -242,7 +230,17 @@ fn template_metadata(
 }
 
 fn ttl(ctx: &Ctx<'_>, spec: &Map<String, Value>, key: &str) -> Result<Option<String>, ObjectError> {
-    Ok(ctx.uint(spec, key, "spec")?.map(duration::format_seconds))
+    match ctx.uint(spec, key, "spec")? {
+        Some(secs) if secs > duration::MAX_SECONDS => Err(ctx.err(
+            join("spec", key),
+            format!(
+                "{secs} seconds is longer than Karpenter can hold (a Go duration is at most {} seconds, \
+                 about 292 years); use a smaller value",
+                duration::MAX_SECONDS
+            ),
+        )),
+        secs => Ok(secs.map(duration::format_seconds)),
+    }
 }
 
 /// Provisioner (v1alpha5) → NodePool.
@@ -505,6 +503,19 @@ pub(crate) fn v1beta1_expire_after(spec: &Map<String, Value>) -> Option<String> 
     })
 }
 
+/// `Never`, or `raw` as a normalised Go duration; anything else is an error at `field`.
+fn duration_or_never(ctx: &Ctx<'_>, raw: &str, field: &str) -> Result<String, ObjectError> {
+    if raw == "Never" {
+        return Ok(raw.to_string());
+    }
+    duration::normalize(raw).ok_or_else(|| {
+        ctx.err(
+            field,
+            format!("{}, or Never", duration::invalid_message(raw)),
+        )
+    })
+}
+
 /// NodePool v1beta1 → v1 (§2.1, §3.4).
 pub(crate) fn from_v1beta1_nodepool(
     ctx: &mut Ctx<'_>,
@@ -582,7 +593,10 @@ pub(crate) fn from_v1beta1_nodepool(
         "spec.disruption",
     );
     let expire = ctx.string(d_in, "expireAfter", "spec.disruption")?;
-    let expire_after = v1beta1_expire_after(spec).unwrap_or_else(|| "720h0m0s".to_string());
+    let expire_after = match expire {
+        Some(raw) => duration_or_never(ctx, raw, "spec.disruption.expireAfter")?,
+        None => "720h0m0s".to_string(),
+    };
     if expire_after != "Never" {
         ctx.warn(
             if expire.is_some() { "spec.disruption.expireAfter" } else { "spec.disruption" },
@@ -615,11 +629,7 @@ pub(crate) fn from_v1beta1_nodepool(
                 })?;
             (
                 "WhenEmpty",
-                if a == "Never" {
-                    a.to_string()
-                } else {
-                    duration::normalize(a).unwrap_or_else(|| a.to_string())
-                },
+                duration_or_never(ctx, a, "spec.disruption.consolidateAfter")?,
             )
         }
         other => {

@@ -47,6 +47,27 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// `obj[key]` picked out by `pick`; absent or null → `None`; a value `pick` refuses is an
+    /// error naming the field: `must be <expected>, found <its type>`.
+    fn typed<'v, T>(
+        &self,
+        obj: &'v Map<String, Value>,
+        key: &str,
+        path: &str,
+        expected: &str,
+        pick: impl FnOnce(&'v Value) -> Option<T>,
+    ) -> Result<Option<T>, ObjectError> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => pick(v).map(Some).ok_or_else(|| {
+                self.err(
+                    join(path, key),
+                    format!("must be {expected}, found {}", type_name(v)),
+                )
+            }),
+        }
+    }
+
     /// `obj[key]` as an object; absent or null → `None`.
     pub fn object<'v>(
         &self,
@@ -54,14 +75,7 @@ impl<'a> Ctx<'a> {
         key: &str,
         path: &str,
     ) -> Result<Option<&'v Map<String, Value>>, ObjectError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(m)),
-            Some(other) => Err(self.err(
-                join(path, key),
-                format!("must be a mapping, found {}", type_name(other)),
-            )),
-        }
+        self.typed(obj, key, path, "a mapping", Value::as_object)
     }
 
     /// `obj[key]` as a sequence; absent or null → `None`.
@@ -71,14 +85,7 @@ impl<'a> Ctx<'a> {
         key: &str,
         path: &str,
     ) -> Result<Option<&'v Vec<Value>>, ObjectError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(a)) => Ok(Some(a)),
-            Some(other) => Err(self.err(
-                join(path, key),
-                format!("must be a sequence, found {}", type_name(other)),
-            )),
-        }
+        self.typed(obj, key, path, "a sequence", Value::as_array)
     }
 
     /// `obj[key]` as a string; absent or null → `None`.
@@ -88,14 +95,7 @@ impl<'a> Ctx<'a> {
         key: &str,
         path: &str,
     ) -> Result<Option<&'v str>, ObjectError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(self.err(
-                join(path, key),
-                format!("must be a string, found {}", type_name(other)),
-            )),
-        }
+        self.typed(obj, key, path, "a string", Value::as_str)
     }
 
     /// `obj[key]` as a non-negative integer; absent or null → `None`.
@@ -105,19 +105,15 @@ impl<'a> Ctx<'a> {
         key: &str,
         path: &str,
     ) -> Result<Option<u64>, ObjectError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
-                self.err(
+        if let Some(Value::Number(n)) = obj.get(key) {
+            if n.as_u64().is_none() {
+                return Err(self.err(
                     join(path, key),
                     format!("must be a non-negative integer, found {n}"),
-                )
-            }),
-            Some(other) => Err(self.err(
-                join(path, key),
-                format!("must be an integer, found {}", type_name(other)),
-            )),
+                ));
+            }
         }
+        self.typed(obj, key, path, "an integer", Value::as_u64)
     }
 
     /// `obj[key]` as a boolean; absent or null → `None`.
@@ -127,14 +123,7 @@ impl<'a> Ctx<'a> {
         key: &str,
         path: &str,
     ) -> Result<Option<bool>, ObjectError> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(self.err(
-                join(path, key),
-                format!("must be true or false, found {}", type_name(other)),
-            )),
-        }
+        self.typed(obj, key, path, "true or false", Value::as_bool)
     }
 
     /// A map of strings (labels, annotations, tags); values that are numbers or booleans in
@@ -206,4 +195,62 @@ pub(crate) fn obj(pairs: Vec<(&str, Option<Value>)>) -> Map<String, Value> {
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn typed_getters_name_the_field_and_the_type_found() {
+        let location = Location::new("in.yaml", 1);
+        let mut warnings = Vec::new();
+        let ctx = Ctx::new(&location, "Provisioner", "p", &mut warnings);
+        let spec = json!({
+            "m": {"a": "b"}, "l": [1], "s": "x", "n": 7, "b": true, "null": null,
+            "neg": -1, "float": 1.5
+        });
+        let spec = spec.as_object().expect("object");
+        let msg = |e: ObjectError| format!("{} {}", e.field, e.message);
+
+        assert!(ctx.object(spec, "m", "spec").expect("ok").is_some());
+        assert!(ctx.array(spec, "l", "spec").expect("ok").is_some());
+        assert_eq!(ctx.string(spec, "s", "spec").expect("ok"), Some("x"));
+        assert_eq!(ctx.uint(spec, "n", "spec").expect("ok"), Some(7));
+        assert_eq!(ctx.boolean(spec, "b", "spec").expect("ok"), Some(true));
+        assert_eq!(ctx.string(spec, "null", "spec").expect("ok"), None);
+        assert_eq!(ctx.uint(spec, "absent", "spec").expect("ok"), None);
+
+        let e = |r: Result<(), ObjectError>| msg(r.expect_err("wrong type"));
+        assert_eq!(
+            e(ctx.object(spec, "s", "spec").map(drop)),
+            "spec.s must be a mapping, found a string"
+        );
+        assert_eq!(
+            e(ctx.array(spec, "m", "").map(drop)),
+            "m must be a sequence, found a mapping"
+        );
+        assert_eq!(
+            e(ctx.string(spec, "n", "spec").map(drop)),
+            "spec.n must be a string, found a number"
+        );
+        assert_eq!(
+            e(ctx.uint(spec, "s", "spec").map(drop)),
+            "spec.s must be an integer, found a string"
+        );
+        assert_eq!(
+            e(ctx.uint(spec, "neg", "spec").map(drop)),
+            "spec.neg must be a non-negative integer, found -1"
+        );
+        assert_eq!(
+            e(ctx.uint(spec, "float", "spec").map(drop)),
+            "spec.float must be a non-negative integer, found 1.5"
+        );
+        assert_eq!(
+            e(ctx.boolean(spec, "s", "spec").map(drop)),
+            "spec.s must be true or false, found a string"
+        );
+    }
 }

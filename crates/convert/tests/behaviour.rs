@@ -315,3 +315,138 @@ fn split_class_names_never_collide() {
     );
     assert!(conv.objects[2].value["spec"].get("kubelet").is_none());
 }
+
+#[test]
+fn ttl_longer_than_a_go_duration_is_an_error() {
+    // 9223372036 s is the longest Go duration; one second more cannot be read by Karpenter.
+    let ok = run(&format!(
+        "{}---\n{TEMPLATE}",
+        provisioner("  providerRef: {name: t}\n  ttlSecondsUntilExpired: 9223372036\n")
+    ))
+    .expect("the longest Go duration converts");
+    let pool = &ok.objects[0].value;
+    assert_eq!(
+        pool["spec"]["template"]["spec"]["expireAfter"],
+        json!("2562047h47m16s")
+    );
+    for key in ["ttlSecondsUntilExpired", "ttlSecondsAfterEmpty"] {
+        let e = error_text(&format!(
+            "{}---\n{TEMPLATE}",
+            provisioner(&format!(
+                "  providerRef: {{name: t}}\n  {key}: 9223372037\n"
+            ))
+        ));
+        assert!(
+            e.contains(&format!(
+                "in.yaml:1 Provisioner/p spec.{key}: 9223372037 seconds is longer than Karpenter can hold"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("use a smaller value"), "{e}");
+    }
+}
+
+#[test]
+fn unquoted_boolean_or_number_name_says_to_quote_it() {
+    for (raw, found) in [("n", "a boolean"), ("123", "a number")] {
+        let yaml = format!(
+            "apiVersion: karpenter.sh/v1beta1\nkind: NodePool\nmetadata: {{name: {raw}}}\nspec:\n  template:\n    spec:\n      nodeClassRef: {{name: d}}\n      requirements: []\n"
+        );
+        let e = run_with(&yaml, &Options::default())
+            .expect_err("a non-string name is an error")
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "metadata.name: must be a string, found {found}: quote the name in YAML"
+            )),
+            "{e}"
+        );
+    }
+    let e = run_with(
+        "apiVersion: karpenter.sh/v1beta1\nkind: NodePool\nmetadata: [a]\nspec: {}\n",
+        &Options::default(),
+    )
+    .expect_err("a sequence as metadata is an error")
+    .to_string();
+    assert!(
+        e.contains("metadata: must be a mapping, found a sequence"),
+        "{e}"
+    );
+}
+
+#[test]
+fn v1_objects_passed_through_and_converted_nodeclaims_are_self_checked() {
+    // An already-v1 NodePool is passed through, but still checked against the v1 CRD.
+    let e =
+        error_text("apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: a}\nspec: {}\n");
+    assert!(
+        e.contains("in.yaml:1 NodePool/a spec.template: the converted NodePool (karpenter.sh/v1) would be rejected by the API server"),
+        "{e}"
+    );
+    // A converted NodeClaim is checked too (here: its taint's timeAdded is not a timestamp).
+    let e = error_text(
+        "apiVersion: karpenter.sh/v1beta1\nkind: NodeClaim\nmetadata: {name: c}\nspec:\n  nodeClassRef: {name: d}\n  requirements: []\n  taints:\n  - {key: a, effect: NoSchedule, timeAdded: yesterday}\n",
+    );
+    assert!(
+        e.contains("NodeClaim/c spec.taints[0].timeAdded: the converted NodeClaim (karpenter.sh/v1) would be rejected"),
+        "{e}"
+    );
+    assert!(e.contains("must be of format date-time"), "{e}");
+    // v1beta1 objects passed through with --to v1beta1 are not checked against the v0.32 CRDs,
+    // which refuse later v1beta1 values such as amiFamily AL2023 (v0.35).
+    let class = "apiVersion: karpenter.k8s.aws/v1beta1\nkind: EC2NodeClass\nmetadata: {name: a}\nspec:\n  amiFamily: AL2023\n  role: R\n  subnetSelectorTerms: [{tags: {a: b}}]\n  securityGroupSelectorTerms: [{tags: {a: b}}]\n";
+    let doc = parse_documents("in.yaml", class).expect("parse");
+    assert!(
+        crd_schema::karpenter::validate_object(&doc[0].value).is_err(),
+        "the v0.32 CRD refuses AL2023"
+    );
+    let v = CrdValidator;
+    let out = run_with(
+        class,
+        &Options {
+            target: Target::V1beta1,
+            validator: Some(&v),
+            ..Options::default()
+        },
+    )
+    .expect("v1beta1 passes through");
+    assert_eq!(out.objects[0].value, doc[0].value);
+}
+
+#[test]
+fn durations_karpenter_cannot_read_are_errors() {
+    let pool = |disruption: &str| {
+        format!("apiVersion: karpenter.sh/v1beta1\nkind: NodePool\nmetadata: {{name: a}}\nspec:\n  template: {{spec: {{nodeClassRef: {{name: d}}, requirements: []}}}}\n  disruption: {disruption}\n")
+    };
+    let e = error_text(&pool("{expireAfter: 99999999999h}"));
+    assert!(
+        e.contains("NodePool/a spec.disruption.expireAfter: `99999999999h` is not a duration Karpenter can read"),
+        "{e}"
+    );
+    assert!(e.contains("or Never"), "{e}");
+    let e = error_text(&pool(
+        "{consolidationPolicy: WhenEmpty, consolidateAfter: 3000000h}",
+    ));
+    assert!(
+        e.contains(
+            "spec.disruption.consolidateAfter: `3000000h` is not a duration Karpenter can read"
+        ),
+        "{e}"
+    );
+    let ok = run(&pool(
+        "{consolidationPolicy: WhenEmpty, consolidateAfter: 90m, expireAfter: Never}",
+    ))
+    .expect("valid durations convert");
+    let spec = &ok.objects[0].value["spec"];
+    assert_eq!(spec["disruption"]["consolidateAfter"], json!("1h30m0s"));
+    assert_eq!(spec["template"]["spec"]["expireAfter"], json!("Never"));
+
+    let e = error_text(&format!(
+        "{}---\n{TEMPLATE}",
+        provisioner("  providerRef: {name: t}\n  kubeletConfiguration:\n    evictionSoft: {memory.available: 1Gi}\n    evictionSoftGracePeriod: {memory.available: 99999999999h}\n")
+    ));
+    assert!(
+        e.contains("evictionSoftGracePeriod.memory.available: `99999999999h` is not a duration Karpenter can read"),
+        "{e}"
+    );
+}

@@ -276,6 +276,15 @@ proptest! {
         check(&prov, Target::V1beta1, ignore)?;
     }
 
+    /// The formatter and the shared Go parser agree on every representable duration, and the
+    /// formatted text is already normal.
+    #[test]
+    fn formatted_durations_parse_back(nanos in 0u64..=i64::MAX as u64) {
+        let text = duration::format_nanos(u128::from(nanos));
+        prop_assert_eq!(duration::parse_go(&text), Some(u128::from(nanos)), "{}", text);
+        prop_assert_eq!(duration::normalize(&text), Some(text.clone()));
+    }
+
     #[test]
     fn selector_cross_product_preserves_every_combination(
         sel in prop::collection::btree_map("[a-zA-Z][a-zA-Z0-9./-]{0,10}", prop::collection::vec("[a-z0-9*]{1,5}", 1..4), 1..4)

@@ -35,6 +35,7 @@
 //! `<path> in body should ...`.
 
 pub mod cel;
+pub mod go_duration;
 pub mod karpenter;
 pub mod metadata;
 mod re2;

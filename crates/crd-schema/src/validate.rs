@@ -765,7 +765,9 @@ fn check_format(format: &str, s: &str) -> Option<&'static str> {
             (!is_date_time(s)).then_some("expected an RFC 3339 timestamp like 2024-01-02T15:04:05Z")
         }
         "date" => (!is_date(s)).then_some("expected a date like 2024-01-02"),
-        "duration" => (!is_duration(s)).then_some("expected a duration like 30s, 1h30m or 720h"),
+        "duration" => crate::go_duration::parse(s)
+            .is_none()
+            .then_some("expected a duration like 30s, 1h30m or 720h"),
         "int-or-string" => None,
         // int32/int64/double/float/byte/password and other formats are not enforced for strings here.
         _ => None,
@@ -791,10 +793,12 @@ fn is_date_time(s: &str) -> bool {
         return false;
     };
     let (date, rest) = (&s[..t], &s[t + 1..]);
-    if !is_date(date) || rest.len() < 8 {
+    if !is_date(date) {
         return false;
     }
-    let (hms, mut zone) = rest.split_at(8);
+    let Some((hms, mut zone)) = rest.split_at_checked(8) else {
+        return false;
+    };
     let hms_parts: Vec<&str> = hms.split(':').collect();
     if hms_parts.len() != 3 || !hms_parts.iter().all(|p| digits(p, 2)) {
         return false;
@@ -814,43 +818,11 @@ fn is_date_time(s: &str) -> bool {
     }
     match zone {
         "Z" | "z" => true,
-        z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 6 => {
+        z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 6 && z.is_ascii() => {
             digits(&z[1..3], 2) && &z[3..4] == ":" && digits(&z[4..6], 2)
         }
         _ => false,
     }
-}
-
-/// Go `time.ParseDuration` syntax: an optional sign then one or more `<number><unit>` with units
-/// ns, us, µs, ms, s, m, h; or `0`.
-fn is_duration(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if s == "0" {
-        return true;
-    }
-    if s.is_empty() {
-        return false;
-    }
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_digit() || *b == b'.')
-            .count();
-        if n == 0 || rest[..n].bytes().filter(|b| *b == b'.').count() > 1 || &rest[..n] == "." {
-            return false;
-        }
-        rest = &rest[n..];
-        // Two-letter units first so that "ms" is not read as "m" followed by "s".
-        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"]
-            .iter()
-            .find(|u| rest.starts_with(**u));
-        match unit {
-            Some(u) => rest = &rest[u.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]
@@ -863,12 +835,22 @@ mod tests {
         assert!(is_date_time("2024-01-02T15:04:05.123+01:00"));
         assert!(!is_date_time("2024-01-02"));
         assert!(!is_date_time("2024-13-02T15:04:05Z"));
-        assert!(is_duration("1h30m"));
-        assert!(is_duration("720h"));
-        assert!(is_duration("1.5s"));
-        assert!(is_duration("100ms"));
-        assert!(!is_duration("5d"));
-        assert!(!is_duration("h"));
+        // Multi-byte characters where the fixed-width parts are sliced are rejected, not a panic.
+        assert!(!is_date_time("2024-01-02T15:04:0é"));
+        assert!(!is_date_time("2024-01-02T15:04:05+0é:0"));
+        assert!(!is_date_time("2024-01-02T15:04:05+01é:0"));
+        for (duration, ok) in [
+            ("1h30m", true),
+            ("720h", true),
+            ("1.5s", true),
+            ("100ms", true),
+        ]
+        .into_iter()
+        .chain([("5d", false), ("h", false), ("2562048h", false)])
+        {
+            let problem = check_format("duration", duration);
+            assert_eq!(problem.is_none(), ok, "{duration}: {problem:?}");
+        }
     }
 
     #[test]

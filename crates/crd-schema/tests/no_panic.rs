@@ -204,3 +204,55 @@ proptest! {
         }
     }
 }
+
+/// A CRD whose only fields carry the string formats the validator checks.
+const FORMATS_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: stamps.example.com}
+spec:
+  group: example.com
+  names: {kind: Stamp, plural: stamps}
+  scope: Cluster
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                at: {type: string, format: date-time}
+                day: {type: string, format: date}
+                after: {type: string, format: duration}
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Arbitrary (often multi-byte) text behind a well-formed prefix reaches every fixed-width
+    /// slice of the format checks; none may panic, and multi-byte text is never a valid format.
+    #[test]
+    fn string_formats_never_panic(
+        prefix in prop::sample::select(vec!["", "2024-01-02", "2024-01-02T", "2024-01-02T15:04:05",
+                                            "2024-01-02T15:04:05+", "2024-01-02T15:04:05.1-0", "1h", "1."]),
+        tail in "\\PC{0,12}",
+    ) {
+        let crd = crd_schema::CrdSchema::from_yaml(FORMATS_CRD, None).expect("the formats CRD loads");
+        let text = format!("{prefix}{tail}");
+        for field in ["at", "day", "after"] {
+            let obj = serde_json::json!({
+                "apiVersion": "example.com/v1", "kind": "Stamp", "metadata": {"name": "s"},
+                "spec": {field: text},
+            });
+            let result = crd.validate(&obj);
+            // Only ASCII can be a date or a timestamp (a duration may say µs).
+            if field != "after" && !text.is_ascii() {
+                prop_assert!(result.is_err(), "{field}: {text:?} accepted");
+            }
+        }
+    }
+}
