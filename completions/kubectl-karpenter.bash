@@ -25,6 +25,9 @@ _kubectl__karpenter() {
             kubectl__karpenter,help)
                 cmd="kubectl__karpenter__subcmd__help"
                 ;;
+            kubectl__karpenter,instance-types)
+                cmd="kubectl__karpenter__subcmd__instance__subcmd__types"
+                ;;
             kubectl__karpenter,run)
                 cmd="kubectl__karpenter__subcmd__run"
                 ;;
@@ -36,6 +39,9 @@ _kubectl__karpenter() {
                 ;;
             kubectl__karpenter,setup)
                 cmd="kubectl__karpenter__subcmd__setup"
+                ;;
+            kubectl__karpenter,simulate)
+                cmd="kubectl__karpenter__subcmd__simulate"
                 ;;
             kubectl__karpenter,version)
                 cmd="kubectl__karpenter__subcmd__version"
@@ -49,6 +55,9 @@ _kubectl__karpenter() {
             kubectl__karpenter__subcmd__help,help)
                 cmd="kubectl__karpenter__subcmd__help__subcmd__help"
                 ;;
+            kubectl__karpenter__subcmd__help,instance-types)
+                cmd="kubectl__karpenter__subcmd__help__subcmd__instance__subcmd__types"
+                ;;
             kubectl__karpenter__subcmd__help,run)
                 cmd="kubectl__karpenter__subcmd__help__subcmd__run"
                 ;;
@@ -60,6 +69,9 @@ _kubectl__karpenter() {
                 ;;
             kubectl__karpenter__subcmd__help,setup)
                 cmd="kubectl__karpenter__subcmd__help__subcmd__setup"
+                ;;
+            kubectl__karpenter__subcmd__help,simulate)
+                cmd="kubectl__karpenter__subcmd__help__subcmd__simulate"
                 ;;
             kubectl__karpenter__subcmd__help,version)
                 cmd="kubectl__karpenter__subcmd__help__subcmd__version"
@@ -86,7 +98,7 @@ _kubectl__karpenter() {
 
     case "${cmd}" in
         kubectl__karpenter)
-            opts="-n -o -v -y -h -V --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version setup convert run scale-to-zero scale-up completion version help"
+            opts="-n -o -v -y -h -V --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version setup convert run scale-to-zero scale-up simulate instance-types completion version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,12 +198,32 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__convert)
-            opts="-n -o -v -y -h -V --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
+            opts="-f -R -n -o -v -y -h -V --filename --recursive --to --ignore-defaults --node-role --only-karpenter --strict --output-dir --from-cluster --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --filename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -W "v1 v1beta1" -- "${cur}"))
+                    return 0
+                    ;;
+                --node-role)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --kubeconfig)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -236,7 +268,7 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__help)
-            opts="setup convert run scale-to-zero scale-up completion version help"
+            opts="setup convert run scale-to-zero scale-up simulate instance-types completion version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,6 +310,20 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl__subcmd__karpenter__subcmd__help__subcmd__instance__subcmd__types)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -361,6 +407,20 @@ _kubectl__karpenter() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kubectl__subcmd__karpenter__subcmd__help__subcmd__simulate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kubectl__subcmd__karpenter__subcmd__help__subcmd__version)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -368,6 +428,88 @@ _kubectl__karpenter() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl__subcmd__karpenter__subcmd__instance__subcmd__types)
+            opts="-f -n -o -v -y -h -V --nodeclass --nodepool --filename --vcpus --memory --arch --capacity-type --offline --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --nodeclass)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nodepool)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --filename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vcpus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --arch)
+                    COMPREPLY=($(compgen -W "amd64 arm64" -- "${cur}"))
+                    return 0
+                    ;;
+                --capacity-type)
+                    COMPREPLY=($(compgen -W "spot on-demand" -- "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table yaml json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table yaml json" -- "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -686,12 +828,102 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__setup)
-            opts="-n -o -v -y -h -V --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
+            opts="-n -o -v -y -h -V --dry-run --delete --identity --node-access --tag-discovery --spot-service-linked-role --service-account --from-cloudformation --export-cloudformation --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -W "pod-identity irsa none" -- "${cur}"))
+                    return 0
+                    ;;
+                --node-access)
+                    COMPREPLY=($(compgen -W "access-entry aws-auth none" -- "${cur}"))
+                    return 0
+                    ;;
+                --tag-discovery)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --spot-service-linked-role)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-cloudformation)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table yaml json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table yaml json" -- "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl__subcmd__karpenter__subcmd__simulate)
+            opts="-f -n -o -v -y -h -V --filename --catalog --strategy --from-cluster --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --filename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strategy)
+                    COMPREPLY=($(compgen -W "default karpenter" -- "${cur}"))
+                    return 0
+                    ;;
                 --kubeconfig)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

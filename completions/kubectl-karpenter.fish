@@ -39,12 +39,26 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -s h -
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -s V -l version -d 'Print version'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "setup" -d 'Create Karpenter\'s IAM roles and policies, interruption queue and EventBridge rules'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "convert" -d 'Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "run" -d 'Run Karpenter\'s provisioning and disruption loops in the foreground'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "run" -d 'Run Karpenter\'s provisioning and disruption loops in the foreground (not yet supported)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "scale-to-zero" -d 'Take NodePools to zero capacity, and restore them later'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "scale-up" -d 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "simulate" -d 'Simulate Karpenter\'s provisioning for manifests: NodeClaims, price, pending pods'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "instance-types" -d 'List the instance types Karpenter would consider, cheapest first'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "completion" -d 'Print a shell completion script'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "version" -d 'Print the version'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l identity -d 'Controller role `<cluster>-karpenter` and its binding [default: pod-identity if the eks-pod-identity-agent add-on is installed, else irsa if the cluster has an OIDC issuer, else none]' -r -f -a "pod-identity\t'An IAM role bound to the `karpenter` service account by an EKS Pod Identity association'
+irsa\t'An IAM role trusted by the cluster\'s OIDC provider (IRSA)'
+none\t'No controller role: attach the six controller policies to a role yourself'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l node-access -d 'Node join authorization for KarpenterNodeRole-<cluster> [default: access-entry when the cluster\'s authentication mode allows it, else aws-auth (needs the cluster\'s kubeconfig)]' -r -f -a "access-entry\t'An EKS access entry of type EC2_LINUX for the node role'
+aws-auth\t'A mapRoles entry in the kube-system/aws-auth ConfigMap'
+none\t'Leave node authorization to you'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l tag-discovery -d 'Tag the cluster\'s subnets and security groups karpenter.sh/discovery=<cluster>' -r -f -a "true\t''
+false\t''"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l spot-service-linked-role -d 'Create the EC2 spot service-linked role (AWSServiceRoleForEC2Spot) if it is missing' -r -f -a "true\t''
+false\t''"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l service-account -d 'Karpenter\'s service account name (its namespace is -n, default kube-system)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l from-cloudformation -d 'Adopt the resources of an existing getting-started CloudFormation stack (default Karpenter-<cluster>): show what it owns, take them over, delete the stack retaining them. Not with --delete: adopt first, then delete' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l context -d 'The kubeconfig context to use (default: the current context)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -s n -l namespace -d 'Namespace for namespaced objects (default: the context\'s namespace)' -r
@@ -54,10 +68,18 @@ json\t'JSON (deterministic key order, pretty-printed)'"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l region -d 'AWS region (default: AWS_REGION, then the profile\'s region)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l profile -d 'AWS shared-config profile (default: AWS_PROFILE, then "default")' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l cluster-name -d 'EKS cluster name' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l dry-run -d 'Show the plan and stop without changing anything'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l delete -d 'Remove everything setup creates for the cluster, plus the launch templates and instance profiles Karpenter created at runtime (found by tags and path)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l export-cloudformation -d 'Print the equivalent CloudFormation template (YAML, or JSON with -o json) instead of calling AWS'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -s V -l version -d 'Print version'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -s f -l filename -d 'File or directory to convert, `-` for stdin (repeatable)' -r -F
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l to -d 'API version to produce' -r -f -a "v1\t'karpenter.sh/v1 + karpenter.k8s.aws/v1 (Karpenter v1.0 and later)'
+v1beta1\t'karpenter.sh/v1beta1 + karpenter.k8s.aws/v1beta1 (what karpenter-convert produced)'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l node-role -d 'IAM role for the EC2NodeClasses (replaces an instanceProfile and the $KARPENTER_NODE_ROLE placeholder)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l output-dir -d 'Write one file per object into DIR instead of printing' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l context -d 'The kubeconfig context to use (default: the current context)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -s n -l namespace -d 'Namespace for namespaced objects (default: the context\'s namespace)' -r
@@ -67,6 +89,11 @@ json\t'JSON (deterministic key order, pretty-printed)'"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l region -d 'AWS region (default: AWS_REGION, then the profile\'s region)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l profile -d 'AWS shared-config profile (default: AWS_PROFILE, then "default")' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l cluster-name -d 'EKS cluster name' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -s R -l recursive -d 'Also read subdirectories of the directories given with -f'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l ignore-defaults -d 'Do not add the v1alpha5 default requirements (os, arch, capacity-type, instance category/generation)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l only-karpenter -d 'Drop objects that are not Karpenter objects instead of passing them through'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l strict -d 'Fail (exit 1, print nothing) if there is any warning'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -l from-cluster -d 'Read the live Provisioners, AWSNodeTemplates and v1beta1 objects from the cluster'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -154,6 +181,47 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scal
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -s V -l version -d 'Print version'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s f -l filename -d 'Manifest files (multi-document YAML or JSON); repeat or list several' -r -F
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l catalog -d 'Instance-type catalog in the embedded catalog\'s JSON format (needed outside us-east-1)' -r -F
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l strategy -d 'Packing strategy' -r -f -a "default\t'Best of several orderings, never worse than `karpenter` on pending pods or price'
+karpenter\t'Upstream Karpenter\'s ordering and first-fit, for parity'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l context -d 'The kubeconfig context to use (default: the current context)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s n -l namespace -d 'Namespace for namespaced objects (default: the context\'s namespace)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+yaml\t'YAML (deterministic key order)'
+json\t'JSON (deterministic key order, pretty-printed)'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l region -d 'AWS region (default: AWS_REGION, then the profile\'s region)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l profile -d 'AWS shared-config profile (default: AWS_PROFILE, then "default")' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l cluster-name -d 'EKS cluster name' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l from-cluster -d 'Read pending pods, nodes and NodePools from the cluster instead of files'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s V -l version -d 'Print version'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l nodeclass -d 'Use this EC2NodeClass\'s resolved zones and AMIs, AMI family and kubelet settings (reads the cluster; default: the --nodepool\'s nodeClassRef)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l nodepool -d 'Apply this NodePool\'s requirements (reads the cluster)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -s f -l filename -d 'Apply the requirements of the NodePool in this YAML file' -r -F
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l vcpus -d 'Only types with exactly this many vCPUs' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l memory -d 'Only types with exactly this much memory, in GiB (e.g. 8, 0.5)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l arch -d 'Only this architecture' -r -f -a "amd64\t'x86_64'
+arm64\t'arm64 (Graviton)'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l capacity-type -d 'Only offerings of this capacity type' -r -f -a "spot\t'Spot'
+on-demand\t'On-demand'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l context -d 'The kubeconfig context to use (default: the current context)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -s n -l namespace -d 'Namespace for namespaced objects (default: the context\'s namespace)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -s o -l output -d 'Output format' -r -f -a "table\t'Human-readable table'
+yaml\t'YAML (deterministic key order)'
+json\t'JSON (deterministic key order, pretty-printed)'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l region -d 'AWS region (default: AWS_REGION, then the profile\'s region)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l profile -d 'AWS shared-config profile (default: AWS_PROFILE, then "default")' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l cluster-name -d 'EKS cluster name' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -l offline -d 'Use the embedded catalog instead of the AWS APIs (no credentials needed)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand instance-types" -s V -l version -d 'Print version'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand completion" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand completion" -l context -d 'The kubeconfig context to use (default: the current context)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand completion" -s n -l namespace -d 'Namespace for namespaced objects (default: the context\'s namespace)' -r
@@ -180,12 +248,14 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand vers
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand version" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand version" -s V -l version -d 'Print version'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up completion version help" -f -a "setup" -d 'Create Karpenter\'s IAM roles and policies, interruption queue and EventBridge rules'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up completion version help" -f -a "convert" -d 'Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up completion version help" -f -a "run" -d 'Run Karpenter\'s provisioning and disruption loops in the foreground'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up completion version help" -f -a "scale-to-zero" -d 'Take NodePools to zero capacity, and restore them later'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up completion version help" -f -a "scale-up" -d 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up completion version help" -f -a "completion" -d 'Print a shell completion script'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up completion version help" -f -a "version" -d 'Print the version'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up completion version help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "setup" -d 'Create Karpenter\'s IAM roles and policies, interruption queue and EventBridge rules'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "convert" -d 'Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "run" -d 'Run Karpenter\'s provisioning and disruption loops in the foreground (not yet supported)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "scale-to-zero" -d 'Take NodePools to zero capacity, and restore them later'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "scale-up" -d 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "simulate" -d 'Simulate Karpenter\'s provisioning for manifests: NodeClaims, price, pending pods'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "instance-types" -d 'List the instance types Karpenter would consider, cheapest first'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "completion" -d 'Print a shell completion script'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "version" -d 'Print the version'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and __fish_seen_subcommand_from scale-to-zero" -f -a "schedule" -d 'Print a ServiceAccount, ClusterRole/Binding and two CronJobs that scale down and up on a schedule'

@@ -40,15 +40,23 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('setup', 'setup', [CompletionResultType]::ParameterValue, 'Create Karpenter''s IAM roles and policies, interruption queue and EventBridge rules')
             [CompletionResult]::new('convert', 'convert', [CompletionResultType]::ParameterValue, 'Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses')
-            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run Karpenter''s provisioning and disruption loops in the foreground')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run Karpenter''s provisioning and disruption loops in the foreground (not yet supported)')
             [CompletionResult]::new('scale-to-zero', 'scale-to-zero', [CompletionResultType]::ParameterValue, 'Take NodePools to zero capacity, and restore them later')
             [CompletionResult]::new('scale-up', 'scale-up', [CompletionResultType]::ParameterValue, 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)')
+            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Simulate Karpenter''s provisioning for manifests: NodeClaims, price, pending pods')
+            [CompletionResult]::new('instance-types', 'instance-types', [CompletionResultType]::ParameterValue, 'List the instance types Karpenter would consider, cheapest first')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'kubectl-karpenter;setup' {
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Controller role `<cluster>-karpenter` and its binding [default: pod-identity if the eks-pod-identity-agent add-on is installed, else irsa if the cluster has an OIDC issuer, else none]')
+            [CompletionResult]::new('--node-access', '--node-access', [CompletionResultType]::ParameterName, 'Node join authorization for KarpenterNodeRole-<cluster> [default: access-entry when the cluster''s authentication mode allows it, else aws-auth (needs the cluster''s kubeconfig)]')
+            [CompletionResult]::new('--tag-discovery', '--tag-discovery', [CompletionResultType]::ParameterName, 'Tag the cluster''s subnets and security groups karpenter.sh/discovery=<cluster>')
+            [CompletionResult]::new('--spot-service-linked-role', '--spot-service-linked-role', [CompletionResultType]::ParameterName, 'Create the EC2 spot service-linked role (AWSServiceRoleForEC2Spot) if it is missing')
+            [CompletionResult]::new('--service-account', '--service-account', [CompletionResultType]::ParameterName, 'Karpenter''s service account name (its namespace is -n, default kube-system)')
+            [CompletionResult]::new('--from-cloudformation', '--from-cloudformation', [CompletionResultType]::ParameterName, 'Adopt the resources of an existing getting-started CloudFormation stack (default Karpenter-<cluster>): show what it owns, take them over, delete the stack retaining them. Not with --delete: adopt first, then delete')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: the current context)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for namespaced objects (default: the context''s namespace)')
@@ -58,6 +66,9 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region (default: AWS_REGION, then the profile''s region)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS shared-config profile (default: AWS_PROFILE, then "default")')
             [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'EKS cluster name')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the plan and stop without changing anything')
+            [CompletionResult]::new('--delete', '--delete', [CompletionResultType]::ParameterName, 'Remove everything setup creates for the cluster, plus the launch templates and instance profiles Karpenter created at runtime (found by tags and path)')
+            [CompletionResult]::new('--export-cloudformation', '--export-cloudformation', [CompletionResultType]::ParameterName, 'Print the equivalent CloudFormation template (YAML, or JSON with -o json) instead of calling AWS')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not prompt: answer yes to every confirmation')
@@ -69,6 +80,11 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             break
         }
         'kubectl-karpenter;convert' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'File or directory to convert, `-` for stdin (repeatable)')
+            [CompletionResult]::new('--filename', '--filename', [CompletionResultType]::ParameterName, 'File or directory to convert, `-` for stdin (repeatable)')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'API version to produce')
+            [CompletionResult]::new('--node-role', '--node-role', [CompletionResultType]::ParameterName, 'IAM role for the EC2NodeClasses (replaces an instanceProfile and the $KARPENTER_NODE_ROLE placeholder)')
+            [CompletionResult]::new('--output-dir', '--output-dir', [CompletionResultType]::ParameterName, 'Write one file per object into DIR instead of printing')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: the current context)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for namespaced objects (default: the context''s namespace)')
@@ -78,6 +94,12 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region (default: AWS_REGION, then the profile''s region)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS shared-config profile (default: AWS_PROFILE, then "default")')
             [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'EKS cluster name')
+            [CompletionResult]::new('-R', '-R ', [CompletionResultType]::ParameterName, 'Also read subdirectories of the directories given with -f')
+            [CompletionResult]::new('--recursive', '--recursive', [CompletionResultType]::ParameterName, 'Also read subdirectories of the directories given with -f')
+            [CompletionResult]::new('--ignore-defaults', '--ignore-defaults', [CompletionResultType]::ParameterName, 'Do not add the v1alpha5 default requirements (os, arch, capacity-type, instance category/generation)')
+            [CompletionResult]::new('--only-karpenter', '--only-karpenter', [CompletionResultType]::ParameterName, 'Drop objects that are not Karpenter objects instead of passing them through')
+            [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Fail (exit 1, print nothing) if there is any warning')
+            [CompletionResult]::new('--from-cluster', '--from-cluster', [CompletionResultType]::ParameterName, 'Read the live Provisioners, AWSNodeTemplates and v1beta1 objects from the cluster')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not prompt: answer yes to every confirmation')
@@ -208,6 +230,60 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'kubectl-karpenter;simulate' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Manifest files (multi-document YAML or JSON); repeat or list several')
+            [CompletionResult]::new('--filename', '--filename', [CompletionResultType]::ParameterName, 'Manifest files (multi-document YAML or JSON); repeat or list several')
+            [CompletionResult]::new('--catalog', '--catalog', [CompletionResultType]::ParameterName, 'Instance-type catalog in the embedded catalog''s JSON format (needed outside us-east-1)')
+            [CompletionResult]::new('--strategy', '--strategy', [CompletionResultType]::ParameterName, 'Packing strategy')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: the current context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for namespaced objects (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for namespaced objects (default: the context''s namespace)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region (default: AWS_REGION, then the profile''s region)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS shared-config profile (default: AWS_PROFILE, then "default")')
+            [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'EKS cluster name')
+            [CompletionResult]::new('--from-cluster', '--from-cluster', [CompletionResultType]::ParameterName, 'Read pending pods, nodes and NodePools from the cluster instead of files')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not prompt: answer yes to every confirmation')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not prompt: answer yes to every confirmation')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kubectl-karpenter;instance-types' {
+            [CompletionResult]::new('--nodeclass', '--nodeclass', [CompletionResultType]::ParameterName, 'Use this EC2NodeClass''s resolved zones and AMIs, AMI family and kubelet settings (reads the cluster; default: the --nodepool''s nodeClassRef)')
+            [CompletionResult]::new('--nodepool', '--nodepool', [CompletionResultType]::ParameterName, 'Apply this NodePool''s requirements (reads the cluster)')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Apply the requirements of the NodePool in this YAML file')
+            [CompletionResult]::new('--filename', '--filename', [CompletionResultType]::ParameterName, 'Apply the requirements of the NodePool in this YAML file')
+            [CompletionResult]::new('--vcpus', '--vcpus', [CompletionResultType]::ParameterName, 'Only types with exactly this many vCPUs')
+            [CompletionResult]::new('--memory', '--memory', [CompletionResultType]::ParameterName, 'Only types with exactly this much memory, in GiB (e.g. 8, 0.5)')
+            [CompletionResult]::new('--arch', '--arch', [CompletionResultType]::ParameterName, 'Only this architecture')
+            [CompletionResult]::new('--capacity-type', '--capacity-type', [CompletionResultType]::ParameterName, 'Only offerings of this capacity type')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: the current context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for namespaced objects (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for namespaced objects (default: the context''s namespace)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region (default: AWS_REGION, then the profile''s region)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS shared-config profile (default: AWS_PROFILE, then "default")')
+            [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'EKS cluster name')
+            [CompletionResult]::new('--offline', '--offline', [CompletionResultType]::ParameterName, 'Use the embedded catalog instead of the AWS APIs (no credentials needed)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not prompt: answer yes to every confirmation')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not prompt: answer yes to every confirmation')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'kubectl-karpenter;completion' {
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: the current context)')
@@ -251,9 +327,11 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
         'kubectl-karpenter;help' {
             [CompletionResult]::new('setup', 'setup', [CompletionResultType]::ParameterValue, 'Create Karpenter''s IAM roles and policies, interruption queue and EventBridge rules')
             [CompletionResult]::new('convert', 'convert', [CompletionResultType]::ParameterValue, 'Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses')
-            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run Karpenter''s provisioning and disruption loops in the foreground')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run Karpenter''s provisioning and disruption loops in the foreground (not yet supported)')
             [CompletionResult]::new('scale-to-zero', 'scale-to-zero', [CompletionResultType]::ParameterValue, 'Take NodePools to zero capacity, and restore them later')
             [CompletionResult]::new('scale-up', 'scale-up', [CompletionResultType]::ParameterValue, 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)')
+            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Simulate Karpenter''s provisioning for manifests: NodeClaims, price, pending pods')
+            [CompletionResult]::new('instance-types', 'instance-types', [CompletionResultType]::ParameterValue, 'List the instance types Karpenter would consider, cheapest first')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -276,6 +354,12 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             break
         }
         'kubectl-karpenter;help;scale-up' {
+            break
+        }
+        'kubectl-karpenter;help;simulate' {
+            break
+        }
+        'kubectl-karpenter;help;instance-types' {
             break
         }
         'kubectl-karpenter;help;completion' {

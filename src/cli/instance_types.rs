@@ -408,7 +408,9 @@ pub fn select(types: &[InstanceType], reqs: &Requirements, args: &InstanceTypesA
                     allocatable_memory_mib: it.allocatable.memory_bytes >> 20,
                     max_pods: it.capacity.pods,
                     on_demand_price_per_hour: min(ON_DEMAND),
-                    spot_price_per_hour: min(SPOT),
+                    // The embedded catalog has no spot prices (its spot offerings carry the
+                    // on-demand price as a placeholder): say unknown rather than repeat it.
+                    spot_price_per_hour: if args.offline { None } else { min(SPOT) },
                     zones: zones.into_iter().collect(),
                 },
             ))

@@ -25,7 +25,7 @@ pub use output::OutputFormat;
     name = "kubectl-karpenter",
     bin_name = "kubectl karpenter",
     version,
-    about = "Karpenter's whole lifecycle on EKS: set up its AWS side, convert old APIs, run it, scale it to zero",
+    about = "Karpenter's lifecycle on EKS: set up its AWS side, convert old APIs, simulate provisioning, scale to zero",
     propagate_version = true,
     max_term_width = 110
 )]
@@ -80,7 +80,7 @@ pub enum Command {
     Setup(setup::SetupArgs),
     /// Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses
     Convert(convert::ConvertArgs),
-    /// Run Karpenter's provisioning and disruption loops in the foreground
+    /// Run Karpenter's provisioning and disruption loops in the foreground (not yet supported)
     Run(run::RunArgs),
     /// Take NodePools to zero capacity, and restore them later
     #[command(name = "scale-to-zero")]

@@ -308,8 +308,9 @@ where
         },
         SdkError::DispatchFailure(d) => {
             let message = format!(
-                "could not reach the AWS endpoint: {}; check the network, proxy settings and any \
-                 endpoint override (AWS_ENDPOINT_URL, profile endpoint_url)",
+                "could not reach the AWS endpoint: {}; check the region name (a misspelled region such \
+                 as us-wset-2 has no endpoint, so its host name does not resolve), the network, \
+                 proxy settings and any endpoint override (AWS_ENDPOINT_URL, profile endpoint_url)",
                 causes(&err)
             );
             if d.is_timeout() {
@@ -594,6 +595,7 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("could not reach the AWS endpoint"), "{text}");
         assert!(text.contains("refused"), "{text}");
+        assert!(text.contains("check the region name"), "a region typo is the usual cause: {text}");
         assert!(!text.contains("DispatchFailure"), "no Debug output: {text}");
 
         let slow = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
