@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::{GlobalArgs, OutputFormat};
 use crate::cloud::aws::provider::instancetypes::{build_instance_type, describe_instance_types};
 use crate::cloud::aws::provider::pricing::{
-    embedded_on_demand, Ec2Prices, PriceBook, EMBEDDED_PRICE_REGION,
+    embedded_on_demand, PriceBook, PricingApiPrices, EMBEDDED_PRICE_REGION,
 };
 use crate::cloud::aws::{AwsContext, AwsOptions};
 use karpenter_api::aws::v1::EC2NodeClass;
@@ -337,8 +337,8 @@ async fn live_types(
     live_types_from(&ctx, opts).await
 }
 
-/// Instance types from DescribeInstanceTypes/-Offerings, priced from the embedded table
-/// (on-demand) and DescribeSpotPriceHistory (spot).
+/// Instance types from DescribeInstanceTypes/-Offerings, priced from the Pricing API (on-demand,
+/// the embedded table when it is unavailable) and DescribeSpotPriceHistory (spot).
 pub async fn live_types_from(
     ctx: &AwsContext,
     opts: &OverheadOptions,
@@ -346,7 +346,7 @@ pub async fn live_types_from(
     let described = describe_instance_types(ctx).await?;
     let mut prices = PriceBook::default();
     prices
-        .refresh(&Ec2Prices::new(ctx.clone()), ctx.region())
+        .refresh(&PricingApiPrices::new(ctx.clone()), ctx.region())
         .await;
     Ok(described
         .iter()

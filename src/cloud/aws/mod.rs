@@ -225,6 +225,17 @@ impl AwsContext {
         aws_sdk_sts::Client::new(&self.config)
     }
 
+    /// A Pricing API client, signed for the Pricing endpoint region that serves this region
+    /// ([`provider::pricing::pricing_endpoint_region`]); an explicit endpoint override is kept.
+    pub fn pricing(&self) -> aws_sdk_pricing::Client {
+        let region = provider::pricing::pricing_endpoint_region(&self.region)
+            .unwrap_or(provider::pricing::DEFAULT_PRICING_REGION);
+        let conf = aws_sdk_pricing::config::Builder::from(&self.config)
+            .region(Region::new(region))
+            .build();
+        aws_sdk_pricing::Client::from_conf(conf)
+    }
+
     /// The caller's account id (STS `GetCallerIdentity`, asked once and cached).
     pub async fn account_id(&self) -> Result<String, AwsError> {
         self.account_id

@@ -325,6 +325,7 @@ pub(crate) mod tests {
         let prices = PriceBook {
             on_demand: HashMap::from([("m5.large".to_string(), 0.096)]),
             spot: HashMap::new(),
+            ..PriceBook::default()
         };
         let it = build_instance_type(&d, "us-west-2", &OverheadOptions::default(), &prices, None)
             .unwrap();
@@ -358,6 +359,7 @@ pub(crate) mod tests {
         let prices = PriceBook {
             on_demand: HashMap::from([("m5.large".to_string(), 0.096)]),
             spot: HashMap::from([(("m5.large".to_string(), "z1".to_string()), 0.04)]),
+            ..PriceBook::default()
         };
         let cache =
             UnavailableOfferings::new(Arc::new(crate::cloud::provider::FakeClock::default()));
