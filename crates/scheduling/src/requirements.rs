@@ -300,8 +300,23 @@ impl Requirement {
         if absent_ok(self) && absent_ok(o) {
             return true;
         }
-        let i = self.intersection(o);
-        !i.is_empty()
+        // the emptiness of `intersection`, without building it
+        match (self.complement, o.complement) {
+            (false, false) => self.values.iter().any(|v| o.values.contains(v)),
+            (true, false) => o.values.iter().any(|v| self.has(v)),
+            (false, true) => self.values.iter().any(|v| o.has(v)),
+            (true, true) => {
+                let g = match (self.greater_than, o.greater_than) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                let l = match (self.less_than, o.less_than) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                !matches!((g, l), (Some(g), Some(l)) if l.saturating_sub(g) <= 1)
+            }
+        }
     }
 }
 

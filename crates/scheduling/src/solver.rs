@@ -15,6 +15,9 @@ use crate::resources::Resources;
 use crate::topology::{GroupKind, Topology};
 use crate::Error;
 
+/// Hostname placeholder prefix of new NodeClaims (their hostname-topology domain).
+const CLAIM_HOSTNAME_PREFIX: &str = "hostname-placeholder-";
+
 /// Upstream `MaxInstanceTypes` (v1.7+).
 pub const MAX_INSTANCE_TYPES: usize = 600;
 
@@ -55,6 +58,10 @@ pub struct SolveOptions {
     pub max_instance_types: usize,
     /// `PREFERENCE_POLICY=Respect` (default true).
     pub respect_preferences: bool,
+    /// Turn off every cache and pre-check (contiguous headroom arrays, plain-resource fit
+    /// tables, per-NodePool maxima, scoring packings without building their plans) and take
+    /// the straightforward path. The result is identical; only tests should set this.
+    pub reference_path: bool,
 }
 
 impl Default for SolveOptions {
@@ -63,6 +70,7 @@ impl Default for SolveOptions {
             strategy: Strategy::Default,
             max_instance_types: MAX_INSTANCE_TYPES,
             respect_preferences: true,
+            reference_path: false,
         }
     }
 }
@@ -158,6 +166,13 @@ struct PodData {
     owned: Vec<usize>,
     /// keys narrowed by topology that instance types define
     topo_type_keys: Vec<String>,
+    /// Row of `Ctx::type_compat` for `type_reqs`; `None` after a relaxation changed them (or
+    /// on the reference path): check the labels directly.
+    compat_row: Option<usize>,
+    /// When every group the pod owns, and every inverse anti-affinity group selecting it, has
+    /// the same non-hostname key: that key. The topology fast check then depends on a target
+    /// only through its single value for the key, so one claim scan can reuse its answers.
+    memo_key: Option<String>,
 }
 
 impl PodData {
@@ -177,6 +192,7 @@ impl PodData {
         self.strict = strict;
         self.reqs = reqs;
         self.type_reqs = type_reqs;
+        self.compat_row = None;
         self.owned = self
             .spread
             .iter()
@@ -233,6 +249,13 @@ struct Claim {
     types: Vec<u32>,
     requests: Resources,
     max_alloc: Resources,
+    /// component-wise minimum free quad over `types` (fast path; `None` when any type has
+    /// extended resources): a total within it fits every type
+    min_free: Option<[i64; 4]>,
+    /// this claim's matching-pod counts per hostname-keyed group slot (`Ctx::host_slot`)
+    host_counts: Vec<i64>,
+    /// this claim's required-anti-affinity owner counts, likewise
+    host_owners: Vec<i64>,
     pods: Vec<usize>,
     host_ports: Vec<HostPort>,
 }
@@ -249,6 +272,9 @@ struct Ctx<'a> {
     nodes: Vec<NodeState>,
     /// per-type effective allocatable minus overhead, per template, cached for the quick reject
     type_free: Vec<Vec<Resources>>,
+    /// per template and type, `quad(type_free)` when neither the type's allocatable nor its
+    /// DaemonSet overhead has extended resources (then fitting is four comparisons), else `None`
+    type_free_quad: Vec<Vec<Option<[i64; 4]>>>,
     /// bit per (zone, capacity type) of each type's available offerings
     offer_mask: Vec<u128>,
     offer_keys: Vec<(String, String)>,
@@ -257,6 +283,25 @@ struct Ctx<'a> {
     /// per template, the types that are cost-efficient for the pending pods' resource mix
     /// (LP shadow prices); the default strategy seeds new claims with these first
     efficient: Vec<Vec<u32>>,
+    /// per template, the largest allocatable minus overhead over all its types
+    template_max_free: Vec<Resources>,
+    /// per template, the largest capacity over all its types (limits short-cut)
+    template_max_cap: Vec<Resources>,
+    /// caches and pre-checks on (not `SolveOptions::reference_path`)
+    fast: bool,
+    /// per distinct pod `type_reqs` (pods come in few shapes), whether each instance type's
+    /// labels are compatible with them, computed once
+    type_compat: Vec<Vec<bool>>,
+    /// every label key any instance type defines
+    type_label_keys: BTreeSet<String>,
+    /// per type, `quad(capacity)` when the capacity has no extended resources
+    cap_quad: Vec<Option<[i64; 4]>>,
+    /// per topology group, its slot in each claim's `host_counts` when the group is
+    /// hostname-keyed and claims track their own counts (fast path, at most 64 such groups,
+    /// and no existing node named like a claim placeholder)
+    host_slot: Vec<Option<usize>>,
+    /// hostname-keyed group ids, by slot
+    host_groups: Vec<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -283,11 +328,41 @@ struct Run<'c, 'a> {
     nodes: Vec<NodeState>,
     claims: Vec<Claim>,
     order: Vec<usize>,
+    /// parallel to `order`: each claim's headroom (cpu, memory, pods, ephemeral storage) for
+    /// a contiguous, cache-friendly resource pre-check before the full evaluation
+    room: Vec<[i64; 4]>,
+    /// per existing node (same index as `nodes`): its available cpu, memory, pods, storage
+    node_room: Vec<[i64; 4]>,
     remaining: Vec<Option<BTreeMap<String, i64>>>,
     claim_order: ClaimOrder,
     efficient: bool,
     next_seq: usize,
 }
+
+/// A finished packing of the default strategy, scored by (pending pods, price, nodes).
+enum Packed<'c, 'a> {
+    Run(Box<Run<'c, 'a>>, Vec<PendingPod>, (usize, f64, usize)),
+    Done(Solution, (usize, f64, usize)),
+}
+
+impl Packed<'_, '_> {
+    fn score(&self) -> (usize, f64, usize) {
+        match self {
+            Packed::Run(_, _, s) | Packed::Done(_, s) => *s,
+        }
+    }
+
+    fn finish(self) -> Solution {
+        match self {
+            Packed::Run(run, pending, _) => run.finish(pending),
+            Packed::Done(s, _) => s,
+        }
+    }
+}
+
+/// Answers of the topology fast check during one claim scan, by the target's single value for
+/// the pod's `memo_key` (the topology does not change during a scan).
+type TopoMemo = Vec<(String, Option<bool>)>;
 
 enum Target {
     Node(usize),
@@ -295,6 +370,10 @@ enum Target {
 }
 
 struct Eval {
+    /// Largest free quad over `types` when every kept type is plain (no extended resources).
+    max_quad: Option<[i64; 4]>,
+    /// Smallest free quad over `types`, likewise.
+    min_quad: Option<[i64; 4]>,
     /// The narrowed requirements; `None` when the pod leaves the claim's unchanged.
     reqs: Option<Requirements>,
     types: Vec<u32>,
@@ -324,12 +403,14 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
                 )
             }))
             .collect();
-            // Independent packings: run them on the available cores, then pick deterministically.
+            // Independent packings: run them on the available cores, score each (pending pods,
+            // price, nodes) without building its plan, then finish only the winner.
             let threads = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .clamp(1, variants.len());
-            let mut results: Vec<Option<Solution>> = vec![None; variants.len()];
+            let mut results: Vec<Option<Packed<'_, '_>>> = Vec::new();
+            results.resize_with(variants.len(), || None);
             std::thread::scope(|scope| {
                 let chunks: Vec<Vec<usize>> = (0..threads)
                     .map(|t| (t..variants.len()).step_by(threads).collect())
@@ -343,7 +424,7 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
                             idx.into_iter()
                                 .map(|i| {
                                     let (po, co, eff) = variants[i];
-                                    (i, ctx.run(po, co, eff))
+                                    (i, ctx.packed(po, co, eff))
                                 })
                                 .collect::<Vec<_>>()
                         })
@@ -351,8 +432,8 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
                     .collect();
                 for h in handles {
                     if let Ok(done) = h.join() {
-                        for (i, s) in done {
-                            results[i] = Some(s);
+                        for (i, packed) in done {
+                            results[i] = Some(packed);
                         }
                     }
                 }
@@ -361,30 +442,30 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
             // variant 0 is upstream's packing: the baseline every other result must beat
             let karpenter = match results.next().flatten() {
                 Some(k) => k,
-                None => ctx.run(PodOrder::CpuMem, ClaimOrder::Emptiest, false),
+                None => ctx.packed(PodOrder::CpuMem, ClaimOrder::Emptiest, false),
             };
-            let (base_nodes, base_price) = (karpenter.node_claims.len(), karpenter.price_per_hour);
+            let (_, base_price, base_nodes) = karpenter.score();
             let mut best = karpenter;
             for cand in results.flatten() {
+                let (c_pending, c_price, c_nodes) = cand.score();
+                let (b_pending, b_price, b_nodes) = best.score();
                 // more nodes than upstream's packing must pay for themselves: ≥ 2% cheaper
-                if cand.node_claims.len() > base_nodes && cand.price_per_hour > base_price * 0.98 {
+                if c_nodes > base_nodes && c_price > base_price * 0.98 {
                     continue;
                 }
                 // lexicographic: fewer pending pods, then lower price, then fewer nodes
-                let better = match cand.pending.len().cmp(&best.pending.len()) {
+                let better = match c_pending.cmp(&b_pending) {
                     std::cmp::Ordering::Less => true,
                     std::cmp::Ordering::Greater => false,
                     std::cmp::Ordering::Equal => {
-                        cand.price_per_hour < best.price_per_hour - 1e-9
-                            || (cand.price_per_hour <= best.price_per_hour + 1e-9
-                                && cand.node_claims.len() < best.node_claims.len())
+                        c_price < b_price - 1e-9 || (c_price <= b_price + 1e-9 && c_nodes < b_nodes)
                     }
                 };
                 if better {
                     best = cand;
                 }
             }
-            best
+            best.finish()
         }
     };
     let mut best = best;
@@ -630,9 +711,32 @@ impl<'a> Ctx<'a> {
                 pd.selected_by = (0..topo.groups.len())
                     .filter(|&g| topo.groups[g].selects(&pod.namespace, &pod.labels))
                     .collect();
+                if !opts.reference_path {
+                    let mut keys = pd
+                        .owned
+                        .iter()
+                        .chain(pd.selected_by.iter().filter(|&&g| topo.groups[g].inverse))
+                        .map(|&g| &topo.groups[g]);
+                    if let Some(first) = keys.next() {
+                        let k = &first.key;
+                        if !first.hostname_key && keys.all(|g| g.key == *k) {
+                            pd.memo_key = Some(k.clone());
+                        }
+                    }
+                }
             }
         }
-        let type_free = templates
+        let template_max_cap: Vec<Resources> = templates
+            .iter()
+            .map(|t| {
+                let mut m = Resources::default();
+                for &i in &t.types {
+                    m.max_with(&p.instance_types[i as usize].capacity);
+                }
+                m
+            })
+            .collect();
+        let type_free: Vec<Vec<Resources>> = templates
             .iter()
             .map(|t| {
                 (0..n_types)
@@ -640,6 +744,21 @@ impl<'a> Ctx<'a> {
                         let mut a = p.instance_types[i].allocatable.clone();
                         a.sub(&t.overhead[i]);
                         a
+                    })
+                    .collect()
+            })
+            .collect();
+        let type_free_quad: Vec<Vec<Option<[i64; 4]>>> = type_free
+            .iter()
+            .enumerate()
+            .map(|(ti, frees)| {
+                frees
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let plain = p.instance_types[i].allocatable.extended.is_empty()
+                            && templates[ti].overhead[i].extended.is_empty();
+                        plain.then(|| quad(f))
                     })
                     .collect()
             })
@@ -653,17 +772,109 @@ impl<'a> Ctx<'a> {
             any_prefer_taint,
             remaining,
             nodes,
+            type_free_quad,
             type_free,
             offer_mask: Vec::new(),
             offer_keys: Vec::new(),
             offer_prices: Vec::new(),
             efficient: Vec::new(),
+            template_max_free: Vec::new(),
+            template_max_cap,
+            fast: !opts.reference_path,
+            type_compat: Vec::new(),
+            type_label_keys: p
+                .instance_types
+                .iter()
+                .flat_map(|it| it.labels.keys().cloned())
+                .collect(),
+            host_slot: Vec::new(),
+            host_groups: Vec::new(),
+            cap_quad: p
+                .instance_types
+                .iter()
+                .map(|it| it.capacity.extended.is_empty().then(|| quad(&it.capacity)))
+                .collect(),
         };
+        if ctx.fast {
+            ctx.build_type_compat();
+            let host_groups: Vec<usize> = (0..ctx.topo.groups.len())
+                .filter(|&g| ctx.topo.groups[g].hostname_key)
+                .collect();
+            let clash = p
+                .existing_nodes
+                .iter()
+                .any(|n| n.name.starts_with(CLAIM_HOSTNAME_PREFIX));
+            if !host_groups.is_empty() && host_groups.len() <= 64 && !clash {
+                ctx.host_slot = vec![None; ctx.topo.groups.len()];
+                for (s, &g) in host_groups.iter().enumerate() {
+                    ctx.host_slot[g] = Some(s);
+                }
+                ctx.host_groups = host_groups;
+            }
+        }
+        ctx.template_max_free = ctx
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                let mut m = Resources::default();
+                for &i in &t.types {
+                    m.max_with(&ctx.type_free[ti][i as usize]);
+                }
+                m
+            })
+            .collect();
         ctx.build_offer_masks();
         if opts.strategy == Strategy::Default {
             ctx.efficient = ctx.efficient_types();
         }
         Ok(ctx)
+    }
+
+    /// One compatibility row per distinct non-empty `type_reqs` of the (unrelaxed) pods, at
+    /// most 1024 rows; pods beyond that keep the direct check.
+    fn build_type_compat(&mut self) {
+        let mut rows: HashMap<Requirements, usize> = HashMap::new();
+        for pd in self.pods.iter_mut().flatten() {
+            if pd.type_reqs.is_empty() {
+                continue;
+            }
+            let next = rows.len();
+            if let Some(&r) = rows.get(&pd.type_reqs) {
+                pd.compat_row = Some(r);
+            } else if next < 1024 {
+                rows.insert(pd.type_reqs.clone(), next);
+                self.type_compat.push(
+                    self.p
+                        .instance_types
+                        .iter()
+                        .map(|it| it.labels_compatible(&pd.type_reqs))
+                        .collect(),
+                );
+                pd.compat_row = Some(next);
+            }
+        }
+    }
+
+    /// The part of `reqs` that can tell instance types apart by label: keys no type defines
+    /// give every type the same answer in `labels_compatible`, so they are decided here once.
+    /// `None` when such a key rules out every type.
+    fn label_relevant(&self, reqs: &Requirements) -> Option<Requirements> {
+        let mut out = Requirements::new();
+        for (k, r) in reqs.iter() {
+            if self.type_label_keys.contains(k) {
+                out.add(k, r.clone());
+            } else if k.starts_with("karpenter.k8s.aws/instance-")
+                && !matches!(
+                    r.operator(),
+                    crate::requirements::Operator::NotIn
+                        | crate::requirements::Operator::DoesNotExist
+                )
+            {
+                return None;
+            }
+        }
+        Some(out)
     }
 
     fn build_offer_masks(&mut self) {
@@ -859,6 +1070,8 @@ impl<'a> Ctx<'a> {
             type_reqs: Requirements::new(),
             owned: Vec::new(),
             topo_type_keys: Vec::new(),
+            compat_row: None,
+            memo_key: None,
         };
         pd.derive(respect);
         let keys: BTreeSet<String> = pd
@@ -873,6 +1086,35 @@ impl<'a> Ctx<'a> {
     }
 
     fn run(&self, pod_order: PodOrder, claim_order: ClaimOrder, efficient: bool) -> Solution {
+        let (run, pending) = self.pack(pod_order, claim_order, efficient);
+        run.finish(pending)
+    }
+
+    /// One packing with its score (pending pods, price, nodes); its plan is built only if it
+    /// is chosen. The reference path builds it at once and scores the plan itself.
+    fn packed(
+        &self,
+        pod_order: PodOrder,
+        claim_order: ClaimOrder,
+        efficient: bool,
+    ) -> Packed<'_, 'a> {
+        if self.opts.reference_path {
+            let s = self.run(pod_order, claim_order, efficient);
+            let score = (s.pending.len(), s.price_per_hour, s.node_claims.len());
+            return Packed::Done(s, score);
+        }
+        let (run, pending) = self.pack(pod_order, claim_order, efficient);
+        let score = run.score(pending.len());
+        Packed::Run(Box::new(run), pending, score)
+    }
+
+    /// One packing: the run's final state and the pods left pending.
+    fn pack(
+        &self,
+        pod_order: PodOrder,
+        claim_order: ClaimOrder,
+        efficient: bool,
+    ) -> (Run<'_, 'a>, Vec<PendingPod>) {
         let p = self.p;
         let mut run = Run {
             ctx: self,
@@ -880,6 +1122,8 @@ impl<'a> Ctx<'a> {
             nodes: self.nodes.clone(),
             claims: Vec::new(),
             order: Vec::new(),
+            room: Vec::new(),
+            node_room: self.nodes.iter().map(|n| quad(&n.available)).collect(),
             remaining: self.remaining.clone(),
             claim_order,
             efficient,
@@ -972,39 +1216,45 @@ impl<'a> Ctx<'a> {
             }
         }
         let mut queue: VecDeque<usize> = queue.into();
-        let mut last_len: HashMap<usize, usize> = HashMap::new();
-        let mut last_err: HashMap<usize, String> = HashMap::new();
+        // per pod: queue length when it last failed (usize::MAX = never), and why
+        let mut last_len: Vec<usize> = vec![usize::MAX; self.pods.len()];
+        let mut last_err: Vec<Option<String>> = vec![None; self.pods.len()];
         while let Some(&i) = queue.front() {
-            if last_len.get(&i) == Some(&queue.len()) {
+            if last_len[i] == queue.len() {
                 break;
             }
             queue.pop_front();
             let Ok(base) = &self.pods[i] else { continue };
-            let mut pd = base.clone();
-            let result = loop {
-                match run.add(i, &pd) {
-                    Ok(()) => break Ok(()),
-                    Err(e) => {
+            // relaxation works on a copy, made only when the unrelaxed pod fails
+            let result = match run.add(i, base) {
+                Ok(()) => Ok(()),
+                Err(mut e) => {
+                    let mut pd = base.clone();
+                    loop {
                         if !pd.relax(self.any_prefer_taint, self.opts.respect_preferences) {
                             break Err(e);
+                        }
+                        match run.add(i, &pd) {
+                            Ok(()) => break Ok(()),
+                            Err(e2) => e = e2,
                         }
                     }
                 }
             };
             if let Err(e) = result {
-                last_err.insert(i, e);
+                last_err[i] = Some(e);
                 queue.push_back(i);
-                last_len.insert(i, queue.len());
+                last_len[i] = queue.len();
             }
         }
         for i in queue {
             pending.push(PendingPod {
                 pod: i,
-                reason: last_err.remove(&i).unwrap_or_default(),
+                reason: last_err[i].take().unwrap_or_default(),
             });
         }
         pending.sort_by_key(|pp| pp.pod);
-        run.finish(pending)
+        (run, pending)
     }
 
     /// The largest of three valid lower bounds on the price of the new NodeClaims: the LP
@@ -1180,6 +1430,18 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// cpu, memory, pods and ephemeral storage of `r` (extended resources are checked in full).
+#[inline]
+fn quad(r: &Resources) -> [i64; 4] {
+    [r.cpu_millis, r.memory_bytes, r.pods, r.ephemeral_bytes]
+}
+
+/// `need ≤ room` in every component.
+#[inline]
+fn quad_fits(need: &[i64; 4], room: &[i64; 4]) -> bool {
+    need[0] <= room[0] && need[1] <= room[1] && need[2] <= room[2] && need[3] <= room[3]
+}
+
 fn ports_conflict(a: &[HostPort], b: &[HostPort]) -> Option<String> {
     for x in a {
         if b.iter().any(|y| x.conflicts(y)) {
@@ -1199,25 +1461,37 @@ fn ports_conflict(a: &[HostPort], b: &[HostPort]) -> Option<String> {
 
 impl Run<'_, '_> {
     fn add(&mut self, pod: usize, pd: &PodData) -> Result<(), String> {
+        let need = quad(&pd.requests);
         // 1. existing nodes
         for n in 0..self.nodes.len() {
+            // the same test eval_node starts with, on contiguous data
+            if self.ctx.fast && !quad_fits(&need, &self.node_room[n]) {
+                continue;
+            }
             if let Some(reqs) = self.eval_node(n, pd) {
-                self.commit(
-                    Target::Node(n),
-                    pod,
-                    pd,
-                    Some(reqs),
-                    Vec::new(),
-                    Resources::default(),
-                );
+                let e = Eval {
+                    reqs: Some(reqs),
+                    types: Vec::new(),
+                    total: Resources::default(),
+                    max_quad: None,
+                    min_quad: None,
+                };
+                self.commit(Target::Node(n), pod, pd, e);
                 return Ok(());
             }
         }
         // 2. in-flight claims
+        let mut memo = TopoMemo::new();
         for oi in 0..self.order.len() {
+            // the same test eval_claim starts with (requests + pod ≤ max_alloc), on contiguous
+            // data
+            if self.ctx.fast && !quad_fits(&need, &self.room[oi]) {
+                continue;
+            }
             let ci = self.order[oi];
-            if let Ok(e) = self.eval_claim(&self.claims[ci], pd, false) {
-                self.commit(Target::Claim(ci), pod, pd, e.reqs, e.types, e.total);
+            if let Ok(e) = self.eval_claim(&self.claims[ci], pd, false, &mut memo) {
+                self.commit(Target::Claim(ci), pod, pd, e);
+                self.room[oi] = self.claim_room(ci);
                 self.reorder(oi);
                 return Ok(());
             }
@@ -1237,15 +1511,24 @@ impl Run<'_, '_> {
                         ));
                         continue;
                     }
-                    let v: Vec<u32> = t
-                        .types
-                        .iter()
-                        .copied()
-                        .filter(|&i| {
-                            let cap = &self.ctx.p.instance_types[i as usize].capacity;
-                            rem.iter().all(|(k, &v)| k == "nodes" || cap.get(k) <= v)
-                        })
-                        .collect();
+                    // every type fits when the largest does (the common, unbinding case)
+                    let largest = &self.ctx.template_max_cap[ti];
+                    let v: Vec<u32> = if self.ctx.fast
+                        && rem
+                            .iter()
+                            .all(|(k, &v)| k == "nodes" || largest.get(k) <= v)
+                    {
+                        t.types.clone()
+                    } else {
+                        t.types
+                            .iter()
+                            .copied()
+                            .filter(|&i| {
+                                let cap = &self.ctx.p.instance_types[i as usize].capacity;
+                                rem.iter().all(|(k, &v)| k == "nodes" || cap.get(k) <= v)
+                            })
+                            .collect()
+                    };
                     if v.is_empty() {
                         errs.push(format!(
                             "NodePool {:?}: spec.limits leave room for no instance type \
@@ -1262,7 +1545,18 @@ impl Run<'_, '_> {
                 }
             };
             let seq = self.next_seq;
-            let hostname = format!("hostname-placeholder-{seq:04}");
+            let hostname = format!("{CLAIM_HOSTNAME_PREFIX}{seq:04}");
+            let (host_counts, host_owners) = self
+                .ctx
+                .host_groups
+                .iter()
+                .map(|&g| {
+                    (
+                        self.topo.domain_count(g, &hostname),
+                        self.topo.owner_count(g, &hostname),
+                    )
+                })
+                .unzip();
             let mut reqs = t.reqs.clone();
             reqs.add(labels::HOSTNAME, Requirement::in_values([hostname.clone()]));
             let mut claim = Claim {
@@ -1275,6 +1569,9 @@ impl Run<'_, '_> {
                 types: Vec::new(),
                 requests: Resources::default(),
                 max_alloc: Resources::default(),
+                min_free: None,
+                host_counts,
+                host_owners,
                 pods: Vec::new(),
                 host_ports: t.daemon_ports.clone(),
             };
@@ -1288,31 +1585,63 @@ impl Run<'_, '_> {
                     .collect();
                 if !seeded.is_empty() {
                     claim.max_alloc = self.max_free(ti, &seeded);
+                    claim.min_free = self.min_free(ti, &seeded);
                     claim.types = seeded;
                     claim.seeded = true;
-                    result = self.eval_claim(&claim, pd, false).ok();
+                    result = self.eval_claim(&claim, pd, false, &mut Vec::new()).ok();
                 }
             }
             if result.is_none() {
                 claim.seeded = false;
                 claim.max_alloc = self.max_free(ti, &types);
+                claim.min_free = self.min_free(ti, &types);
                 claim.types = types;
             }
             let eval = match result {
                 Some(e) => Ok(e),
-                None => self.eval_claim(&claim, pd, true),
+                None => self.eval_claim(&claim, pd, true, &mut Vec::new()),
             };
             match eval {
                 Ok(e) => {
                     self.next_seq += 1;
                     self.claims.push(claim);
                     let ci = self.claims.len() - 1;
-                    self.commit(Target::Claim(ci), pod, pd, e.reqs, e.types, e.total);
+                    self.commit(Target::Claim(ci), pod, pd, e);
                     // subtract the largest remaining capacity from the limits (pessimistic)
                     if let Some(rem) = &mut self.remaining[ti] {
                         let mut maxcap = Resources::default();
-                        for &i in &self.claims[ci].types {
-                            maxcap.max_with(&self.ctx.p.instance_types[i as usize].capacity);
+                        if self.ctx.fast
+                            && self.claims[ci].types.len() == self.ctx.templates[ti].types.len()
+                        {
+                            maxcap = self.ctx.template_max_cap[ti].clone();
+                        } else if let Some(q) = self
+                            .ctx
+                            .fast
+                            .then(|| {
+                                self.claims[ci].types.iter().try_fold([0i64; 4], |m, &i| {
+                                    self.ctx.cap_quad[i as usize].map(|f| {
+                                        [
+                                            m[0].max(f[0]),
+                                            m[1].max(f[1]),
+                                            m[2].max(f[2]),
+                                            m[3].max(f[3]),
+                                        ]
+                                    })
+                                })
+                            })
+                            .flatten()
+                        {
+                            maxcap = Resources {
+                                cpu_millis: q[0],
+                                memory_bytes: q[1],
+                                pods: q[2],
+                                ephemeral_bytes: q[3],
+                                extended: BTreeMap::new(),
+                            };
+                        } else {
+                            for &i in &self.claims[ci].types {
+                                maxcap.max_with(&self.ctx.p.instance_types[i as usize].capacity);
+                            }
                         }
                         for (k, v) in rem.iter_mut() {
                             *v -= if k == "nodes" { 1 } else { maxcap.get(k) };
@@ -1331,7 +1660,30 @@ impl Run<'_, '_> {
         Err(errs.join("; "))
     }
 
+    /// Component-wise minimum of the types' free quads (`None` off the fast path or when a type
+    /// has extended resources).
+    fn min_free(&self, ti: usize, types: &[u32]) -> Option<[i64; 4]> {
+        if !self.ctx.fast {
+            return None;
+        }
+        let fq = &self.ctx.type_free_quad[ti];
+        types.iter().try_fold([i64::MAX; 4], |m, &i| {
+            fq[i as usize].map(|f| {
+                [
+                    m[0].min(f[0]),
+                    m[1].min(f[1]),
+                    m[2].min(f[2]),
+                    m[3].min(f[3]),
+                ]
+            })
+        })
+    }
+
     fn max_free(&self, ti: usize, types: &[u32]) -> Resources {
+        // `types` is always a subset of the template's: equal length means all of them
+        if self.ctx.fast && types.len() == self.ctx.templates[ti].types.len() {
+            return self.ctx.template_max_free[ti].clone();
+        }
         let mut m = Resources::default();
         for &i in types {
             m.max_with(&self.ctx.type_free[ti][i as usize]);
@@ -1347,10 +1699,35 @@ impl Run<'_, '_> {
         }
     }
 
+    /// `Topology::quick_reject` for a claim, reading hostname-keyed counts from the claim
+    /// itself when it tracks them.
+    fn claim_quick_reject(&self, c: &Claim, pd: &PodData) -> bool {
+        if self.ctx.host_groups.is_empty() {
+            return self
+                .topo
+                .quick_reject(&pd.owned, &pd.selected_by, &c.reqs, &c.hostname);
+        }
+        let slot = |g: usize| self.ctx.host_slot[g].unwrap_or(0);
+        self.topo.quick_reject_with(
+            &pd.owned,
+            &pd.selected_by,
+            &c.reqs,
+            |g| c.host_counts[slot(g)],
+            |g| c.host_owners[slot(g)],
+        )
+    }
+
+    fn claim_room(&self, ci: usize) -> [i64; 4] {
+        let c = &self.claims[ci];
+        let (a, r) = (quad(&c.max_alloc), quad(&c.requests));
+        [a[0] - r[0], a[1] - r[1], a[2] - r[2], a[3] - r[3]]
+    }
+
     fn insert_order(&mut self, ci: usize) {
         let k = self.sort_key(ci);
         let pos = self.order.partition_point(|&o| self.sort_key(o) < k);
         self.order.insert(pos, ci);
+        self.room.insert(pos, self.claim_room(ci));
     }
 
     fn reorder(&mut self, mut oi: usize) {
@@ -1359,10 +1736,12 @@ impl Run<'_, '_> {
             && self.sort_key(self.order[oi + 1]) < self.sort_key(self.order[oi])
         {
             self.order.swap(oi, oi + 1);
+            self.room.swap(oi, oi + 1);
             oi += 1;
         }
         while oi > 0 && self.sort_key(self.order[oi - 1]) > self.sort_key(self.order[oi]) {
             self.order.swap(oi, oi - 1);
+            self.room.swap(oi, oi - 1);
             oi -= 1;
         }
     }
@@ -1391,7 +1770,13 @@ impl Run<'_, '_> {
         Some(merged)
     }
 
-    fn eval_claim(&self, c: &Claim, pd: &PodData, detailed: bool) -> Result<Eval, String> {
+    fn eval_claim(
+        &self,
+        c: &Claim,
+        pd: &PodData,
+        detailed: bool,
+        memo: &mut TopoMemo,
+    ) -> Result<Eval, String> {
         let p = self.ctx.p;
         let t = &self.ctx.templates[c.template];
         if !c.requests.fits_with(&pd.requests, &c.max_alloc) {
@@ -1408,11 +1793,7 @@ impl Run<'_, '_> {
                 pd.requests
             ));
         }
-        if !detailed
-            && self
-                .topo
-                .quick_reject(&pd.owned, &pd.selected_by, &c.reqs, &c.hostname)
-        {
+        if !detailed && self.claim_quick_reject(c, pd) {
             return Err(String::new());
         }
         if let Some(taint) = untolerated(&pd.tolerations, &t.taints, pd.tolerate_prefer) {
@@ -1449,13 +1830,31 @@ impl Run<'_, '_> {
                 g.inverse && !g.owner_domains.is_empty()
             });
         if !unconstrained && pd.type_reqs.is_empty() {
-            match self.topo.check_single(
-                &pd.owned,
-                &pd.selected_by,
-                &pd.strict,
-                &c.reqs,
-                &pd.type_reqs,
-            ) {
+            let memo_value = pd
+                .memo_key
+                .as_deref()
+                .and_then(|k| c.reqs.get(k))
+                .and_then(|r| r.single());
+            let cached = memo_value
+                .and_then(|v| memo.iter().find(|(mv, _)| mv == v))
+                .map(|(_, r)| *r);
+            let single = match cached {
+                Some(r) => r,
+                None => {
+                    let r = self.topo.check_single(
+                        &pd.owned,
+                        &pd.selected_by,
+                        &pd.strict,
+                        &c.reqs,
+                        &pd.type_reqs,
+                    );
+                    if let Some(v) = memo_value {
+                        memo.push((v.to_string(), r));
+                    }
+                    r
+                }
+            };
+            match single {
                 Some(true) => unconstrained = true,
                 // rejected: the full path below produces the detailed reason when asked
                 Some(false) if !detailed => return Err(String::new()),
@@ -1488,33 +1887,81 @@ impl Run<'_, '_> {
             r
         };
         let (mut n_label, mut n_fit) = (0usize, 0usize);
+        let free_quad = &self.ctx.type_free_quad[c.template];
+        let total_quad = (self.ctx.fast && total.extended.is_empty()).then(|| quad(&total));
+        // the component-wise max (from zero, as `max_free`) of the kept types' free quads,
+        // while all of them have one
+        let mut max_quad: Option<[i64; 4]> = self.ctx.fast.then_some([0; 4]);
+        let mut min_quad: Option<[i64; 4]> = self.ctx.fast.then_some([i64::MAX; 4]);
+        // every type stays: no label narrowing, same offerings, and the total fits the
+        // smallest free quad
+        let all_stay = !check_labels
+            && !offering_changed
+            && match (&total_quad, &c.min_free) {
+                (Some(tq), Some(m)) => quad_fits(tq, m),
+                _ => false,
+            };
         let mask = if offering_changed {
             self.ctx.req_mask(&merged)
         } else {
             None
         };
-        let types: Vec<u32> = c
-            .types
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let it = &p.instance_types[i as usize];
-                if check_labels
-                    && !(it.labels_compatible(&pd.type_reqs) && it.labels_compatible(&topo_keys))
-                {
-                    return false;
-                }
-                n_label += 1;
-                if !total.fits_with(&t.overhead[i as usize], &it.allocatable) {
-                    return false;
-                }
-                n_fit += 1;
-                match mask {
-                    Some(m) => self.ctx.offer_mask[i as usize] & m != 0,
-                    None => !offering_changed || it.cheapest_offering(&merged).is_some(),
-                }
-            })
-            .collect();
+        let types: Vec<u32> = if all_stay {
+            (n_label, n_fit) = (c.types.len(), c.types.len());
+            c.types.clone()
+        } else {
+            c.types
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let it = &p.instance_types[i as usize];
+                    if check_labels
+                        && !(match pd.compat_row {
+                            Some(r) => self.ctx.type_compat[r][i as usize],
+                            None => it.labels_compatible(&pd.type_reqs),
+                        } && it.labels_compatible(&topo_keys))
+                    {
+                        return false;
+                    }
+                    n_label += 1;
+                    let fq = free_quad[i as usize];
+                    let fits = match (&total_quad, &fq) {
+                        // total + overhead ≤ allocatable ⇔ total ≤ allocatable − overhead
+                        (Some(tq), Some(f)) => quad_fits(tq, f),
+                        _ => total.fits_with(&t.overhead[i as usize], &it.allocatable),
+                    };
+                    if !fits {
+                        return false;
+                    }
+                    n_fit += 1;
+                    let keep = match mask {
+                        Some(m) => self.ctx.offer_mask[i as usize] & m != 0,
+                        None => !offering_changed || it.cheapest_offering(&merged).is_some(),
+                    };
+                    if keep {
+                        max_quad = match (max_quad, fq) {
+                            (Some(m), Some(f)) => Some([
+                                m[0].max(f[0]),
+                                m[1].max(f[1]),
+                                m[2].max(f[2]),
+                                m[3].max(f[3]),
+                            ]),
+                            _ => None,
+                        };
+                        min_quad = match (min_quad, fq) {
+                            (Some(m), Some(f)) => Some([
+                                m[0].min(f[0]),
+                                m[1].min(f[1]),
+                                m[2].min(f[2]),
+                                m[3].min(f[3]),
+                            ]),
+                            _ => None,
+                        };
+                    }
+                    keep
+                })
+                .collect()
+        };
         if types.is_empty() {
             if !detailed {
                 return Err(String::new());
@@ -1559,18 +2006,19 @@ impl Run<'_, '_> {
             },
             types,
             total,
+            max_quad,
+            min_quad,
         })
     }
 
-    fn commit(
-        &mut self,
-        target: Target,
-        pod: usize,
-        pd: &PodData,
-        reqs: Option<Requirements>,
-        types: Vec<u32>,
-        total: Resources,
-    ) {
+    fn commit(&mut self, target: Target, pod: usize, pd: &PodData, e: Eval) {
+        let Eval {
+            reqs,
+            types,
+            total,
+            max_quad,
+            min_quad,
+        } = e;
         let final_reqs = match (&reqs, &target) {
             (Some(r), _) => r,
             (None, Target::Node(n)) => &self.nodes[*n].reqs,
@@ -1578,11 +2026,24 @@ impl Run<'_, '_> {
         };
         if !pd.selected_by.is_empty() || !pd.owned.is_empty() {
             self.topo.record(&pd.anti, &pd.selected_by, final_reqs);
+            if let Target::Claim(ci) = target {
+                if !self.ctx.host_groups.is_empty() {
+                    // refresh the claim's own counts for the groups this placement touched
+                    let c = &mut self.claims[ci];
+                    for &g in pd.selected_by.iter().chain(pd.anti.iter()) {
+                        if let Some(s) = self.ctx.host_slot[g] {
+                            c.host_counts[s] = self.topo.domain_count(g, &c.hostname);
+                            c.host_owners[s] = self.topo.owner_count(g, &c.hostname);
+                        }
+                    }
+                }
+            }
         }
         match target {
             Target::Node(n) => {
                 let node = &mut self.nodes[n];
                 node.available.sub(&pd.requests);
+                self.node_room[n] = quad(&node.available);
                 node.host_ports.extend(pd.host_ports.iter().cloned());
                 node.pods.push(pod);
             }
@@ -1590,12 +2051,24 @@ impl Run<'_, '_> {
                 let ti = self.claims[ci].template;
                 let max_alloc = if types.len() == self.claims[ci].types.len() {
                     None
+                } else if let Some(q) = max_quad {
+                    Some(Resources {
+                        cpu_millis: q[0],
+                        memory_bytes: q[1],
+                        pods: q[2],
+                        ephemeral_bytes: q[3],
+                        extended: BTreeMap::new(),
+                    })
                 } else {
                     Some(self.max_free(ti, &types))
                 };
+                let changed = max_alloc.is_some();
                 let c = &mut self.claims[ci];
                 if let Some(r) = reqs {
                     c.reqs = r;
+                }
+                if changed {
+                    c.min_free = min_quad;
                 }
                 c.types = types;
                 c.requests = total;
@@ -1608,60 +2081,139 @@ impl Run<'_, '_> {
         }
     }
 
+    /// The claim's launchable types with the price of each one's cheapest allowed offering,
+    /// unsorted. A seeded claim was packed against the cost-efficient types only; it gets back
+    /// every template type that still fits its pods (for limited pools, only types no larger
+    /// than the capacity already charged to the limits).
+    fn priced_types(&self, c: &Claim) -> Vec<(f64, u32)> {
+        let p = self.ctx.p;
+        let t = &self.ctx.templates[c.template];
+        let mask = self.ctx.req_mask(&c.reqs);
+        let expanded: Vec<u32>;
+        let limits = &p.node_pools[t.pool].limits;
+        // fast path: limits on cpu/memory/pods/ephemeral-storage/nodes only, as quad bounds
+        let quad_limits: Option<[i64; 4]> = match &c.limit_cap {
+            Some(cap) if self.ctx.fast => {
+                let names = [
+                    crate::resources::CPU,
+                    crate::resources::MEMORY,
+                    crate::resources::PODS,
+                    crate::resources::EPHEMERAL_STORAGE,
+                ];
+                let mut bound = [i64::MAX; 4];
+                let mut ok = true;
+                for k in limits.keys() {
+                    match names.iter().position(|n| n == k) {
+                        Some(d) => bound[d] = cap.get(k),
+                        None => ok &= k == "nodes",
+                    }
+                }
+                ok.then_some(bound)
+            }
+            _ => None,
+        };
+        let within_limits = |i: u32, it: &InstanceType| match &c.limit_cap {
+            None => true,
+            Some(cap) => match (quad_limits, self.ctx.cap_quad[i as usize]) {
+                (Some(b), Some(q)) => quad_fits(&q, &b),
+                _ => limits
+                    .keys()
+                    .all(|k| k == "nodes" || it.capacity.get(k) <= cap.get(k)),
+            },
+        };
+        let free_quad = &self.ctx.type_free_quad[c.template];
+        let req_quad = (self.ctx.fast && c.requests.extended.is_empty()).then(|| quad(&c.requests));
+        let label_reqs: Option<std::borrow::Cow<'_, Requirements>> = if !c.seeded {
+            None
+        } else if self.ctx.fast {
+            self.ctx
+                .label_relevant(&c.reqs)
+                .map(std::borrow::Cow::Owned)
+        } else {
+            Some(std::borrow::Cow::Borrowed(&c.reqs))
+        };
+        let types: &[u32] = if let Some(label_reqs) = &label_reqs {
+            expanded = t
+                .types
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let it = &p.instance_types[i as usize];
+                    within_limits(i, it)
+                        && it.labels_compatible(label_reqs)
+                        && match (&req_quad, &free_quad[i as usize]) {
+                            (Some(r), Some(f)) => quad_fits(r, f),
+                            _ => c
+                                .requests
+                                .fits_with(&t.overhead[i as usize], &it.allocatable),
+                        }
+                        && match mask {
+                            Some(m) => self.ctx.offer_mask[i as usize] & m != 0,
+                            None => it.cheapest_offering(&c.reqs).is_some(),
+                        }
+                })
+                .collect();
+            &expanded
+        } else if c.seeded {
+            // a key no instance type defines rules out every type
+            &[]
+        } else {
+            &c.types
+        };
+        types
+            .iter()
+            .filter_map(|&i| {
+                let price = match mask {
+                    Some(m) => self.ctx.offer_prices[i as usize]
+                        .iter()
+                        .filter(|(b, _)| m & (1u128 << b) != 0)
+                        .map(|(_, p)| *p)
+                        .min_by(f64::total_cmp),
+                    None => p.instance_types[i as usize]
+                        .cheapest_offering(&c.reqs)
+                        .map(|o| o.price),
+                };
+                price.map(|pr| (pr, i))
+            })
+            .collect()
+    }
+
+    /// The (price, type) a claim launches as, or `None` when `finish` would drop it: the first
+    /// of `priced` by price then name, priced at its cheapest allowed offering.
+    fn launch_price(&self, c: &Claim, priced: &[(f64, u32)]) -> Option<f64> {
+        let p = self.ctx.p;
+        let &(_, first) = priced.iter().min_by(|a, b| {
+            a.0.total_cmp(&b.0).then_with(|| {
+                p.instance_types[a.1 as usize]
+                    .name
+                    .cmp(&p.instance_types[b.1 as usize].name)
+            })
+        })?;
+        p.instance_types[first as usize]
+            .cheapest_offering(&c.reqs)
+            .map(|o| o.price)
+    }
+
+    /// Pending pods, price and node count of this packing, exactly as [`Run::finish`] would
+    /// report them, without building the plan (for choosing among packings).
+    fn score(&self, pending: usize) -> (usize, f64, usize) {
+        let (mut price, mut nodes) = (0.0, 0usize);
+        for c in &self.claims {
+            let priced = self.priced_types(c);
+            if let Some(pr) = self.launch_price(c, &priced) {
+                price += pr;
+                nodes += 1;
+            }
+        }
+        (pending, price, nodes)
+    }
+
     fn finish(self, pending: Vec<PendingPod>) -> Solution {
         let p = self.ctx.p;
         let mut node_claims = Vec::with_capacity(self.claims.len());
         for c in &self.claims {
             let t = &self.ctx.templates[c.template];
-            let mask = self.ctx.req_mask(&c.reqs);
-            // A seeded claim was packed against the cost-efficient types only; give it back
-            // every template type that still fits its pods (for limited pools, only types no
-            // larger than the capacity already charged to the limits).
-            let expanded: Vec<u32>;
-            let limits = &p.node_pools[t.pool].limits;
-            let within_limits = |it: &InstanceType| match &c.limit_cap {
-                None => true,
-                Some(cap) => limits
-                    .keys()
-                    .all(|k| k == "nodes" || it.capacity.get(k) <= cap.get(k)),
-            };
-            let types: &[u32] = if c.seeded {
-                expanded = t
-                    .types
-                    .iter()
-                    .copied()
-                    .filter(|&i| {
-                        let it = &p.instance_types[i as usize];
-                        within_limits(it)
-                            && it.labels_compatible(&c.reqs)
-                            && c.requests
-                                .fits_with(&t.overhead[i as usize], &it.allocatable)
-                            && match mask {
-                                Some(m) => self.ctx.offer_mask[i as usize] & m != 0,
-                                None => it.cheapest_offering(&c.reqs).is_some(),
-                            }
-                    })
-                    .collect();
-                &expanded
-            } else {
-                &c.types
-            };
-            let mut priced: Vec<(f64, u32)> = types
-                .iter()
-                .filter_map(|&i| {
-                    let price = match mask {
-                        Some(m) => self.ctx.offer_prices[i as usize]
-                            .iter()
-                            .filter(|(b, _)| m & (1u128 << b) != 0)
-                            .map(|(_, p)| *p)
-                            .min_by(f64::total_cmp),
-                        None => p.instance_types[i as usize]
-                            .cheapest_offering(&c.reqs)
-                            .map(|o| o.price),
-                    };
-                    price.map(|pr| (pr, i))
-                })
-                .collect();
+            let mut priced = self.priced_types(c);
             priced.sort_by(|a, b| {
                 a.0.total_cmp(&b.0).then_with(|| {
                     p.instance_types[a.1 as usize]

@@ -69,6 +69,8 @@ pub struct TopologyGroup {
     pub owner_domains: DomainCounts,
     /// Whether the group is a required anti-affinity (tracks owners for the inverse rule).
     pub inverse: bool,
+    /// Whether `key` is `kubernetes.io/hostname` (precomputed for the hot loop).
+    pub hostname_key: bool,
 }
 
 impl TopologyGroup {
@@ -90,7 +92,7 @@ pub struct Topology {
     index: HashMap<String, usize>,
     /// Known domains per key (zones, capacity types, custom labels). Hostnames are not listed:
     /// every target has its own.
-    pub domains: HashMap<String, BTreeSet<String>>,
+    pub domains: HashMap<String, BTreeSet<String>, BuildHasherDefault<FxHasher>>,
 }
 
 /// The domains a target may still land in for one key.
@@ -133,6 +135,7 @@ impl Topology {
             counts: DomainCounts::default(),
             owner_domains: DomainCounts::default(),
             inverse,
+            hostname_key: key == labels::HOSTNAME,
         });
         self.index.insert(id, self.groups.len() - 1);
         self.groups.len() - 1
@@ -175,7 +178,7 @@ impl Topology {
                     } else {
                         None
                     };
-                    let min = if g.key == labels::HOSTNAME {
+                    let min = if g.hostname_key {
                         0
                     } else {
                         let eligible: Vec<i64> = universe
@@ -317,7 +320,7 @@ impl Topology {
                     if pod_dom.is_some_and(|r| !r.has(v)) {
                         false
                     } else {
-                        let min = if g.key == labels::HOSTNAME {
+                        let min = if g.hostname_key {
                             0
                         } else {
                             let mut n = 0i64;
@@ -384,21 +387,47 @@ impl Topology {
         target: &Requirements,
         hostname: &str,
     ) -> bool {
+        self.quick_reject_with(
+            owned,
+            selected_by,
+            target,
+            |g| self.groups[g].count(hostname),
+            |g| {
+                self.groups[g]
+                    .owner_domains
+                    .get(hostname)
+                    .copied()
+                    .unwrap_or(0)
+            },
+        )
+    }
+
+    /// [`Topology::quick_reject`] with the target's counts for hostname-keyed groups supplied
+    /// by the caller (`host_count(group)` matching pods, `host_owners(group)` owners), for
+    /// callers that track them per target instead of by hostname lookups.
+    pub fn quick_reject_with(
+        &self,
+        owned: &[usize],
+        selected_by: &[usize],
+        target: &Requirements,
+        host_count: impl Fn(usize) -> i64,
+        host_owners: impl Fn(usize) -> i64,
+    ) -> bool {
         for &gid in owned {
             let g = &self.groups[gid];
-            let v = if g.key == labels::HOSTNAME {
-                hostname
+            let count = if g.hostname_key {
+                host_count(gid)
             } else {
                 match target.get(&g.key).and_then(|r| r.single()) {
-                    Some(v) => v,
+                    Some(v) => g.count(v),
                     None => continue,
                 }
             };
             match g.kind {
-                GroupKind::AntiAffinity if g.count(v) > 0 => return true,
+                GroupKind::AntiAffinity if count > 0 => return true,
                 GroupKind::Spread { max_skew, .. }
-                    if g.key == labels::HOSTNAME
-                        && g.count(v) + i64::from(selected_by.contains(&gid)) > max_skew =>
+                    if g.hostname_key
+                        && count + i64::from(selected_by.contains(&gid)) > max_skew =>
                 {
                     return true
                 }
@@ -408,19 +437,30 @@ impl Topology {
         for &gid in selected_by {
             let g = &self.groups[gid];
             if g.inverse && !g.owner_domains.is_empty() {
-                let v = if g.key == labels::HOSTNAME {
-                    Some(hostname)
+                let owners = if g.hostname_key {
+                    host_owners(gid)
                 } else {
-                    target.get(&g.key).and_then(|r| r.single())
-                };
-                if let Some(v) = v {
-                    if g.owner_domains.get(v).copied().unwrap_or(0) > 0 {
-                        return true;
+                    match target.get(&g.key).and_then(|r| r.single()) {
+                        Some(v) => g.owner_domains.get(v).copied().unwrap_or(0),
+                        None => continue,
                     }
+                };
+                if owners > 0 {
+                    return true;
                 }
             }
         }
         false
+    }
+
+    /// Matching pods counted in domain `d` of group `g`.
+    pub fn domain_count(&self, g: usize, d: &str) -> i64 {
+        self.groups[g].count(d)
+    }
+
+    /// Owners of required anti-affinity group `g` in domain `d`.
+    pub fn owner_count(&self, g: usize, d: &str) -> i64 {
+        self.groups[g].owner_domains.get(d).copied().unwrap_or(0)
     }
 
     /// Record a placement on a target whose final requirements are `target`. `required_anti`
