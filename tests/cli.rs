@@ -9,7 +9,10 @@ fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"));
     // Never reach a real cluster or AWS account from these tests.
     cmd.env_remove("KUBECONFIG")
-        .env("HOME", std::env::temp_dir().join("kubectl-karpenter-cli-test-home"))
+        .env(
+            "HOME",
+            std::env::temp_dir().join("kubectl-karpenter-cli-test-home"),
+        )
         .env("NO_COLOR", "1");
     cmd
 }
@@ -31,7 +34,14 @@ fn help_lists_every_subcommand_and_the_global_flags() {
     let out = run(&["--help"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let help = stdout(&out);
-    for sub in ["setup", "convert", "run", "scale-to-zero", "completion", "version"] {
+    for sub in [
+        "setup",
+        "convert",
+        "run",
+        "scale-to-zero",
+        "completion",
+        "version",
+    ] {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(sub)),
             "`{sub}` missing from --help:\n{help}"
@@ -58,7 +68,10 @@ fn unknown_subcommand_is_a_usage_error_with_exit_2() {
     let out = run(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("unrecognized subcommand 'frobnicate'"), "{err}");
+    assert!(
+        err.contains("unrecognized subcommand 'frobnicate'"),
+        "{err}"
+    );
     assert!(err.contains("Usage:"), "{err}");
 }
 
@@ -73,14 +86,21 @@ fn unknown_flag_is_a_usage_error_with_exit_2() {
 fn bad_output_format_is_a_usage_error() {
     let out = run(&["version", "-o", "xml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("invalid value 'xml'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid value 'xml'"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn version_prints_the_package_version() {
     let out = run(&["version"]);
     assert!(out.status.success());
-    assert_eq!(stdout(&out).trim(), format!("kubectl-karpenter {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("kubectl-karpenter {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -89,7 +109,10 @@ fn run_is_not_yet_supported_and_says_so_in_one_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("`kubectl karpenter run` is not yet supported"), "{err}");
+    assert!(
+        err.contains("`kubectl karpenter run` is not yet supported"),
+        "{err}"
+    );
     assert!(stdout(&out).is_empty());
 }
 
@@ -102,7 +125,9 @@ fn completion_file(shell: Shell) -> PathBuf {
         Shell::Elvish => "kubectl-karpenter.elv",
         _ => unreachable!("not shipped"),
     };
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("completions").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("completions")
+        .join(name)
 }
 
 /// `completions/` must match the current CLI. Regenerate with
@@ -157,9 +182,9 @@ fn malformed_kubeconfig_is_one_paragraph_naming_the_file_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config");
     std::fs::write(&path, "apiVersion: v1\nclusters: [this is: not: yaml\n").unwrap();
-    let err = block_on(kubectl_karpenter::cluster::client::config(&global_with_kubeconfig(
-        path.clone(),
-    )))
+    let err = block_on(kubectl_karpenter::cluster::client::config(
+        &global_with_kubeconfig(path.clone()),
+    ))
     .expect_err("malformed kubeconfig must fail");
     let msg = err.to_string();
     assert!(!msg.contains('\n'), "one paragraph: {msg}");
@@ -172,9 +197,9 @@ fn malformed_kubeconfig_is_one_paragraph_naming_the_file_and_the_fix() {
 fn missing_kubeconfig_file_names_where_it_looked() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("does-not-exist");
-    let err = block_on(kubectl_karpenter::cluster::client::config(&global_with_kubeconfig(
-        path.clone(),
-    )))
+    let err = block_on(kubectl_karpenter::cluster::client::config(
+        &global_with_kubeconfig(path.clone()),
+    ))
     .expect_err("missing kubeconfig must fail");
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
@@ -194,7 +219,8 @@ fn unknown_context_is_reported_with_its_name() {
     .unwrap();
     let mut global = global_with_kubeconfig(path);
     global.context = Some("missing-ctx".into());
-    let err = block_on(kubectl_karpenter::cluster::client::config(&global)).expect_err("bad context");
+    let err =
+        block_on(kubectl_karpenter::cluster::client::config(&global)).expect_err("bad context");
     let msg = err.to_string();
     assert!(msg.contains("\"missing-ctx\""), "{msg}");
 
@@ -210,14 +236,16 @@ fn unknown_context_is_reported_with_its_name() {
 /// is not, there is nothing to check).
 #[test]
 fn kubectl_dispatches_to_the_plugin_on_path() {
-    let Ok(kubectl) = which("kubectl") else { return };
+    let Ok(kubectl) = which("kubectl") else {
+        return;
+    };
     let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_kubectl-karpenter"))
         .parent()
         .unwrap()
         .to_path_buf();
-    let path = std::env::join_paths(
-        std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
     .unwrap();
     let out = Command::new(kubectl)
         .args(["karpenter", "--help"])

@@ -13,7 +13,9 @@ fn render(template: &str) -> String {
             let indent = &line[..start];
             let rest = &line[start + "{{addURIAndSha \"".len()..];
             let url = &rest[..rest.find('"').expect("closing quote")];
-            out.push_str(&format!("{indent}uri: {url}\n{indent}sha256: \"{DIGEST}\"\n"));
+            out.push_str(&format!(
+                "{indent}uri: {url}\n{indent}sha256: \"{DIGEST}\"\n"
+            ));
         } else {
             out.push_str(&line);
             out.push('\n');
@@ -31,7 +33,10 @@ fn manifest() -> Value {
 #[test]
 fn manifest_is_a_krew_plugin_named_karpenter() {
     let m = manifest();
-    assert_eq!(m["apiVersion"], "krew.googlecontainertools.github.com/v1alpha2");
+    assert_eq!(
+        m["apiVersion"],
+        "krew.googlecontainertools.github.com/v1alpha2"
+    );
     assert_eq!(m["kind"], "Plugin");
     assert_eq!(m["metadata"]["name"], "karpenter");
     let spec = &m["spec"];
@@ -50,17 +55,34 @@ fn every_platform_has_a_versioned_uri_digest_and_the_binary() {
     let mut seen = Vec::new();
     for p in platforms {
         let labels = &p["selector"]["matchLabels"];
-        let (os, arch) = (labels["os"].as_str().unwrap(), labels["arch"].as_str().unwrap());
+        let (os, arch) = (
+            labels["os"].as_str().unwrap(),
+            labels["arch"].as_str().unwrap(),
+        );
         seen.push(format!("{os}/{arch}"));
         let uri = p["uri"].as_str().expect("uri");
-        assert!(uri.starts_with("https://") && uri.contains(&format!("/download/{TAG}/")), "{uri}");
+        assert!(
+            uri.starts_with("https://") && uri.contains(&format!("/download/{TAG}/")),
+            "{uri}"
+        );
         assert!(uri.ends_with(".tar.gz"), "{uri}");
         let sha = p["sha256"].as_str().expect("sha256");
         assert!(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(p["bin"], "kubectl-karpenter");
-        let files: Vec<&str> = p["files"].as_array().unwrap().iter().map(|f| f["from"].as_str().unwrap()).collect();
-        assert!(files.contains(&"LICENSE"), "the license ships in the archive");
+        let files: Vec<&str> = p["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["from"].as_str().unwrap())
+            .collect();
+        assert!(
+            files.contains(&"LICENSE"),
+            "the license ships in the archive"
+        );
     }
     seen.sort();
-    assert_eq!(seen, ["darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"]);
+    assert_eq!(
+        seen,
+        ["darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"]
+    );
 }

@@ -57,7 +57,10 @@ fn offline_json_lists_matching_types_cheapest_first() {
         }
         // The embedded catalog has on-demand prices only: spot is unknown, not a copy.
         assert!(r["spotPricePerHour"].is_null(), "{r}");
-        assert!(r["onDemandPricePerHour"].as_f64().is_some_and(|p| p > 0.0), "{r}");
+        assert!(
+            r["onDemandPricePerHour"].as_f64().is_some_and(|p| p > 0.0),
+            "{r}"
+        );
     }
     assert!(
         rows.windows(2).all(|w| price(&w[0]) <= price(&w[1])),

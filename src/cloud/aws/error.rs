@@ -595,7 +595,10 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("could not reach the AWS endpoint"), "{text}");
         assert!(text.contains("refused"), "{text}");
-        assert!(text.contains("check the region name"), "a region typo is the usual cause: {text}");
+        assert!(
+            text.contains("check the region name"),
+            "a region typo is the usual cause: {text}"
+        );
         assert!(!text.contains("DispatchFailure"), "no Debug output: {text}");
 
         let slow = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
