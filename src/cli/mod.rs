@@ -132,7 +132,7 @@ pub fn main() -> ExitCode {
 
 /// Print an error as one paragraph: the message, then its causes joined by ": ".
 pub fn report(err: &anyhow::Error) {
-    let style = console::Style::new().red().bold();
+    let style = console::Style::new().red().bold().for_stderr();
     eprintln!("{} {err:#}", style.apply_to("error:"));
 }
 
