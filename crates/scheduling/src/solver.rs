@@ -1,5 +1,6 @@
 //! The scheduler: Karpenter's provisioning simulation (karpenter-core.md §2.3–§2.9).
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -302,6 +303,78 @@ struct Ctx<'a> {
     host_slot: Vec<Option<usize>>,
     /// hostname-keyed group ids, by slot
     host_groups: Vec<usize>,
+    /// per template whose types all have a free quad (fast path): the types sorted by each
+    /// quad dimension, for the resource-only type filter
+    fit_index: Vec<Option<FitIndex>>,
+}
+
+/// A template's types ordered by free cpu, memory, pods and storage, with bitsets (over type
+/// indices) of every prefix: the types whose free amount in a dimension is below a total are
+/// one prefix, found by binary search.
+struct FitIndex {
+    /// words per bitset
+    words: usize,
+    /// per dimension, (free amount, type index), ascending
+    sorted: [Vec<(i64, u32)>; 4],
+    /// per dimension, `words × (types + 1)` words: prefix `k` holds the first `k` types
+    prefix: [Vec<u64>; 4],
+}
+
+impl FitIndex {
+    fn new(types: &[u32], free: &[Option<[i64; 4]>], n_types: usize) -> Option<Self> {
+        let words = n_types.div_ceil(64).max(1);
+        let mut sorted: [Vec<(i64, u32)>; 4] = Default::default();
+        let mut prefix: [Vec<u64>; 4] = Default::default();
+        for d in 0..4 {
+            let mut v = Vec::with_capacity(types.len());
+            for &i in types {
+                v.push((free.get(i as usize).copied().flatten()?[d], i));
+            }
+            v.sort_unstable();
+            let mut pre = vec![0u64; words * (v.len() + 1)];
+            for (k, &(_, i)) in v.iter().enumerate() {
+                let (prev, next) = pre.split_at_mut((k + 1) * words);
+                next[..words].copy_from_slice(&prev[k * words..]);
+                next[i as usize >> 6] |= 1 << (i & 63);
+            }
+            sorted[d] = v;
+            prefix[d] = pre;
+        }
+        Some(FitIndex {
+            words,
+            sorted,
+            prefix,
+        })
+    }
+
+    /// Bitset of the types with less free than `total` in some dimension.
+    fn too_small(&self, total: &[i64; 4]) -> Vec<u64> {
+        let mut out = vec![0u64; self.words];
+        for ((sorted, prefix), &need) in self.sorted.iter().zip(&self.prefix).zip(total) {
+            let k = sorted.partition_point(|&(f, _)| f < need);
+            let pre = &prefix[k * self.words..(k + 1) * self.words];
+            for (o, p) in out.iter_mut().zip(pre) {
+                *o |= p;
+            }
+        }
+        out
+    }
+
+    /// Component-wise (min, max) free quad over the types in `kept` (non-empty), reading
+    /// each dimension's order from its ends.
+    fn min_max(&self, kept: &[u64]) -> ([i64; 4], [i64; 4]) {
+        let has = |i: u32| (kept[i as usize >> 6] >> (i & 63)) & 1 == 1;
+        let (mut lo, mut hi) = ([i64::MAX; 4], [0i64; 4]);
+        for d in 0..4 {
+            if let Some(&(f, _)) = self.sorted[d].iter().find(|&&(_, i)| has(i)) {
+                lo[d] = f;
+            }
+            if let Some(&(f, _)) = self.sorted[d].iter().rev().find(|&&(_, i)| has(i)) {
+                hi[d] = f.max(0);
+            }
+        }
+        (lo, hi)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -337,6 +410,11 @@ struct Run<'c, 'a> {
     claim_order: ClaimOrder,
     efficient: bool,
     next_seq: usize,
+    /// per hostname-keyed group slot, bitset over claim indices of the claims whose
+    /// `host_counts[slot] > 0` (mirrors the claims' own counts)
+    host_taken: Vec<Vec<u64>>,
+    /// per slot, likewise for `host_owners[slot] > 0`
+    host_owned: Vec<Vec<u64>>,
 }
 
 /// A finished packing of the default strategy, scored by (pending pods, price, nodes).
@@ -363,6 +441,9 @@ impl Packed<'_, '_> {
 /// Answers of the topology fast check during one claim scan, by the target's single value for
 /// the pod's `memo_key` (the topology does not change during a scan).
 type TopoMemo = Vec<(String, Option<bool>)>;
+
+/// Sorted priced type lists by (offering mask, launchable types), shared by claims.
+type PlanCache = HashMap<u128, HashMap<Vec<u32>, Rc<Vec<(f64, u32)>>>>;
 
 enum Target {
     Node(usize),
@@ -789,6 +870,7 @@ impl<'a> Ctx<'a> {
                 .collect(),
             host_slot: Vec::new(),
             host_groups: Vec::new(),
+            fit_index: Vec::new(),
             cap_quad: p
                 .instance_types
                 .iter()
@@ -825,6 +907,16 @@ impl<'a> Ctx<'a> {
             })
             .collect();
         ctx.build_offer_masks();
+        if ctx.fast {
+            ctx.fit_index = ctx
+                .templates
+                .iter()
+                .enumerate()
+                .map(|(ti, t)| {
+                    FitIndex::new(&t.types, &ctx.type_free_quad[ti], p.instance_types.len())
+                })
+                .collect();
+        }
         if opts.strategy == Strategy::Default {
             ctx.efficient = ctx.efficient_types();
         }
@@ -1128,6 +1220,8 @@ impl<'a> Ctx<'a> {
             claim_order,
             efficient,
             next_seq: 0,
+            host_taken: vec![Vec::new(); self.host_groups.len()],
+            host_owned: vec![Vec::new(); self.host_groups.len()],
         };
         let mut pending: Vec<PendingPod> = Vec::new();
         let mut queue: Vec<usize> = Vec::new();
@@ -1482,6 +1576,7 @@ impl Run<'_, '_> {
         }
         // 2. in-flight claims
         let mut memo = TopoMemo::new();
+        let skip = self.host_skip(pd);
         for oi in 0..self.order.len() {
             // the same test eval_claim starts with (requests + pod ≤ max_alloc), on contiguous
             // data
@@ -1489,6 +1584,23 @@ impl Run<'_, '_> {
                 continue;
             }
             let ci = self.order[oi];
+            // claims the hostname-keyed quick reject would refuse (same answer, no visit)
+            if skip.get(ci >> 6).is_some_and(|w| (w >> (ci & 63)) & 1 == 1) {
+                continue;
+            }
+            // the topology check already refused this claim's value of the memo key in this
+            // scan: eval_claim would reject it again
+            if let Some(k) = pd.memo_key.as_deref().filter(|_| self.ctx.fast) {
+                if memo.iter().any(|(_, r)| *r == Some(false))
+                    && self.claims[ci]
+                        .reqs
+                        .get(k)
+                        .and_then(|r| r.single())
+                        .is_some_and(|v| memo.iter().any(|(mv, r)| *r == Some(false) && mv == v))
+                {
+                    continue;
+                }
+            }
             if let Ok(e) = self.eval_claim(&self.claims[ci], pd, false, &mut memo) {
                 self.commit(Target::Claim(ci), pod, pd, e);
                 self.room[oi] = self.claim_room(ci);
@@ -1606,6 +1718,9 @@ impl Run<'_, '_> {
                     self.next_seq += 1;
                     self.claims.push(claim);
                     let ci = self.claims.len() - 1;
+                    for s in 0..self.ctx.host_groups.len() {
+                        self.sync_host_bits(ci, s);
+                    }
                     self.commit(Target::Claim(ci), pod, pd, e);
                     // subtract the largest remaining capacity from the limits (pessimistic)
                     if let Some(rem) = &mut self.remaining[ti] {
@@ -1684,6 +1799,28 @@ impl Run<'_, '_> {
         if self.ctx.fast && types.len() == self.ctx.templates[ti].types.len() {
             return self.ctx.template_max_free[ti].clone();
         }
+        // plain types: the same maximum (from zero) on quads
+        if let Some(Some(q)) = self.ctx.fast.then(|| {
+            let fq = &self.ctx.type_free_quad[ti];
+            types.iter().try_fold([0i64; 4], |m, &i| {
+                fq[i as usize].map(|f| {
+                    [
+                        m[0].max(f[0]),
+                        m[1].max(f[1]),
+                        m[2].max(f[2]),
+                        m[3].max(f[3]),
+                    ]
+                })
+            })
+        }) {
+            return Resources {
+                cpu_millis: q[0],
+                memory_bytes: q[1],
+                pods: q[2],
+                ephemeral_bytes: q[3],
+                extended: BTreeMap::new(),
+            };
+        }
         let mut m = Resources::default();
         for &i in types {
             m.max_with(&self.ctx.type_free[ti][i as usize]);
@@ -1715,6 +1852,71 @@ impl Run<'_, '_> {
             |g| c.host_counts[slot(g)],
             |g| c.host_owners[slot(g)],
         )
+    }
+
+    /// Sets claim `ci`'s bits in the slot's `host_taken`/`host_owned` from its counts.
+    fn sync_host_bits(&mut self, ci: usize, s: usize) {
+        let c = &self.claims[ci];
+        let (taken, owned) = (c.host_counts[s] > 0, c.host_owners[s] > 0);
+        let (w, b) = (ci >> 6, 1u64 << (ci & 63));
+        for (set, on) in [
+            (&mut self.host_taken[s], taken),
+            (&mut self.host_owned[s], owned),
+        ] {
+            if set.len() <= w {
+                set.resize(w + 1, 0);
+            }
+            if on {
+                set[w] |= b;
+            } else {
+                set[w] &= !b;
+            }
+        }
+    }
+
+    /// Bitset over claim indices of claims that `claim_quick_reject` refuses for this pod
+    /// because of a hostname-keyed group alone: anti-affinity it owns (a member is there),
+    /// a hostname spread it owns whose skew one more pod would exceed with the claim's count
+    /// above zero (maxSkew − own ≤ 0 only), or an inverse anti-affinity selecting it (an owner
+    /// is there). Empty when no such group applies. Exactly the claims whose cached counts
+    /// make the quick reject true through these rules, so skipping them changes nothing.
+    fn host_skip(&self, pd: &PodData) -> Vec<u64> {
+        let mut skip: Vec<u64> = Vec::new();
+        if self.ctx.host_groups.is_empty() {
+            return skip;
+        }
+        let mut or = |set: &Vec<u64>| {
+            if skip.len() < set.len() {
+                skip.resize(set.len(), 0);
+            }
+            for (d, s) in skip.iter_mut().zip(set) {
+                *d |= s;
+            }
+        };
+        for &g in &pd.owned {
+            let Some(s) = self.ctx.host_slot[g] else {
+                continue;
+            };
+            match self.topo.groups[g].kind {
+                GroupKind::AntiAffinity => or(&self.host_taken[s]),
+                // rejected iff count + own > max_skew; with max_skew − own = 0 that is
+                // count > 0 (other thresholds are left to the full check)
+                GroupKind::Spread { max_skew, .. }
+                    if max_skew - i64::from(pd.selected_by.contains(&g)) == 0 =>
+                {
+                    or(&self.host_taken[s])
+                }
+                _ => {}
+            }
+        }
+        for &g in &pd.selected_by {
+            if let Some(s) = self.ctx.host_slot[g] {
+                if self.topo.groups[g].inverse {
+                    or(&self.host_owned[s]);
+                }
+            }
+        }
+        skip
     }
 
     fn claim_room(&self, ci: usize) -> [i64; 4] {
@@ -1906,9 +2108,48 @@ impl Run<'_, '_> {
         } else {
             None
         };
+        let index = self.ctx.fit_index.get(c.template).and_then(Option::as_ref);
         let types: Vec<u32> = if all_stay {
             (n_label, n_fit) = (c.types.len(), c.types.len());
             c.types.clone()
+        } else if let (Some(fi), Some(tq), false, false) =
+            (index, &total_quad, check_labels, offering_changed)
+        {
+            // resources alone decide: drop the types too small in some dimension, keeping
+            // the order; same result as the general filter below
+            let small = fi.too_small(tq);
+            let mut kept_bits = vec![0u64; fi.words];
+            let kept: Vec<u32> = c
+                .types
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let (w, b) = (i as usize >> 6, 1u64 << (i & 63));
+                    let keep = small[w] & b == 0;
+                    if keep {
+                        kept_bits[w] |= b;
+                    }
+                    keep
+                })
+                .collect();
+            (n_label, n_fit) = (c.types.len(), kept.len());
+            if kept.len() * 8 < fi.sorted[0].len() {
+                // few types left: fold their quads directly
+                for &i in &kept {
+                    if let (Some(lo), Some(hi), Some(f)) =
+                        (&mut min_quad, &mut max_quad, free_quad[i as usize])
+                    {
+                        for ((l, h), f) in lo.iter_mut().zip(hi.iter_mut()).zip(f) {
+                            *l = (*l).min(f);
+                            *h = (*h).max(f);
+                        }
+                    }
+                }
+            } else if !kept.is_empty() {
+                let (lo, hi) = fi.min_max(&kept_bits);
+                (min_quad, max_quad) = (Some(lo), Some(hi));
+            }
+            kept
         } else {
             c.types
                 .iter()
@@ -2036,6 +2277,11 @@ impl Run<'_, '_> {
                             c.host_owners[s] = self.topo.owner_count(g, &c.hostname);
                         }
                     }
+                    for &g in pd.selected_by.iter().chain(pd.anti.iter()) {
+                        if let Some(s) = self.ctx.host_slot[g] {
+                            self.sync_host_bits(ci, s);
+                        }
+                    }
                 }
             }
         }
@@ -2081,14 +2327,71 @@ impl Run<'_, '_> {
         }
     }
 
-    /// The claim's launchable types with the price of each one's cheapest allowed offering,
-    /// unsorted. A seeded claim was packed against the cost-efficient types only; it gets back
-    /// every template type that still fits its pods (for limited pools, only types no larger
-    /// than the capacity already charged to the limits).
-    fn priced_types(&self, c: &Claim) -> Vec<(f64, u32)> {
+    /// The claim's launchable types ([`Run::with_launch_types`]) with the price of each
+    /// one's cheapest allowed offering, sorted by price then name. On the fast path, claims
+    /// whose launchable types and offering mask are the same share one sorted list (the
+    /// prices depend on nothing else).
+    fn sorted_priced(&self, c: &Claim, cache: &mut PlanCache) -> Rc<Vec<(f64, u32)>> {
+        let mask = self.ctx.req_mask(&c.reqs);
+        let sort = |mut priced: Vec<(f64, u32)>| {
+            let p = self.ctx.p;
+            priced.sort_by(|a, b| {
+                a.0.total_cmp(&b.0).then_with(|| {
+                    p.instance_types[a.1 as usize]
+                        .name
+                        .cmp(&p.instance_types[b.1 as usize].name)
+                })
+            });
+            Rc::new(priced)
+        };
+        self.with_launch_types(c, mask, |types| match mask {
+            Some(m) if self.ctx.fast => {
+                let by_types = cache.entry(m).or_default();
+                if let Some(v) = by_types.get(types) {
+                    return Rc::clone(v);
+                }
+                let v = sort(self.price_types(c, mask, types));
+                by_types.insert(types.to_vec(), Rc::clone(&v));
+                v
+            }
+            _ => sort(self.price_types(c, mask, types)),
+        })
+    }
+
+    /// Each type with the price of its cheapest offering allowed by `mask` (or by the
+    /// claim's requirements when there is no mask); types without one are left out.
+    fn price_types(&self, c: &Claim, mask: Option<u128>, types: &[u32]) -> Vec<(f64, u32)> {
+        let p = self.ctx.p;
+        types
+            .iter()
+            .filter_map(|&i| {
+                let price = match mask {
+                    Some(m) => self.ctx.offer_prices[i as usize]
+                        .iter()
+                        .filter(|(b, _)| m & (1u128 << b) != 0)
+                        .map(|(_, p)| *p)
+                        .min_by(f64::total_cmp),
+                    None => p.instance_types[i as usize]
+                        .cheapest_offering(&c.reqs)
+                        .map(|o| o.price),
+                };
+                price.map(|pr| (pr, i))
+            })
+            .collect()
+    }
+
+    /// Calls `f` with the claim's launchable types. A seeded claim was packed against the
+    /// cost-efficient types only; it gets back every template type that still fits its pods
+    /// (for limited pools, only types no larger than the capacity already charged to the
+    /// limits).
+    fn with_launch_types<R>(
+        &self,
+        c: &Claim,
+        mask: Option<u128>,
+        f: impl FnOnce(&[u32]) -> R,
+    ) -> R {
         let p = self.ctx.p;
         let t = &self.ctx.templates[c.template];
-        let mask = self.ctx.req_mask(&c.reqs);
         let expanded: Vec<u32>;
         let limits = &p.node_pools[t.pool].limits;
         // fast path: limits on cpu/memory/pods/ephemeral-storage/nodes only, as quad bounds
@@ -2160,22 +2463,7 @@ impl Run<'_, '_> {
         } else {
             &c.types
         };
-        types
-            .iter()
-            .filter_map(|&i| {
-                let price = match mask {
-                    Some(m) => self.ctx.offer_prices[i as usize]
-                        .iter()
-                        .filter(|(b, _)| m & (1u128 << b) != 0)
-                        .map(|(_, p)| *p)
-                        .min_by(f64::total_cmp),
-                    None => p.instance_types[i as usize]
-                        .cheapest_offering(&c.reqs)
-                        .map(|o| o.price),
-                };
-                price.map(|pr| (pr, i))
-            })
-            .collect()
+        f(types)
     }
 
     /// The (price, type) a claim launches as, or `None` when `finish` would drop it: the first
@@ -2198,9 +2486,10 @@ impl Run<'_, '_> {
     /// report them, without building the plan (for choosing among packings).
     fn score(&self, pending: usize) -> (usize, f64, usize) {
         let (mut price, mut nodes) = (0.0, 0usize);
+        let mut cache = PlanCache::default();
         for c in &self.claims {
-            let priced = self.priced_types(c);
-            if let Some(pr) = self.launch_price(c, &priced) {
+            let priced = self.sorted_priced(c, &mut cache);
+            if let Some(pr) = self.launch_price(c, &priced[..priced.len().min(1)]) {
                 price += pr;
                 nodes += 1;
             }
@@ -2211,16 +2500,10 @@ impl Run<'_, '_> {
     fn finish(self, pending: Vec<PendingPod>) -> Solution {
         let p = self.ctx.p;
         let mut node_claims = Vec::with_capacity(self.claims.len());
+        let mut cache = PlanCache::default();
         for c in &self.claims {
             let t = &self.ctx.templates[c.template];
-            let mut priced = self.priced_types(c);
-            priced.sort_by(|a, b| {
-                a.0.total_cmp(&b.0).then_with(|| {
-                    p.instance_types[a.1 as usize]
-                        .name
-                        .cmp(&p.instance_types[b.1 as usize].name)
-                })
-            });
+            let priced = self.sorted_priced(c, &mut cache);
             let Some(&(_, first)) = priced.first() else {
                 continue;
             };

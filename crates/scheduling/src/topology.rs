@@ -84,12 +84,15 @@ impl TopologyGroup {
     }
 }
 
+/// What identifies a group: pods whose constraints agree on all of it share the group.
+type GroupId = (GroupKind, String, BTreeSet<String>, LabelSelector);
+
 /// All groups plus the domain universe per topology key.
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
     /// Groups, indexed by id.
     pub groups: Vec<TopologyGroup>,
-    index: HashMap<String, usize>,
+    index: HashMap<GroupId, usize>,
     /// Known domains per key (zones, capacity types, custom labels). Hostnames are not listed:
     /// every target has its own.
     pub domains: HashMap<String, BTreeSet<String>, BuildHasherDefault<FxHasher>>,
@@ -123,15 +126,15 @@ impl Topology {
         selector: LabelSelector,
     ) -> usize {
         let inverse = kind == GroupKind::AntiAffinity;
-        let id = format!("{kind:?}|{key}|{namespaces:?}|{selector:?}");
+        let id: GroupId = (kind, key.to_string(), namespaces, selector);
         if let Some(&g) = self.index.get(&id) {
             return g;
         }
         self.groups.push(TopologyGroup {
-            kind,
-            key: key.to_string(),
-            namespaces,
-            selector,
+            kind: id.0.clone(),
+            key: id.1.clone(),
+            namespaces: id.2.clone(),
+            selector: id.3.clone(),
             counts: DomainCounts::default(),
             owner_domains: DomainCounts::default(),
             inverse,

@@ -1,6 +1,7 @@
 //! Property test: the optimised solver (headroom arrays, plain-resource fit tables, per-NodePool
-//! maxima, packings scored before their plans are built) gives exactly the same solution as the
-//! straightforward reference path, on random small problems, under both strategies.
+//! maxima, packings scored before their plans are built, per-group claim bitsets, sorted fit
+//! index, shared sorted price lists) gives exactly the same solution as the straightforward
+//! reference path, on random small problems, under both strategies.
 use std::collections::BTreeMap;
 
 use karpenter_scheduling::labels::{HOSTNAME, INSTANCE_CPU, ZONE};
@@ -25,11 +26,22 @@ fn selector(app: &str) -> LabelSelector {
 
 /// kind: 0 plain, 1 zone spread, 2 hostname spread, 3 zone affinity, 4 hostname anti-affinity,
 /// 5 GPU request (extended resource: the fit tables must fall back), 6 zone nodeSelector,
-/// 7 instance-cpu nodeSelector (label compatibility rows).
+/// 7 instance-cpu nodeSelector (label compatibility rows), 8 hostname anti-affinity against
+/// the plain pods (they meet it as inverse anti-affinity), 9 hostname spread counting the plain
+/// pods (owned, not self-selecting).
 fn build_pod(i: usize, kind: u8, cpu: i64, mem_mib: i64, skew: i32) -> Pod {
     let app = [
-        "plain", "zspread", "hspread", "zaff", "hanti", "gpu", "zsel", "cpusel",
-    ][kind as usize % 8];
+        "plain",
+        "zspread",
+        "hspread",
+        "zaff",
+        "hanti",
+        "gpu",
+        "zsel",
+        "cpusel",
+        "antiplain",
+        "spreadplain",
+    ][kind as usize % 10];
     let mut p = Pod {
         namespace: "default".into(),
         name: format!("p{i}"),
@@ -54,7 +66,7 @@ fn build_pod(i: usize, kind: u8, cpu: i64, mem_mib: i64, skew: i32) -> Pod {
         namespaces: vec![],
         topology_key: key.into(),
     };
-    match kind % 8 {
+    match kind % 10 {
         1 => p.topology_spread_constraints.push(spread(ZONE)),
         2 => p.topology_spread_constraints.push(spread(HOSTNAME)),
         3 => p.pod_affinity.push(term(ZONE)),
@@ -70,6 +82,16 @@ fn build_pod(i: usize, kind: u8, cpu: i64, mem_mib: i64, skew: i32) -> Pod {
             p.node_selector
                 .insert(INSTANCE_CPU.into(), (2 + i % 6).to_string());
         }
+        8 => p.pod_anti_affinity.push(PodAffinityTerm {
+            label_selector: selector("plain"),
+            ..term(HOSTNAME)
+        }),
+        9 => p
+            .topology_spread_constraints
+            .push(TopologySpreadConstraint {
+                label_selector: selector("plain"),
+                ..spread(HOSTNAME)
+            }),
         _ => {}
     }
     p
@@ -79,7 +101,7 @@ type PodSpec = (u8, i64, i64);
 type Knobs = (usize, Option<i64>, bool, bool, usize, i32);
 
 fn arb_problem() -> impl Strategy<Value = Problem> {
-    let pods = proptest::collection::vec((0u8..8, 1i64..30, 1i64..40), 1..40);
+    let pods = proptest::collection::vec((0u8..10, 1i64..30, 1i64..40), 1..90);
     // types, cpu limit, daemonset, gpu types, existing nodes, skew
     let knobs = (
         3usize..14,
