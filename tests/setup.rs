@@ -1746,7 +1746,7 @@ fn export_cloudformation_prints_a_template_without_calling_aws() {
 /// Deploy the upstream v0.27 getting-started template as stack Karpenter-demo for cluster demo.
 async fn create_v027_stack(aws: &kubectl_karpenter::cloud::aws::AwsContext) {
     let body = std::fs::read_to_string(
-        template::shared_dir().join("crds/cloudformation/cloudformation-v0.27.yaml"),
+        support::shared_dir().join("crds/cloudformation/cloudformation-v0.27.yaml"),
     )
     .unwrap();
     aws.cloudformation()

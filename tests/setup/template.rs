@@ -3,23 +3,8 @@
 //! CloudFormation does it. Only the `PolicyDocument: !Sub |` JSON blocks are read from the file;
 //! the queue policy and rules are written out in the tests from the reference.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde_json::Value;
-
-/// `../shared` next to the workspace root.
-pub fn shared_dir() -> PathBuf {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let candidate = dir.join("../shared");
-        if candidate.join("crds").is_dir() {
-            return candidate;
-        }
-        if !dir.pop() {
-            panic!("../shared not found above {}", env!("CARGO_MANIFEST_DIR"));
-        }
-    }
-}
 
 /// Substitute the template's `${...}` variables.
 pub fn substitute(text: &str, vars: &BTreeMap<&str, String>) -> String {
@@ -37,7 +22,7 @@ pub fn substitute(text: &str, vars: &BTreeMap<&str, String>) -> String {
 /// The controller policy documents of the v1 template, by policy name, substituted for
 /// cluster `c` in region `r` of account `a` (partition `aws`).
 pub fn controller_policies(c: &str, r: &str, a: &str) -> BTreeMap<String, Value> {
-    let path = shared_dir().join("crds/cloudformation/cloudformation-v1.yaml");
+    let path = crate::support::shared_dir().join("crds/cloudformation/cloudformation-v1.yaml");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let vars = BTreeMap::from([
@@ -94,7 +79,7 @@ pub fn controller_policies(c: &str, r: &str, a: &str) -> BTreeMap<String, Value>
 /// resolved for cluster `c` in region `r` of account `a`: `!Sub` substituted, `!GetAtt
 /// KarpenterInterruptionQueue.Arn` replaced by the queue's ARN, `!Ref X` left as `X`.
 pub fn resources(c: &str, r: &str, a: &str) -> serde_json::Map<String, Value> {
-    let path = shared_dir().join("crds/cloudformation/cloudformation-v1.yaml");
+    let path = crate::support::shared_dir().join("crds/cloudformation/cloudformation-v1.yaml");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let doc: Value = serde_saphyr::from_str(&text)

@@ -191,18 +191,13 @@ fn script_path() -> PathBuf {
         );
         return p;
     }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in manifest.ancestors() {
-        let candidate = dir.join("../shared/tools/moto_karpenter.py");
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "cannot find ../shared/tools/moto_karpenter.py next to the repository (looked upwards from \
-         {}); clone `shared/` beside the repository or set KUBECTL_KARPENTER_MOTO_SCRIPT",
-        manifest.display()
+    let script = super::shared_dir().join("tools/moto_karpenter.py");
+    assert!(
+        script.is_file(),
+        "cannot find {}; clone `shared/` beside the repository or set KUBECTL_KARPENTER_MOTO_SCRIPT",
+        script.display()
     );
+    script
 }
 
 fn free_port() -> u16 {
