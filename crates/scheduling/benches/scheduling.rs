@@ -22,6 +22,20 @@ fn measure(label: &str, p: &Problem, strategy: Strategy, min_time: Duration) {
     };
     // warm-up and result
     let s = solve(p, &opts).expect("valid benchmark problem");
+    if std::env::args().any(|a| a == "--digest") {
+        // a fingerprint of the whole plan, to check that a speed-up changed no decision
+        let json = serde_json::to_string(&s).expect("solution serialises");
+        let h = json.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+        println!(
+            "{label:<34} {:<9} digest={h:016x} nodes={} $/h={:.3}",
+            format!("{strategy:?}"),
+            s.node_claims.len(),
+            s.price_per_hour
+        );
+        return;
+    }
     let mut iters = 0u32;
     let start = Instant::now();
     while start.elapsed() < min_time || iters < 3 {

@@ -1,6 +1,8 @@
 //! The scheduler: Karpenter's provisioning simulation (karpenter-core.md §2.3–§2.9).
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -21,6 +23,54 @@ const CLAIM_HOSTNAME_PREFIX: &str = "hostname-placeholder-";
 
 /// Upstream `MaxInstanceTypes` (v1.7+).
 pub const MAX_INSTANCE_TYPES: usize = 600;
+
+/// A set of instance-type indices, one bit per type (`Problem::instance_types` order), so
+/// iterating it yields ascending indices: a template's order, since templates list their
+/// types ascending. Narrowing a claim's types is then a few word operations.
+type TypeSet = Vec<u64>;
+
+fn set_words(n_types: usize) -> usize {
+    n_types.div_ceil(64).max(1)
+}
+
+fn set_of(types: &[u32], words: usize) -> TypeSet {
+    let mut s = vec![0u64; words];
+    for &i in types {
+        s[i as usize >> 6] |= 1 << (i & 63);
+    }
+    s
+}
+
+fn set_len(s: &[u64]) -> usize {
+    s.iter().map(|w| w.count_ones() as usize).sum()
+}
+
+fn set_iter(s: &[u64]) -> impl Iterator<Item = u32> + '_ {
+    s.iter().enumerate().flat_map(|(wi, &w)| {
+        let mut w = w;
+        std::iter::from_fn(move || {
+            (w != 0).then(|| {
+                let b = w.trailing_zeros();
+                w &= w - 1;
+                (wi as u32) << 6 | b
+            })
+        })
+    })
+}
+
+/// Keeps only the members for which `keep` holds.
+fn set_retain(s: &mut [u64], mut keep: impl FnMut(u32) -> bool) {
+    for (wi, word) in s.iter_mut().enumerate() {
+        let mut w = *word;
+        while w != 0 {
+            let b = w.trailing_zeros();
+            w &= w - 1;
+            if !keep((wi as u32) << 6 | b) {
+                *word &= !(1u64 << b);
+            }
+        }
+    }
+}
 
 /// Everything the scheduler needs.
 #[derive(Debug, Clone, Default)]
@@ -82,8 +132,9 @@ impl Default for SolveOptions {
 pub struct NodeClaimPlan {
     /// NodePool name.
     pub node_pool: String,
-    /// Allowed instance types, cheapest first (truncated to `max_instance_types`).
-    pub instance_types: Vec<String>,
+    /// Allowed instance types, cheapest first (truncated to `max_instance_types`); claims
+    /// with the same list share it.
+    pub instance_types: Arc<[String]>,
     /// The cheapest type.
     pub instance_type: String,
     /// Zone of the cheapest offering.
@@ -141,6 +192,8 @@ struct Template {
     /// DaemonSet overhead per instance type (indexed by type).
     overhead: Vec<Resources>,
     daemon_ports: Vec<HostPort>,
+    /// `types` as a set
+    type_set: TypeSet,
 }
 
 #[derive(Clone)]
@@ -174,6 +227,8 @@ struct PodData {
     /// the same non-hostname key: that key. The topology fast check then depends on a target
     /// only through its single value for the key, so one claim scan can reuse its answers.
     memo_key: Option<String>,
+    /// `memo_key`'s index in `Ctx::memo_keys`
+    memo_id: Option<usize>,
 }
 
 impl PodData {
@@ -247,7 +302,10 @@ struct Claim {
     /// for limited pools: the capacity subtracted from the limits when the claim was created
     limit_cap: Option<Resources>,
     reqs: Requirements,
-    types: Vec<u32>,
+    /// the instance types it may still launch as
+    types: TypeSet,
+    /// `set_len(types)`
+    n_types: usize,
     requests: Resources,
     max_alloc: Resources,
     /// component-wise minimum free quad over `types` (fast path; `None` when any type has
@@ -257,6 +315,9 @@ struct Claim {
     host_counts: Vec<i64>,
     /// this claim's required-anti-affinity owner counts, likewise
     host_owners: Vec<i64>,
+    /// per `Ctx::memo_keys` entry, the id (`Run::memo_ids`) of the claim's single value for
+    /// it, or `NO_VALUE`
+    memo_vals: Vec<u32>,
     pods: Vec<usize>,
     host_ports: Vec<HostPort>,
 }
@@ -284,6 +345,12 @@ struct Ctx<'a> {
     /// per template, the types that are cost-efficient for the pending pods' resource mix
     /// (LP shadow prices); the default strategy seeds new claims with these first
     efficient: Vec<Vec<u32>>,
+    /// `efficient` as sets
+    efficient_sets: Vec<TypeSet>,
+    /// words of a `TypeSet`
+    words: usize,
+    /// the distinct `PodData::memo_key`s
+    memo_keys: Vec<String>,
     /// per template, the largest allocatable minus overhead over all its types
     template_max_free: Vec<Resources>,
     /// per template, the largest capacity over all its types (limits short-cut)
@@ -292,7 +359,7 @@ struct Ctx<'a> {
     fast: bool,
     /// per distinct pod `type_reqs` (pods come in few shapes), whether each instance type's
     /// labels are compatible with them, computed once
-    type_compat: Vec<Vec<bool>>,
+    type_compat: Vec<TypeSet>,
     /// every label key any instance type defines
     type_label_keys: BTreeSet<String>,
     /// per type, `quad(capacity)` when the capacity has no extended resources
@@ -415,6 +482,10 @@ struct Run<'c, 'a> {
     host_taken: Vec<Vec<u64>>,
     /// per slot, likewise for `host_owners[slot] > 0`
     host_owned: Vec<Vec<u64>>,
+    /// per offering mask (`Ctx::req_mask`) seen, the types with an available offering in it
+    offer_sets: RefCell<HashMap<u128, Arc<TypeSet>>>,
+    /// interned values of the memo keys
+    memo_ids: HashMap<String, u32>,
 }
 
 /// A finished packing of the default strategy, scored by (pending pods, price, nodes).
@@ -440,10 +511,13 @@ impl Packed<'_, '_> {
 
 /// Answers of the topology fast check during one claim scan, by the target's single value for
 /// the pod's `memo_key` (the topology does not change during a scan).
-type TopoMemo = Vec<(String, Option<bool>)>;
+type TopoMemo = Vec<(u32, Option<bool>)>;
+
+/// `Claim::memo_vals` entry of a claim without a single value for the key.
+const NO_VALUE: u32 = u32::MAX;
 
 /// Sorted priced type lists by (offering mask, launchable types), shared by claims.
-type PlanCache = HashMap<u128, HashMap<Vec<u32>, Rc<Vec<(f64, u32)>>>>;
+type PlanCache = HashMap<u128, HashMap<TypeSet, Rc<Vec<(f64, u32)>>>>;
 
 enum Target {
     Node(usize),
@@ -457,7 +531,10 @@ struct Eval {
     min_quad: Option<[i64; 4]>,
     /// The narrowed requirements; `None` when the pod leaves the claim's unchanged.
     reqs: Option<Requirements>,
-    types: Vec<u32>,
+    /// The narrowed types; `None` when the pod leaves the claim's unchanged.
+    types: Option<TypeSet>,
+    /// How many types remain.
+    n_types: usize,
     total: Resources,
 }
 
@@ -676,6 +753,7 @@ impl<'a> Ctx<'a> {
             }
             templates.push(Template {
                 pool: pi,
+                type_set: set_of(&types, set_words(n_types)),
                 has_prefer_taint: np
                     .taints
                     .iter()
@@ -787,6 +865,7 @@ impl<'a> Ctx<'a> {
                 topo.record_running(&rp.namespace, &rp.labels, &running_anti[ni][pi], &labels_h);
             }
         }
+        let mut memo_keys: Vec<String> = Vec::new();
         for (i, pod) in p.pods.iter().enumerate() {
             if let Ok(pd) = &mut pods[i] {
                 pd.selected_by = (0..topo.groups.len())
@@ -802,6 +881,13 @@ impl<'a> Ctx<'a> {
                         let k = &first.key;
                         if !first.hostname_key && keys.all(|g| g.key == *k) {
                             pd.memo_key = Some(k.clone());
+                            pd.memo_id = Some(match memo_keys.iter().position(|m| m == k) {
+                                Some(i) => i,
+                                None => {
+                                    memo_keys.push(k.clone());
+                                    memo_keys.len() - 1
+                                }
+                            });
                         }
                     }
                 }
@@ -859,6 +945,9 @@ impl<'a> Ctx<'a> {
             offer_keys: Vec::new(),
             offer_prices: Vec::new(),
             efficient: Vec::new(),
+            efficient_sets: Vec::new(),
+            words: set_words(p.instance_types.len()),
+            memo_keys,
             template_max_free: Vec::new(),
             template_max_cap,
             fast: !opts.reference_path,
@@ -919,6 +1008,7 @@ impl<'a> Ctx<'a> {
         }
         if opts.strategy == Strategy::Default {
             ctx.efficient = ctx.efficient_types();
+            ctx.efficient_sets = ctx.efficient.iter().map(|e| set_of(e, ctx.words)).collect();
         }
         Ok(ctx)
     }
@@ -936,13 +1026,13 @@ impl<'a> Ctx<'a> {
                 pd.compat_row = Some(r);
             } else if next < 1024 {
                 rows.insert(pd.type_reqs.clone(), next);
-                self.type_compat.push(
-                    self.p
-                        .instance_types
-                        .iter()
-                        .map(|it| it.labels_compatible(&pd.type_reqs))
-                        .collect(),
-                );
+                let mut row = vec![0u64; self.words];
+                for (i, it) in self.p.instance_types.iter().enumerate() {
+                    if it.labels_compatible(&pd.type_reqs) {
+                        row[i >> 6] |= 1 << (i & 63);
+                    }
+                }
+                self.type_compat.push(row);
                 pd.compat_row = Some(next);
             }
         }
@@ -1164,6 +1254,7 @@ impl<'a> Ctx<'a> {
             topo_type_keys: Vec::new(),
             compat_row: None,
             memo_key: None,
+            memo_id: None,
         };
         pd.derive(respect);
         let keys: BTreeSet<String> = pd
@@ -1222,6 +1313,8 @@ impl<'a> Ctx<'a> {
             next_seq: 0,
             host_taken: vec![Vec::new(); self.host_groups.len()],
             host_owned: vec![Vec::new(); self.host_groups.len()],
+            offer_sets: RefCell::default(),
+            memo_ids: HashMap::new(),
         };
         let mut pending: Vec<PendingPod> = Vec::new();
         let mut queue: Vec<usize> = Vec::new();
@@ -1565,7 +1658,8 @@ impl Run<'_, '_> {
             if let Some(reqs) = self.eval_node(n, pd) {
                 let e = Eval {
                     reqs: Some(reqs),
-                    types: Vec::new(),
+                    types: None,
+                    n_types: 0,
                     total: Resources::default(),
                     max_quad: None,
                     min_quad: None,
@@ -1590,14 +1684,9 @@ impl Run<'_, '_> {
             }
             // the topology check already refused this claim's value of the memo key in this
             // scan: eval_claim would reject it again
-            if let Some(k) = pd.memo_key.as_deref().filter(|_| self.ctx.fast) {
-                if memo.iter().any(|(_, r)| *r == Some(false))
-                    && self.claims[ci]
-                        .reqs
-                        .get(k)
-                        .and_then(|r| r.single())
-                        .is_some_and(|v| memo.iter().any(|(mv, r)| *r == Some(false) && mv == v))
-                {
+            if let Some(k) = pd.memo_id {
+                let v = self.claims[ci].memo_vals[k];
+                if v != NO_VALUE && memo.iter().any(|&(mv, r)| r == Some(false) && mv == v) {
                     continue;
                 }
             }
@@ -1613,8 +1702,8 @@ impl Run<'_, '_> {
         for ti in 0..self.ctx.templates.len() {
             let t = &self.ctx.templates[ti];
             let np = &self.ctx.p.node_pools[t.pool];
-            let types: Vec<u32> = match &self.remaining[ti] {
-                None => t.types.clone(),
+            let types: TypeSet = match &self.remaining[ti] {
+                None => t.type_set.clone(),
                 Some(rem) => {
                     if rem.get("nodes").is_some_and(|&n| n <= 0) {
                         errs.push(format!(
@@ -1625,23 +1714,18 @@ impl Run<'_, '_> {
                     }
                     // every type fits when the largest does (the common, unbinding case)
                     let largest = &self.ctx.template_max_cap[ti];
-                    let v: Vec<u32> = if self.ctx.fast
+                    let mut v = t.type_set.clone();
+                    if !(self.ctx.fast
                         && rem
                             .iter()
-                            .all(|(k, &v)| k == "nodes" || largest.get(k) <= v)
+                            .all(|(k, &v)| k == "nodes" || largest.get(k) <= v))
                     {
-                        t.types.clone()
-                    } else {
-                        t.types
-                            .iter()
-                            .copied()
-                            .filter(|&i| {
-                                let cap = &self.ctx.p.instance_types[i as usize].capacity;
-                                rem.iter().all(|(k, &v)| k == "nodes" || cap.get(k) <= v)
-                            })
-                            .collect()
-                    };
-                    if v.is_empty() {
+                        set_retain(&mut v, |i| {
+                            let cap = &self.ctx.p.instance_types[i as usize].capacity;
+                            rem.iter().all(|(k, &v)| k == "nodes" || cap.get(k) <= v)
+                        });
+                    }
+                    if v.iter().all(|&w| w == 0) {
                         errs.push(format!(
                             "NodePool {:?}: spec.limits leave room for no instance type \
                              (remaining {})",
@@ -1671,6 +1755,7 @@ impl Run<'_, '_> {
                 .unzip();
             let mut reqs = t.reqs.clone();
             reqs.add(labels::HOSTNAME, Requirement::in_values([hostname.clone()]));
+            let memo_vals = self.memo_vals_of(&reqs);
             let mut claim = Claim {
                 template: ti,
                 seq,
@@ -1679,35 +1764,37 @@ impl Run<'_, '_> {
                 limit_cap: None,
                 reqs,
                 types: Vec::new(),
+                n_types: 0,
                 requests: Resources::default(),
                 max_alloc: Resources::default(),
                 min_free: None,
                 host_counts,
                 host_owners,
+                memo_vals,
                 pods: Vec::new(),
                 host_ports: t.daemon_ports.clone(),
             };
             let mut result = None;
             if self.efficient {
-                let eff = &self.ctx.efficient[ti];
-                let seeded: Vec<u32> = types
-                    .iter()
-                    .copied()
-                    .filter(|i| eff.binary_search(i).is_ok())
-                    .collect();
-                if !seeded.is_empty() {
-                    claim.max_alloc = self.max_free(ti, &seeded);
+                let eff = &self.ctx.efficient_sets[ti];
+                let seeded: TypeSet = types.iter().zip(eff).map(|(a, b)| a & b).collect();
+                let n = set_len(&seeded);
+                if n > 0 {
+                    claim.max_alloc = self.max_free(ti, &seeded, n);
                     claim.min_free = self.min_free(ti, &seeded);
                     claim.types = seeded;
+                    claim.n_types = n;
                     claim.seeded = true;
                     result = self.eval_claim(&claim, pd, false, &mut Vec::new()).ok();
                 }
             }
             if result.is_none() {
                 claim.seeded = false;
-                claim.max_alloc = self.max_free(ti, &types);
+                let n = set_len(&types);
+                claim.max_alloc = self.max_free(ti, &types, n);
                 claim.min_free = self.min_free(ti, &types);
                 claim.types = types;
+                claim.n_types = n;
             }
             let eval = match result {
                 Some(e) => Ok(e),
@@ -1726,14 +1813,14 @@ impl Run<'_, '_> {
                     if let Some(rem) = &mut self.remaining[ti] {
                         let mut maxcap = Resources::default();
                         if self.ctx.fast
-                            && self.claims[ci].types.len() == self.ctx.templates[ti].types.len()
+                            && self.claims[ci].n_types == self.ctx.templates[ti].types.len()
                         {
                             maxcap = self.ctx.template_max_cap[ti].clone();
                         } else if let Some(q) = self
                             .ctx
                             .fast
                             .then(|| {
-                                self.claims[ci].types.iter().try_fold([0i64; 4], |m, &i| {
+                                set_iter(&self.claims[ci].types).try_fold([0i64; 4], |m, i| {
                                     self.ctx.cap_quad[i as usize].map(|f| {
                                         [
                                             m[0].max(f[0]),
@@ -1754,7 +1841,7 @@ impl Run<'_, '_> {
                                 extended: BTreeMap::new(),
                             };
                         } else {
-                            for &i in &self.claims[ci].types {
+                            for i in set_iter(&self.claims[ci].types) {
                                 maxcap.max_with(&self.ctx.p.instance_types[i as usize].capacity);
                             }
                         }
@@ -1777,12 +1864,12 @@ impl Run<'_, '_> {
 
     /// Component-wise minimum of the types' free quads (`None` off the fast path or when a type
     /// has extended resources).
-    fn min_free(&self, ti: usize, types: &[u32]) -> Option<[i64; 4]> {
+    fn min_free(&self, ti: usize, types: &[u64]) -> Option<[i64; 4]> {
         if !self.ctx.fast {
             return None;
         }
         let fq = &self.ctx.type_free_quad[ti];
-        types.iter().try_fold([i64::MAX; 4], |m, &i| {
+        set_iter(types).try_fold([i64::MAX; 4], |m, i| {
             fq[i as usize].map(|f| {
                 [
                     m[0].min(f[0]),
@@ -1794,15 +1881,16 @@ impl Run<'_, '_> {
         })
     }
 
-    fn max_free(&self, ti: usize, types: &[u32]) -> Resources {
+    /// Component-wise maximum of the types' free resources; `n` = `set_len(types)`.
+    fn max_free(&self, ti: usize, types: &[u64], n: usize) -> Resources {
         // `types` is always a subset of the template's: equal length means all of them
-        if self.ctx.fast && types.len() == self.ctx.templates[ti].types.len() {
+        if self.ctx.fast && n == self.ctx.templates[ti].types.len() {
             return self.ctx.template_max_free[ti].clone();
         }
         // plain types: the same maximum (from zero) on quads
         if let Some(Some(q)) = self.ctx.fast.then(|| {
             let fq = &self.ctx.type_free_quad[ti];
-            types.iter().try_fold([0i64; 4], |m, &i| {
+            set_iter(types).try_fold([0i64; 4], |m, i| {
                 fq[i as usize].map(|f| {
                     [
                         m[0].max(f[0]),
@@ -1822,7 +1910,7 @@ impl Run<'_, '_> {
             };
         }
         let mut m = Resources::default();
-        for &i in types {
+        for i in set_iter(types) {
             m.max_with(&self.ctx.type_free[ti][i as usize]);
         }
         m
@@ -1917,6 +2005,41 @@ impl Run<'_, '_> {
             }
         }
         skip
+    }
+
+    /// Per memo key, the id of `reqs`' single value for it (`NO_VALUE` without one).
+    fn memo_vals_of(&mut self, reqs: &Requirements) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.ctx.memo_keys.len());
+        for k in &self.ctx.memo_keys {
+            out.push(match reqs.get(k).and_then(|r| r.single()) {
+                Some(v) => match self.memo_ids.get(v) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.memo_ids.len() as u32;
+                        self.memo_ids.insert(v.to_string(), id);
+                        id
+                    }
+                },
+                None => NO_VALUE,
+            });
+        }
+        out
+    }
+
+    /// The types with an available offering in `mask`, computed once per mask and run.
+    fn offer_set(&self, mask: u128) -> Arc<TypeSet> {
+        if let Some(s) = self.offer_sets.borrow().get(&mask) {
+            return Arc::clone(s);
+        }
+        let mut set = vec![0u64; self.ctx.words];
+        for (i, m) in self.ctx.offer_mask.iter().enumerate() {
+            if m & mask != 0 {
+                set[i >> 6] |= 1 << (i & 63);
+            }
+        }
+        let set = Arc::new(set);
+        self.offer_sets.borrow_mut().insert(mask, Arc::clone(&set));
+        set
     }
 
     fn claim_room(&self, ci: usize) -> [i64; 4] {
@@ -2033,12 +2156,11 @@ impl Run<'_, '_> {
             });
         if !unconstrained && pd.type_reqs.is_empty() {
             let memo_value = pd
-                .memo_key
-                .as_deref()
-                .and_then(|k| c.reqs.get(k))
-                .and_then(|r| r.single());
+                .memo_id
+                .map(|k| c.memo_vals[k])
+                .filter(|&v| v != NO_VALUE);
             let cached = memo_value
-                .and_then(|v| memo.iter().find(|(mv, _)| mv == v))
+                .and_then(|v| memo.iter().find(|(mv, _)| *mv == v))
                 .map(|(_, r)| *r);
             let single = match cached {
                 Some(r) => r,
@@ -2051,7 +2173,7 @@ impl Run<'_, '_> {
                         &pd.type_reqs,
                     );
                     if let Some(v) = memo_value {
-                        memo.push((v.to_string(), r));
+                        memo.push((v, r));
                     }
                     r
                 }
@@ -2088,7 +2210,7 @@ impl Run<'_, '_> {
             }
             r
         };
-        let (mut n_label, mut n_fit) = (0usize, 0usize);
+        let (n_label, n_fit): (usize, usize);
         let free_quad = &self.ctx.type_free_quad[c.template];
         let total_quad = (self.ctx.fast && total.extended.is_empty()).then(|| quad(&total));
         // the component-wise max (from zero, as `max_free`) of the kept types' free quads,
@@ -2109,101 +2231,105 @@ impl Run<'_, '_> {
             None
         };
         let index = self.ctx.fit_index.get(c.template).and_then(Option::as_ref);
-        let types: Vec<u32> = if all_stay {
-            (n_label, n_fit) = (c.types.len(), c.types.len());
-            c.types.clone()
+        let fold_quads = |kept: &[u64], lo: &mut Option<[i64; 4]>, hi: &mut Option<[i64; 4]>| {
+            for i in set_iter(kept) {
+                match (lo.as_mut(), hi.as_mut(), free_quad[i as usize]) {
+                    (Some(l), Some(h), Some(f)) => {
+                        for d in 0..4 {
+                            l[d] = l[d].min(f[d]);
+                            h[d] = h[d].max(f[d]);
+                        }
+                    }
+                    _ => {
+                        (*lo, *hi) = (None, None);
+                        return;
+                    }
+                }
+            }
+        };
+        let (types, n_types): (Option<TypeSet>, usize) = if all_stay {
+            (n_label, n_fit) = (c.n_types, c.n_types);
+            (None, c.n_types)
         } else if let (Some(fi), Some(tq), false, false) =
             (index, &total_quad, check_labels, offering_changed)
         {
-            // resources alone decide: drop the types too small in some dimension, keeping
-            // the order; same result as the general filter below
+            // resources alone decide: drop the types too small in some dimension; same
+            // result as the general filter below
             let small = fi.too_small(tq);
-            let mut kept_bits = vec![0u64; fi.words];
-            let kept: Vec<u32> = c
-                .types
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let (w, b) = (i as usize >> 6, 1u64 << (i & 63));
-                    let keep = small[w] & b == 0;
-                    if keep {
-                        kept_bits[w] |= b;
-                    }
-                    keep
-                })
-                .collect();
-            (n_label, n_fit) = (c.types.len(), kept.len());
-            if kept.len() * 8 < fi.sorted[0].len() {
+            let kept: TypeSet = c.types.iter().zip(&small).map(|(a, b)| a & !b).collect();
+            let n = set_len(&kept);
+            (n_label, n_fit) = (c.n_types, n);
+            if n * 8 < fi.sorted[0].len() {
                 // few types left: fold their quads directly
-                for &i in &kept {
-                    if let (Some(lo), Some(hi), Some(f)) =
-                        (&mut min_quad, &mut max_quad, free_quad[i as usize])
-                    {
-                        for ((l, h), f) in lo.iter_mut().zip(hi.iter_mut()).zip(f) {
-                            *l = (*l).min(f);
-                            *h = (*h).max(f);
-                        }
-                    }
-                }
-            } else if !kept.is_empty() {
-                let (lo, hi) = fi.min_max(&kept_bits);
+                fold_quads(&kept, &mut min_quad, &mut max_quad);
+            } else if n > 0 {
+                let (lo, hi) = fi.min_max(&kept);
                 (min_quad, max_quad) = (Some(lo), Some(hi));
             }
-            kept
+            (Some(kept), n)
         } else {
-            c.types
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let it = &p.instance_types[i as usize];
-                    if check_labels
-                        && !(match pd.compat_row {
-                            Some(r) => self.ctx.type_compat[r][i as usize],
-                            None => it.labels_compatible(&pd.type_reqs),
-                        } && it.labels_compatible(&topo_keys))
-                    {
-                        return false;
+            let mut kept = c.types.clone();
+            if check_labels {
+                match pd.compat_row {
+                    Some(r) => {
+                        for (k, row) in kept.iter_mut().zip(&self.ctx.type_compat[r]) {
+                            *k &= row;
+                        }
                     }
-                    n_label += 1;
-                    let fq = free_quad[i as usize];
-                    let fits = match (&total_quad, &fq) {
-                        // total + overhead ≤ allocatable ⇔ total ≤ allocatable − overhead
-                        (Some(tq), Some(f)) => quad_fits(tq, f),
-                        _ => total.fits_with(&t.overhead[i as usize], &it.allocatable),
-                    };
-                    if !fits {
-                        return false;
+                    None => set_retain(&mut kept, |i| {
+                        p.instance_types[i as usize].labels_compatible(&pd.type_reqs)
+                    }),
+                }
+                if !topo_keys.is_empty() {
+                    set_retain(&mut kept, |i| {
+                        p.instance_types[i as usize].labels_compatible(&topo_keys)
+                    });
+                }
+            }
+            n_label = set_len(&kept);
+            match (index, &total_quad) {
+                // total + overhead ≤ allocatable ⇔ total ≤ allocatable − overhead
+                (Some(fi), Some(tq)) => {
+                    for (k, small) in kept.iter_mut().zip(fi.too_small(tq)) {
+                        *k &= !small;
                     }
-                    n_fit += 1;
-                    let keep = match mask {
-                        Some(m) => self.ctx.offer_mask[i as usize] & m != 0,
-                        None => !offering_changed || it.cheapest_offering(&merged).is_some(),
-                    };
-                    if keep {
-                        max_quad = match (max_quad, fq) {
-                            (Some(m), Some(f)) => Some([
-                                m[0].max(f[0]),
-                                m[1].max(f[1]),
-                                m[2].max(f[2]),
-                                m[3].max(f[3]),
-                            ]),
-                            _ => None,
-                        };
-                        min_quad = match (min_quad, fq) {
-                            (Some(m), Some(f)) => Some([
-                                m[0].min(f[0]),
-                                m[1].min(f[1]),
-                                m[2].min(f[2]),
-                                m[3].min(f[3]),
-                            ]),
-                            _ => None,
-                        };
+                }
+                _ => set_retain(&mut kept, |i| match (&total_quad, &free_quad[i as usize]) {
+                    (Some(tq), Some(f)) => quad_fits(tq, f),
+                    _ => total.fits_with(
+                        &t.overhead[i as usize],
+                        &p.instance_types[i as usize].allocatable,
+                    ),
+                }),
+            }
+            n_fit = set_len(&kept);
+            if offering_changed {
+                match mask {
+                    Some(m) => {
+                        let offered = self.offer_set(m);
+                        for (k, o) in kept.iter_mut().zip(offered.iter()) {
+                            *k &= o;
+                        }
                     }
-                    keep
-                })
-                .collect()
+                    None => set_retain(&mut kept, |i| {
+                        p.instance_types[i as usize]
+                            .cheapest_offering(&merged)
+                            .is_some()
+                    }),
+                }
+            }
+            let n = set_len(&kept);
+            match index {
+                // every template type has a free quad: read the extremes from the index
+                Some(fi) if n * 8 >= fi.sorted[0].len() => {
+                    let (lo, hi) = fi.min_max(&kept);
+                    (min_quad, max_quad) = (Some(lo), Some(hi));
+                }
+                _ => fold_quads(&kept, &mut min_quad, &mut max_quad),
+            }
+            (Some(kept), n)
         };
-        if types.is_empty() {
+        if n_types == 0 {
             if !detailed {
                 return Err(String::new());
             }
@@ -2231,7 +2357,8 @@ impl Run<'_, '_> {
         // minValues (Strict)
         for (k, r) in merged.iter() {
             if let Some(min) = r.min_values {
-                let distinct = distinct_values(p, &types, k, &merged);
+                let list: Vec<u32> = set_iter(types.as_deref().unwrap_or(&c.types)).collect();
+                let distinct = distinct_values(p, &list, k, &merged);
                 if distinct < min {
                     return Err(format!(
                         "minValues {min} for {k} cannot be met: only {distinct} distinct values \
@@ -2246,6 +2373,7 @@ impl Run<'_, '_> {
                 std::borrow::Cow::Borrowed(_) => None,
             },
             types,
+            n_types,
             total,
             max_quad,
             min_quad,
@@ -2256,6 +2384,7 @@ impl Run<'_, '_> {
         let Eval {
             reqs,
             types,
+            n_types,
             total,
             max_quad,
             min_quad,
@@ -2295,7 +2424,7 @@ impl Run<'_, '_> {
             }
             Target::Claim(ci) => {
                 let ti = self.claims[ci].template;
-                let max_alloc = if types.len() == self.claims[ci].types.len() {
+                let max_alloc = if n_types == self.claims[ci].n_types {
                     None
                 } else if let Some(q) = max_quad {
                     Some(Resources {
@@ -2306,17 +2435,24 @@ impl Run<'_, '_> {
                         extended: BTreeMap::new(),
                     })
                 } else {
-                    Some(self.max_free(ti, &types))
+                    types.as_deref().map(|t| self.max_free(ti, t, n_types))
                 };
                 let changed = max_alloc.is_some();
+                if let Some(r) = &reqs {
+                    let vals = self.memo_vals_of(r);
+                    self.claims[ci].memo_vals = vals;
+                }
                 let c = &mut self.claims[ci];
                 if let Some(r) = reqs {
                     c.reqs = r;
                 }
                 if changed {
                     c.min_free = min_quad;
+                    if let Some(t) = types {
+                        c.types = t;
+                        c.n_types = n_types;
+                    }
                 }
-                c.types = types;
                 c.requests = total;
                 if let Some(m) = max_alloc {
                     c.max_alloc = m;
@@ -2360,11 +2496,10 @@ impl Run<'_, '_> {
 
     /// Each type with the price of its cheapest offering allowed by `mask` (or by the
     /// claim's requirements when there is no mask); types without one are left out.
-    fn price_types(&self, c: &Claim, mask: Option<u128>, types: &[u32]) -> Vec<(f64, u32)> {
+    fn price_types(&self, c: &Claim, mask: Option<u128>, types: &[u64]) -> Vec<(f64, u32)> {
         let p = self.ctx.p;
-        types
-            .iter()
-            .filter_map(|&i| {
+        set_iter(types)
+            .filter_map(|i| {
                 let price = match mask {
                     Some(m) => self.ctx.offer_prices[i as usize]
                         .iter()
@@ -2388,11 +2523,11 @@ impl Run<'_, '_> {
         &self,
         c: &Claim,
         mask: Option<u128>,
-        f: impl FnOnce(&[u32]) -> R,
+        f: impl FnOnce(&[u64]) -> R,
     ) -> R {
         let p = self.ctx.p;
         let t = &self.ctx.templates[c.template];
-        let expanded: Vec<u32>;
+        let mut expanded: TypeSet;
         let limits = &p.node_pools[t.pool].limits;
         // fast path: limits on cpu/memory/pods/ephemeral-storage/nodes only, as quad bounds
         let quad_limits: Option<[i64; 4]> = match &c.limit_cap {
@@ -2435,31 +2570,28 @@ impl Run<'_, '_> {
         } else {
             Some(std::borrow::Cow::Borrowed(&c.reqs))
         };
-        let types: &[u32] = if let Some(label_reqs) = &label_reqs {
-            expanded = t
-                .types
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let it = &p.instance_types[i as usize];
-                    within_limits(i, it)
-                        && it.labels_compatible(label_reqs)
-                        && match (&req_quad, &free_quad[i as usize]) {
-                            (Some(r), Some(f)) => quad_fits(r, f),
-                            _ => c
-                                .requests
-                                .fits_with(&t.overhead[i as usize], &it.allocatable),
-                        }
-                        && match mask {
-                            Some(m) => self.ctx.offer_mask[i as usize] & m != 0,
-                            None => it.cheapest_offering(&c.reqs).is_some(),
-                        }
-                })
-                .collect();
+        let none = vec![0u64; self.ctx.words];
+        let types: &[u64] = if let Some(label_reqs) = &label_reqs {
+            expanded = t.type_set.clone();
+            set_retain(&mut expanded, |i| {
+                let it = &p.instance_types[i as usize];
+                within_limits(i, it)
+                    && it.labels_compatible(label_reqs)
+                    && match (&req_quad, &free_quad[i as usize]) {
+                        (Some(r), Some(f)) => quad_fits(r, f),
+                        _ => c
+                            .requests
+                            .fits_with(&t.overhead[i as usize], &it.allocatable),
+                    }
+                    && match mask {
+                        Some(m) => self.ctx.offer_mask[i as usize] & m != 0,
+                        None => it.cheapest_offering(&c.reqs).is_some(),
+                    }
+            });
             &expanded
         } else if c.seeded {
             // a key no instance type defines rules out every type
-            &[]
+            &none
         } else {
             &c.types
         };
@@ -2501,6 +2633,10 @@ impl Run<'_, '_> {
         let p = self.ctx.p;
         let mut node_claims = Vec::with_capacity(self.claims.len());
         let mut cache = PlanCache::default();
+        // per (sorted list, by address; template) left untruncated: its names and smallest
+        // overhead
+        type Shared = (Arc<[String]>, Option<Resources>);
+        let mut shared: HashMap<(usize, usize), Shared> = HashMap::new();
         for c in &self.claims {
             let t = &self.ctx.templates[c.template];
             let priced = self.sorted_priced(c, &mut cache);
@@ -2511,28 +2647,46 @@ impl Run<'_, '_> {
             let Some(off) = it.cheapest_offering(&c.reqs) else {
                 continue;
             };
-            let mut keep: Vec<u32> = priced.iter().map(|x| x.1).collect();
-            if keep.len() > self.ctx.opts.max_instance_types {
-                let truncated = &keep[..self.ctx.opts.max_instance_types];
-                let ok = c.reqs.iter().all(|(k, r)| {
-                    r.min_values
-                        .is_none_or(|m| distinct_values(p, truncated, k, &c.reqs) >= m)
-                });
-                if ok {
-                    keep.truncate(self.ctx.opts.max_instance_types);
+            let names_and_overhead = |keep: &[u32]| -> Shared {
+                let mut min_overhead: Option<&Resources> = None;
+                for &i in keep {
+                    let o = &t.overhead[i as usize];
+                    if min_overhead.is_none_or(|m| {
+                        (o.cpu_millis, o.memory_bytes) < (m.cpu_millis, m.memory_bytes)
+                    }) {
+                        min_overhead = Some(o);
+                    }
                 }
-            }
+                let names: Arc<[String]> = keep
+                    .iter()
+                    .map(|&i| p.instance_types[i as usize].name.clone())
+                    .collect();
+                (names, min_overhead.cloned())
+            };
+            let max = self.ctx.opts.max_instance_types;
+            let (names, min_overhead) = if priced.len() <= max && self.ctx.fast {
+                shared
+                    .entry((Rc::as_ptr(&priced) as usize, c.template))
+                    .or_insert_with(|| {
+                        let keep: Vec<u32> = priced.iter().map(|x| x.1).collect();
+                        names_and_overhead(&keep)
+                    })
+                    .clone()
+            } else {
+                let mut keep: Vec<u32> = priced.iter().map(|x| x.1).collect();
+                if keep.len() > max {
+                    let truncated = &keep[..max];
+                    let ok = c.reqs.iter().all(|(k, r)| {
+                        r.min_values
+                            .is_none_or(|m| distinct_values(p, truncated, k, &c.reqs) >= m)
+                    });
+                    if ok {
+                        keep.truncate(max);
+                    }
+                }
+                names_and_overhead(&keep)
+            };
             let mut requests = c.requests.clone();
-            let mut min_overhead: Option<Resources> = None;
-            for &i in &keep {
-                let o = &t.overhead[i as usize];
-                if min_overhead
-                    .as_ref()
-                    .is_none_or(|m| (o.cpu_millis, o.memory_bytes) < (m.cpu_millis, m.memory_bytes))
-                {
-                    min_overhead = Some(o.clone());
-                }
-            }
             if let Some(o) = min_overhead {
                 requests.add(&o);
             }
@@ -2540,10 +2694,7 @@ impl Run<'_, '_> {
             reqs.remove(labels::HOSTNAME);
             node_claims.push(NodeClaimPlan {
                 node_pool: p.node_pools[t.pool].name.clone(),
-                instance_types: keep
-                    .iter()
-                    .map(|&i| p.instance_types[i as usize].name.clone())
-                    .collect(),
+                instance_types: names,
                 instance_type: it.name.clone(),
                 zone: off.zone.clone(),
                 capacity_type: off.capacity_type.clone(),

@@ -692,7 +692,7 @@ fn gt_and_lt_on_instance_cpu_select_a_range() {
     let c = &s.node_claims[0];
     assert_eq!(c.instance_type, "fake-it-3");
     assert_eq!(
-        c.instance_types,
+        c.instance_types.to_vec(),
         vec!["fake-it-3", "fake-it-4", "fake-it-5"]
     );
 }
