@@ -41,6 +41,16 @@ fn set_of(types: &[u32], words: usize) -> TypeSet {
     s
 }
 
+fn set_has(s: &[u64], i: u32) -> bool {
+    (s[i as usize >> 6] >> (i & 63)) & 1 == 1
+}
+
+fn and_with(s: &mut [u64], other: &[u64]) {
+    for (a, b) in s.iter_mut().zip(other) {
+        *a &= b;
+    }
+}
+
 fn set_len(s: &[u64]) -> usize {
     s.iter().map(|w| w.count_ones() as usize).sum()
 }
@@ -364,6 +374,9 @@ struct Ctx<'a> {
     type_label_keys: BTreeSet<String>,
     /// per type, `quad(capacity)` when the capacity has no extended resources
     cap_quad: Vec<Option<[i64; 4]>>,
+    /// when every type has a `cap_quad`: per dimension, (capacity, type) descending, so the
+    /// maximum over a set is its first member in each list
+    cap_desc: Option<[Vec<(i64, u32)>; 4]>,
     /// per topology group, its slot in each claim's `host_counts` when the group is
     /// hostname-keyed and claims track their own counts (fast path, at most 64 such groups,
     /// and no existing node named like a claim placeholder)
@@ -486,6 +499,13 @@ struct Run<'c, 'a> {
     offer_sets: RefCell<HashMap<u128, Arc<TypeSet>>>,
     /// interned values of the memo keys
     memo_ids: HashMap<String, u32>,
+    /// per offering mask, every type with an offering in it as (cheapest price in the mask,
+    /// type), sorted by price then name
+    price_orders: RefCell<HashMap<u128, PriceOrder>>,
+    /// per limit bound (`with_launch_types`), the types whose capacity is within it
+    limit_sets: RefCell<HashMap<[i64; 4], Arc<TypeSet>>>,
+    /// per label requirements (`Ctx::label_relevant`), the types whose labels are compatible
+    label_sets: RefCell<HashMap<Requirements, Arc<TypeSet>>>,
 }
 
 /// A finished packing of the default strategy, scored by (pending pods, price, nodes).
@@ -515,6 +535,9 @@ type TopoMemo = Vec<(u32, Option<bool>)>;
 
 /// `Claim::memo_vals` entry of a claim without a single value for the key.
 const NO_VALUE: u32 = u32::MAX;
+
+/// (cheapest price in an offering mask, type), sorted by price then name.
+type PriceOrder = Arc<Vec<(f64, u32)>>;
 
 /// Sorted priced type lists by (offering mask, launchable types), shared by claims.
 type PlanCache = HashMap<u128, HashMap<TypeSet, Rc<Vec<(f64, u32)>>>>;
@@ -548,7 +571,6 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
             ratios.truncate(2);
             let variants: Vec<(PodOrder, ClaimOrder, bool)> = [
                 (PodOrder::CpuMem, ClaimOrder::Emptiest, false),
-                (PodOrder::CpuMem, ClaimOrder::Emptiest, true),
                 (PodOrder::Interleave(None, false), ClaimOrder::Fullest, true),
                 (PodOrder::Dominant, ClaimOrder::Fullest, false),
             ]
@@ -960,6 +982,7 @@ impl<'a> Ctx<'a> {
             host_slot: Vec::new(),
             host_groups: Vec::new(),
             fit_index: Vec::new(),
+            cap_desc: None,
             cap_quad: p
                 .instance_types
                 .iter()
@@ -996,6 +1019,19 @@ impl<'a> Ctx<'a> {
             })
             .collect();
         ctx.build_offer_masks();
+        if ctx.fast && ctx.cap_quad.iter().all(Option::is_some) {
+            let mut lists: [Vec<(i64, u32)>; 4] = Default::default();
+            for (d, list) in lists.iter_mut().enumerate() {
+                *list = ctx
+                    .cap_quad
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, q)| q.map(|q| (q[d], i as u32)))
+                    .collect();
+                list.sort_unstable_by(|a, b| b.cmp(a));
+            }
+            ctx.cap_desc = Some(lists);
+        }
         if ctx.fast {
             ctx.fit_index = ctx
                 .templates
@@ -1315,6 +1351,9 @@ impl<'a> Ctx<'a> {
             host_owned: vec![Vec::new(); self.host_groups.len()],
             offer_sets: RefCell::default(),
             memo_ids: HashMap::new(),
+            price_orders: RefCell::default(),
+            limit_sets: RefCell::default(),
+            label_sets: RefCell::default(),
         };
         let mut pending: Vec<PendingPod> = Vec::new();
         let mut queue: Vec<usize> = Vec::new();
@@ -1669,12 +1708,22 @@ impl Run<'_, '_> {
             }
         }
         // 2. in-flight claims
+        if self.add_to_claim(pod, pd, &need) {
+            return Ok(());
+        }
+        // 3. a new claim per template, in weight order
+        self.add_new_claim(pod, pd)
+    }
+
+    /// First fit over the in-flight claims in `order`; true when the pod was placed.
+    #[inline(never)]
+    fn add_to_claim(&mut self, pod: usize, pd: &PodData, need: &[i64; 4]) -> bool {
         let mut memo = TopoMemo::new();
         let skip = self.host_skip(pd);
         for oi in 0..self.order.len() {
             // the same test eval_claim starts with (requests + pod ≤ max_alloc), on contiguous
             // data
-            if self.ctx.fast && !quad_fits(&need, &self.room[oi]) {
+            if self.ctx.fast && !quad_fits(need, &self.room[oi]) {
                 continue;
             }
             let ci = self.order[oi];
@@ -1694,10 +1743,15 @@ impl Run<'_, '_> {
                 self.commit(Target::Claim(ci), pod, pd, e);
                 self.room[oi] = self.claim_room(ci);
                 self.reorder(oi);
-                return Ok(());
+                return true;
             }
         }
-        // 3. a new claim per template, in weight order
+        false
+    }
+
+    /// Opens a new claim for the pod in the first template (weight order) that takes it.
+    #[inline(never)]
+    fn add_new_claim(&mut self, pod: usize, pd: &PodData) -> Result<(), String> {
         let mut errs = Vec::new();
         for ti in 0..self.ctx.templates.len() {
             let t = &self.ctx.templates[ti];
@@ -1816,6 +1870,22 @@ impl Run<'_, '_> {
                             && self.claims[ci].n_types == self.ctx.templates[ti].types.len()
                         {
                             maxcap = self.ctx.template_max_cap[ti].clone();
+                        } else if let Some(lists) = &self.ctx.cap_desc {
+                            let set = &self.claims[ci].types;
+                            let mut q = [0i64; 4];
+                            for (d, list) in lists.iter().enumerate() {
+                                if let Some(&(v, _)) = list.iter().find(|&&(_, i)| set_has(set, i))
+                                {
+                                    q[d] = v.max(0);
+                                }
+                            }
+                            maxcap = Resources {
+                                cpu_millis: q[0],
+                                memory_bytes: q[1],
+                                pods: q[2],
+                                ephemeral_bytes: q[3],
+                                extended: BTreeMap::new(),
+                            };
                         } else if let Some(q) = self
                             .ctx
                             .fast
@@ -1867,6 +1937,10 @@ impl Run<'_, '_> {
     fn min_free(&self, ti: usize, types: &[u64]) -> Option<[i64; 4]> {
         if !self.ctx.fast {
             return None;
+        }
+        if let Some(Some(fi)) = self.ctx.fit_index.get(ti) {
+            // every template type has a free quad: read the minimum from the index
+            return Some(fi.min_max(types).0);
         }
         let fq = &self.ctx.type_free_quad[ti];
         set_iter(types).try_fold([i64::MAX; 4], |m, i| {
@@ -2026,6 +2100,58 @@ impl Run<'_, '_> {
         out
     }
 
+    /// The set cached under `key`, or the types for which `member` holds (then cached).
+    fn cached_set<K: std::hash::Hash + Eq>(
+        &self,
+        cache: &RefCell<HashMap<K, Arc<TypeSet>>>,
+        key: K,
+        member: impl Fn(usize) -> bool,
+    ) -> Arc<TypeSet> {
+        if let Some(s) = cache.borrow().get(&key) {
+            return Arc::clone(s);
+        }
+        let mut set = vec![0u64; self.ctx.words];
+        for i in 0..self.ctx.p.instance_types.len() {
+            if member(i) {
+                set[i >> 6] |= 1 << (i & 63);
+            }
+        }
+        let set = Arc::new(set);
+        cache.borrow_mut().insert(key, Arc::clone(&set));
+        set
+    }
+
+    /// Every type with an offering in `mask`, with its cheapest price there, sorted by price
+    /// then name (computed once per mask and run).
+    fn price_order(&self, mask: u128) -> PriceOrder {
+        if let Some(o) = self.price_orders.borrow().get(&mask) {
+            return Arc::clone(o);
+        }
+        let p = self.ctx.p;
+        let mut order: Vec<(f64, u32)> = (0..p.instance_types.len())
+            .filter_map(|i| {
+                self.ctx.offer_prices[i]
+                    .iter()
+                    .filter(|(b, _)| mask & (1u128 << b) != 0)
+                    .map(|(_, p)| *p)
+                    .min_by(f64::total_cmp)
+                    .map(|pr| (pr, i as u32))
+            })
+            .collect();
+        order.sort_by(|a, b| {
+            a.0.total_cmp(&b.0).then_with(|| {
+                p.instance_types[a.1 as usize]
+                    .name
+                    .cmp(&p.instance_types[b.1 as usize].name)
+            })
+        });
+        let order = Arc::new(order);
+        self.price_orders
+            .borrow_mut()
+            .insert(mask, Arc::clone(&order));
+        order
+    }
+
     /// The types with an available offering in `mask`, computed once per mask and run.
     fn offer_set(&self, mask: u128) -> Arc<TypeSet> {
         if let Some(s) = self.offer_sets.borrow().get(&mask) {
@@ -2055,19 +2181,20 @@ impl Run<'_, '_> {
         self.room.insert(pos, self.claim_room(ci));
     }
 
-    fn reorder(&mut self, mut oi: usize) {
-        // one claim's pod count grew by one: restore sorted order locally
-        while oi + 1 < self.order.len()
-            && self.sort_key(self.order[oi + 1]) < self.sort_key(self.order[oi])
-        {
-            self.order.swap(oi, oi + 1);
-            self.room.swap(oi, oi + 1);
-            oi += 1;
+    fn reorder(&mut self, oi: usize) {
+        // one claim's pod count changed by one and the rest of `order` is sorted: move it to
+        // its place (binary search, one rotation)
+        let k = self.sort_key(self.order[oi]);
+        let after = self.order[oi + 1..].partition_point(|&o| self.sort_key(o) < k);
+        if after > 0 {
+            self.order[oi..=oi + after].rotate_left(1);
+            self.room[oi..=oi + after].rotate_left(1);
+            return;
         }
-        while oi > 0 && self.sort_key(self.order[oi - 1]) > self.sort_key(self.order[oi]) {
-            self.order.swap(oi, oi - 1);
-            self.room.swap(oi, oi - 1);
-            oi -= 1;
+        let to = self.order[..oi].partition_point(|&o| self.sort_key(o) < k);
+        if to < oi {
+            self.order[to..=oi].rotate_right(1);
+            self.room[to..=oi].rotate_right(1);
         }
     }
 
@@ -2486,7 +2613,14 @@ impl Run<'_, '_> {
                 if let Some(v) = by_types.get(types) {
                     return Rc::clone(v);
                 }
-                let v = sort(self.price_types(c, mask, types));
+                // the mask's price order, restricted to the types: already sorted
+                let v: Rc<Vec<(f64, u32)>> = Rc::new(
+                    self.price_order(m)
+                        .iter()
+                        .filter(|&&(_, i)| set_has(types, i))
+                        .copied()
+                        .collect(),
+                );
                 by_types.insert(types.to_vec(), Rc::clone(&v));
                 v
             }
@@ -2571,7 +2705,37 @@ impl Run<'_, '_> {
             Some(std::borrow::Cow::Borrowed(&c.reqs))
         };
         let none = vec![0u64; self.ctx.words];
-        let types: &[u64] = if let Some(label_reqs) = &label_reqs {
+        let index = self.ctx.fit_index.get(c.template).and_then(Option::as_ref);
+        let types: &[u64] = if let (Some(label_reqs), true, Some(m), Some(fi), Some(rq)) =
+            (&label_reqs, self.ctx.fast, mask, index, &req_quad)
+        {
+            // the same filter as below, as set operations on cached sets
+            expanded = t.type_set.clone();
+            if c.limit_cap.is_some() {
+                match quad_limits {
+                    Some(b) => {
+                        let within = self.cached_set(&self.limit_sets, b, |i| {
+                            self.ctx.cap_quad[i].is_some_and(|q| quad_fits(&q, &b))
+                                || (self.ctx.cap_quad[i].is_none()
+                                    && within_limits(i as u32, &p.instance_types[i]))
+                        });
+                        and_with(&mut expanded, &within);
+                    }
+                    None => set_retain(&mut expanded, |i| {
+                        within_limits(i, &p.instance_types[i as usize])
+                    }),
+                }
+            }
+            let labels_ok = self.cached_set(&self.label_sets, label_reqs.as_ref().clone(), |i| {
+                p.instance_types[i].labels_compatible(label_reqs)
+            });
+            and_with(&mut expanded, &labels_ok);
+            for (e, small) in expanded.iter_mut().zip(fi.too_small(rq)) {
+                *e &= !small;
+            }
+            and_with(&mut expanded, &self.offer_set(m));
+            &expanded
+        } else if let Some(label_reqs) = &label_reqs {
             expanded = t.type_set.clone();
             set_retain(&mut expanded, |i| {
                 let it = &p.instance_types[i as usize];
@@ -2620,8 +2784,29 @@ impl Run<'_, '_> {
         let (mut price, mut nodes) = (0.0, 0usize);
         let mut cache = PlanCache::default();
         for c in &self.claims {
-            let priced = self.sorted_priced(c, &mut cache);
-            if let Some(pr) = self.launch_price(c, &priced[..priced.len().min(1)]) {
+            let mask = self.ctx.req_mask(&c.reqs);
+            let launched = match mask {
+                // the first launchable type in the mask's price order
+                Some(m) if self.ctx.fast => {
+                    let order = self.price_order(m);
+                    self.with_launch_types(c, mask, |types| {
+                        order
+                            .iter()
+                            .find(|&&(_, i)| set_has(types, i))
+                            .map(|&(_, i)| i)
+                    })
+                    .and_then(|i| {
+                        self.ctx.p.instance_types[i as usize]
+                            .cheapest_offering(&c.reqs)
+                            .map(|o| o.price)
+                    })
+                }
+                _ => {
+                    let priced = self.sorted_priced(c, &mut cache);
+                    self.launch_price(c, &priced[..priced.len().min(1)])
+                }
+            };
+            if let Some(pr) = launched {
                 price += pr;
                 nodes += 1;
             }
