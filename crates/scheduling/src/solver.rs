@@ -481,6 +481,8 @@ struct Run<'c, 'a> {
     nodes: Vec<NodeState>,
     claims: Vec<Claim>,
     order: Vec<usize>,
+    /// inverse of `order`: each claim's position in it
+    pos: Vec<usize>,
     /// parallel to `order`: each claim's headroom (cpu, memory, pods, ephemeral storage) for
     /// a contiguous, cache-friendly resource pre-check before the full evaluation
     room: Vec<[i64; 4]>,
@@ -1341,6 +1343,7 @@ impl<'a> Ctx<'a> {
             nodes: self.nodes.clone(),
             claims: Vec::new(),
             order: Vec::new(),
+            pos: Vec::new(),
             room: Vec::new(),
             node_room: self.nodes.iter().map(|n| quad(&n.available)).collect(),
             remaining: self.remaining.clone(),
@@ -1720,7 +1723,28 @@ impl Run<'_, '_> {
     fn add_to_claim(&mut self, pod: usize, pd: &PodData, need: &[i64; 4]) -> bool {
         let mut memo = TopoMemo::new();
         let skip = self.host_skip(pd);
-        for oi in 0..self.order.len() {
+        // When the hostname rules leave few claims, visit just those, in order position
+        // (the same positions the full scan below would reach).
+        let n = self.claims.len();
+        let skipped: usize = skip.iter().map(|w| w.count_ones() as usize).sum();
+        let few: Option<Vec<usize>> = (self.ctx.fast && (n - skipped) * 2 < n).then(|| {
+            let mut at: Vec<usize> = Vec::with_capacity(n - skipped);
+            for wi in 0..n.div_ceil(64) {
+                let mut w = !skip.get(wi).copied().unwrap_or(0);
+                if (wi + 1) * 64 > n {
+                    w &= (1u64 << (n - wi * 64)) - 1;
+                }
+                while w != 0 {
+                    at.push(self.pos[wi * 64 + w.trailing_zeros() as usize]);
+                    w &= w - 1;
+                }
+            }
+            at.sort_unstable();
+            at
+        });
+        let total = few.as_ref().map_or(self.order.len(), Vec::len);
+        for k in 0..total {
+            let oi = few.as_ref().map_or(k, |v| v[k]);
             // the same test eval_claim starts with (requests + pod ≤ max_alloc), on contiguous
             // data
             if self.ctx.fast && !quad_fits(need, &self.room[oi]) {
@@ -2179,6 +2203,15 @@ impl Run<'_, '_> {
         let pos = self.order.partition_point(|&o| self.sort_key(o) < k);
         self.order.insert(pos, ci);
         self.room.insert(pos, self.claim_room(ci));
+        self.pos.resize(self.claims.len(), 0);
+        self.reposition(pos, self.order.len() - 1);
+    }
+
+    /// Refreshes `pos` for the claims at positions `lo..=hi`.
+    fn reposition(&mut self, lo: usize, hi: usize) {
+        for p in lo..=hi {
+            self.pos[self.order[p]] = p;
+        }
     }
 
     fn reorder(&mut self, oi: usize) {
@@ -2189,12 +2222,14 @@ impl Run<'_, '_> {
         if after > 0 {
             self.order[oi..=oi + after].rotate_left(1);
             self.room[oi..=oi + after].rotate_left(1);
+            self.reposition(oi, oi + after);
             return;
         }
         let to = self.order[..oi].partition_point(|&o| self.sort_key(o) < k);
         if to < oi {
             self.order[to..=oi].rotate_right(1);
             self.room[to..=oi].rotate_right(1);
+            self.reposition(to, oi);
         }
     }
 
