@@ -42,7 +42,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a 
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "run" -d 'Run Karpenter\'s provisioning and disruption loops in the foreground (not yet supported)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "scale-to-zero" -d 'Take NodePools to zero capacity, and restore them later'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "scale-up" -d 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "simulate" -d 'Simulate Karpenter\'s provisioning for manifests: NodeClaims, price, pending pods'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "simulate" -d 'Simulate Karpenter\'s provisioning (manifests or cluster): NodeClaims, price, pending pods'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "instance-types" -d 'List the instance types Karpenter would consider, cheapest first'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "completion" -d 'Print a shell completion script'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "version" -d 'Print the version'
@@ -181,7 +181,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scal
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -s V -l version -d 'Print version'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s f -l filename -d 'Manifest files (multi-document YAML or JSON); repeat or list several' -r -F
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s f -l filename -d 'Manifest files or directories (multi-document YAML or JSON); repeat or list several' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l catalog -d 'Instance-type catalog in the embedded catalog\'s JSON format (needed outside us-east-1)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l strategy -d 'Packing strategy' -r -f -a "default\t'Best of several orderings, never worse than `karpenter` on pending pods or price'
 karpenter\t'Upstream Karpenter\'s ordering and first-fit, for parity'"
@@ -194,7 +194,7 @@ json\t'JSON (deterministic key order, pretty-printed)'"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l region -d 'AWS region (default: AWS_REGION, then the profile\'s region)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l profile -d 'AWS shared-config profile (default: AWS_PROFILE, then "default")' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l cluster-name -d 'EKS cluster name' -r
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l from-cluster -d 'Read pending pods, nodes and NodePools from the cluster instead of files'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l from-cluster -d 'Read pending pods, nodes, NodePools and volumes from the cluster (read-only) instead of files'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -253,7 +253,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "run" -d 'Run Karpenter\'s provisioning and disruption loops in the foreground (not yet supported)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "scale-to-zero" -d 'Take NodePools to zero capacity, and restore them later'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "scale-up" -d 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "simulate" -d 'Simulate Karpenter\'s provisioning for manifests: NodeClaims, price, pending pods'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "simulate" -d 'Simulate Karpenter\'s provisioning (manifests or cluster): NodeClaims, price, pending pods'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "instance-types" -d 'List the instance types Karpenter would consider, cheapest first'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "completion" -d 'Print a shell completion script'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "version" -d 'Print the version'

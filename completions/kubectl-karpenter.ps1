@@ -43,7 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run Karpenter''s provisioning and disruption loops in the foreground (not yet supported)')
             [CompletionResult]::new('scale-to-zero', 'scale-to-zero', [CompletionResultType]::ParameterValue, 'Take NodePools to zero capacity, and restore them later')
             [CompletionResult]::new('scale-up', 'scale-up', [CompletionResultType]::ParameterValue, 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)')
-            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Simulate Karpenter''s provisioning for manifests: NodeClaims, price, pending pods')
+            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Simulate Karpenter''s provisioning (manifests or cluster): NodeClaims, price, pending pods')
             [CompletionResult]::new('instance-types', 'instance-types', [CompletionResultType]::ParameterValue, 'List the instance types Karpenter would consider, cheapest first')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version')
@@ -231,8 +231,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             break
         }
         'kubectl-karpenter;simulate' {
-            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Manifest files (multi-document YAML or JSON); repeat or list several')
-            [CompletionResult]::new('--filename', '--filename', [CompletionResultType]::ParameterName, 'Manifest files (multi-document YAML or JSON); repeat or list several')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Manifest files or directories (multi-document YAML or JSON); repeat or list several')
+            [CompletionResult]::new('--filename', '--filename', [CompletionResultType]::ParameterName, 'Manifest files or directories (multi-document YAML or JSON); repeat or list several')
             [CompletionResult]::new('--catalog', '--catalog', [CompletionResultType]::ParameterName, 'Instance-type catalog in the embedded catalog''s JSON format (needed outside us-east-1)')
             [CompletionResult]::new('--strategy', '--strategy', [CompletionResultType]::ParameterName, 'Packing strategy')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)')
@@ -244,7 +244,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region (default: AWS_REGION, then the profile''s region)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS shared-config profile (default: AWS_PROFILE, then "default")')
             [CompletionResult]::new('--cluster-name', '--cluster-name', [CompletionResultType]::ParameterName, 'EKS cluster name')
-            [CompletionResult]::new('--from-cluster', '--from-cluster', [CompletionResultType]::ParameterName, 'Read pending pods, nodes and NodePools from the cluster instead of files')
+            [CompletionResult]::new('--from-cluster', '--from-cluster', [CompletionResultType]::ParameterName, 'Read pending pods, nodes, NodePools and volumes from the cluster (read-only) instead of files')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not prompt: answer yes to every confirmation')
@@ -330,7 +330,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run Karpenter''s provisioning and disruption loops in the foreground (not yet supported)')
             [CompletionResult]::new('scale-to-zero', 'scale-to-zero', [CompletionResultType]::ParameterValue, 'Take NodePools to zero capacity, and restore them later')
             [CompletionResult]::new('scale-up', 'scale-up', [CompletionResultType]::ParameterValue, 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)')
-            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Simulate Karpenter''s provisioning for manifests: NodeClaims, price, pending pods')
+            [CompletionResult]::new('simulate', 'simulate', [CompletionResultType]::ParameterValue, 'Simulate Karpenter''s provisioning (manifests or cluster): NodeClaims, price, pending pods')
             [CompletionResult]::new('instance-types', 'instance-types', [CompletionResultType]::ParameterValue, 'List the instance types Karpenter would consider, cheapest first')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version')

@@ -325,12 +325,317 @@ fn other_regions_need_a_catalog() {
 }
 
 #[test]
-fn from_cluster_is_not_yet_supported() {
-    let out = simulate(&["--from-cluster"]);
+fn from_cluster_conflicts_with_files() {
+    let out = simulate(&["--from-cluster", "-f", "examples/simulate/workload.yaml"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("not yet supported"),
+        stderr(&out).contains("cannot be used with"),
         "{}",
         stderr(&out)
     );
+}
+
+/// The zone of the NodeClaim holding `pod`.
+fn zone_of<'a>(v: &'a Value, pod: &str) -> &'a str {
+    v["nodeClaims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["pods"].as_array().unwrap().iter().any(|p| p == pod))
+        .unwrap_or_else(|| panic!("{pod} is on no NodeClaim: {v}"))["zone"]
+        .as_str()
+        .unwrap()
+}
+
+fn pod_with_claims(name: &str, claims: &[&str]) -> String {
+    let mut vols = String::new();
+    for (i, c) in claims.iter().enumerate() {
+        vols.push_str(&format!(
+            "    - name: v{i}\n      persistentVolumeClaim: {{claimName: {c}}}\n"
+        ));
+    }
+    format!(
+        "---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: data}}
+spec:
+  containers:
+    - name: c
+      resources: {{requests: {{cpu: 500m, memory: 1Gi}}}}
+  volumes:
+{vols}"
+    )
+}
+
+fn zonal_pv(name: &str, key: &str, zone: &str) -> String {
+    format!(
+        "---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {name}}}
+spec:
+  capacity: {{storage: 10Gi}}
+  accessModes: [ReadWriteOnce]
+  csi: {{driver: ebs.csi.aws.com, volumeHandle: vol-{name}}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+        - matchExpressions:
+            - {{key: {key}, operator: In, values: [{zone}]}}
+        - matchExpressions:
+            - {{key: {key}, operator: In, values: [us-east-1a]}}
+"
+    )
+}
+
+fn bound_pvc(name: &str, volume: &str) -> String {
+    format!(
+        "---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: {name}, namespace: data}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: gp3
+  volumeName: {volume}
+  resources: {{requests: {{storage: 10Gi}}}}
+"
+    )
+}
+
+const ZONAL_CLASS: &str = "---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: gp3-1c}
+provisioner: ebs.csi.aws.com
+volumeBindingMode: WaitForFirstConsumer
+allowedTopologies:
+  - matchLabelExpressions:
+      - {key: topology.ebs.csi.aws.com/zone, values: [us-east-1c]}
+";
+
+#[test]
+fn a_bound_zonal_volume_pins_the_pods_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    // without volumes the cheapest offering is in us-east-1a
+    let plain = write(
+        dir.path(),
+        "plain.yaml",
+        &format!("{POOL}{}", pod_with_claims("free", &[])),
+    );
+    let v = json(&simulate(&["-f", &plain, "-o", "json"]));
+    assert_eq!(zone_of(&v, "data/free"), "us-east-1a");
+
+    // a PV in us-east-1b (first term; the second term is ignored as upstream ignores it), and one
+    // using the EBS CSI driver's legacy zone key in us-east-1d
+    let f = write(
+        dir.path(),
+        "pv.yaml",
+        &format!(
+            "{POOL}{}{}{}{}{}{}",
+            pod_with_claims("db", &["db-data"]),
+            bound_pvc("db-data", "pv-b"),
+            zonal_pv("pv-b", "topology.kubernetes.io/zone", "us-east-1b"),
+            pod_with_claims("legacy", &["legacy-data"]),
+            bound_pvc("legacy-data", "pv-d"),
+            zonal_pv("pv-d", "topology.ebs.csi.aws.com/zone", "us-east-1d"),
+        ),
+    );
+    let v = json(&simulate(&["-f", &f, "-o", "json"]));
+    check_contract(&v, 2);
+    assert_eq!(zone_of(&v, "data/db"), "us-east-1b", "{v}");
+    assert_eq!(zone_of(&v, "data/legacy"), "us-east-1d", "{v}");
+}
+
+#[test]
+fn storage_class_allowed_topologies_constrain_unbound_and_ephemeral_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "sc.yaml",
+        &format!(
+            "{POOL}{ZONAL_CLASS}{}---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: scratch, namespace: data}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: gp3-1c
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: eph, namespace: data}}
+spec:
+  containers:
+    - name: c
+      resources: {{requests: {{cpu: 500m}}}}
+  volumes:
+    - name: cache
+      ephemeral:
+        volumeClaimTemplate:
+          spec:
+            accessModes: [ReadWriteOnce]
+            storageClassName: gp3-1c
+            resources: {{requests: {{storage: 1Gi}}}}
+",
+            pod_with_claims("app", &["scratch"]),
+        ),
+    );
+    let v = json(&simulate(&["-f", &f, "-o", "json"]));
+    check_contract(&v, 2);
+    assert_eq!(zone_of(&v, "data/app"), "us-east-1c", "{v}");
+    assert_eq!(zone_of(&v, "data/eph"), "us-east-1c", "{v}");
+}
+
+#[test]
+fn a_missing_claim_leaves_the_pod_pending_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "missing.yaml",
+        &format!(
+            "{POOL}{}{}",
+            pod_with_claims("orphan", &["nowhere"]),
+            pod_with_claims("fine", &[]),
+        ),
+    );
+    let v = json(&simulate(&["-f", &f, "-o", "json"]));
+    check_contract(&v, 2);
+    let pending = v["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{v}");
+    assert_eq!(pending[0]["pod"], "data/orphan");
+    let reason = pending[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("PersistentVolumeClaim data/nowhere") && reason.contains("-f"),
+        "{reason}"
+    );
+    assert_eq!(zone_of(&v, "data/fine"), "us-east-1a");
+
+    // a claim bound to a volume that is not in the input: pending, naming the volume
+    let g = write(
+        dir.path(),
+        "nopv.yaml",
+        &format!(
+            "{POOL}{}{}",
+            pod_with_claims("db", &["db-data"]),
+            bound_pvc("db-data", "pv-gone")
+        ),
+    );
+    let v = json(&simulate(&["-f", &g, "-o", "json"]));
+    check_contract(&v, 1);
+    let reason = v["pending"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("pv-gone"), "{reason}");
+}
+
+#[test]
+fn immediate_binding_unbound_claim_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "imm.yaml",
+        &format!(
+            "{POOL}---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {{name: now}}
+provisioner: ebs.csi.aws.com
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: c1, namespace: data}}
+spec: {{storageClassName: now, accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}
+{}",
+            pod_with_claims("p", &["c1"])
+        ),
+    );
+    let v = json(&simulate(&["-f", &f, "-o", "json"]));
+    check_contract(&v, 1);
+    let reason = v["pending"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("data/c1") && reason.contains("Immediate"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn statefulset_claims_put_each_replica_in_its_volumes_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    // db-0 and db-1 have claims bound to volumes in 1b and 1c; db-2's claim does not exist yet,
+    // so it is a new claim of the template's class, which only allows us-east-1c
+    let sts = "---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: data}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+        - name: db
+          resources: {requests: {cpu: '1', memory: 2Gi}}
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec:
+        accessModes: [ReadWriteOnce]
+        storageClassName: gp3-1c
+        resources: {requests: {storage: 10Gi}}
+";
+    let f = write(
+        dir.path(),
+        "sts.yaml",
+        &format!(
+            "{POOL}{ZONAL_CLASS}{sts}{}{}{}{}",
+            bound_pvc("data-db-0", "pv-0"),
+            zonal_pv("pv-0", "topology.kubernetes.io/zone", "us-east-1b"),
+            bound_pvc("data-db-1", "pv-1"),
+            zonal_pv("pv-1", "topology.kubernetes.io/zone", "us-east-1d"),
+        ),
+    );
+    let v = json(&simulate(&["-f", &f, "-o", "json"]));
+    check_contract(&v, 3);
+    assert_eq!(zone_of(&v, "data/db-0"), "us-east-1b", "{v}");
+    assert_eq!(zone_of(&v, "data/db-1"), "us-east-1d", "{v}");
+    assert_eq!(zone_of(&v, "data/db-2"), "us-east-1c", "{v}");
+}
+
+#[test]
+fn directories_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a-pool.yaml", POOL);
+    write(dir.path(), "b-pods.yaml", &pod_with_claims("x", &[]));
+    write(dir.path(), "notes.txt", "not yaml: [");
+    let v = json(&simulate(&[
+        "-f",
+        &dir.path().display().to_string(),
+        "-o",
+        "json",
+    ]));
+    check_contract(&v, 1);
+}
+
+#[test]
+fn volumes_example_pins_replicas_to_their_volumes() {
+    let v = json(&simulate(&[
+        "-f",
+        "examples/simulate/nodepools.yaml",
+        "examples/simulate/volumes.yaml",
+        "-o",
+        "json",
+    ]));
+    check_contract(&v, 4);
+    assert_eq!(zone_of(&v, "streaming/kafka-0"), "us-east-1b");
+    assert_eq!(zone_of(&v, "streaming/kafka-1"), "us-east-1c");
+    assert!(["us-east-1a", "us-east-1d"].contains(&zone_of(&v, "streaming/kafka-2")));
+    let pending = v["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["pod"], "streaming/cache");
+    assert!(pending[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("streaming/cache-data"));
 }

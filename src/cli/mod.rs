@@ -88,7 +88,7 @@ pub enum Command {
     /// Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)
     #[command(name = "scale-up")]
     ScaleUp(scale_to_zero::ScaleUpArgs),
-    /// Simulate Karpenter's provisioning for manifests: NodeClaims, price, pending pods
+    /// Simulate Karpenter's provisioning (manifests or cluster): NodeClaims, price, pending pods
     Simulate(simulate::SimulateArgs),
     /// List the instance types Karpenter would consider, cheapest first
     #[command(name = "instance-types")]
