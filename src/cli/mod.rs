@@ -138,7 +138,9 @@ pub fn report(err: &anyhow::Error) {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // kube's client logs failed requests itself; every command reports them in its own
+        // error paragraph, so they are only shown with -v
+        0 => "warn,kube_client=off",
         1 => "info,kubectl_karpenter=info",
         2 => "debug,hyper=info,aws_smithy_runtime=info,aws_config=info",
         _ => "trace",
