@@ -440,13 +440,43 @@ impl FitIndex {
         out
     }
 
+    /// Bounds on the component-wise (min, max) free quad over the types in `kept`
+    /// (non-empty): exact when a member is found within a few entries of each end of a
+    /// dimension's order, else `floor` (a total every kept type fits: no kept type has less)
+    /// and `ceil` (a maximum over a superset of `kept`: no kept type has more). Callers only
+    /// use these to skip work (the `all_stay` shortcut and headroom pre-checks), which a
+    /// lower minimum or a higher maximum makes rarer, never wrong.
+    fn min_max_within(
+        &self,
+        kept: &[u64],
+        floor: &[i64; 4],
+        ceil: &[i64; 4],
+    ) -> ([i64; 4], [i64; 4]) {
+        const LOOK: usize = 24;
+        let has = |i: u32| (kept[i as usize >> 6] >> (i & 63)) & 1 == 1;
+        let (mut lo, mut hi) = (*floor, *ceil);
+        for d in 0..4 {
+            let sorted = &self.sorted[d];
+            let from = sorted.partition_point(|&(f, _)| f < floor[d]);
+            if let Some(&(f, _)) = sorted[from..].iter().take(LOOK).find(|&&(_, i)| has(i)) {
+                lo[d] = f;
+            }
+            if let Some(&(f, _)) = sorted.iter().rev().take(LOOK).find(|&&(_, i)| has(i)) {
+                hi[d] = f.max(0);
+            }
+        }
+        (lo, hi)
+    }
+
     /// Component-wise (min, max) free quad over the types in `kept` (non-empty), reading
-    /// each dimension's order from its ends.
-    fn min_max(&self, kept: &[u64]) -> ([i64; 4], [i64; 4]) {
+    /// each dimension's order from its ends. `floor`, when given, is a total every kept type
+    /// fits (`kept` excludes `too_small(floor)`): the search for the minimum starts there.
+    fn min_max(&self, kept: &[u64], floor: Option<&[i64; 4]>) -> ([i64; 4], [i64; 4]) {
         let has = |i: u32| (kept[i as usize >> 6] >> (i & 63)) & 1 == 1;
         let (mut lo, mut hi) = ([i64::MAX; 4], [0i64; 4]);
         for d in 0..4 {
-            if let Some(&(f, _)) = self.sorted[d].iter().find(|&&(_, i)| has(i)) {
+            let from = floor.map_or(0, |t| self.sorted[d].partition_point(|&(f, _)| f < t[d]));
+            if let Some(&(f, _)) = self.sorted[d][from..].iter().find(|&&(_, i)| has(i)) {
                 lo[d] = f;
             }
             if let Some(&(f, _)) = self.sorted[d].iter().rev().find(|&&(_, i)| has(i)) {
@@ -1962,9 +1992,13 @@ impl Run<'_, '_> {
         if !self.ctx.fast {
             return None;
         }
-        if let Some(Some(fi)) = self.ctx.fit_index.get(ti) {
-            // every template type has a free quad: read the minimum from the index
-            return Some(fi.min_max(types).0);
+        match self.ctx.fit_index.get(ti) {
+            // every template type has a free quad: read the minimum from the index, unless
+            // the set is sparse (then folding its members is cheaper)
+            Some(Some(fi)) if set_len(types) * 8 >= fi.sorted[0].len() => {
+                return Some(fi.min_max(types, None).0)
+            }
+            _ => {}
         }
         let fq = &self.ctx.type_free_quad[ti];
         set_iter(types).try_fold([i64::MAX; 4], |m, i| {
@@ -1984,6 +2018,23 @@ impl Run<'_, '_> {
         // `types` is always a subset of the template's: equal length means all of them
         if self.ctx.fast && n == self.ctx.templates[ti].types.len() {
             return self.ctx.template_max_free[ti].clone();
+        }
+        if let Some(Some(fi)) = self
+            .ctx
+            .fit_index
+            .get(ti)
+            .filter(|fi| matches!(fi, Some(fi) if n * 8 >= fi.sorted[0].len()))
+        {
+            // every template type has a free quad and the set is dense: read the maximum
+            // from the index
+            let q = fi.min_max(types, None).1;
+            return Resources {
+                cpu_millis: q[0],
+                memory_bytes: q[1],
+                pods: q[2],
+                ephemeral_bytes: q[3],
+                extended: BTreeMap::new(),
+            };
         }
         // plain types: the same maximum (from zero) on quads
         if let Some(Some(q)) = self.ctx.fast.then(|| {
@@ -2425,7 +2476,7 @@ impl Run<'_, '_> {
                 // few types left: fold their quads directly
                 fold_quads(&kept, &mut min_quad, &mut max_quad);
             } else if n > 0 {
-                let (lo, hi) = fi.min_max(&kept);
+                let (lo, hi) = fi.min_max_within(&kept, tq, &quad(&c.max_alloc));
                 (min_quad, max_quad) = (Some(lo), Some(hi));
             }
             (Some(kept), n)
@@ -2484,7 +2535,10 @@ impl Run<'_, '_> {
             match index {
                 // every template type has a free quad: read the extremes from the index
                 Some(fi) if n * 8 >= fi.sorted[0].len() => {
-                    let (lo, hi) = fi.min_max(&kept);
+                    let (lo, hi) = match &total_quad {
+                        Some(tq) => fi.min_max_within(&kept, tq, &quad(&c.max_alloc)),
+                        None => fi.min_max(&kept, None),
+                    };
                     (min_quad, max_quad) = (Some(lo), Some(hi));
                 }
                 _ => fold_quads(&kept, &mut min_quad, &mut max_quad),

@@ -149,9 +149,17 @@ impl Topology {
         if key == labels::HOSTNAME {
             return;
         }
-        let set = self.domains.entry(key.to_string()).or_default();
-        if !set.contains(value) {
-            set.insert(value.to_string());
+        // look up before allocating: almost every call names a known domain
+        match self.domains.get_mut(key) {
+            Some(set) => {
+                if !set.contains(value) {
+                    set.insert(value.to_string());
+                }
+            }
+            None => {
+                self.domains
+                    .insert(key.to_string(), BTreeSet::from([value.to_string()]));
+            }
         }
     }
 
