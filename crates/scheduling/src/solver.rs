@@ -16,6 +16,8 @@ use crate::resources::Resources;
 use crate::topology::{GroupKind, Topology};
 use crate::Error;
 
+mod repair;
+
 /// Hostname placeholder prefix of new NodeClaims (their hostname-topology domain).
 const CLAIM_HOSTNAME_PREFIX: &str = "hostname-placeholder-";
 
@@ -546,7 +548,8 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
                     best = cand;
                 }
             }
-            best.finish()
+            // one improvement pass on the winner only (see `repair`)
+            ctx.improve(best.finish())
         }
     };
     let mut best = best;
@@ -1200,15 +1203,9 @@ impl<'a> Ctx<'a> {
         Packed::Run(Box::new(run), pending, score)
     }
 
-    /// One packing: the run's final state and the pods left pending.
-    fn pack(
-        &self,
-        pod_order: PodOrder,
-        claim_order: ClaimOrder,
-        efficient: bool,
-    ) -> (Run<'_, 'a>, Vec<PendingPod>) {
-        let p = self.p;
-        let mut run = Run {
+    /// A run with no pod placed yet.
+    fn new_run(&self, claim_order: ClaimOrder, efficient: bool) -> Run<'_, 'a> {
+        Run {
             ctx: self,
             topo: self.topo.clone(),
             nodes: self.nodes.clone(),
@@ -1222,7 +1219,18 @@ impl<'a> Ctx<'a> {
             next_seq: 0,
             host_taken: vec![Vec::new(); self.host_groups.len()],
             host_owned: vec![Vec::new(); self.host_groups.len()],
-        };
+        }
+    }
+
+    /// One packing: the run's final state and the pods left pending.
+    fn pack(
+        &self,
+        pod_order: PodOrder,
+        claim_order: ClaimOrder,
+        efficient: bool,
+    ) -> (Run<'_, 'a>, Vec<PendingPod>) {
+        let p = self.p;
+        let mut run = self.new_run(claim_order, efficient);
         let mut pending: Vec<PendingPod> = Vec::new();
         let mut queue: Vec<usize> = Vec::new();
         for (i, pd) in self.pods.iter().enumerate() {
