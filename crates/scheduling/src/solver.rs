@@ -585,6 +585,39 @@ impl<'a> Ctx<'a> {
         });
         let mut templates = Vec::new();
         let mut topo = Topology::default();
+        // nodeTaintsPolicy Honor needs each domain's sources (NodePools, nodes) and their taints
+        let honor_taints = p.pods.iter().any(|pod| {
+            pod.topology_spread_constraints
+                .iter()
+                .any(|c| c.node_taints_policy == Some(InclusionPolicy::Honor))
+        });
+        let register_sources =
+            |topo: &mut Topology, types: &[u32], reqs: &Requirements, taints: &[Taint]| {
+                for &t in types {
+                    let it = &p.instance_types[t as usize];
+                    for o in &it.offerings {
+                        if o.available
+                            && reqs.allows(labels::ZONE, &o.zone)
+                            && reqs.allows(labels::CAPACITY_TYPE, &o.capacity_type)
+                        {
+                            topo.add_domain_source(labels::ZONE, &o.zone, taints);
+                            topo.add_domain_source(labels::CAPACITY_TYPE, &o.capacity_type, taints);
+                        }
+                    }
+                    for (k, v) in &it.labels {
+                        if reqs.allows(k, v) {
+                            topo.add_domain_source(k, v, taints);
+                        }
+                    }
+                }
+                for (k, r) in reqs.iter() {
+                    if !r.is_complement() {
+                        for v in &r.values {
+                            topo.add_domain_source(k, v, taints);
+                        }
+                    }
+                }
+            };
         for &pi in &pool_order {
             let np = &p.node_pools[pi];
             let mut reqs = Requirements::from_terms(&np.requirements).map_err(|e| {
@@ -677,6 +710,9 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
+            if honor_taints {
+                register_sources(&mut topo, &types, &reqs, &np.taints);
+            }
             templates.push(Template {
                 pool: pi,
                 has_prefer_taint: np
@@ -714,12 +750,17 @@ impl<'a> Ctx<'a> {
             for (k, v) in &n.labels {
                 topo.add_domain(k, v);
             }
-            let taints = n
+            let taints: Vec<Taint> = n
                 .taints
                 .iter()
                 .filter(|t| n.initialized || !ignored_until_init.contains(&t.key.as_str()))
                 .cloned()
                 .collect();
+            if honor_taints {
+                for (k, v) in &n.labels {
+                    topo.add_domain_source(k, v, &taints);
+                }
+            }
             let mut available = n.allocatable.clone();
             available.sub(&n.requested);
             nodes.push(NodeState {
@@ -786,8 +827,20 @@ impl<'a> Ctx<'a> {
         for (ni, n) in p.existing_nodes.iter().enumerate() {
             let mut labels_h = n.labels.clone();
             labels_h.insert(labels::HOSTNAME.to_string(), n.name.clone());
+            let taints: Vec<Taint> = n
+                .taints
+                .iter()
+                .filter(|t| n.initialized || !ignored_until_init.contains(&t.key.as_str()))
+                .cloned()
+                .collect();
             for (pi, rp) in n.pods.iter().enumerate() {
-                topo.record_running(&rp.namespace, &rp.labels, &running_anti[ni][pi], &labels_h);
+                topo.record_running(
+                    &rp.namespace,
+                    &rp.labels,
+                    &running_anti[ni][pi],
+                    &labels_h,
+                    &taints,
+                );
             }
         }
         for (i, pod) in p.pods.iter().enumerate() {
@@ -1080,6 +1133,8 @@ impl<'a> Ctx<'a> {
                         max_skew: i64::from(c.max_skew.max(1)),
                         min_domains: c.min_domains.map(i64::from),
                         honor_affinity: c.node_affinity_policy != Some(InclusionPolicy::Ignore),
+                        honor_taints: (c.node_taints_policy == Some(InclusionPolicy::Honor))
+                            .then(|| pod.tolerations.clone()),
                     },
                     labels::normalize_key(&c.topology_key),
                     own_ns(),
@@ -2274,7 +2329,12 @@ impl Run<'_, '_> {
             (None, Target::Claim(ci)) => &self.claims[*ci].reqs,
         };
         if !pd.selected_by.is_empty() || !pd.owned.is_empty() {
-            self.topo.record(&pd.anti, &pd.selected_by, final_reqs);
+            let taints = match target {
+                Target::Node(n) => &self.nodes[n].taints,
+                Target::Claim(ci) => &self.ctx.templates[self.claims[ci].template].taints,
+            };
+            self.topo
+                .record(&pd.anti, &pd.selected_by, final_reqs, taints);
             if let Target::Claim(ci) = target {
                 if !self.ctx.host_groups.is_empty() {
                     // refresh the claim's own counts for the groups this placement touched

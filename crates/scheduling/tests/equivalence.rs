@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use karpenter_scheduling::labels::{HOSTNAME, INSTANCE_CPU, ZONE};
 use karpenter_scheduling::model::{
-    LabelSelector, PodAffinityTerm, TopologySpreadConstraint, WhenUnsatisfiable,
+    InclusionPolicy, LabelSelector, PodAffinityTerm, Taint, TaintEffect, TopologySpreadConstraint,
+    WhenUnsatisfiable,
 };
 use karpenter_scheduling::synthetic;
 use karpenter_scheduling::{
@@ -24,7 +25,7 @@ fn selector(app: &str) -> LabelSelector {
     }
 }
 
-/// kind: 0 plain, 1 zone spread, 2 hostname spread, 3 zone affinity, 4 hostname anti-affinity,
+/// kind: 0 plain, 1 zone spread (every other one with nodeTaintsPolicy Honor), 2 hostname spread, 3 zone affinity, 4 hostname anti-affinity,
 /// 5 GPU request (extended resource: the fit tables must fall back), 6 zone nodeSelector,
 /// 7 instance-cpu nodeSelector (label compatibility rows), 8 hostname anti-affinity against
 /// the plain pods (they meet it as inverse anti-affinity), 9 hostname spread counting the plain
@@ -67,7 +68,12 @@ fn build_pod(i: usize, kind: u8, cpu: i64, mem_mib: i64, skew: i32) -> Pod {
         topology_key: key.into(),
     };
     match kind % 10 {
-        1 => p.topology_spread_constraints.push(spread(ZONE)),
+        1 => p
+            .topology_spread_constraints
+            .push(TopologySpreadConstraint {
+                node_taints_policy: i.is_multiple_of(2).then_some(InclusionPolicy::Honor),
+                ..spread(ZONE)
+            }),
         2 => p.topology_spread_constraints.push(spread(HOSTNAME)),
         3 => p.pod_affinity.push(term(ZONE)),
         4 => p.pod_anti_affinity.push(term(HOSTNAME)),
@@ -150,6 +156,15 @@ fn arb_problem() -> impl Strategy<Value = Problem> {
                     ..Resources::cpu_mem(1900, 3 << 30)
                 },
                 requested: Resources::cpu_mem(300 * i as i64, 512 << 20),
+                // node-1 is tainted: no pod here tolerates it (nodeTaintsPolicy Honor skips it)
+                taints: (i == 1)
+                    .then(|| Taint {
+                        key: "dedicated".into(),
+                        value: String::new(),
+                        effect: TaintEffect::NoSchedule,
+                    })
+                    .into_iter()
+                    .collect(),
                 initialized: true,
                 ..Default::default()
             })
