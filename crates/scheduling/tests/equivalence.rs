@@ -104,11 +104,11 @@ fn build_pod(i: usize, kind: u8, cpu: i64, mem_mib: i64, skew: i32) -> Pod {
 }
 
 type PodSpec = (u8, i64, i64);
-type Knobs = (usize, Option<i64>, bool, bool, usize, i32);
+type Knobs = (usize, Option<i64>, bool, bool, usize, i32, bool);
 
 fn arb_problem() -> impl Strategy<Value = Problem> {
     let pods = proptest::collection::vec((0u8..10, 1i64..30, 1i64..40), 1..90);
-    // types, cpu limit, daemonset, gpu types, existing nodes, skew
+    // types, cpu limit, daemonset, gpu types, existing nodes, skew, per-node fee
     let knobs = (
         3usize..14,
         proptest::option::of(1i64..40),
@@ -116,10 +116,20 @@ fn arb_problem() -> impl Strategy<Value = Problem> {
         any::<bool>(),
         0usize..4,
         1i32..3,
+        any::<bool>(),
     );
     (pods, knobs).prop_map(|(pods, knobs): (Vec<PodSpec>, Knobs)| {
-        let (n_types, limit, daemon, gpus, n_nodes, skew) = knobs;
+        let (n_types, limit, daemon, gpus, n_nodes, skew, fee) = knobs;
         let mut types = synthetic::instance_types(n_types);
+        if fee {
+            // a per-node fee makes fewer, larger nodes cheaper: the default strategy's merge
+            // pass then finds merges to replay
+            for it in types.iter_mut() {
+                for o in it.offerings.iter_mut() {
+                    o.price += 0.5;
+                }
+            }
+        }
         if gpus {
             // every third type carries GPUs
             for it in types.iter_mut().step_by(3) {

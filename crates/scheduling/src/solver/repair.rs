@@ -14,8 +14,14 @@ use super::*;
 /// How many of the least cost-efficient claims are considered for merging.
 const MERGE_CANDIDATES: usize = 24;
 
+/// When replaying every merge at once does not pay, how many single merges (largest estimated
+/// saving first) are replayed on their own.
+const SINGLE_MERGE_TRIES: usize = 3;
+
 /// Claims (indices into the solution's `node_claims`) to be replaced by one claim.
 struct Group {
+    /// estimated hourly saving of the merges that formed it
+    saving: f64,
     claims: Vec<usize>,
     pods: Vec<usize>,
     /// Σ requests of the pods (without DaemonSet overhead)
@@ -56,25 +62,41 @@ enum Pin {
 impl Ctx<'_> {
     /// Try to improve the winning packing by merging claims; returns the better of the two.
     pub(super) fn improve(&self, s: Solution) -> Solution {
-        let Some(groups) = self.merge_plan(&s) else {
+        let Some(mut merged) = self.merge_plan(&s) else {
             return s;
         };
-        let cand = self.replay(&s, &groups);
-        let better = cand.pending.len() < s.pending.len()
-            || (cand.pending.len() == s.pending.len()
-                && (cand.price_per_hour < s.price_per_hour - 1e-9
-                    || (cand.price_per_hour <= s.price_per_hour + 1e-9
-                        && cand.node_claims.len() < s.node_claims.len())));
-        // the replay may fall back to first-fit: never trade price for more nodes here
-        if better && cand.node_claims.len() <= s.node_claims.len() {
-            cand
-        } else {
-            s
+        // every merge at once, then (when a replay diverges) the largest single merges alone
+        let mut tries: Vec<Vec<&Group>> = vec![merged.iter().collect()];
+        if merged.len() > 1 {
+            merged.sort_by(|a, b| b.saving.total_cmp(&a.saving).then(a.claims.cmp(&b.claims)));
+            tries = vec![merged.iter().collect()];
+            tries.extend(merged.iter().take(SINGLE_MERGE_TRIES).map(|g| vec![g]));
         }
+        for t in tries {
+            let cand = self.replay(&s, &Self::layout(&s, &t));
+            if beats(&cand, &s) {
+                return cand;
+            }
+        }
+        s
     }
 
-    /// The claims to merge, as groups (singletons for every kept claim, in solution order);
-    /// `None` when no merge of the candidates is estimated to save anything.
+    /// The replay's claims in solution order: each merged group at its first claim, every
+    /// other claim on its own; as (pods, zone the claim starts in).
+    fn layout(s: &Solution, merged: &[&Group]) -> Vec<(Vec<usize>, String)> {
+        let mut out = Vec::new();
+        for (k, c) in s.node_claims.iter().enumerate() {
+            match merged.iter().find(|g| g.claims.contains(&k)) {
+                Some(g) if g.claims[0] == k => out.push((g.pods.clone(), g.zone.clone())),
+                Some(_) => {}
+                None => out.push((c.pods.clone(), c.zone.clone())),
+            }
+        }
+        out
+    }
+
+    /// The merges, as groups of two or more claims (claim indices ascending); `None` when no
+    /// merge of the candidates is estimated to save anything.
     fn merge_plan(&self, s: &Solution) -> Option<Vec<Group>> {
         if s.node_claims.len() < 2 {
             return None;
@@ -139,9 +161,12 @@ impl Ctx<'_> {
                     }
                 }
             }
-            let Some((_, a, b, est)) = best else { break };
+            let Some((saving, a, b, est)) = best else {
+                break;
+            };
             let gb = groups.remove(b);
             let ga = &mut groups[a];
+            ga.saving += gb.saving + saving;
             ga.claims.extend(gb.claims);
             ga.pods.extend(gb.pods);
             ga.total.add(&gb.total);
@@ -157,31 +182,11 @@ impl Ctx<'_> {
         if !merged_any {
             return None;
         }
-        // every claim not merged stays a group of its own, in solution order
         let mut merged: Vec<Group> = groups.into_iter().filter(|g| g.claims.len() > 1).collect();
         for g in &mut merged {
             g.claims.sort_unstable();
         }
-        let in_merge: BTreeSet<usize> = merged.iter().flat_map(|g| g.claims.clone()).collect();
-        let mut out: Vec<Group> = Vec::new();
-        for k in 0..s.node_claims.len() {
-            if let Some(pos) = merged.iter().position(|g| g.claims[0] == k) {
-                out.push(merged.swap_remove(pos));
-            } else if !in_merge.contains(&k) {
-                out.push(Group {
-                    claims: vec![k],
-                    pods: s.node_claims[k].pods.clone(),
-                    total: Resources::default(),
-                    price: s.node_claims[k].price_per_hour,
-                    zone: s.node_claims[k].zone.clone(),
-                    template: 0,
-                    compat: Vec::new(),
-                    anti_owned: BTreeSet::new(),
-                    selected: BTreeSet::new(),
-                });
-            }
-        }
-        Some(out)
+        Some(merged)
     }
 
     /// Claim `k` of the solution as a merge candidate.
@@ -222,6 +227,7 @@ impl Ctx<'_> {
             })
             .collect();
         Some(Group {
+            saving: 0.0,
             claims: vec![k],
             pods: c.pods.clone(),
             total,
@@ -259,8 +265,9 @@ impl Ctx<'_> {
             .min_by(|x, y| x.0.total_cmp(&y.0))
     }
 
-    /// Replay the solution's placements on a fresh run with the groups as claims.
-    fn replay(&self, s: &Solution, groups: &[Group]) -> Solution {
+    /// Replay the solution's placements on a fresh run with `groups` (pods, starting zone) as
+    /// its claims.
+    fn replay(&self, s: &Solution, groups: &[(Vec<usize>, String)]) -> Solution {
         let mut run = self.new_run(ClaimOrder::Emptiest, false);
         let node_by_name: HashMap<&str, usize> = run
             .nodes
@@ -276,10 +283,10 @@ impl Ctx<'_> {
             seq.extend(pods.iter().map(|&i| (i, pin)));
         }
         // claims grow together (round robin), so spreads see balanced counts as in a packing
-        let longest = groups.iter().map(|g| g.pods.len()).max().unwrap_or(0);
+        let longest = groups.iter().map(|g| g.0.len()).max().unwrap_or(0);
         for r in 0..longest {
             for (gi, g) in groups.iter().enumerate() {
-                if let Some(&i) = g.pods.get(r) {
+                if let Some(&i) = g.0.get(r) {
                     seq.push((i, Pin::Group(gi)));
                 }
             }
@@ -307,7 +314,7 @@ impl Ctx<'_> {
                         // the new claim starts in the zone the original claim launched in (a
                         // stricter pod: it still satisfies everything it asked for)
                         let mut zoned = base.clone();
-                        let zone = &groups[gi].zone;
+                        let zone = &groups[gi].1;
                         zoned
                             .base
                             .add(labels::ZONE, Requirement::in_values([zone.clone()]));
@@ -332,6 +339,17 @@ impl Ctx<'_> {
         pending.sort_by_key(|pp| pp.pod);
         run.finish(pending)
     }
+}
+
+/// Whether `cand` wins over `s` under the strategy's selection rule (fewer pending pods, then
+/// lower price, then fewer nodes), without more nodes (a replay may fall back to first-fit).
+fn beats(cand: &Solution, s: &Solution) -> bool {
+    let better = cand.pending.len() < s.pending.len()
+        || (cand.pending.len() == s.pending.len()
+            && (cand.price_per_hour < s.price_per_hour - 1e-9
+                || (cand.price_per_hour <= s.price_per_hour + 1e-9
+                    && cand.node_claims.len() < s.node_claims.len())));
+    better && cand.node_claims.len() <= s.node_claims.len()
 }
 
 impl Run<'_, '_> {
