@@ -18,6 +18,8 @@ use crate::resources::Resources;
 use crate::topology::{GroupKind, Topology};
 use crate::Error;
 
+mod repair;
+
 /// Hostname placeholder prefix of new NodeClaims (their hostname-topology domain).
 const CLAIM_HOSTNAME_PREFIX: &str = "hostname-placeholder-";
 
@@ -677,7 +679,8 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
                     best = cand;
                 }
             }
-            best.finish()
+            // one improvement pass on the winner only (see `repair`)
+            ctx.improve(best.finish())
         }
     };
     let mut best = best;
@@ -713,6 +716,39 @@ impl<'a> Ctx<'a> {
         });
         let mut templates = Vec::new();
         let mut topo = Topology::default();
+        // nodeTaintsPolicy Honor needs each domain's sources (NodePools, nodes) and their taints
+        let honor_taints = p.pods.iter().any(|pod| {
+            pod.topology_spread_constraints
+                .iter()
+                .any(|c| c.node_taints_policy == Some(InclusionPolicy::Honor))
+        });
+        let register_sources =
+            |topo: &mut Topology, types: &[u32], reqs: &Requirements, taints: &[Taint]| {
+                for &t in types {
+                    let it = &p.instance_types[t as usize];
+                    for o in &it.offerings {
+                        if o.available
+                            && reqs.allows(labels::ZONE, &o.zone)
+                            && reqs.allows(labels::CAPACITY_TYPE, &o.capacity_type)
+                        {
+                            topo.add_domain_source(labels::ZONE, &o.zone, taints);
+                            topo.add_domain_source(labels::CAPACITY_TYPE, &o.capacity_type, taints);
+                        }
+                    }
+                    for (k, v) in &it.labels {
+                        if reqs.allows(k, v) {
+                            topo.add_domain_source(k, v, taints);
+                        }
+                    }
+                }
+                for (k, r) in reqs.iter() {
+                    if !r.is_complement() {
+                        for v in &r.values {
+                            topo.add_domain_source(k, v, taints);
+                        }
+                    }
+                }
+            };
         for &pi in &pool_order {
             let np = &p.node_pools[pi];
             let mut reqs = Requirements::from_terms(&np.requirements).map_err(|e| {
@@ -805,6 +841,9 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
+            if honor_taints {
+                register_sources(&mut topo, &types, &reqs, &np.taints);
+            }
             templates.push(Template {
                 pool: pi,
                 type_set: set_of(&types, set_words(n_types)),
@@ -843,12 +882,17 @@ impl<'a> Ctx<'a> {
             for (k, v) in &n.labels {
                 topo.add_domain(k, v);
             }
-            let taints = n
+            let taints: Vec<Taint> = n
                 .taints
                 .iter()
                 .filter(|t| n.initialized || !ignored_until_init.contains(&t.key.as_str()))
                 .cloned()
                 .collect();
+            if honor_taints {
+                for (k, v) in &n.labels {
+                    topo.add_domain_source(k, v, &taints);
+                }
+            }
             let mut available = n.allocatable.clone();
             available.sub(&n.requested);
             nodes.push(NodeState {
@@ -915,8 +959,20 @@ impl<'a> Ctx<'a> {
         for (ni, n) in p.existing_nodes.iter().enumerate() {
             let mut labels_h = n.labels.clone();
             labels_h.insert(labels::HOSTNAME.to_string(), n.name.clone());
+            let taints: Vec<Taint> = n
+                .taints
+                .iter()
+                .filter(|t| n.initialized || !ignored_until_init.contains(&t.key.as_str()))
+                .cloned()
+                .collect();
             for (pi, rp) in n.pods.iter().enumerate() {
-                topo.record_running(&rp.namespace, &rp.labels, &running_anti[ni][pi], &labels_h);
+                topo.record_running(
+                    &rp.namespace,
+                    &rp.labels,
+                    &running_anti[ni][pi],
+                    &labels_h,
+                    &taints,
+                );
             }
         }
         let mut memo_keys: Vec<String> = Vec::new();
@@ -1235,6 +1291,8 @@ impl<'a> Ctx<'a> {
                         max_skew: i64::from(c.max_skew.max(1)),
                         min_domains: c.min_domains.map(i64::from),
                         honor_affinity: c.node_affinity_policy != Some(InclusionPolicy::Ignore),
+                        honor_taints: (c.node_taints_policy == Some(InclusionPolicy::Honor))
+                            .then(|| pod.tolerations.clone()),
                     },
                     labels::normalize_key(&c.topology_key),
                     own_ns(),
@@ -1359,15 +1417,9 @@ impl<'a> Ctx<'a> {
         Packed::Run(Box::new(run), pending, score)
     }
 
-    /// One packing: the run's final state and the pods left pending.
-    fn pack(
-        &self,
-        pod_order: PodOrder,
-        claim_order: ClaimOrder,
-        efficient: bool,
-    ) -> (Run<'_, 'a>, Vec<PendingPod>) {
-        let p = self.p;
-        let mut run = Run {
+    /// A run with no pod placed yet.
+    fn new_run(&self, claim_order: ClaimOrder, efficient: bool) -> Run<'_, 'a> {
+        Run {
             ctx: self,
             topo: self.topo.clone(),
             nodes: self.nodes.clone(),
@@ -1387,7 +1439,18 @@ impl<'a> Ctx<'a> {
             price_orders: RefCell::default(),
             limit_sets: RefCell::default(),
             label_sets: RefCell::default(),
-        };
+        }
+    }
+
+    /// One packing: the run's final state and the pods left pending.
+    fn pack(
+        &self,
+        pod_order: PodOrder,
+        claim_order: ClaimOrder,
+        efficient: bool,
+    ) -> (Run<'_, 'a>, Vec<PendingPod>) {
+        let p = self.p;
+        let mut run = self.new_run(claim_order, efficient);
         let mut pending: Vec<PendingPod> = Vec::new();
         let mut queue: Vec<usize> = Vec::new();
         for (i, pd) in self.pods.iter().enumerate() {
@@ -2611,7 +2674,12 @@ impl Run<'_, '_> {
             (None, Target::Claim(ci)) => &self.claims[*ci].reqs,
         };
         if !pd.selected_by.is_empty() || !pd.owned.is_empty() {
-            self.topo.record(&pd.anti, &pd.selected_by, final_reqs);
+            let taints = match target {
+                Target::Node(n) => &self.nodes[n].taints,
+                Target::Claim(ci) => &self.ctx.templates[self.claims[ci].template].taints,
+            };
+            self.topo
+                .record(&pd.anti, &pd.selected_by, final_reqs, taints);
             if let Target::Claim(ci) = target {
                 if !self.ctx.host_groups.is_empty() {
                     // refresh the claim's own counts for the groups this placement touched

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::labels;
-use crate::model::LabelSelector;
+use crate::model::{LabelSelector, Taint, TaintEffect, Toleration};
 use crate::requirements::{Requirement, Requirements};
 
 /// A small, fast, non-cryptographic hasher (FxHash) for domain-name maps in the hot loop.
@@ -30,6 +30,9 @@ impl Hasher for FxHasher {
     }
 }
 
+/// Topology key → its domains.
+pub type DomainsByKey = HashMap<String, BTreeSet<String>>;
+
 /// Domain → count map.
 pub type DomainCounts = HashMap<String, i64, BuildHasherDefault<FxHasher>>;
 
@@ -44,6 +47,10 @@ pub enum GroupKind {
         min_domains: Option<i64>,
         /// nodeAffinityPolicy Honor.
         honor_affinity: bool,
+        /// nodeTaintsPolicy Honor: the owning pods' tolerations (`None` for Ignore). Nodes and
+        /// NodePools whose `NoSchedule`/`NoExecute` taints they do not tolerate neither offer
+        /// domains nor count pods for the constraint.
+        honor_taints: Option<Vec<Toleration>>,
     },
     /// Pod affinity.
     Affinity,
@@ -71,6 +78,9 @@ pub struct TopologyGroup {
     pub inverse: bool,
     /// Whether `key` is `kubernetes.io/hostname` (precomputed for the hot loop).
     pub hostname_key: bool,
+    /// With nodeTaintsPolicy Honor: the domains of `key` offered by a node or NodePool whose
+    /// taints the owners tolerate (the only domains the skew is computed over).
+    pub tolerated_domains: Option<BTreeSet<String>>,
 }
 
 impl TopologyGroup {
@@ -82,6 +92,27 @@ impl TopologyGroup {
     fn count(&self, d: &str) -> i64 {
         self.counts.get(d).copied().unwrap_or(0)
     }
+
+    /// Whether a pod on a node (or NodePool) with `taints` counts for this group: always,
+    /// unless the group honours taints its owners do not tolerate.
+    fn counts_on(&self, taints: &[Taint]) -> bool {
+        match &self.kind {
+            GroupKind::Spread {
+                honor_taints: Some(tol),
+                ..
+            } => tolerates_hard(tol, taints),
+            _ => true,
+        }
+    }
+}
+
+/// Whether `tolerations` tolerate every `NoSchedule` and `NoExecute` taint (the taints
+/// kube-scheduler's nodeTaintsPolicy considers; `PreferNoSchedule` never excludes a node).
+pub fn tolerates_hard(tolerations: &[Toleration], taints: &[Taint]) -> bool {
+    taints
+        .iter()
+        .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
+        .all(|t| tolerations.iter().any(|tol| tol.tolerates(t)))
 }
 
 /// What identifies a group: pods whose constraints agree on all of it share the group.
@@ -96,6 +127,10 @@ pub struct Topology {
     /// Known domains per key (zones, capacity types, custom labels). Hostnames are not listed:
     /// every target has its own.
     pub domains: HashMap<String, BTreeSet<String>, BuildHasherDefault<FxHasher>>,
+    /// Per distinct set of hard taints of the domains' sources (NodePools, existing nodes): the
+    /// domains per key those sources offer. Filled by [`Topology::add_domain_source`], only
+    /// when some constraint honours taints.
+    pub domain_sources: Vec<(Vec<Taint>, DomainsByKey)>,
 }
 
 /// The domains a target may still land in for one key.
@@ -139,7 +174,25 @@ impl Topology {
             owner_domains: DomainCounts::default(),
             inverse,
             hostname_key: key == labels::HOSTNAME,
+            tolerated_domains: None,
         });
+        if let GroupKind::Spread {
+            honor_taints: Some(tol),
+            ..
+        } = &id.0
+        {
+            let mut tolerated = BTreeSet::new();
+            for (taints, by_key) in &self.domain_sources {
+                if tolerates_hard(tol, taints) {
+                    if let Some(ds) = by_key.get(key) {
+                        tolerated.extend(ds.iter().cloned());
+                    }
+                }
+            }
+            if let Some(g) = self.groups.last_mut() {
+                g.tolerated_domains = Some(tolerated);
+            }
+        }
         self.index.insert(id, self.groups.len() - 1);
         self.groups.len() - 1
     }
@@ -163,6 +216,35 @@ impl Topology {
         }
     }
 
+    /// Register a domain value for `key` offered by a source (NodePool or existing node) with
+    /// `taints`, for constraints with nodeTaintsPolicy Honor (call [`Topology::add_domain`]
+    /// too: this does not add to `domains`).
+    pub fn add_domain_source(&mut self, key: &str, value: &str, taints: &[Taint]) {
+        if key == labels::HOSTNAME {
+            return;
+        }
+        let mut hard: Vec<Taint> = taints
+            .iter()
+            .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
+            .cloned()
+            .collect();
+        hard.sort_by(|a, b| {
+            (&a.key, &a.value, a.effect as u8).cmp(&(&b.key, &b.value, b.effect as u8))
+        });
+        hard.dedup();
+        let i = match self.domain_sources.iter().position(|(t, _)| *t == hard) {
+            Some(i) => i,
+            None => {
+                self.domain_sources.push((hard, HashMap::new()));
+                self.domain_sources.len() - 1
+            }
+        };
+        let set = self.domain_sources[i].1.entry(key.to_string()).or_default();
+        if !set.contains(value) {
+            set.insert(value.to_string());
+        }
+    }
+
     /// Narrow `target` (the merged target + pod requirements) by the groups the pod owns.
     /// `strict` is the pod's requirements without preferences (for domain counting),
     /// `selected_by` the groups counting this pod, `owned` the groups the pod owns.
@@ -183,6 +265,7 @@ impl Topology {
                     max_skew,
                     min_domains,
                     honor_affinity,
+                    ..
                 } => {
                     let pod_dom = if honor_affinity {
                         strict.get(&g.key)
@@ -192,7 +275,11 @@ impl Topology {
                     let min = if g.hostname_key {
                         0
                     } else {
-                        let eligible: Vec<i64> = universe
+                        // with nodeTaintsPolicy Honor, only domains a tolerated source offers
+                        let eligible: Vec<i64> = g
+                            .tolerated_domains
+                            .as_ref()
+                            .or(universe)
                             .map(|u| {
                                 u.iter()
                                     .filter(|d| pod_dom.is_none_or(|r| r.has(d)))
@@ -322,6 +409,7 @@ impl Topology {
                     max_skew,
                     min_domains,
                     honor_affinity,
+                    ..
                 } => {
                     let pod_dom = if honor_affinity {
                         strict.get(&g.key)
@@ -336,7 +424,11 @@ impl Topology {
                         } else {
                             let mut n = 0i64;
                             let mut m = i64::MAX;
-                            for d in self.domains.get(&g.key).into_iter().flatten() {
+                            let universe = g
+                                .tolerated_domains
+                                .as_ref()
+                                .or_else(|| self.domains.get(&g.key));
+                            for d in universe.into_iter().flatten() {
                                 if pod_dom.is_none_or(|r| r.has(d)) {
                                     n += 1;
                                     m = m.min(g.count(d));
@@ -474,16 +566,21 @@ impl Topology {
         self.groups[g].owner_domains.get(d).copied().unwrap_or(0)
     }
 
-    /// Record a placement on a target whose final requirements are `target`. `required_anti`
-    /// are the pod's required anti-affinity groups (their owners block matching pods; preferred
+    /// Record a placement on a target whose final requirements are `target` and whose taints
+    /// (a NodePool's, or an existing node's) are `taints`. `required_anti` are the pod's
+    /// required anti-affinity groups (their owners block matching pods; preferred
     /// anti-affinity does not, as upstream).
     pub fn record(
         &mut self,
         required_anti: &[usize],
         selected_by: &[usize],
         target: &Requirements,
+        taints: &[Taint],
     ) {
         for &gid in selected_by {
+            if !self.groups[gid].counts_on(taints) {
+                continue;
+            }
             let key = self.groups[gid].key.clone();
             let anti = self.groups[gid].kind == GroupKind::AntiAffinity;
             let doms: Vec<String> = if anti {
@@ -519,16 +616,17 @@ impl Topology {
         }
     }
 
-    /// Record a running pod (existing node with labels `node_labels`).
+    /// Record a running pod (existing node with labels `node_labels` and `node_taints`).
     pub fn record_running(
         &mut self,
         namespace: &str,
         pod_labels: &BTreeMap<String, String>,
         owned_anti: &[usize],
         node_labels: &BTreeMap<String, String>,
+        node_taints: &[Taint],
     ) {
         for g in self.groups.iter_mut() {
-            if g.selects(namespace, pod_labels) {
+            if g.selects(namespace, pod_labels) && g.counts_on(node_taints) {
                 if let Some(d) = node_labels.get(&g.key) {
                     *g.counts.entry(d.clone()).or_insert(0) += 1;
                 }

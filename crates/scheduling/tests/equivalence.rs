@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use karpenter_scheduling::labels::{HOSTNAME, INSTANCE_CPU, ZONE};
 use karpenter_scheduling::model::{
-    LabelSelector, PodAffinityTerm, TopologySpreadConstraint, WhenUnsatisfiable,
+    InclusionPolicy, LabelSelector, PodAffinityTerm, Taint, TaintEffect, TopologySpreadConstraint,
+    WhenUnsatisfiable,
 };
 use karpenter_scheduling::synthetic;
 use karpenter_scheduling::{
@@ -24,7 +25,7 @@ fn selector(app: &str) -> LabelSelector {
     }
 }
 
-/// kind: 0 plain, 1 zone spread, 2 hostname spread, 3 zone affinity, 4 hostname anti-affinity,
+/// kind: 0 plain, 1 zone spread (every other one with nodeTaintsPolicy Honor), 2 hostname spread, 3 zone affinity, 4 hostname anti-affinity,
 /// 5 GPU request (extended resource: the fit tables must fall back), 6 zone nodeSelector,
 /// 7 instance-cpu nodeSelector (label compatibility rows), 8 hostname anti-affinity against
 /// the plain pods (they meet it as inverse anti-affinity), 9 hostname spread counting the plain
@@ -67,7 +68,12 @@ fn build_pod(i: usize, kind: u8, cpu: i64, mem_mib: i64, skew: i32) -> Pod {
         topology_key: key.into(),
     };
     match kind % 10 {
-        1 => p.topology_spread_constraints.push(spread(ZONE)),
+        1 => p
+            .topology_spread_constraints
+            .push(TopologySpreadConstraint {
+                node_taints_policy: i.is_multiple_of(2).then_some(InclusionPolicy::Honor),
+                ..spread(ZONE)
+            }),
         2 => p.topology_spread_constraints.push(spread(HOSTNAME)),
         3 => p.pod_affinity.push(term(ZONE)),
         4 => p.pod_anti_affinity.push(term(HOSTNAME)),
@@ -98,11 +104,11 @@ fn build_pod(i: usize, kind: u8, cpu: i64, mem_mib: i64, skew: i32) -> Pod {
 }
 
 type PodSpec = (u8, i64, i64);
-type Knobs = (usize, Option<i64>, bool, bool, usize, i32);
+type Knobs = (usize, Option<i64>, bool, bool, usize, i32, bool);
 
 fn arb_problem() -> impl Strategy<Value = Problem> {
     let pods = proptest::collection::vec((0u8..10, 1i64..30, 1i64..40), 1..90);
-    // types, cpu limit, daemonset, gpu types, existing nodes, skew
+    // types, cpu limit, daemonset, gpu types, existing nodes, skew, per-node fee
     let knobs = (
         3usize..14,
         proptest::option::of(1i64..40),
@@ -110,10 +116,20 @@ fn arb_problem() -> impl Strategy<Value = Problem> {
         any::<bool>(),
         0usize..4,
         1i32..3,
+        any::<bool>(),
     );
     (pods, knobs).prop_map(|(pods, knobs): (Vec<PodSpec>, Knobs)| {
-        let (n_types, limit, daemon, gpus, n_nodes, skew) = knobs;
+        let (n_types, limit, daemon, gpus, n_nodes, skew, fee) = knobs;
         let mut types = synthetic::instance_types(n_types);
+        if fee {
+            // a per-node fee makes fewer, larger nodes cheaper: the default strategy's merge
+            // pass then finds merges to replay
+            for it in types.iter_mut() {
+                for o in it.offerings.iter_mut() {
+                    o.price += 0.5;
+                }
+            }
+        }
         if gpus {
             // every third type carries GPUs
             for it in types.iter_mut().step_by(3) {
@@ -150,6 +166,15 @@ fn arb_problem() -> impl Strategy<Value = Problem> {
                     ..Resources::cpu_mem(1900, 3 << 30)
                 },
                 requested: Resources::cpu_mem(300 * i as i64, 512 << 20),
+                // node-1 is tainted: no pod here tolerates it (nodeTaintsPolicy Honor skips it)
+                taints: (i == 1)
+                    .then(|| Taint {
+                        key: "dedicated".into(),
+                        value: String::new(),
+                        effect: TaintEffect::NoSchedule,
+                    })
+                    .into_iter()
+                    .collect(),
                 initialized: true,
                 ..Default::default()
             })

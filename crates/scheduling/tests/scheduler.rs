@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use karpenter_scheduling::labels::{CAPACITY_TYPE, HOSTNAME, INSTANCE_TYPE, ZONE};
 use karpenter_scheduling::model::{
-    ExistingNode, HostPort, LabelSelector, PodAffinityTerm, Taint, TaintEffect, Toleration,
-    TopologySpreadConstraint, Weighted, WhenUnsatisfiable,
+    ExistingNode, HostPort, InclusionPolicy, LabelSelector, PodAffinityTerm, Taint, TaintEffect,
+    Toleration, TopologySpreadConstraint, Weighted, WhenUnsatisfiable,
 };
 use karpenter_scheduling::synthetic;
 use karpenter_scheduling::{
@@ -901,4 +901,153 @@ fn parity_schedules_to_the_non_minimum_domain_if_it_is_all_that_is_available() {
         vec![1, 1, 6]
     );
     assert_eq!(s.pending.len(), 4);
+}
+
+// nodeTaintsPolicy (KEP-3094): with Honor, nodes and NodePools whose NoSchedule/NoExecute
+// taints the pod does not tolerate neither offer domains nor count pods for the constraint.
+
+fn dedicated_taint() -> Taint {
+    Taint {
+        key: "dedicated".into(),
+        value: "db".into(),
+        effect: TaintEffect::NoSchedule,
+    }
+}
+
+fn honoring_spread_pods(n: usize, policy: Option<InclusionPolicy>) -> Vec<Pod> {
+    (0..n)
+        .map(|i| {
+            let mut p = pod(&format!("p{i}"), 500, 1);
+            let mut c = spread(ZONE, 1, WhenUnsatisfiable::DoNotSchedule);
+            c.node_taints_policy = policy;
+            p.topology_spread_constraints.push(c);
+            p
+        })
+        .collect()
+}
+
+fn zones_pool(name: &str, zones: &[&str]) -> NodePool {
+    let mut np = pool(name);
+    np.requirements.push(term(ZONE, Operator::In, zones));
+    np
+}
+
+#[test]
+fn node_taints_policy_honor_ignores_zones_only_an_untolerated_node_pool_offers() {
+    // test-zone-3 is offered only by a NodePool whose taint the pods do not tolerate
+    let mut dedicated = zones_pool("dedicated", &["test-zone-3"]);
+    dedicated.taints.push(dedicated_taint());
+    let pools = vec![
+        zones_pool("general", &["test-zone-1", "test-zone-2"]),
+        dedicated,
+    ];
+    for strategy in [Strategy::Karpenter, Strategy::Default] {
+        // Ignore (the default): the empty test-zone-3 keeps the global minimum at 0, so only
+        // one pod per reachable zone fits within maxSkew 1
+        let ignore = run(
+            &problem(10, pools.clone(), honoring_spread_pods(4, None)),
+            strategy,
+        );
+        assert_eq!(ignore.pending.len(), 2, "{strategy:?}: {ignore:?}");
+        assert_eq!(
+            zone_counts(&ignore),
+            BTreeMap::from([("test-zone-1".into(), 1), ("test-zone-2".into(), 1)])
+        );
+        // Honor: test-zone-3 is not a domain for these pods
+        let honor = run(
+            &problem(
+                10,
+                pools.clone(),
+                honoring_spread_pods(4, Some(InclusionPolicy::Honor)),
+            ),
+            strategy,
+        );
+        assert!(
+            honor.pending.is_empty(),
+            "{strategy:?}: {:?}",
+            honor.pending
+        );
+        assert_eq!(
+            zone_counts(&honor),
+            BTreeMap::from([("test-zone-1".into(), 2), ("test-zone-2".into(), 2)])
+        );
+    }
+}
+
+#[test]
+fn node_taints_policy_honor_tolerated_taints_keep_the_domain() {
+    // the same pods tolerating the taint: test-zone-3 is a domain again, as with Ignore
+    let mut dedicated = zones_pool("dedicated", &["test-zone-3"]);
+    dedicated.taints.push(dedicated_taint());
+    let pools = vec![
+        zones_pool("general", &["test-zone-1", "test-zone-2"]),
+        dedicated,
+    ];
+    let mut pods = honoring_spread_pods(3, Some(InclusionPolicy::Honor));
+    for p in &mut pods {
+        p.tolerations.push(Toleration {
+            key: "dedicated".into(),
+            operator: "Exists".into(),
+            ..Default::default()
+        });
+    }
+    let s = karpenter(&problem(10, pools, pods));
+    assert!(s.pending.is_empty(), "{:?}", s.pending);
+    assert_eq!(
+        zone_counts(&s),
+        BTreeMap::from([
+            ("test-zone-1".into(), 1),
+            ("test-zone-2".into(), 1),
+            ("test-zone-3".into(), 1)
+        ])
+    );
+}
+
+#[test]
+fn node_taints_policy_honor_skips_untolerated_existing_nodes() {
+    let tainted_node = |zone: &str, running: usize| ExistingNode {
+        name: format!("tainted-{zone}"),
+        labels: BTreeMap::from([(ZONE.to_string(), zone.to_string())]),
+        taints: vec![dedicated_taint()],
+        allocatable: Resources::default(),
+        pods: (0..running)
+            .map(|_| karpenter_scheduling::model::RunningPod {
+                namespace: "default".into(),
+                labels: sel().match_labels,
+                pod_anti_affinity: vec![],
+            })
+            .collect(),
+        initialized: true,
+        ..Default::default()
+    };
+    // a domain only an untolerated node offers: Ignore leaves pods pending, Honor does not
+    let mut p = problem(
+        10,
+        vec![zones_pool("general", &["test-zone-1", "test-zone-2"])],
+        honoring_spread_pods(4, None),
+    );
+    p.existing_nodes.push(tainted_node("test-zone-3", 0));
+    assert_eq!(karpenter(&p).pending.len(), 2);
+    p.pods = honoring_spread_pods(4, Some(InclusionPolicy::Honor));
+    let s = karpenter(&p);
+    assert!(s.pending.is_empty(), "{:?}", s.pending);
+
+    // matching pods on an untolerated node: counted with Ignore (test-zone-1 already holds 5,
+    // so new pods avoid it), not with Honor
+    let mut p = problem(10, vec![pool("general")], honoring_spread_pods(3, None));
+    p.existing_nodes.push(tainted_node("test-zone-1", 5));
+    let ignore = karpenter(&p);
+    assert!(ignore.pending.is_empty());
+    assert_eq!(zone_counts(&ignore).get("test-zone-1"), None, "{ignore:?}");
+    p.pods = honoring_spread_pods(3, Some(InclusionPolicy::Honor));
+    let honor = karpenter(&p);
+    assert!(honor.pending.is_empty());
+    assert_eq!(
+        zone_counts(&honor),
+        BTreeMap::from([
+            ("test-zone-1".into(), 1),
+            ("test-zone-2".into(), 1),
+            ("test-zone-3".into(), 1)
+        ])
+    );
 }

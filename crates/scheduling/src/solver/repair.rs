@@ -1,0 +1,590 @@
+//! One improvement pass on the default strategy's winning packing: merge NodeClaims whose pods
+//! fit together on one cheaper instance type (per-node kube-reserved and DaemonSet overhead,
+//! and the price steps between sizes, make fewer, fuller nodes cheaper).
+//!
+//! The merges are chosen arithmetically among the least cost-efficient claims (price against
+//! their requests' worth at the LP shadow prices), then checked by replaying every placement
+//! through the engine's own [`Run::add`] path on a fresh run: pods pinned to their node or
+//! claim, the merged claims' pods pinned to one new claim. A pod the pinned placement refuses
+//! (after the usual preference relaxation) goes through the ordinary first-fit `add`, so every
+//! constraint the engine enforces holds in the result by construction. The replay is kept only
+//! when it wins under the strategy's selection rule.
+use super::*;
+
+/// How many of the least cost-efficient claims are considered for merging.
+const MERGE_CANDIDATES: usize = 24;
+
+/// When replaying every merge at once does not pay, how many single merges (largest estimated
+/// saving first) are replayed on their own.
+const SINGLE_MERGE_TRIES: usize = 3;
+
+/// Claims (indices into the solution's `node_claims`) to be replaced by one claim.
+struct Group {
+    /// estimated hourly saving of the merges that formed it
+    saving: f64,
+    claims: Vec<usize>,
+    pods: Vec<usize>,
+    /// Σ requests of the pods (without DaemonSet overhead)
+    total: Resources,
+    /// hourly price of the group as it stands (one claim's, or the merged estimate)
+    price: f64,
+    /// zone its claim starts in: the original claim's, or the estimated type's cheapest
+    zone: String,
+    template: usize,
+    /// per position in the template's type list: every pod's labels allow the type
+    compat: Vec<bool>,
+    /// hostname-keyed required anti-affinity groups its pods own
+    anti_owned: BTreeSet<usize>,
+    /// hostname-keyed spread and anti-affinity groups selecting its pods
+    selected: BTreeSet<usize>,
+}
+
+impl Group {
+    /// Whether the hostname rules forbid the two groups' pods from sharing one node (checked
+    /// conservatively: any shared hostname-keyed spread or anti-affinity membership).
+    fn conflicts(&self, o: &Group) -> bool {
+        !self.anti_owned.is_disjoint(&o.selected)
+            || !o.anti_owned.is_disjoint(&self.selected)
+            || !self.selected.is_disjoint(&o.selected)
+    }
+}
+
+/// Where a replayed pod goes.
+#[derive(Clone, Copy)]
+enum Pin {
+    Node(usize),
+    /// A group: the run's claim once its first pod created it.
+    Group(usize),
+    /// No pin (pending in the original): first-fit.
+    Free,
+}
+
+impl Ctx<'_> {
+    /// Try to improve the winning packing by merging claims; returns the better of the two.
+    pub(super) fn improve(&self, s: Solution) -> Solution {
+        let Some(mut merged) = self.merge_plan(&s) else {
+            return s;
+        };
+        // every merge at once, then (when a replay diverges) the largest single merges alone
+        let mut tries: Vec<Vec<&Group>> = vec![merged.iter().collect()];
+        if merged.len() > 1 {
+            merged.sort_by(|a, b| b.saving.total_cmp(&a.saving).then(a.claims.cmp(&b.claims)));
+            tries = vec![merged.iter().collect()];
+            tries.extend(merged.iter().take(SINGLE_MERGE_TRIES).map(|g| vec![g]));
+        }
+        for t in tries {
+            let cand = self.replay(&s, &Self::layout(&s, &t));
+            if beats(&cand, &s) {
+                return cand;
+            }
+        }
+        s
+    }
+
+    /// The replay's claims in solution order: each merged group at its first claim, every
+    /// other claim on its own; as (pods, zone the claim starts in).
+    fn layout(s: &Solution, merged: &[&Group]) -> Vec<(Vec<usize>, String)> {
+        let mut out = Vec::new();
+        for (k, c) in s.node_claims.iter().enumerate() {
+            match merged.iter().find(|g| g.claims.contains(&k)) {
+                Some(g) if g.claims[0] == k => out.push((g.pods.clone(), g.zone.clone())),
+                Some(_) => {}
+                None => out.push((c.pods.clone(), c.zone.clone())),
+            }
+        }
+        out
+    }
+
+    /// The merges, as groups of two or more claims (claim indices ascending); `None` when no
+    /// merge of the candidates is estimated to save anything.
+    fn merge_plan(&self, s: &Solution) -> Option<Vec<Group>> {
+        if s.node_claims.len() < 2 {
+            return None;
+        }
+        let placed = s.node_claims.iter().flat_map(|c| c.pods.iter().copied());
+        let (dual, names) = self.dual(placed)?;
+        // least cost-efficient first: price over the worth of the claim's requests
+        let mut ratio: Vec<(f64, usize)> = s
+            .node_claims
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let req: Vec<f64> = names.iter().map(|n| c.requests.get(n) as f64).collect();
+                let worth = dual.worth(&req);
+                let r = if worth > 0.0 {
+                    c.price_per_hour / worth
+                } else {
+                    f64::INFINITY
+                };
+                (r, k)
+            })
+            .collect();
+        ratio.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut cands: Vec<usize> = ratio
+            .iter()
+            .take(MERGE_CANDIDATES)
+            .filter(|(r, _)| *r > 1.0 + 1e-9)
+            .map(|&(_, k)| k)
+            .collect();
+        cands.sort_unstable();
+        let mut groups: Vec<Group> = cands.iter().filter_map(|&k| self.group(s, k)).collect();
+        // per template, each type's cheapest allowed offering
+        let prices: Vec<Vec<Option<(f64, &str)>>> = self
+            .templates
+            .iter()
+            .map(|t| {
+                t.types
+                    .iter()
+                    .map(|&i| {
+                        self.p.instance_types[i as usize]
+                            .cheapest_offering(&t.reqs)
+                            .map(|o| (o.price, o.zone.as_str()))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut merged_any = false;
+        loop {
+            let mut best: Option<(f64, usize, usize, (f64, &str))> = None;
+            for a in 0..groups.len() {
+                for b in a + 1..groups.len() {
+                    let (ga, gb) = (&groups[a], &groups[b]);
+                    if ga.template != gb.template || ga.conflicts(gb) {
+                        continue;
+                    }
+                    let Some(est) = self.cheapest_fit(ga, gb, &prices[ga.template]) else {
+                        continue;
+                    };
+                    let saving = ga.price + gb.price - est.0;
+                    if saving > 1e-6 && best.is_none_or(|(s, ..)| saving > s + 1e-12) {
+                        best = Some((saving, a, b, est));
+                    }
+                }
+            }
+            let Some((saving, a, b, est)) = best else {
+                break;
+            };
+            let gb = groups.remove(b);
+            let ga = &mut groups[a];
+            ga.saving += gb.saving + saving;
+            ga.claims.extend(gb.claims);
+            ga.pods.extend(gb.pods);
+            ga.total.add(&gb.total);
+            ga.price = est.0;
+            ga.zone = est.1.to_string();
+            for (x, y) in ga.compat.iter_mut().zip(&gb.compat) {
+                *x &= *y;
+            }
+            ga.anti_owned.extend(gb.anti_owned);
+            ga.selected.extend(gb.selected);
+            merged_any = true;
+        }
+        if !merged_any {
+            return None;
+        }
+        let mut merged: Vec<Group> = groups.into_iter().filter(|g| g.claims.len() > 1).collect();
+        for g in &mut merged {
+            g.claims.sort_unstable();
+        }
+        Some(merged)
+    }
+
+    /// Claim `k` of the solution as a merge candidate.
+    fn group(&self, s: &Solution, k: usize) -> Option<Group> {
+        let c = &s.node_claims[k];
+        let template = self
+            .templates
+            .iter()
+            .position(|t| self.p.node_pools[t.pool].name == c.node_pool)?;
+        let t = &self.templates[template];
+        let mut total = Resources::default();
+        let mut shapes: Vec<&Requirements> = Vec::new();
+        let (mut anti_owned, mut selected) = (BTreeSet::new(), BTreeSet::new());
+        for &i in &c.pods {
+            let pd = self.pods.get(i)?.as_ref().ok()?;
+            total.add(&pd.requests);
+            if !shapes.contains(&&pd.type_reqs) {
+                shapes.push(&pd.type_reqs);
+            }
+            for &g in &pd.anti {
+                if self.topo.groups[g].hostname_key {
+                    anti_owned.insert(g);
+                }
+            }
+            for &g in &pd.selected_by {
+                let grp = &self.topo.groups[g];
+                if grp.hostname_key && grp.kind != GroupKind::Affinity {
+                    selected.insert(g);
+                }
+            }
+        }
+        let compat = t
+            .types
+            .iter()
+            .map(|&i| {
+                let it = &self.p.instance_types[i as usize];
+                shapes.iter().all(|r| it.labels_compatible(r))
+            })
+            .collect();
+        Some(Group {
+            saving: 0.0,
+            claims: vec![k],
+            pods: c.pods.clone(),
+            total,
+            price: c.price_per_hour,
+            zone: c.zone.clone(),
+            template,
+            compat,
+            anti_owned,
+            selected,
+        })
+    }
+
+    /// The cheapest template type (at its cheapest allowed offering) both groups' pods fit on
+    /// together, with its DaemonSet overhead: its price and the zone of that offering.
+    fn cheapest_fit<'p>(
+        &self,
+        a: &Group,
+        b: &Group,
+        prices: &[Option<(f64, &'p str)>],
+    ) -> Option<(f64, &'p str)> {
+        let t = &self.templates[a.template];
+        let mut total = a.total.clone();
+        total.add(&b.total);
+        t.types
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| a.compat[k] && b.compat[k])
+            .filter_map(|(k, &i)| {
+                let it = &self.p.instance_types[i as usize];
+                total
+                    .fits_with(&t.overhead[i as usize], &it.allocatable)
+                    .then_some(prices[k])
+                    .flatten()
+            })
+            .min_by(|x, y| x.0.total_cmp(&y.0))
+    }
+
+    /// Replay the solution's placements on a fresh run with `groups` (pods, starting zone) as
+    /// its claims.
+    fn replay(&self, s: &Solution, groups: &[(Vec<usize>, String)]) -> Solution {
+        let mut run = self.new_run(ClaimOrder::Emptiest, false);
+        let node_by_name: HashMap<&str, usize> = run
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| (self.p.existing_nodes[node.idx].name.as_str(), n))
+            .collect();
+        let mut seq: Vec<(usize, Pin)> = Vec::new();
+        for (name, pods) in &s.existing_nodes {
+            let pin = node_by_name
+                .get(name.as_str())
+                .map_or(Pin::Free, |&n| Pin::Node(n));
+            seq.extend(pods.iter().map(|&i| (i, pin)));
+        }
+        // claims grow together (round robin), so spreads see balanced counts as in a packing
+        let longest = groups.iter().map(|g| g.0.len()).max().unwrap_or(0);
+        for r in 0..longest {
+            for (gi, g) in groups.iter().enumerate() {
+                if let Some(&i) = g.0.get(r) {
+                    seq.push((i, Pin::Group(gi)));
+                }
+            }
+        }
+        for pp in &s.pending {
+            seq.push((pp.pod, Pin::Free));
+        }
+        let mut claim_of: Vec<Option<usize>> = vec![None; groups.len()];
+        let mut pending: Vec<PendingPod> = Vec::new();
+        for (i, pin) in seq {
+            let Some(Ok(base)) = self.pods.get(i) else {
+                if let Some(Err(reason)) = self.pods.get(i) {
+                    pending.push(PendingPod {
+                        pod: i,
+                        reason: reason.clone(),
+                    });
+                }
+                continue;
+            };
+            let placed = match pin {
+                Pin::Node(n) => run.place_pinned(base, |run, pd| run.add_to_node(i, pd, n)),
+                Pin::Group(gi) => match claim_of[gi] {
+                    Some(ci) => run.place_pinned(base, |run, pd| run.pin_to_claim(i, pd, ci)),
+                    None => {
+                        // the new claim starts in the zone the original claim launched in (a
+                        // stricter pod: it still satisfies everything it asked for)
+                        let mut zoned = base.clone();
+                        let zone = &groups[gi].1;
+                        zoned
+                            .base
+                            .add(labels::ZONE, Requirement::in_values([zone.clone()]));
+                        zoned.derive(self.opts.respect_preferences);
+                        let before = run.claims.len();
+                        let ok =
+                            run.place_pinned(&zoned, |run, pd| run.pin_new_claim(i, pd).is_ok());
+                        if ok {
+                            claim_of[gi] = Some(before);
+                        }
+                        ok
+                    }
+                },
+                Pin::Free => false,
+            };
+            if !placed {
+                if let Err(reason) = run.place_free(i, base) {
+                    pending.push(PendingPod { pod: i, reason });
+                }
+            }
+        }
+        pending.sort_by_key(|pp| pp.pod);
+        run.finish(pending)
+    }
+}
+
+/// Whether `cand` wins over `s` under the strategy's selection rule (fewer pending pods, then
+/// lower price, then fewer nodes), without more nodes (a replay may fall back to first-fit).
+fn beats(cand: &Solution, s: &Solution) -> bool {
+    let better = cand.pending.len() < s.pending.len()
+        || (cand.pending.len() == s.pending.len()
+            && (cand.price_per_hour < s.price_per_hour - 1e-9
+                || (cand.price_per_hour <= s.price_per_hour + 1e-9
+                    && cand.node_claims.len() < s.node_claims.len())));
+    better && cand.node_claims.len() <= s.node_claims.len()
+}
+
+impl Run<'_, '_> {
+    /// `place` the pod, relaxing its preferences one step at a time until it succeeds.
+    fn place_pinned(
+        &mut self,
+        base: &PodData,
+        mut place: impl FnMut(&mut Self, &PodData) -> bool,
+    ) -> bool {
+        if place(self, base) {
+            return true;
+        }
+        let mut pd = base.clone();
+        while pd.relax(self.ctx.any_prefer_taint, self.ctx.opts.respect_preferences) {
+            if place(self, &pd) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The ordinary first-fit [`Run::add`] with preference relaxation, as the packing does.
+    fn place_free(&mut self, pod: usize, base: &PodData) -> Result<(), String> {
+        let mut err = match self.add(pod, base) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let mut pd = base.clone();
+        while pd.relax(self.ctx.any_prefer_taint, self.ctx.opts.respect_preferences) {
+            match self.add(pod, &pd) {
+                Ok(()) => return Ok(()),
+                Err(e) => err = e,
+            }
+        }
+        Err(err)
+    }
+
+    /// Put the pod on existing node `n` if it fits there.
+    fn add_to_node(&mut self, pod: usize, pd: &PodData, n: usize) -> bool {
+        let Some(reqs) = self.eval_node(n, pd) else {
+            return false;
+        };
+        let e = Eval {
+            reqs: Some(reqs),
+            types: None,
+            n_types: 0,
+            total: Resources::default(),
+            max_quad: None,
+            min_quad: None,
+        };
+        self.commit(Target::Node(n), pod, pd, e);
+        true
+    }
+
+    /// Put the pod on claim `ci` if it fits there.
+    fn pin_to_claim(&mut self, pod: usize, pd: &PodData, ci: usize) -> bool {
+        let Some(&oi) = self.pos.get(ci) else {
+            return false;
+        };
+        match self.eval_claim(&self.claims[ci], pd, false, &mut TopoMemo::new()) {
+            Ok(e) => {
+                self.commit(Target::Claim(ci), pod, pd, e);
+                self.room[oi] = self.claim_room(ci);
+                self.reorder(oi);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Put the pod on a new claim ([`Run::add`]'s step 3 with no node or claim to try first);
+    /// returns the new claim's index.
+    fn pin_new_claim(&mut self, pod: usize, pd: &PodData) -> Result<usize, String> {
+        let before = self.claims.len();
+        self.add_new_claim(pod, pd)?;
+        if self.claims.len() == before {
+            return Err("no new claim was created".into());
+        }
+        Ok(before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instancetype::{Offering, ON_DEMAND};
+    use crate::model::{LabelSelector, PodAffinityTerm};
+
+    /// `small` (2 vCPU, $1.00) and `big` (4 vCPU, $1.50): two small nodes cost more than one
+    /// big one.
+    fn types() -> Vec<InstanceType> {
+        [("small", 2, 1.0), ("big", 4, 1.5)]
+            .into_iter()
+            .map(|(name, cpu, price)| {
+                InstanceType::new(
+                    name,
+                    BTreeMap::from([(labels::ARCH.to_string(), "amd64".to_string())]),
+                    Resources {
+                        pods: 20,
+                        ..Resources::cpu_mem(cpu * 1000, cpu << 30)
+                    },
+                    Resources::cpu_mem(100, 0),
+                    vec![Offering {
+                        zone: "zone-a".into(),
+                        capacity_type: ON_DEMAND.into(),
+                        price,
+                        available: true,
+                    }],
+                )
+            })
+            .collect()
+    }
+
+    fn pod(i: usize) -> Pod {
+        Pod {
+            namespace: "default".into(),
+            name: format!("p{i}"),
+            uid: format!("p{i}"),
+            labels: BTreeMap::from([("app".to_string(), "x".to_string())]),
+            requests: Resources::cpu_mem(1500, 1 << 30),
+            ..Default::default()
+        }
+    }
+
+    fn problem(pods: Vec<Pod>) -> Problem {
+        Problem {
+            instance_types: types(),
+            node_pools: vec![NodePool {
+                name: "default".into(),
+                ..Default::default()
+            }],
+            pods,
+            ..Default::default()
+        }
+    }
+
+    /// A solution with each pod on its own `small` claim (as a poor packing would leave it).
+    fn one_claim_per_pod(p: &Problem) -> Solution {
+        let node_claims: Vec<NodeClaimPlan> = (0..p.pods.len())
+            .map(|i| NodeClaimPlan {
+                node_pool: "default".into(),
+                instance_types: vec!["small".to_string()].into(),
+                instance_type: "small".into(),
+                zone: "zone-a".into(),
+                capacity_type: ON_DEMAND.into(),
+                price_per_hour: 1.0,
+                pods: vec![i],
+                requests: Resources {
+                    pods: 1,
+                    ..p.pods[i].requests.clone()
+                },
+                requirements: String::new(),
+            })
+            .collect();
+        Solution {
+            price_per_hour: node_claims.len() as f64,
+            node_claims,
+            existing_nodes: BTreeMap::new(),
+            pending: Vec::new(),
+            lower_bound_price_per_hour: 0.0,
+        }
+    }
+
+    fn improve(p: &Problem, reference_path: bool) -> Solution {
+        let opts = SolveOptions {
+            reference_path,
+            ..Default::default()
+        };
+        let ctx = Ctx::new(p, &opts).expect("valid problem");
+        ctx.improve(one_claim_per_pod(p))
+    }
+
+    #[test]
+    fn merges_two_claims_onto_one_cheaper_type() {
+        let p = problem(vec![pod(0), pod(1)]);
+        for reference_path in [false, true] {
+            let s = improve(&p, reference_path);
+            assert_eq!(s.node_claims.len(), 1, "{s:?}");
+            assert_eq!(s.node_claims[0].instance_type, "big");
+            assert_eq!(s.node_claims[0].pods, vec![0, 1]);
+            assert!((s.price_per_hour - 1.5).abs() < 1e-9);
+            assert!(s.pending.is_empty());
+        }
+    }
+
+    #[test]
+    fn keeps_hostname_anti_affinity_apart() {
+        let mut pods = vec![pod(0), pod(1)];
+        for p in &mut pods {
+            p.pod_anti_affinity.push(PodAffinityTerm {
+                label_selector: LabelSelector {
+                    match_labels: p.labels.clone(),
+                    ..Default::default()
+                },
+                namespaces: Vec::new(),
+                topology_key: labels::HOSTNAME.into(),
+            });
+        }
+        let p = problem(pods);
+        let s = improve(&p, false);
+        assert_eq!(s, one_claim_per_pod(&p));
+    }
+
+    #[test]
+    fn a_merge_the_engine_refuses_leaves_the_packing_unchanged() {
+        // the same host port: the arithmetic sees a saving, the replay cannot share a node
+        let mut pods = vec![pod(0), pod(1)];
+        for p in &mut pods {
+            p.host_ports.push(HostPort {
+                host_ip: String::new(),
+                port: 8080,
+                protocol: "TCP".into(),
+            });
+        }
+        let p = problem(pods);
+        for reference_path in [false, true] {
+            let s = improve(&p, reference_path);
+            assert_eq!(s, one_claim_per_pod(&p));
+        }
+    }
+
+    #[test]
+    fn merges_only_while_it_saves() {
+        // three pods: two share a big node, the third stays on a small one ($2.50 < $3.00;
+        // all three need 4.5 vCPU, more than any type)
+        let p = problem(vec![pod(0), pod(1), pod(2)]);
+        let s = improve(&p, false);
+        assert_eq!(s.node_claims.len(), 2, "{s:?}");
+        assert!(
+            (s.price_per_hour - 2.5).abs() < 1e-9,
+            "{}",
+            s.price_per_hour
+        );
+        let mut placed: Vec<usize> = s.node_claims.iter().flat_map(|c| c.pods.clone()).collect();
+        placed.sort_unstable();
+        assert_eq!(placed, vec![0, 1, 2]);
+    }
+}
