@@ -512,11 +512,11 @@ struct Run<'c, 'a> {
     topo: Topology,
     nodes: Vec<NodeState>,
     claims: Vec<Claim>,
-    order: Vec<usize>,
-    /// inverse of `order`: each claim's position in it
-    pos: Vec<usize>,
-    /// parallel to `order`: each claim's headroom (cpu, memory, pods, ephemeral storage) for
-    /// a contiguous, cache-friendly resource pre-check before the full evaluation
+    /// per pod count, the claims holding that many pods, by index (= creation order): the
+    /// claim order is these buckets emptiest or fullest first, each by creation
+    buckets: Vec<Vec<usize>>,
+    /// per claim: its headroom (cpu, memory, pods, ephemeral storage) for a cheap resource
+    /// pre-check before the full evaluation
     room: Vec<[i64; 4]>,
     /// per existing node (same index as `nodes`): its available cpu, memory, pods, storage
     node_room: Vec<[i64; 4]>,
@@ -1424,8 +1424,7 @@ impl<'a> Ctx<'a> {
             topo: self.topo.clone(),
             nodes: self.nodes.clone(),
             claims: Vec::new(),
-            order: Vec::new(),
-            pos: Vec::new(),
+            buckets: Vec::new(),
             room: Vec::new(),
             node_room: self.nodes.iter().map(|n| quad(&n.available)).collect(),
             remaining: self.remaining.clone(),
@@ -1811,59 +1810,81 @@ impl Run<'_, '_> {
         self.add_new_claim(pod, pd)
     }
 
-    /// First fit over the in-flight claims in `order`; true when the pod was placed.
+    /// First fit over the in-flight claims in claim order (`sort_key`); true when the pod
+    /// was placed.
     #[inline(never)]
     fn add_to_claim(&mut self, pod: usize, pd: &PodData, need: &[i64; 4]) -> bool {
         let mut memo = TopoMemo::new();
         let skip = self.host_skip(pd);
-        // When the hostname rules leave few claims, visit just those, in order position
-        // (the same positions the full scan below would reach).
         let n = self.claims.len();
         let skipped: usize = skip.iter().map(|w| w.count_ones() as usize).sum();
-        let few: Option<Vec<usize>> = (self.ctx.fast && (n - skipped) * 2 < n).then(|| {
-            let mut at: Vec<usize> = Vec::with_capacity(n - skipped);
+        if self.ctx.fast && (n - skipped) * 2 < n {
+            // The hostname rules leave few claims: visit just those, in claim order (the
+            // same claims, in the same order, as the full scan below).
+            let mut few: Vec<usize> = Vec::with_capacity(n - skipped);
             for wi in 0..n.div_ceil(64) {
                 let mut w = !skip.get(wi).copied().unwrap_or(0);
                 if (wi + 1) * 64 > n {
                     w &= (1u64 << (n - wi * 64)) - 1;
                 }
                 while w != 0 {
-                    at.push(self.pos[wi * 64 + w.trailing_zeros() as usize]);
+                    few.push(wi * 64 + w.trailing_zeros() as usize);
                     w &= w - 1;
                 }
             }
-            at.sort_unstable();
-            at
-        });
-        let total = few.as_ref().map_or(self.order.len(), Vec::len);
-        for k in 0..total {
-            let oi = few.as_ref().map_or(k, |v| v[k]);
-            // the same test eval_claim starts with (requests + pod ≤ max_alloc), on contiguous
-            // data
-            if self.ctx.fast && !quad_fits(need, &self.room[oi]) {
-                continue;
-            }
-            let ci = self.order[oi];
-            // claims the hostname-keyed quick reject would refuse (same answer, no visit)
-            if skip.get(ci >> 6).is_some_and(|w| (w >> (ci & 63)) & 1 == 1) {
-                continue;
-            }
-            // the topology check already refused this claim's value of the memo key in this
-            // scan: eval_claim would reject it again
-            if let Some(k) = pd.memo_id {
-                let v = self.claims[ci].memo_vals[k];
-                if v != NO_VALUE && memo.iter().any(|&(mv, r)| r == Some(false) && mv == v) {
-                    continue;
+            few.sort_unstable_by_key(|&ci| self.sort_key(ci));
+            for ci in few {
+                if (!self.ctx.fast || quad_fits(need, &self.room[ci]))
+                    && self.try_claim(ci, pod, pd, &mut memo)
+                {
+                    return true;
                 }
             }
-            if let Ok(e) = self.eval_claim(&self.claims[ci], pd, false, &mut memo) {
-                self.commit(Target::Claim(ci), pod, pd, e);
-                self.room[oi] = self.claim_room(ci);
-                self.reorder(oi);
-                return true;
+            return false;
+        }
+        let nb = self.buckets.len();
+        for bi in 0..nb {
+            let b = match self.claim_order {
+                ClaimOrder::Emptiest => bi,
+                ClaimOrder::Fullest => nb - 1 - bi,
+            };
+            for k in 0..self.buckets[b].len() {
+                let ci = self.buckets[b][k];
+                // claims the hostname-keyed quick reject would refuse (same answer, no visit)
+                if skip.get(ci >> 6).is_some_and(|w| (w >> (ci & 63)) & 1 == 1) {
+                    continue;
+                }
+                // the same test eval_claim starts with (requests + pod ≤ max_alloc)
+                if self.ctx.fast && !quad_fits(need, &self.room[ci]) {
+                    continue;
+                }
+                if self.try_claim(ci, pod, pd, &mut memo) {
+                    return true;
+                }
             }
         }
         false
+    }
+
+    /// One step of the first-fit scan, after the cheap pre-checks: places the pod on claim
+    /// `ci` when it fits there.
+    fn try_claim(&mut self, ci: usize, pod: usize, pd: &PodData, memo: &mut TopoMemo) -> bool {
+        // the topology check already refused this claim's value of the memo key in this
+        // scan: eval_claim would reject it again
+        if let Some(k) = pd.memo_id {
+            let v = self.claims[ci].memo_vals[k];
+            if v != NO_VALUE && memo.iter().any(|&(mv, r)| r == Some(false) && mv == v) {
+                return false;
+            }
+        }
+        match self.eval_claim(&self.claims[ci], pd, false, memo) {
+            Ok(e) => {
+                self.commit(Target::Claim(ci), pod, pd, e);
+                self.placed(ci);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Opens a new claim for the pod in the first template (weight order) that takes it.
@@ -2312,39 +2333,31 @@ impl Run<'_, '_> {
         [a[0] - r[0], a[1] - r[1], a[2] - r[2], a[3] - r[3]]
     }
 
+    /// Adds a new claim (the last one created) to the claim order.
     fn insert_order(&mut self, ci: usize) {
-        let k = self.sort_key(ci);
-        let pos = self.order.partition_point(|&o| self.sort_key(o) < k);
-        self.order.insert(pos, ci);
-        self.room.insert(pos, self.claim_room(ci));
-        self.pos.resize(self.claims.len(), 0);
-        self.reposition(pos, self.order.len() - 1);
+        self.room.resize(self.claims.len(), [0; 4]);
+        self.room[ci] = self.claim_room(ci);
+        let b = self.claims[ci].pods.len();
+        if self.buckets.len() <= b {
+            self.buckets.resize(b + 1, Vec::new());
+        }
+        let at = self.buckets[b].partition_point(|&o| o < ci);
+        self.buckets[b].insert(at, ci);
     }
 
-    /// Refreshes `pos` for the claims at positions `lo..=hi`.
-    fn reposition(&mut self, lo: usize, hi: usize) {
-        for p in lo..=hi {
-            self.pos[self.order[p]] = p;
+    /// After claim `ci` took one more pod: refresh its headroom and move it to the next
+    /// pod-count bucket.
+    fn placed(&mut self, ci: usize) {
+        self.room[ci] = self.claim_room(ci);
+        let b = self.claims[ci].pods.len();
+        if let Ok(at) = self.buckets[b - 1].binary_search(&ci) {
+            self.buckets[b - 1].remove(at);
         }
-    }
-
-    fn reorder(&mut self, oi: usize) {
-        // one claim's pod count changed by one and the rest of `order` is sorted: move it to
-        // its place (binary search, one rotation)
-        let k = self.sort_key(self.order[oi]);
-        let after = self.order[oi + 1..].partition_point(|&o| self.sort_key(o) < k);
-        if after > 0 {
-            self.order[oi..=oi + after].rotate_left(1);
-            self.room[oi..=oi + after].rotate_left(1);
-            self.reposition(oi, oi + after);
-            return;
+        if self.buckets.len() <= b {
+            self.buckets.resize(b + 1, Vec::new());
         }
-        let to = self.order[..oi].partition_point(|&o| self.sort_key(o) < k);
-        if to < oi {
-            self.order[to..=oi].rotate_right(1);
-            self.room[to..=oi].rotate_right(1);
-            self.reposition(to, oi);
-        }
+        let at = self.buckets[b].partition_point(|&o| o < ci);
+        self.buckets[b].insert(at, ci);
     }
 
     /// The node's requirements narrowed for this pod, when the pod fits there.

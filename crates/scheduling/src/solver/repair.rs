@@ -406,14 +406,13 @@ impl Run<'_, '_> {
 
     /// Put the pod on claim `ci` if it fits there.
     fn pin_to_claim(&mut self, pod: usize, pd: &PodData, ci: usize) -> bool {
-        let Some(&oi) = self.pos.get(ci) else {
+        if ci >= self.claims.len() {
             return false;
-        };
+        }
         match self.eval_claim(&self.claims[ci], pd, false, &mut TopoMemo::new()) {
             Ok(e) => {
                 self.commit(Target::Claim(ci), pod, pd, e);
-                self.room[oi] = self.claim_room(ci);
-                self.reorder(oi);
+                self.placed(ci);
                 true
             }
             Err(_) => false,
