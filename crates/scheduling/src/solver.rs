@@ -617,30 +617,31 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
                 )
             }))
             .collect();
-            // Independent packings: run them on the available cores, score each (pending pods,
-            // price, nodes) without building its plan, then finish only the winner.
+            // Independent packings: run them on the available cores (each worker takes the
+            // next variant; variant 0, upstream's and usually the longest, goes first), score
+            // each (pending pods, price, nodes) without building its plan, then finish only
+            // the winner.
             let threads = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .clamp(1, variants.len());
             let mut results: Vec<Option<Packed<'_, '_>>> = Vec::new();
             results.resize_with(variants.len(), || None);
+            let next = std::sync::atomic::AtomicUsize::new(0);
             std::thread::scope(|scope| {
-                let chunks: Vec<Vec<usize>> = (0..threads)
-                    .map(|t| (t..variants.len()).step_by(threads).collect())
-                    .collect();
-                let handles: Vec<_> = chunks
-                    .into_iter()
-                    .map(|idx| {
-                        let ctx = &ctx;
-                        let variants = &variants;
+                let handles: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let (ctx, variants, next) = (&ctx, &variants, &next);
                         scope.spawn(move || {
-                            idx.into_iter()
-                                .map(|i| {
-                                    let (po, co, eff) = variants[i];
-                                    (i, ctx.packed(po, co, eff))
-                                })
-                                .collect::<Vec<_>>()
+                            let mut done = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(&(po, co, eff)) = variants.get(i) else {
+                                    break;
+                                };
+                                done.push((i, ctx.packed(po, co, eff)));
+                            }
+                            done
                         })
                     })
                     .collect();
@@ -652,19 +653,21 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
                     }
                 }
             });
-            let mut results = results.into_iter();
+            let mut results = results.into_iter().enumerate();
             // variant 0 is upstream's packing: the baseline every other result must beat
-            let karpenter = match results.next().flatten() {
+            let karpenter = match results.next().and_then(|(_, r)| r) {
                 Some(k) => k,
                 None => ctx.packed(PodOrder::CpuMem, ClaimOrder::Emptiest, false),
             };
             let (_, base_price, base_nodes) = karpenter.score();
             let mut best = karpenter;
-            for cand in results.flatten() {
+            let mut losers: Vec<Packed<'_, '_>> = Vec::new();
+            for (_, cand) in results.filter_map(|(i, r)| r.map(|r| (i, r))) {
                 let (c_pending, c_price, c_nodes) = cand.score();
                 let (b_pending, b_price, b_nodes) = best.score();
                 // more nodes than upstream's packing must pay for themselves: ≥ 2% cheaper
                 if c_nodes > base_nodes && c_price > base_price * 0.98 {
+                    losers.push(cand);
                     continue;
                 }
                 // lexicographic: fewer pending pods, then lower price, then fewer nodes
@@ -676,11 +679,23 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
                     }
                 };
                 if better {
-                    best = cand;
+                    losers.push(std::mem::replace(&mut best, cand));
+                } else {
+                    losers.push(cand);
                 }
             }
+            // free the losing packings on the other cores while this one builds the plan
+            let best = std::thread::scope(|scope| {
+                let per = losers.len().div_ceil(threads.max(2) - 1).max(1);
+                while !losers.is_empty() {
+                    let chunk: Vec<Packed<'_, '_>> =
+                        losers.drain(..per.min(losers.len())).collect();
+                    scope.spawn(move || drop(chunk));
+                }
+                best.finish()
+            });
             // one improvement pass on the winner only (see `repair`)
-            ctx.improve(best.finish())
+            ctx.improve(best)
         }
     };
     let mut best = best;
