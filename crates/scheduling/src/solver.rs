@@ -595,6 +595,46 @@ struct Eval {
     total: Resources,
 }
 
+/// Everything about a pod that scheduling reads except its identity (name, uid, creation
+/// order) and its requests: pods with equal shapes get the same derived data.
+#[derive(PartialEq, Eq, Hash)]
+struct PodShape<'p> {
+    namespace: &'p str,
+    labels: &'p BTreeMap<String, String>,
+    node_selector: &'p BTreeMap<String, String>,
+    required_node_affinity: &'p [Vec<crate::requirements::NodeSelectorRequirement>],
+    preferred_node_affinity:
+        &'p [crate::model::Weighted<Vec<crate::requirements::NodeSelectorRequirement>>],
+    tolerations: &'p [Toleration],
+    topology_spread_constraints: &'p [crate::model::TopologySpreadConstraint],
+    pod_affinity: &'p [crate::model::PodAffinityTerm],
+    preferred_pod_affinity: &'p [crate::model::Weighted<crate::model::PodAffinityTerm>],
+    pod_anti_affinity: &'p [crate::model::PodAffinityTerm],
+    preferred_pod_anti_affinity: &'p [crate::model::Weighted<crate::model::PodAffinityTerm>],
+    host_ports: &'p [HostPort],
+    volume_requirements: &'p [crate::requirements::NodeSelectorRequirement],
+}
+
+impl<'p> PodShape<'p> {
+    fn of(pod: &'p Pod) -> Self {
+        PodShape {
+            namespace: &pod.namespace,
+            labels: &pod.labels,
+            node_selector: &pod.node_selector,
+            required_node_affinity: &pod.required_node_affinity,
+            preferred_node_affinity: &pod.preferred_node_affinity,
+            tolerations: &pod.tolerations,
+            topology_spread_constraints: &pod.topology_spread_constraints,
+            pod_affinity: &pod.pod_affinity,
+            preferred_pod_affinity: &pod.preferred_pod_affinity,
+            pod_anti_affinity: &pod.pod_anti_affinity,
+            preferred_pod_anti_affinity: &pod.preferred_pod_anti_affinity,
+            host_ports: &pod.host_ports,
+            volume_requirements: &pod.volume_requirements,
+        }
+    }
+}
+
 /// Solve. Errors only on invalid NodePools; bad pods are reported as pending.
 pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
     let ctx = Ctx::new(p, opts)?;
@@ -940,10 +980,30 @@ impl<'a> Ctx<'a> {
             })
             .collect();
 
-        // pods → groups
+        // pods → groups; pods of one shape (a workload's replicas) share everything but
+        // their requests, so the first of each shape is derived and the rest copy it
         let mut pods: Vec<Result<PodData, String>> = Vec::with_capacity(p.pods.len());
-        for pod in &p.pods {
-            pods.push(Self::pod_data(pod, &mut topo, opts.respect_preferences));
+        // per pod, the first pod of its shape
+        let mut first_of: Vec<usize> = Vec::with_capacity(p.pods.len());
+        let mut shapes: HashMap<PodShape<'_>, usize> = HashMap::new();
+        for (i, pod) in p.pods.iter().enumerate() {
+            let first = if opts.reference_path {
+                i
+            } else {
+                *shapes.entry(PodShape::of(pod)).or_insert(i)
+            };
+            first_of.push(first);
+            pods.push(if first == i {
+                Self::pod_data(pod, &mut topo, opts.respect_preferences)
+            } else {
+                pods[first].clone().map(|mut pd| {
+                    pd.requests = pod.requests.clone();
+                    if pd.requests.pods == 0 {
+                        pd.requests.pods = 1;
+                    }
+                    pd
+                })
+            });
         }
         // running pods: their required anti-affinity groups, then counts
         let mut running_anti: Vec<Vec<Vec<usize>>> = Vec::new();
@@ -992,6 +1052,16 @@ impl<'a> Ctx<'a> {
         }
         let mut memo_keys: Vec<String> = Vec::new();
         for (i, pod) in p.pods.iter().enumerate() {
+            if first_of[i] != i {
+                // same shape: same groups select it, same memo key
+                if let (Ok(f), true) = (&pods[first_of[i]], pods[i].is_ok()) {
+                    let (sel, key, id) = (f.selected_by.clone(), f.memo_key.clone(), f.memo_id);
+                    if let Ok(pd) = &mut pods[i] {
+                        (pd.selected_by, pd.memo_key, pd.memo_id) = (sel, key, id);
+                    }
+                }
+                continue;
+            }
             if let Ok(pd) = &mut pods[i] {
                 pd.selected_by = (0..topo.groups.len())
                     .filter(|&g| topo.groups[g].selects(&pod.namespace, &pod.labels))
@@ -1260,6 +1330,7 @@ impl<'a> Ctx<'a> {
         )
     }
 
+    #[inline(never)]
     fn pod_data(pod: &Pod, topo: &mut Topology, respect: bool) -> Result<PodData, String> {
         let mut base = Requirements::new();
         for (k, v) in &pod.node_selector {
