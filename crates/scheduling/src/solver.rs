@@ -15,7 +15,10 @@ use crate::model::{
 };
 use crate::requirements::{Incompatibility, Requirement, Requirements};
 use crate::resources::Resources;
-use crate::topology::{GroupKind, Topology};
+use crate::topology::{FxHasher, GroupKind, Topology};
+
+/// A hash map with the fast non-cryptographic hasher (keys are the solver's own data).
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
 use crate::Error;
 
 mod repair;
@@ -530,16 +533,16 @@ struct Run<'c, 'a> {
     /// per slot, likewise for `host_owners[slot] > 0`
     host_owned: Vec<Vec<u64>>,
     /// per offering mask (`Ctx::req_mask`) seen, the types with an available offering in it
-    offer_sets: RefCell<HashMap<u128, Arc<TypeSet>>>,
+    offer_sets: RefCell<FxMap<u128, Arc<TypeSet>>>,
     /// interned values of the memo keys
-    memo_ids: HashMap<String, u32>,
+    memo_ids: FxMap<String, u32>,
     /// per offering mask, every type with an offering in it as (cheapest price in the mask,
     /// type), sorted by price then name
-    price_orders: RefCell<HashMap<u128, PriceOrder>>,
+    price_orders: RefCell<FxMap<u128, PriceOrder>>,
     /// per limit bound (`with_launch_types`), the types whose capacity is within it
-    limit_sets: RefCell<HashMap<[i64; 4], Arc<TypeSet>>>,
+    limit_sets: RefCell<FxMap<[i64; 4], Arc<TypeSet>>>,
     /// per label requirements (`Ctx::label_relevant`), the types whose labels are compatible
-    label_sets: RefCell<HashMap<Requirements, Arc<TypeSet>>>,
+    label_sets: RefCell<FxMap<Requirements, Arc<TypeSet>>>,
 }
 
 /// A finished packing of the default strategy, scored by (pending pods, price, nodes).
@@ -574,7 +577,7 @@ const NO_VALUE: u32 = u32::MAX;
 type PriceOrder = Arc<Vec<(f64, u32)>>;
 
 /// Sorted priced type lists by (offering mask, launchable types), shared by claims.
-type PlanCache = HashMap<u128, HashMap<TypeSet, Rc<Vec<(f64, u32)>>>>;
+type PlanCache = FxMap<u128, FxMap<TypeSet, Rc<Vec<(f64, u32)>>>>;
 
 enum Target {
     Node(usize),
@@ -985,7 +988,7 @@ impl<'a> Ctx<'a> {
         let mut pods: Vec<Result<PodData, String>> = Vec::with_capacity(p.pods.len());
         // per pod, the first pod of its shape
         let mut first_of: Vec<usize> = Vec::with_capacity(p.pods.len());
-        let mut shapes: HashMap<PodShape<'_>, usize> = HashMap::new();
+        let mut shapes: FxMap<PodShape<'_>, usize> = FxMap::default();
         for (i, pod) in p.pods.iter().enumerate() {
             let first = if opts.reference_path {
                 i
@@ -1520,7 +1523,7 @@ impl<'a> Ctx<'a> {
             host_taken: vec![Vec::new(); self.host_groups.len()],
             host_owned: vec![Vec::new(); self.host_groups.len()],
             offer_sets: RefCell::default(),
-            memo_ids: HashMap::new(),
+            memo_ids: FxMap::default(),
             price_orders: RefCell::default(),
             limit_sets: RefCell::default(),
             label_sets: RefCell::default(),
@@ -2348,7 +2351,7 @@ impl Run<'_, '_> {
     /// The set cached under `key`, or the types for which `member` holds (then cached).
     fn cached_set<K: std::hash::Hash + Eq>(
         &self,
-        cache: &RefCell<HashMap<K, Arc<TypeSet>>>,
+        cache: &RefCell<FxMap<K, Arc<TypeSet>>>,
         key: K,
         member: impl Fn(usize) -> bool,
     ) -> Arc<TypeSet> {
@@ -3077,7 +3080,7 @@ impl Run<'_, '_> {
         // per (sorted list, by address; template) left untruncated: its names and smallest
         // overhead
         type Shared = (Arc<[String]>, Option<Resources>);
-        let mut shared: HashMap<(usize, usize), Shared> = HashMap::new();
+        let mut shared: FxMap<(usize, usize), Shared> = FxMap::default();
         for c in &self.claims {
             let t = &self.ctx.templates[c.template];
             let priced = self.sorted_priced(c, &mut cache);

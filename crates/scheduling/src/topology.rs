@@ -577,41 +577,39 @@ impl Topology {
         target: &Requirements,
         taints: &[Taint],
     ) {
+        // counts are keyed by owned domain names; look up before allocating one
+        fn bump(counts: &mut DomainCounts, d: &str) {
+            match counts.get_mut(d) {
+                Some(c) => *c += 1,
+                None => {
+                    counts.insert(d.to_string(), 1);
+                }
+            }
+        }
         for &gid in selected_by {
-            if !self.groups[gid].counts_on(taints) {
+            let g = &self.groups[gid];
+            if !g.counts_on(taints) {
                 continue;
             }
-            let key = self.groups[gid].key.clone();
-            let anti = self.groups[gid].kind == GroupKind::AntiAffinity;
-            let doms: Vec<String> = if anti {
-                options(self.domains.get(&key), target.get(&key))
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect()
-            } else {
-                target
-                    .get(&key)
-                    .and_then(|r| r.single())
-                    .map(|d| vec![d.to_string()])
-                    .unwrap_or_default()
-            };
-            let g = &mut self.groups[gid];
-            for d in doms {
-                *g.counts.entry(d).or_insert(0) += 1;
+            if g.kind == GroupKind::AntiAffinity {
+                let doms = options(self.domains.get(&g.key), target.get(&g.key));
+                let g = &mut self.groups[gid];
+                for d in doms {
+                    bump(&mut g.counts, d);
+                }
+            } else if let Some(d) = target.get(&g.key).and_then(|r| r.single()) {
+                bump(&mut self.groups[gid].counts, d);
             }
         }
         for &gid in required_anti {
-            if !self.groups[gid].inverse {
+            let g = &self.groups[gid];
+            if !g.inverse {
                 continue;
             }
-            let key = self.groups[gid].key.clone();
-            let doms: Vec<String> = options(self.domains.get(&key), target.get(&key))
-                .into_iter()
-                .map(str::to_string)
-                .collect();
+            let doms = options(self.domains.get(&g.key), target.get(&g.key));
             let g = &mut self.groups[gid];
             for d in doms {
-                *g.owner_domains.entry(d).or_insert(0) += 1;
+                bump(&mut g.owner_domains, d);
             }
         }
     }
