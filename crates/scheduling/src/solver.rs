@@ -3073,17 +3073,20 @@ impl Run<'_, '_> {
         (pending, price, nodes)
     }
 
-    fn finish(self, pending: Vec<PendingPod>) -> Solution {
+    fn finish(mut self, pending: Vec<PendingPod>) -> Solution {
         let p = self.ctx.p;
-        let mut node_claims = Vec::with_capacity(self.claims.len());
+        let claims = std::mem::take(&mut self.claims);
+        let mut node_claims = Vec::with_capacity(claims.len());
+        // claims in one zone and capacity type share their requirements' text
+        let mut texts: FxMap<Requirements, String> = FxMap::default();
         let mut cache = PlanCache::default();
         // per (sorted list, by address; template) left untruncated: its names and smallest
         // overhead
         type Shared = (Arc<[String]>, Option<Resources>);
         let mut shared: FxMap<(usize, usize), Shared> = FxMap::default();
-        for c in &self.claims {
+        for c in claims {
             let t = &self.ctx.templates[c.template];
-            let priced = self.sorted_priced(c, &mut cache);
+            let priced = self.sorted_priced(&c, &mut cache);
             let Some(&(_, first)) = priced.first() else {
                 continue;
             };
@@ -3134,8 +3137,16 @@ impl Run<'_, '_> {
             if let Some(o) = min_overhead {
                 requests.add(&o);
             }
-            let mut reqs = c.reqs.clone();
+            let mut reqs = c.reqs;
             reqs.remove(labels::HOSTNAME);
+            let requirements = match texts.get(&reqs) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = reqs.to_string();
+                    texts.insert(reqs, t.clone());
+                    t
+                }
+            };
             node_claims.push(NodeClaimPlan {
                 node_pool: p.node_pools[t.pool].name.clone(),
                 instance_types: names,
@@ -3143,9 +3154,9 @@ impl Run<'_, '_> {
                 zone: off.zone.clone(),
                 capacity_type: off.capacity_type.clone(),
                 price_per_hour: off.price,
-                pods: c.pods.clone(),
+                pods: c.pods,
                 requests,
-                requirements: reqs.to_string(),
+                requirements,
             });
         }
         let mut existing_nodes = BTreeMap::new();
