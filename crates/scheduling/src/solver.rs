@@ -456,6 +456,7 @@ impl FitIndex {
         kept: &[u64],
         floor: &[i64; 4],
         ceil: &[i64; 4],
+        scan_max: bool,
     ) -> ([i64; 4], [i64; 4]) {
         const LOOK: usize = 24;
         let has = |i: u32| (kept[i as usize >> 6] >> (i & 63)) & 1 == 1;
@@ -465,6 +466,9 @@ impl FitIndex {
             let from = sorted.partition_point(|&(f, _)| f < floor[d]);
             if let Some(&(f, _)) = sorted[from..].iter().take(LOOK).find(|&&(_, i)| has(i)) {
                 lo[d] = f;
+            }
+            if !scan_max {
+                continue;
             }
             if let Some(&(f, _)) = sorted.iter().rev().take(LOOK).find(|&&(_, i)| has(i)) {
                 hi[d] = f.max(0);
@@ -2641,7 +2645,9 @@ impl Run<'_, '_> {
                 // few types left: fold their quads directly
                 fold_quads(&kept, &mut min_quad, &mut max_quad);
             } else if n > 0 {
-                let (lo, hi) = fi.min_max_within(&kept, tq, &quad(&c.max_alloc));
+                // only small types were dropped: the largest usually stay, so the previous
+                // maximum is kept as the (safe) bound
+                let (lo, hi) = fi.min_max_within(&kept, tq, &quad(&c.max_alloc), false);
                 (min_quad, max_quad) = (Some(lo), Some(hi));
             }
             (Some(kept), n)
@@ -2701,7 +2707,7 @@ impl Run<'_, '_> {
                 // every template type has a free quad: read the extremes from the index
                 Some(fi) if n * 8 >= fi.sorted[0].len() => {
                     let (lo, hi) = match &total_quad {
-                        Some(tq) => fi.min_max_within(&kept, tq, &quad(&c.max_alloc)),
+                        Some(tq) => fi.min_max_within(&kept, tq, &quad(&c.max_alloc), true),
                         None => fi.min_max(&kept, None),
                     };
                     (min_quad, max_quad) = (Some(lo), Some(hi));
