@@ -211,11 +211,42 @@ struct Template {
     type_set: TypeSet,
 }
 
+/// A pending pod as the solver sees it: its requests, and what scheduling derives from its
+/// spec (shared by every pod of one shape, copied only when a relaxation changes it).
 #[derive(Clone)]
 struct PodData {
+    requests: Resources,
+    facts: Arc<PodFacts>,
+}
+
+impl std::ops::Deref for PodData {
+    type Target = PodFacts;
+    fn deref(&self) -> &PodFacts {
+        &self.facts
+    }
+}
+
+impl PodData {
+    /// The facts, for changing them (copied first when shared).
+    fn facts_mut(&mut self) -> &mut PodFacts {
+        Arc::make_mut(&mut self.facts)
+    }
+
+    fn derive(&mut self, respect: bool) {
+        self.facts_mut().derive(respect);
+    }
+
+    /// One relaxation step in upstream's order; false when nothing is left to relax.
+    fn relax(&mut self, any_prefer_taint: bool, respect: bool) -> bool {
+        self.facts_mut().relax(any_prefer_taint, respect)
+    }
+}
+
+/// Everything scheduling derives from a pod's spec except its requests.
+#[derive(Clone)]
+struct PodFacts {
     ns: String,
     tolerations: Vec<Toleration>,
-    requests: Resources,
     base: Requirements,
     required_terms: Vec<Requirements>,
     preferred_terms: Vec<Requirements>,
@@ -246,7 +277,7 @@ struct PodData {
     memo_id: Option<usize>,
 }
 
-impl PodData {
+impl PodFacts {
     fn derive(&mut self, respect: bool) {
         let mut strict = self.base.clone();
         if let Some(t) = self.required_terms.first() {
@@ -989,9 +1020,9 @@ impl<'a> Ctx<'a> {
 
         // pods → groups; pods of one shape (a workload's replicas) share everything but
         // their requests, so the first of each shape is derived and the rest copy it
-        let mut pods: Vec<Result<PodData, String>> = Vec::with_capacity(p.pods.len());
-        // per pod, the first pod of its shape
+        // per pod, the first pod of its shape; the facts of each first pod
         let mut first_of: Vec<usize> = Vec::with_capacity(p.pods.len());
+        let mut facts: Vec<Option<Result<PodFacts, String>>> = Vec::with_capacity(p.pods.len());
         let mut shapes: FxMap<PodShape<'_>, usize> = FxMap::default();
         for (i, pod) in p.pods.iter().enumerate() {
             let first = if opts.reference_path {
@@ -1000,17 +1031,9 @@ impl<'a> Ctx<'a> {
                 *shapes.entry(PodShape::of(pod)).or_insert(i)
             };
             first_of.push(first);
-            pods.push(if first == i {
-                Self::pod_data(pod, &mut topo, opts.respect_preferences)
-            } else {
-                pods[first].clone().map(|mut pd| {
-                    pd.requests = pod.requests.clone();
-                    if pd.requests.pods == 0 {
-                        pd.requests.pods = 1;
-                    }
-                    pd
-                })
-            });
+            facts.push(
+                (first == i).then(|| Self::pod_data(pod, &mut topo, opts.respect_preferences)),
+            );
         }
         // running pods: their required anti-affinity groups, then counts
         let mut running_anti: Vec<Vec<Vec<usize>>> = Vec::new();
@@ -1059,17 +1082,7 @@ impl<'a> Ctx<'a> {
         }
         let mut memo_keys: Vec<String> = Vec::new();
         for (i, pod) in p.pods.iter().enumerate() {
-            if first_of[i] != i {
-                // same shape: same groups select it, same memo key
-                if let (Ok(f), true) = (&pods[first_of[i]], pods[i].is_ok()) {
-                    let (sel, key, id) = (f.selected_by.clone(), f.memo_key.clone(), f.memo_id);
-                    if let Ok(pd) = &mut pods[i] {
-                        (pd.selected_by, pd.memo_key, pd.memo_id) = (sel, key, id);
-                    }
-                }
-                continue;
-            }
-            if let Ok(pd) = &mut pods[i] {
+            if let Some(Ok(pd)) = &mut facts[i] {
                 pd.selected_by = (0..topo.groups.len())
                     .filter(|&g| topo.groups[g].selects(&pod.namespace, &pod.labels))
                     .collect();
@@ -1095,6 +1108,52 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+        // one label-compatibility row per distinct non-empty type_reqs (fast path)
+        let words = set_words(p.instance_types.len());
+        let mut type_compat: Vec<TypeSet> = Vec::new();
+        if !opts.reference_path {
+            let mut rows: FxMap<Requirements, usize> = FxMap::default();
+            for pd in facts.iter_mut().flatten().flatten() {
+                if pd.type_reqs.is_empty() {
+                    continue;
+                }
+                let next = rows.len();
+                if let Some(&r) = rows.get(&pd.type_reqs) {
+                    pd.compat_row = Some(r);
+                } else if next < 1024 {
+                    rows.insert(pd.type_reqs.clone(), next);
+                    let mut row = vec![0u64; words];
+                    for (i, it) in p.instance_types.iter().enumerate() {
+                        if it.labels_compatible(&pd.type_reqs) {
+                            row[i >> 6] |= 1 << (i & 63);
+                        }
+                    }
+                    type_compat.push(row);
+                    pd.compat_row = Some(next);
+                }
+            }
+        }
+        // every pod: its requests and its shape's (shared) facts
+        let shared: Vec<Option<Result<Arc<PodFacts>, String>>> = facts
+            .into_iter()
+            .map(|f| f.map(|r| r.map(Arc::new)))
+            .collect();
+        let mut pods: Vec<Result<PodData, String>> = Vec::with_capacity(p.pods.len());
+        for (i, pod) in p.pods.iter().enumerate() {
+            let mut requests = pod.requests.clone();
+            if requests.pods == 0 {
+                requests.pods = 1;
+            }
+            pods.push(match &shared[first_of[i]] {
+                Some(Ok(f)) => Ok(PodData {
+                    requests,
+                    facts: Arc::clone(f),
+                }),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err("internal: pod shape without facts".into()),
+            });
+        }
+        drop(shared);
         let template_max_cap: Vec<Resources> = templates
             .iter()
             .map(|t| {
@@ -1148,12 +1207,12 @@ impl<'a> Ctx<'a> {
             offer_prices: Vec::new(),
             efficient: Vec::new(),
             efficient_sets: Vec::new(),
-            words: set_words(p.instance_types.len()),
+            words,
             memo_keys,
             template_max_free: Vec::new(),
             template_max_cap,
             fast: !opts.reference_path,
-            type_compat: Vec::new(),
+            type_compat,
             type_label_keys: p
                 .instance_types
                 .iter()
@@ -1170,7 +1229,6 @@ impl<'a> Ctx<'a> {
                 .collect(),
         };
         if ctx.fast {
-            ctx.build_type_compat();
             let host_groups: Vec<usize> = (0..ctx.topo.groups.len())
                 .filter(|&g| ctx.topo.groups[g].hostname_key)
                 .collect();
@@ -1227,31 +1285,6 @@ impl<'a> Ctx<'a> {
             ctx.efficient_sets = ctx.efficient.iter().map(|e| set_of(e, ctx.words)).collect();
         }
         Ok(ctx)
-    }
-
-    /// One compatibility row per distinct non-empty `type_reqs` of the (unrelaxed) pods, at
-    /// most 1024 rows; pods beyond that keep the direct check.
-    fn build_type_compat(&mut self) {
-        let mut rows: HashMap<Requirements, usize> = HashMap::new();
-        for pd in self.pods.iter_mut().flatten() {
-            if pd.type_reqs.is_empty() {
-                continue;
-            }
-            let next = rows.len();
-            if let Some(&r) = rows.get(&pd.type_reqs) {
-                pd.compat_row = Some(r);
-            } else if next < 1024 {
-                rows.insert(pd.type_reqs.clone(), next);
-                let mut row = vec![0u64; self.words];
-                for (i, it) in self.p.instance_types.iter().enumerate() {
-                    if it.labels_compatible(&pd.type_reqs) {
-                        row[i >> 6] |= 1 << (i & 63);
-                    }
-                }
-                self.type_compat.push(row);
-                pd.compat_row = Some(next);
-            }
-        }
     }
 
     /// The part of `reqs` that can tell instance types apart by label: keys no type defines
@@ -1338,7 +1371,7 @@ impl<'a> Ctx<'a> {
     }
 
     #[inline(never)]
-    fn pod_data(pod: &Pod, topo: &mut Topology, respect: bool) -> Result<PodData, String> {
+    fn pod_data(pod: &Pod, topo: &mut Topology, respect: bool) -> Result<PodFacts, String> {
         let mut base = Requirements::new();
         for (k, v) in &pod.node_selector {
             if labels::is_restricted_for_pods(labels::normalize_key(k)) {
@@ -1446,14 +1479,9 @@ impl<'a> Ctx<'a> {
                 })
                 .collect();
         }
-        let mut requests = pod.requests.clone();
-        if requests.pods == 0 {
-            requests.pods = 1;
-        }
-        let mut pd = PodData {
+        let mut pd = PodFacts {
             ns: pod.namespace.clone(),
             tolerations: pod.tolerations.clone(),
-            requests,
             base,
             required_terms,
             preferred_terms: if respect { preferred_terms } else { Vec::new() },

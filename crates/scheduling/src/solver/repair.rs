@@ -316,6 +316,7 @@ impl Ctx<'_> {
                         let mut zoned = base.clone();
                         let zone = &groups[gi].1;
                         zoned
+                            .facts_mut()
                             .base
                             .add(labels::ZONE, Requirement::in_values([zone.clone()]));
                         zoned.derive(self.opts.respect_preferences);
