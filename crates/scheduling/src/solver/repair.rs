@@ -3,12 +3,14 @@
 //! and the price steps between sizes, make fewer, fuller nodes cheaper).
 //!
 //! The merges are chosen arithmetically among the least cost-efficient claims (price against
-//! their requests' worth at the LP shadow prices), then checked by replaying every placement
-//! through the engine's own [`Run::add`] path on a fresh run: pods pinned to their node or
-//! claim, the merged claims' pods pinned to one new claim. A pod the pinned placement refuses
-//! (after the usual preference relaxation) goes through the ordinary first-fit `add`, so every
-//! constraint the engine enforces holds in the result by construction. The replay is kept only
-//! when it wins under the strategy's selection rule.
+//! their requests' worth at the LP shadow prices), only between claims of the same NodePool and
+//! zone (pods never change zone, so zonal spreads and affinities keep their final counts), then
+//! checked by replaying every placement through the engine's own checks on a fresh run: pods
+//! pinned to their node or claim, the merged claims' pods pinned to one new claim. A pinned
+//! placement never relaxes a preference; a pod its pin refuses goes through the ordinary
+//! first-fit [`Run::add`] with relaxation, exactly as in a packing. So every constraint holds by
+//! construction and no preference is dropped that the packing would have kept. The replay is
+//! kept only when it wins under the strategy's selection rule.
 use super::*;
 
 /// How many of the least cost-efficient claims are considered for merging.
@@ -28,7 +30,7 @@ struct Group {
     total: Resources,
     /// hourly price of the group as it stands (one claim's, or the merged estimate)
     price: f64,
-    /// zone its claim starts in: the original claim's, or the estimated type's cheapest
+    /// zone of its claims (merges never move pods between zones)
     zone: String,
     template: usize,
     /// per position in the template's type list: every pod's labels allow the type
@@ -66,10 +68,9 @@ impl Ctx<'_> {
             return s;
         };
         // every merge at once, then (when a replay diverges) the largest single merges alone
+        merged.sort_by(|a, b| b.saving.total_cmp(&a.saving).then(a.claims.cmp(&b.claims)));
         let mut tries: Vec<Vec<&Group>> = vec![merged.iter().collect()];
         if merged.len() > 1 {
-            merged.sort_by(|a, b| b.saving.total_cmp(&a.saving).then(a.claims.cmp(&b.claims)));
-            tries = vec![merged.iter().collect()];
             tries.extend(merged.iter().take(SINGLE_MERGE_TRIES).map(|g| vec![g]));
         }
         for t in tries {
@@ -128,8 +129,8 @@ impl Ctx<'_> {
             .collect();
         cands.sort_unstable();
         let mut groups: Vec<Group> = cands.iter().filter_map(|&k| self.group(s, k)).collect();
-        // per template, each type's cheapest allowed offering
-        let prices: Vec<Vec<Option<(f64, &str)>>> = self
+        // per template and type, its available offerings the template allows: (zone, price)
+        let prices: Vec<Vec<Vec<(&str, f64)>>> = self
             .templates
             .iter()
             .map(|t| {
@@ -137,25 +138,35 @@ impl Ctx<'_> {
                     .iter()
                     .map(|&i| {
                         self.p.instance_types[i as usize]
-                            .cheapest_offering(&t.reqs)
-                            .map(|o| (o.price, o.zone.as_str()))
+                            .offerings
+                            .iter()
+                            .filter(|o| {
+                                o.available
+                                    && t.reqs.allows(labels::ZONE, &o.zone)
+                                    && t.reqs.allows(labels::CAPACITY_TYPE, &o.capacity_type)
+                            })
+                            .map(|o| (o.zone.as_str(), o.price))
+                            .collect()
                     })
                     .collect()
             })
             .collect();
         let mut merged_any = false;
         loop {
-            let mut best: Option<(f64, usize, usize, (f64, &str))> = None;
+            let mut best: Option<(f64, usize, usize, f64)> = None;
             for a in 0..groups.len() {
                 for b in a + 1..groups.len() {
                     let (ga, gb) = (&groups[a], &groups[b]);
-                    if ga.template != gb.template || ga.conflicts(gb) {
+                    // zone-preserving: no pod changes zone, so zonal spreads and affinities
+                    // keep their final counts
+                    if ga.template != gb.template || ga.zone != gb.zone || ga.conflicts(gb) {
                         continue;
                     }
-                    let Some(est) = self.cheapest_fit(ga, gb, &prices[ga.template]) else {
+                    let Some(est) = self.cheapest_fit(ga, gb, &prices[ga.template], &ga.zone)
+                    else {
                         continue;
                     };
-                    let saving = ga.price + gb.price - est.0;
+                    let saving = ga.price + gb.price - est;
                     if saving > 1e-6 && best.is_none_or(|(s, ..)| saving > s + 1e-12) {
                         best = Some((saving, a, b, est));
                     }
@@ -170,8 +181,7 @@ impl Ctx<'_> {
             ga.claims.extend(gb.claims);
             ga.pods.extend(gb.pods);
             ga.total.add(&gb.total);
-            ga.price = est.0;
-            ga.zone = est.1.to_string();
+            ga.price = est;
             for (x, y) in ga.compat.iter_mut().zip(&gb.compat) {
                 *x &= *y;
             }
@@ -240,14 +250,15 @@ impl Ctx<'_> {
         })
     }
 
-    /// The cheapest template type (at its cheapest allowed offering) both groups' pods fit on
-    /// together, with its DaemonSet overhead: its price and the zone of that offering.
-    fn cheapest_fit<'p>(
+    /// The price of the cheapest template type offered in `zone` that both groups' pods fit on
+    /// together, with its DaemonSet overhead.
+    fn cheapest_fit(
         &self,
         a: &Group,
         b: &Group,
-        prices: &[Option<(f64, &'p str)>],
-    ) -> Option<(f64, &'p str)> {
+        prices: &[Vec<(&str, f64)>],
+        zone: &str,
+    ) -> Option<f64> {
         let t = &self.templates[a.template];
         let mut total = a.total.clone();
         total.add(&b.total);
@@ -257,12 +268,16 @@ impl Ctx<'_> {
             .filter(|&(k, _)| a.compat[k] && b.compat[k])
             .filter_map(|(k, &i)| {
                 let it = &self.p.instance_types[i as usize];
-                total
-                    .fits_with(&t.overhead[i as usize], &it.allocatable)
-                    .then_some(prices[k])
-                    .flatten()
+                if !total.fits_with(&t.overhead[i as usize], &it.allocatable) {
+                    return None;
+                }
+                prices[k]
+                    .iter()
+                    .filter(|(z, _)| *z == zone)
+                    .map(|(_, p)| *p)
+                    .min_by(f64::total_cmp)
             })
-            .min_by(|x, y| x.0.total_cmp(&y.0))
+            .min_by(f64::total_cmp)
     }
 
     /// Replay the solution's placements on a fresh run with `groups` (pods, starting zone) as
@@ -311,7 +326,7 @@ impl Ctx<'_> {
                 Pin::Group(gi) => match claim_of[gi] {
                     Some(ci) => run.place_pinned(base, |run, pd| run.add_to_claim(i, pd, ci)),
                     None => {
-                        // the new claim starts in the zone the original claim launched in (a
+                        // the new claim starts in the zone its original claims launched in (a
                         // stricter pod: it still satisfies everything it asked for)
                         let mut zoned = base.clone();
                         let zone = &groups[gi].1;
@@ -344,6 +359,15 @@ impl Ctx<'_> {
 /// Whether `cand` wins over `s` under the strategy's selection rule (fewer pending pods, then
 /// lower price, then fewer nodes), without more nodes (a replay may fall back to first-fit).
 fn beats(cand: &Solution, s: &Solution) -> bool {
+    // every pod the original decided is decided again (placed or pending)
+    let decided = |x: &Solution| {
+        x.node_claims.iter().map(|c| c.pods.len()).sum::<usize>()
+            + x.existing_nodes.values().map(Vec::len).sum::<usize>()
+            + x.pending.len()
+    };
+    if decided(cand) != decided(s) {
+        return false;
+    }
     let better = cand.pending.len() < s.pending.len()
         || (cand.pending.len() == s.pending.len()
             && (cand.price_per_hour < s.price_per_hour - 1e-9
@@ -353,22 +377,15 @@ fn beats(cand: &Solution, s: &Solution) -> bool {
 }
 
 impl Run<'_, '_> {
-    /// `place` the pod, relaxing its preferences one step at a time until it succeeds.
+    /// `place` the pod as it is. A pinned placement never relaxes a preference: a pod its pin
+    /// refuses goes through [`Run::place_free`], which relaxes only when no target takes the
+    /// pod as it is, exactly as the packing does.
     fn place_pinned(
         &mut self,
         base: &PodData,
         mut place: impl FnMut(&mut Self, &PodData) -> bool,
     ) -> bool {
-        if place(self, base) {
-            return true;
-        }
-        let mut pd = base.clone();
-        while pd.relax(self.ctx.any_prefer_taint, self.ctx.opts.respect_preferences) {
-            if place(self, &pd) {
-                return true;
-            }
-        }
-        false
+        place(self, base)
     }
 
     /// The ordinary first-fit [`Run::add`] with preference relaxation, as the packing does.
@@ -577,6 +594,77 @@ mod tests {
         for reference_path in [false, true] {
             let s = improve(&p, reference_path);
             assert_eq!(s, one_claim_per_pod(&p));
+        }
+    }
+
+    #[test]
+    fn never_moves_pods_between_zones() {
+        // both types are offered in two zones; the two claims sit in different zones (as a
+        // zone spread would leave them): merging would move a pod to the other zone
+        let mut p = problem(vec![pod(0), pod(1)]);
+        for t in &mut p.instance_types {
+            let mut b = t.offerings[0].clone();
+            b.zone = "zone-b".into();
+            t.offerings.push(b);
+        }
+        let opts = SolveOptions::default();
+        let ctx = Ctx::new(&p, &opts).expect("valid problem");
+        let mut s = one_claim_per_pod(&p);
+        s.node_claims[1].zone = "zone-b".into();
+        assert_eq!(ctx.improve(s.clone()), s);
+        // the same claims in one zone do merge
+        s.node_claims[1].zone = "zone-a".into();
+        let merged = ctx.improve(s);
+        assert_eq!(merged.node_claims.len(), 1, "{merged:?}");
+        assert_eq!(merged.node_claims[0].zone, "zone-a");
+    }
+
+    #[test]
+    fn merges_within_zones_keep_a_soft_zone_spread_balanced() {
+        // four pods with a ScheduleAnyway zone spread, two claims per zone: merging within
+        // each zone keeps two pods per zone
+        let mut p = problem((0..4).map(pod).collect());
+        for t in &mut p.instance_types {
+            let mut b = t.offerings[0].clone();
+            b.zone = "zone-b".into();
+            t.offerings.push(b);
+        }
+        for pd in &mut p.pods {
+            pd.topology_spread_constraints
+                .push(crate::model::TopologySpreadConstraint {
+                    max_skew: 1,
+                    topology_key: labels::ZONE.into(),
+                    when_unsatisfiable: crate::model::WhenUnsatisfiable::ScheduleAnyway,
+                    label_selector: LabelSelector {
+                        match_labels: pd.labels.clone(),
+                        ..Default::default()
+                    },
+                    min_domains: None,
+                    node_affinity_policy: None,
+                    node_taints_policy: None,
+                    match_label_keys: Vec::new(),
+                });
+        }
+        let mut s = one_claim_per_pod(&p);
+        for c in &mut s.node_claims[2..] {
+            c.zone = "zone-b".into();
+        }
+        for reference_path in [false, true] {
+            let opts = SolveOptions {
+                reference_path,
+                ..Default::default()
+            };
+            let ctx = Ctx::new(&p, &opts).expect("valid problem");
+            let merged = ctx.improve(s.clone());
+            assert_eq!(merged.node_claims.len(), 2, "{merged:?}");
+            let mut zones: Vec<(String, usize)> = merged
+                .node_claims
+                .iter()
+                .map(|c| (c.zone.clone(), c.pods.len()))
+                .collect();
+            zones.sort();
+            assert_eq!(zones, vec![("zone-a".into(), 2), ("zone-b".into(), 2)]);
+            assert!((merged.price_per_hour - 3.0).abs() < 1e-9);
         }
     }
 
