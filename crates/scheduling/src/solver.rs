@@ -1995,7 +1995,6 @@ impl Run<'_, '_> {
         self.room.insert(pos, self.claim_room(ci));
     }
 
-    #[inline]
     fn reorder(&mut self, mut oi: usize) {
         // one claim's pod count grew by one: restore sorted order locally
         while oi + 1 < self.order.len()
