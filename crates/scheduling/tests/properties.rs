@@ -232,5 +232,111 @@ proptest! {
             prop_assert!(d.price_per_hour <= k.price_per_hour + 1e-9);
         }
         prop_assert!(d.lower_bound_price_per_hour <= d.price_per_hour + 1e-9);
+        prop_assert!(k.lower_bound_price_per_hour <= k.price_per_hour + 1e-9);
+    }
+
+    #[test]
+    fn lower_bound_never_exceeds_the_optimum(
+        n_types in 3usize..9,
+        pods in proptest::collection::vec((1i64..30, 1i64..48, any::<bool>()), 1..7),
+    ) {
+        let pods: Vec<Pod> = pods
+            .iter()
+            .enumerate()
+            .map(|(i, &(cpu, mem, anti))| {
+                let kind = if anti { Kind::HostAnti } else { Kind::Plain };
+                build_pod(i, &kind, cpu * 100, mem * 128, 1)
+            })
+            .collect();
+        let p = Problem {
+            instance_types: synthetic::instance_types(n_types),
+            node_pools: vec![NodePool { name: "general".into(), ..Default::default() }],
+            pods,
+            ..Default::default()
+        };
+        let optimum = brute_force_optimum(&p);
+        for strategy in [Packing::Karpenter, Packing::Default] {
+            let s = solve(&p, &SolveOptions { strategy, ..Default::default() }).unwrap();
+            match optimum {
+                Some(opt) => {
+                    prop_assert!(s.pending.is_empty(), "{:?}", s.pending);
+                    // the brute force is right: no solution beats it
+                    prop_assert!(s.price_per_hour >= opt - 1e-9, "{} < optimum {}", s.price_per_hour, opt);
+                    prop_assert!(
+                        s.lower_bound_price_per_hour <= opt + 1e-9,
+                        "bound {} > optimum {}", s.lower_bound_price_per_hour, opt
+                    );
+                }
+                None => prop_assert!(!s.pending.is_empty()),
+            }
+        }
+    }
+}
+
+/// The cheapest price of any placement of every pod on new nodes (one NodePool, no limits,
+/// no DaemonSets): the minimum over set partitions of the pods, with at most one hostname
+/// anti-affinity pod per block, of the cheapest type each block fits on. `None` when some pod
+/// fits no type.
+fn brute_force_optimum(p: &Problem) -> Option<f64> {
+    let n = p.pods.len();
+    let block_price = |block: &[usize]| -> Option<f64> {
+        if block
+            .iter()
+            .filter(|&&i| p.pods[i].labels["app"] == "anti")
+            .count()
+            > 1
+        {
+            return None;
+        }
+        let mut sum = Resources::default();
+        for &i in block {
+            let mut r = p.pods[i].requests.clone();
+            r.pods = 1;
+            sum.add(&r);
+        }
+        p.instance_types
+            .iter()
+            .filter(|t| sum.fits(&t.allocatable))
+            .filter_map(|t| {
+                t.offerings
+                    .iter()
+                    .filter(|o| o.available)
+                    .map(|o| o.price)
+                    .min_by(f64::total_cmp)
+            })
+            .min_by(f64::total_cmp)
+    };
+    // restricted growth strings enumerate every set partition once
+    let mut best: Option<f64> = None;
+    let mut a = vec![0usize; n];
+    loop {
+        let blocks = a.iter().copied().max().unwrap_or(0) + 1;
+        let mut total = Some(0.0);
+        for b in 0..blocks {
+            let block: Vec<usize> = (0..n).filter(|&i| a[i] == b).collect();
+            total = match (total, block_price(&block)) {
+                (Some(t), Some(pr)) => Some(t + pr),
+                _ => None,
+            };
+        }
+        if let Some(t) = total {
+            best = Some(best.map_or(t, |b: f64| b.min(t)));
+        }
+        // next restricted growth string
+        let mut i = n;
+        loop {
+            if i <= 1 {
+                return best;
+            }
+            i -= 1;
+            let max_prev = a[..i].iter().copied().max().unwrap_or(0);
+            if a[i] <= max_prev {
+                a[i] += 1;
+                for x in a.iter_mut().skip(i + 1) {
+                    *x = 0;
+                }
+                break;
+            }
+        }
     }
 }

@@ -1,24 +1,69 @@
-//! One improvement pass on the default strategy's winning packing: merge NodeClaims whose pods
-//! fit together on one cheaper instance type (per-node kube-reserved and DaemonSet overhead,
-//! and the price steps between sizes, make fewer, fuller nodes cheaper).
+//! One improvement pass on the default strategy's winning packing, with two kinds of change:
+//! merge NodeClaims whose pods fit together on one cheaper instance type (per-node
+//! kube-reserved and DaemonSet overhead, and the price steps between sizes, make fewer, fuller
+//! nodes cheaper), or move a few pods from one claim to another so that the first fits a
+//! cheaper type and the second absorbs them for less.
 //!
-//! The merges are chosen arithmetically among the least cost-efficient claims (price against
-//! their requests' worth at the LP shadow prices), then checked by replaying every placement
-//! through the engine's own [`Run::add`] path on a fresh run: pods pinned to their node or
-//! claim, the merged claims' pods pinned to one new claim. A pod the pinned placement refuses
-//! (after the usual preference relaxation) goes through the ordinary first-fit `add`, so every
-//! constraint the engine enforces holds in the result by construction. The replay is kept only
-//! when it wins under the strategy's selection rule.
+//! Both are chosen arithmetically among the least cost-efficient claims (price against their
+//! requests' worth at the LP shadow prices), only between claims of the same NodePool and zone
+//! (pods never change zone, so zonal spreads and affinities keep their final counts), and only
+//! for an estimated saving of at least 0.5% of the plan. Then every placement is replayed
+//! through the engine's own checks on a fresh run: pods pinned to their node or claim, merged
+//! or moved pods pinned to their new claim, in an order that grows every zone's spread counts
+//! in lockstep. A pinned placement never relaxes a preference; a pod its pin refuses goes
+//! through the ordinary first-fit [`Run::add`] with relaxation, exactly as in a packing. So
+//! every constraint holds by construction and no preference is dropped that the packing would
+//! have kept. The replay is kept only when it wins under the strategy's selection rule.
 use super::*;
 
-/// How many of the least cost-efficient claims are considered for merging.
+/// How many of the least cost-efficient claims are considered for merges and moves.
 const MERGE_CANDIDATES: usize = 24;
 
 /// When replaying every merge at once does not pay, how many single merges (largest estimated
 /// saving first) are replayed on their own.
 const SINGLE_MERGE_TRIES: usize = 3;
 
+/// A replay runs only for an estimated saving of at least this share of the plan's price.
+const MATERIAL_SAVING: f64 = 0.005;
+
+/// Per template, per type (template order), its allowed offerings as (zone, price).
+type ZonePrices<'p> = Vec<Vec<Vec<(&'p str, f64)>>>;
+
+/// Pods to move from one claim to another (indices into the solution's `node_claims`).
+struct Move {
+    /// estimated hourly saving
+    saving: f64,
+    from: usize,
+    to: usize,
+    pods: Vec<usize>,
+}
+
+impl Move {
+    /// The replay's claims: every claim in solution order, with the pods moved.
+    fn layout(&self, s: &Solution) -> Vec<(Vec<usize>, String)> {
+        s.node_claims
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let pods = if k == self.from {
+                    c.pods
+                        .iter()
+                        .copied()
+                        .filter(|i| !self.pods.contains(i))
+                        .collect()
+                } else if k == self.to {
+                    c.pods.iter().chain(&self.pods).copied().collect()
+                } else {
+                    c.pods.clone()
+                };
+                (pods, c.zone.clone())
+            })
+            .collect()
+    }
+}
+
 /// Claims (indices into the solution's `node_claims`) to be replaced by one claim.
+#[derive(Clone)]
 struct Group {
     /// estimated hourly saving of the merges that formed it
     saving: f64,
@@ -28,7 +73,7 @@ struct Group {
     total: Resources,
     /// hourly price of the group as it stands (one claim's, or the merged estimate)
     price: f64,
-    /// zone its claim starts in: the original claim's, or the estimated type's cheapest
+    /// zone of its claims (merges never move pods between zones)
     zone: String,
     template: usize,
     /// per position in the template's type list: every pod's labels allow the type
@@ -60,25 +105,226 @@ enum Pin {
 }
 
 impl Ctx<'_> {
-    /// Try to improve the winning packing by merging claims; returns the better of the two.
+    /// Try to improve the winning packing by merging claims or moving pods between them;
+    /// returns the better of the two.
     pub(super) fn improve(&self, s: Solution) -> Solution {
-        let Some(mut merged) = self.merge_plan(&s) else {
+        let Some(groups) = self.candidates(&s) else {
             return s;
         };
-        // every merge at once, then (when a replay diverges) the largest single merges alone
-        let mut tries: Vec<Vec<&Group>> = vec![merged.iter().collect()];
-        if merged.len() > 1 {
+        let prices = self.zone_prices();
+        // a replay costs about one packing: only for an estimated saving that matters
+        let material = s.price_per_hour * MATERIAL_SAVING;
+        let mut layouts: Vec<Vec<(Vec<usize>, String)>> = Vec::new();
+        if let Some(mut merged) = self.merge_plan(groups.clone(), &prices) {
+            // every merge at once, then (when a replay diverges) the largest single merges
             merged.sort_by(|a, b| b.saving.total_cmp(&a.saving).then(a.claims.cmp(&b.claims)));
-            tries = vec![merged.iter().collect()];
-            tries.extend(merged.iter().take(SINGLE_MERGE_TRIES).map(|g| vec![g]));
+            if merged.iter().map(|g| g.saving).sum::<f64>() >= material {
+                layouts.push(Self::layout(&s, &merged.iter().collect::<Vec<_>>()));
+            }
+            if merged.len() > 1 {
+                for g in merged.iter().take(SINGLE_MERGE_TRIES) {
+                    if g.saving >= material {
+                        layouts.push(Self::layout(&s, &[g]));
+                    }
+                }
+            }
         }
-        for t in tries {
-            let cand = self.replay(&s, &Self::layout(&s, &t));
+        if let Some(mv) = self.move_plan(&groups, &prices) {
+            if mv.saving >= material {
+                layouts.push(mv.layout(&s));
+            }
+        }
+        for l in layouts {
+            let cand = self.replay(&s, &l);
             if beats(&cand, &s) {
                 return cand;
             }
         }
         s
+    }
+
+    /// Per template and type, its available offerings the template allows, as (zone, price).
+    fn zone_prices(&self) -> ZonePrices<'_> {
+        self.templates
+            .iter()
+            .map(|t| {
+                t.types
+                    .iter()
+                    .map(|&i| {
+                        self.p.instance_types[i as usize]
+                            .offerings
+                            .iter()
+                            .filter(|o| {
+                                o.available
+                                    && t.reqs.allows(labels::ZONE, &o.zone)
+                                    && t.reqs.allows(labels::CAPACITY_TYPE, &o.capacity_type)
+                            })
+                            .map(|o| (o.zone.as_str(), o.price))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The price of the cheapest type of template `ti` allowed by `compat` and offered in
+    /// `zone` that holds `total` with its DaemonSet overhead.
+    fn cheapest(
+        &self,
+        ti: usize,
+        compat: impl Fn(usize) -> bool,
+        total: &Resources,
+        prices: &[Vec<(&str, f64)>],
+        zone: &str,
+    ) -> Option<f64> {
+        let t = &self.templates[ti];
+        t.types
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| compat(k))
+            .filter_map(|(k, &i)| {
+                let it = &self.p.instance_types[i as usize];
+                if !total.fits_with(&t.overhead[i as usize], &it.allocatable) {
+                    return None;
+                }
+                prices[k]
+                    .iter()
+                    .filter(|(z, _)| *z == zone)
+                    .map(|(_, p)| *p)
+                    .min_by(f64::total_cmp)
+            })
+            .min_by(f64::total_cmp)
+    }
+
+    /// The best move of some pods from one candidate claim to another of the same NodePool and
+    /// zone so that the first fits a cheaper type and the second absorbs them for less than
+    /// that saves (pods with hostname-keyed spread or anti-affinity do not move).
+    fn move_plan(&self, groups: &[Group], prices: &ZonePrices<'_>) -> Option<Move> {
+        let mut best: Option<Move> = None;
+        for a in groups {
+            let ti = a.template;
+            let t = &self.templates[ti];
+            // movable pods, largest first per dimension (cpu, memory)
+            let movable: Vec<(usize, [i64; 4])> = a
+                .pods
+                .iter()
+                .filter_map(|&i| {
+                    let pd = self.pods.get(i)?.as_ref().ok()?;
+                    let host = pd.anti.iter().chain(&pd.selected_by).any(|&g| {
+                        let grp = &self.topo.groups[g];
+                        grp.hostname_key && grp.kind != GroupKind::Affinity
+                    });
+                    (!host && pd.requests.extended.is_empty()).then(|| (i, quad(&pd.requests)))
+                })
+                .collect();
+            if movable.is_empty() || !a.total.extended.is_empty() {
+                continue;
+            }
+            // per dimension (cpu, memory), indices into `movable`, largest first
+            let by_dim: Vec<Vec<usize>> = (0..2)
+                .map(|d| {
+                    let mut v: Vec<usize> = (0..movable.len()).collect();
+                    v.sort_by(|&x, &y| {
+                        movable[y].1[d]
+                            .cmp(&movable[x].1[d])
+                            .then(movable[x].0.cmp(&movable[y].0))
+                    });
+                    v
+                })
+                .collect();
+            let total = quad(&a.total);
+            for (k, &i) in t.types.iter().enumerate() {
+                if !a.compat[k] {
+                    continue;
+                }
+                let Some(p_t) = prices[ti][k]
+                    .iter()
+                    .filter(|(z, _)| *z == a.zone)
+                    .map(|(_, p)| *p)
+                    .min_by(f64::total_cmp)
+                else {
+                    continue;
+                };
+                if p_t >= a.price - 1e-9 {
+                    continue;
+                }
+                let it = &self.p.instance_types[i as usize];
+                let mut room = quad(&it.allocatable);
+                let o = quad(&t.overhead[i as usize]);
+                for d in 0..4 {
+                    room[d] -= o[d];
+                }
+                let mut excess = [0i64; 4];
+                for d in 0..4 {
+                    excess[d] = total[d] - room[d];
+                }
+                if excess[2] > 0 || excess[3] > 0 || (excess[0] <= 0 && excess[1] <= 0) {
+                    continue;
+                }
+                // at most a quarter of the claim (requests and pods) moves
+                if excess[0] * 4 > total[0] || excess[1] * 4 > total[1] {
+                    continue;
+                }
+                // greedy: in the dimension most over (relative to the type), the smallest pod
+                // that covers the excess alone, else the largest; until nothing is over
+                let limit = a.pods.len().max(4) / 4;
+                let mut taken = vec![false; movable.len()];
+                let mut moved: Vec<usize> = Vec::new();
+                let mut moved_total = Resources::default();
+                while (excess[0] > 0 || excess[1] > 0) && moved.len() < limit {
+                    let over = |x: usize| excess[x] as f64 / room[x].max(1) as f64;
+                    let d = if excess[0] > 0 && (excess[1] <= 0 || over(0) >= over(1)) {
+                        0
+                    } else {
+                        1
+                    };
+                    let order = &by_dim[d];
+                    let free = |j: &usize| !taken[*j];
+                    let pick = order
+                        .iter()
+                        .rev()
+                        .copied()
+                        .filter(free)
+                        .find(|&j| movable[j].1[d] >= excess[d])
+                        .or_else(|| order.iter().copied().find(free));
+                    let Some(j) = pick else { break };
+                    taken[j] = true;
+                    let (pod, q) = movable[j];
+                    moved.push(pod);
+                    if let Some(Ok(pd)) = self.pods.get(pod) {
+                        moved_total.add(&pd.requests);
+                    }
+                    for x in 0..4 {
+                        excess[x] -= q[x];
+                    }
+                }
+                if excess[0] > 0 || excess[1] > 0 {
+                    continue;
+                }
+                for b in groups {
+                    if b.claims == a.claims || b.template != ti || b.zone != a.zone {
+                        continue;
+                    }
+                    let mut b_total = b.total.clone();
+                    b_total.add(&moved_total);
+                    let compat = |k: usize| a.compat[k] && b.compat[k];
+                    let Some(p_b) = self.cheapest(ti, compat, &b_total, &prices[ti], &b.zone)
+                    else {
+                        continue;
+                    };
+                    let saving = a.price + b.price - p_t - p_b;
+                    if saving > 1e-6 && best.as_ref().is_none_or(|m| saving > m.saving + 1e-12) {
+                        best = Some(Move {
+                            saving,
+                            from: a.claims[0],
+                            to: b.claims[0],
+                            pods: moved.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        best
     }
 
     /// The replay's claims in solution order: each merged group at its first claim, every
@@ -95,9 +341,9 @@ impl Ctx<'_> {
         out
     }
 
-    /// The merges, as groups of two or more claims (claim indices ascending); `None` when no
-    /// merge of the candidates is estimated to save anything.
-    fn merge_plan(&self, s: &Solution) -> Option<Vec<Group>> {
+    /// The least cost-efficient claims (at most [`MERGE_CANDIDATES`], price above their
+    /// requests' worth at the LP shadow prices), as groups of one claim each.
+    fn candidates(&self, s: &Solution) -> Option<Vec<Group>> {
         if s.node_claims.len() < 2 {
             return None;
         }
@@ -127,35 +373,29 @@ impl Ctx<'_> {
             .map(|&(_, k)| k)
             .collect();
         cands.sort_unstable();
-        let mut groups: Vec<Group> = cands.iter().filter_map(|&k| self.group(s, k)).collect();
-        // per template, each type's cheapest allowed offering
-        let prices: Vec<Vec<Option<(f64, &str)>>> = self
-            .templates
-            .iter()
-            .map(|t| {
-                t.types
-                    .iter()
-                    .map(|&i| {
-                        self.p.instance_types[i as usize]
-                            .cheapest_offering(&t.reqs)
-                            .map(|o| (o.price, o.zone.as_str()))
-                    })
-                    .collect()
-            })
-            .collect();
+        let groups: Vec<Group> = cands.iter().filter_map(|&k| self.group(s, k)).collect();
+        (groups.len() >= 2).then_some(groups)
+    }
+
+    /// The merges, as groups of two or more claims (claim indices ascending); `None` when no
+    /// merge of the candidates is estimated to save anything.
+    fn merge_plan(&self, mut groups: Vec<Group>, prices: &ZonePrices<'_>) -> Option<Vec<Group>> {
         let mut merged_any = false;
         loop {
-            let mut best: Option<(f64, usize, usize, (f64, &str))> = None;
+            let mut best: Option<(f64, usize, usize, f64)> = None;
             for a in 0..groups.len() {
                 for b in a + 1..groups.len() {
                     let (ga, gb) = (&groups[a], &groups[b]);
-                    if ga.template != gb.template || ga.conflicts(gb) {
+                    // zone-preserving: no pod changes zone, so zonal spreads and affinities
+                    // keep their final counts
+                    if ga.template != gb.template || ga.zone != gb.zone || ga.conflicts(gb) {
                         continue;
                     }
-                    let Some(est) = self.cheapest_fit(ga, gb, &prices[ga.template]) else {
+                    let Some(est) = self.cheapest_fit(ga, gb, &prices[ga.template], &ga.zone)
+                    else {
                         continue;
                     };
-                    let saving = ga.price + gb.price - est.0;
+                    let saving = ga.price + gb.price - est;
                     if saving > 1e-6 && best.is_none_or(|(s, ..)| saving > s + 1e-12) {
                         best = Some((saving, a, b, est));
                     }
@@ -170,8 +410,7 @@ impl Ctx<'_> {
             ga.claims.extend(gb.claims);
             ga.pods.extend(gb.pods);
             ga.total.add(&gb.total);
-            ga.price = est.0;
-            ga.zone = est.1.to_string();
+            ga.price = est;
             for (x, y) in ga.compat.iter_mut().zip(&gb.compat) {
                 *x &= *y;
             }
@@ -240,29 +479,24 @@ impl Ctx<'_> {
         })
     }
 
-    /// The cheapest template type (at its cheapest allowed offering) both groups' pods fit on
-    /// together, with its DaemonSet overhead: its price and the zone of that offering.
-    fn cheapest_fit<'p>(
+    /// The price of the cheapest template type offered in `zone` that both groups' pods fit on
+    /// together, with its DaemonSet overhead.
+    fn cheapest_fit(
         &self,
         a: &Group,
         b: &Group,
-        prices: &[Option<(f64, &'p str)>],
-    ) -> Option<(f64, &'p str)> {
-        let t = &self.templates[a.template];
+        prices: &[Vec<(&str, f64)>],
+        zone: &str,
+    ) -> Option<f64> {
         let mut total = a.total.clone();
         total.add(&b.total);
-        t.types
-            .iter()
-            .enumerate()
-            .filter(|&(k, _)| a.compat[k] && b.compat[k])
-            .filter_map(|(k, &i)| {
-                let it = &self.p.instance_types[i as usize];
-                total
-                    .fits_with(&t.overhead[i as usize], &it.allocatable)
-                    .then_some(prices[k])
-                    .flatten()
-            })
-            .min_by(|x, y| x.0.total_cmp(&y.0))
+        self.cheapest(
+            a.template,
+            |k| a.compat[k] && b.compat[k],
+            &total,
+            prices,
+            zone,
+        )
     }
 
     /// Replay the solution's placements on a fresh run with `groups` (pods, starting zone) as
@@ -282,15 +516,36 @@ impl Ctx<'_> {
                 .map_or(Pin::Free, |&n| Pin::Node(n));
             seq.extend(pods.iter().map(|&i| (i, pin)));
         }
-        // claims grow together (round robin), so spreads see balanced counts as in a packing
-        let longest = groups.iter().map(|g| g.0.len()).max().unwrap_or(0);
-        for r in 0..longest {
-            for (gi, g) in groups.iter().enumerate() {
-                if let Some(&i) = g.0.get(r) {
-                    seq.push((i, Pin::Group(gi)));
-                }
+        // claims grow together. A pod with a zone spread is ranked among its group's pods in
+        // the same zone, so every zone's count grows in lockstep and a spread the plan kept
+        // holds at every step; other pods are ranked by their position in their claim.
+        let mut ranked: Vec<(usize, usize, usize, usize)> = Vec::new();
+        let mut seen: HashMap<(usize, &str), usize> = HashMap::new();
+        for (gi, (pods, zone)) in groups.iter().enumerate() {
+            for (pos, &i) in pods.iter().enumerate() {
+                let spread = self
+                    .pods
+                    .get(i)
+                    .and_then(|pd| pd.as_ref().ok())
+                    .and_then(|pd| {
+                        pd.spread
+                            .iter()
+                            .map(|&(g, _)| g)
+                            .find(|&g| self.topo.groups[g].key == labels::ZONE)
+                    });
+                let rank = match spread {
+                    Some(g) => {
+                        let n = seen.entry((g, zone.as_str())).or_insert(0);
+                        *n += 1;
+                        *n - 1
+                    }
+                    None => pos,
+                };
+                ranked.push((rank, gi, pos, i));
             }
         }
+        ranked.sort_unstable();
+        seq.extend(ranked.into_iter().map(|(_, gi, _, i)| (i, Pin::Group(gi))));
         for pp in &s.pending {
             seq.push((pp.pod, Pin::Free));
         }
@@ -311,7 +566,7 @@ impl Ctx<'_> {
                 Pin::Group(gi) => match claim_of[gi] {
                     Some(ci) => run.place_pinned(base, |run, pd| run.pin_to_claim(i, pd, ci)),
                     None => {
-                        // the new claim starts in the zone the original claim launched in (a
+                        // the new claim starts in the zone its original claims launched in (a
                         // stricter pod: it still satisfies everything it asked for)
                         let mut zoned = base.clone();
                         let zone = &groups[gi].1;
@@ -345,6 +600,15 @@ impl Ctx<'_> {
 /// Whether `cand` wins over `s` under the strategy's selection rule (fewer pending pods, then
 /// lower price, then fewer nodes), without more nodes (a replay may fall back to first-fit).
 fn beats(cand: &Solution, s: &Solution) -> bool {
+    // every pod the original decided is decided again (placed or pending)
+    let decided = |x: &Solution| {
+        x.node_claims.iter().map(|c| c.pods.len()).sum::<usize>()
+            + x.existing_nodes.values().map(Vec::len).sum::<usize>()
+            + x.pending.len()
+    };
+    if decided(cand) != decided(s) {
+        return false;
+    }
     let better = cand.pending.len() < s.pending.len()
         || (cand.pending.len() == s.pending.len()
             && (cand.price_per_hour < s.price_per_hour - 1e-9
@@ -354,22 +618,15 @@ fn beats(cand: &Solution, s: &Solution) -> bool {
 }
 
 impl Run<'_, '_> {
-    /// `place` the pod, relaxing its preferences one step at a time until it succeeds.
+    /// `place` the pod as it is. A pinned placement never relaxes a preference: a pod its pin
+    /// refuses goes through [`Run::place_free`], which relaxes only when no target takes the
+    /// pod as it is, exactly as the packing does.
     fn place_pinned(
         &mut self,
         base: &PodData,
         mut place: impl FnMut(&mut Self, &PodData) -> bool,
     ) -> bool {
-        if place(self, base) {
-            return true;
-        }
-        let mut pd = base.clone();
-        while pd.relax(self.ctx.any_prefer_taint, self.ctx.opts.respect_preferences) {
-            if place(self, &pd) {
-                return true;
-            }
-        }
-        false
+        place(self, base)
     }
 
     /// The ordinary first-fit [`Run::add`] with preference relaxation, as the packing does.
@@ -568,6 +825,129 @@ mod tests {
         for reference_path in [false, true] {
             let s = improve(&p, reference_path);
             assert_eq!(s, one_claim_per_pod(&p));
+        }
+    }
+
+    #[test]
+    fn never_moves_pods_between_zones() {
+        // both types are offered in two zones; the two claims sit in different zones (as a
+        // zone spread would leave them): merging would move a pod to the other zone
+        let mut p = problem(vec![pod(0), pod(1)]);
+        for t in &mut p.instance_types {
+            let mut b = t.offerings[0].clone();
+            b.zone = "zone-b".into();
+            t.offerings.push(b);
+        }
+        let opts = SolveOptions::default();
+        let ctx = Ctx::new(&p, &opts).expect("valid problem");
+        let mut s = one_claim_per_pod(&p);
+        s.node_claims[1].zone = "zone-b".into();
+        assert_eq!(ctx.improve(s.clone()), s);
+        // the same claims in one zone do merge
+        s.node_claims[1].zone = "zone-a".into();
+        let merged = ctx.improve(s);
+        assert_eq!(merged.node_claims.len(), 1, "{merged:?}");
+        assert_eq!(merged.node_claims[0].zone, "zone-a");
+    }
+
+    #[test]
+    fn merges_within_zones_keep_a_soft_zone_spread_balanced() {
+        // four pods with a ScheduleAnyway zone spread, two claims per zone: merging within
+        // each zone keeps two pods per zone
+        let mut p = problem((0..4).map(pod).collect());
+        for t in &mut p.instance_types {
+            let mut b = t.offerings[0].clone();
+            b.zone = "zone-b".into();
+            t.offerings.push(b);
+        }
+        for pd in &mut p.pods {
+            pd.topology_spread_constraints
+                .push(crate::model::TopologySpreadConstraint {
+                    max_skew: 1,
+                    topology_key: labels::ZONE.into(),
+                    when_unsatisfiable: crate::model::WhenUnsatisfiable::ScheduleAnyway,
+                    label_selector: LabelSelector {
+                        match_labels: pd.labels.clone(),
+                        ..Default::default()
+                    },
+                    min_domains: None,
+                    node_affinity_policy: None,
+                    node_taints_policy: None,
+                    match_label_keys: Vec::new(),
+                });
+        }
+        let mut s = one_claim_per_pod(&p);
+        for c in &mut s.node_claims[2..] {
+            c.zone = "zone-b".into();
+        }
+        for reference_path in [false, true] {
+            let opts = SolveOptions {
+                reference_path,
+                ..Default::default()
+            };
+            let ctx = Ctx::new(&p, &opts).expect("valid problem");
+            let merged = ctx.improve(s.clone());
+            assert_eq!(merged.node_claims.len(), 2, "{merged:?}");
+            let mut zones: Vec<(String, usize)> = merged
+                .node_claims
+                .iter()
+                .map(|c| (c.zone.clone(), c.pods.len()))
+                .collect();
+            zones.sort();
+            assert_eq!(zones, vec![("zone-a".into(), 2), ("zone-b".into(), 2)]);
+            assert!((merged.price_per_hour - 3.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn moves_pods_so_a_claim_fits_a_cheaper_type() {
+        // `small` (2 vCPU, $1.00) and `medium` (3 vCPU, $2.00): claim 0 holds 1.5 + 0.6 vCPU
+        // on a medium, claim 1 holds 1.0 vCPU on a small; moving the 0.6 vCPU pod makes both
+        // small ($3.00 → $2.00). Merging cannot help: 3.1 vCPU fits no type.
+        let mut p = problem(vec![pod(0), pod(1), pod(2)]);
+        p.instance_types[1] = {
+            let mut it = p.instance_types[1].clone();
+            it.name = "medium".into();
+            it.labels
+                .insert(labels::INSTANCE_TYPE.into(), "medium".into());
+            it.capacity.cpu_millis = 3000;
+            it.offerings[0].price = 2.0;
+            it.refresh_allocatable();
+            it
+        };
+        p.pods[1].requests.cpu_millis = 600;
+        p.pods[2].requests.cpu_millis = 1000;
+        let mut s = one_claim_per_pod(&p);
+        let mut c0 = s.node_claims[0].clone();
+        c0.pods = vec![0, 1];
+        c0.instance_type = "medium".into();
+        c0.price_per_hour = 2.0;
+        c0.requests = Resources {
+            pods: 2,
+            ..Resources::cpu_mem(2100, 2 << 30)
+        };
+        s.node_claims = vec![c0, s.node_claims[2].clone()];
+        s.price_per_hour = 3.0;
+        for reference_path in [false, true] {
+            let opts = SolveOptions {
+                reference_path,
+                ..Default::default()
+            };
+            let ctx = Ctx::new(&p, &opts).expect("valid problem");
+            let out = ctx.improve(s.clone());
+            assert!((out.price_per_hour - 2.0).abs() < 1e-9, "{out:?}");
+            let mut claims: Vec<Vec<usize>> = out
+                .node_claims
+                .iter()
+                .map(|c| {
+                    let mut v = c.pods.clone();
+                    v.sort_unstable();
+                    v
+                })
+                .collect();
+            claims.sort();
+            assert_eq!(claims, vec![vec![0], vec![1, 2]]);
+            assert!(out.node_claims.iter().all(|c| c.instance_type == "small"));
         }
     }
 
