@@ -1,6 +1,10 @@
 //! One solve of upstream's benchmark shape, for profiling under callgrind:
-//! `cargo run --release -p karpenter-scheduling --example profile_solve -- <pods> <karpenter|default>`.
+//! `cargo run --release -p karpenter-scheduling --example profile_solve -- <pods> <karpenter|default> [warm-up solves]`.
 use std::collections::BTreeMap;
+
+/// Same allocator as the binary and the benchmarks.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use karpenter_scheduling::synthetic;
 use karpenter_scheduling::{solve, NodePool, Problem, SolveOptions, Strategy};
@@ -26,6 +30,11 @@ fn main() {
         strategy,
         ..Default::default()
     };
+    // optional third argument: solve that many times first (warm allocator and caches)
+    let warm: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
+    for _ in 0..warm {
+        let _ = solve(&p, &opts);
+    }
     match solve(&p, &opts) {
         Ok(s) => println!(
             "nodes={} pending={} $/h={:.3}",

@@ -764,7 +764,8 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
             }
             // free the losing packings on the other cores while this one builds the plan
             let best = std::thread::scope(|scope| {
-                let per = losers.len().div_ceil(threads.max(2) - 1).max(1);
+                // one packing per helper: their frees are independent
+                let per = 1;
                 while !losers.is_empty() {
                     let chunk: Vec<Packed<'_, '_>> =
                         losers.drain(..per.min(losers.len())).collect();
@@ -1027,6 +1028,9 @@ impl<'a> Ctx<'a> {
         for (i, pod) in p.pods.iter().enumerate() {
             let first = if opts.reference_path {
                 i
+            } else if i > 0 && PodShape::of(pod) == PodShape::of(&p.pods[i - 1]) {
+                // replicas usually come together: no hashing needed
+                first_of[i - 1]
             } else {
                 *shapes.entry(PodShape::of(pod)).or_insert(i)
             };
