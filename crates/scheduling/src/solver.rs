@@ -1022,22 +1022,32 @@ impl<'a> Ctx<'a> {
         // pods → groups; pods of one shape (a workload's replicas) share everything but
         // their requests, so the first of each shape is derived and the rest copy it
         // per pod, the first pod of its shape; the facts of each first pod
-        let mut first_of: Vec<usize> = Vec::with_capacity(p.pods.len());
-        let mut facts: Vec<Option<Result<PodFacts, String>>> = Vec::with_capacity(p.pods.len());
+        // per pod, its shape (an index into `facts`, whose pod `shape_pod` names)
+        let mut shape_of: Vec<usize> = Vec::with_capacity(p.pods.len());
+        let mut facts: Vec<Result<PodFacts, String>> = Vec::new();
+        let mut shape_pod: Vec<usize> = Vec::new();
         let mut shapes: FxMap<PodShape<'_>, usize> = FxMap::default();
         for (i, pod) in p.pods.iter().enumerate() {
-            let first = if opts.reference_path {
-                i
+            let known = if opts.reference_path {
+                None
             } else if i > 0 && PodShape::of(pod) == PodShape::of(&p.pods[i - 1]) {
                 // replicas usually come together: no hashing needed
-                first_of[i - 1]
+                Some(shape_of[i - 1])
             } else {
-                *shapes.entry(PodShape::of(pod)).or_insert(i)
+                shapes.get(&PodShape::of(pod)).copied()
             };
-            first_of.push(first);
-            facts.push(
-                (first == i).then(|| Self::pod_data(pod, &mut topo, opts.respect_preferences)),
-            );
+            let shape = match known {
+                Some(s) => s,
+                None => {
+                    facts.push(Self::pod_data(pod, &mut topo, opts.respect_preferences));
+                    shape_pod.push(i);
+                    if !opts.reference_path {
+                        shapes.insert(PodShape::of(pod), facts.len() - 1);
+                    }
+                    facts.len() - 1
+                }
+            };
+            shape_of.push(shape);
         }
         // running pods: their required anti-affinity groups, then counts
         let mut running_anti: Vec<Vec<Vec<usize>>> = Vec::new();
@@ -1085,8 +1095,9 @@ impl<'a> Ctx<'a> {
             }
         }
         let mut memo_keys: Vec<String> = Vec::new();
-        for (i, pod) in p.pods.iter().enumerate() {
-            if let Some(Ok(pd)) = &mut facts[i] {
+        for (f, &i) in facts.iter_mut().zip(&shape_pod) {
+            let pod = &p.pods[i];
+            if let Ok(pd) = f {
                 pd.selected_by = (0..topo.groups.len())
                     .filter(|&g| topo.groups[g].selects(&pod.namespace, &pod.labels))
                     .collect();
@@ -1117,7 +1128,7 @@ impl<'a> Ctx<'a> {
         let mut type_compat: Vec<TypeSet> = Vec::new();
         if !opts.reference_path {
             let mut rows: FxMap<Requirements, usize> = FxMap::default();
-            for pd in facts.iter_mut().flatten().flatten() {
+            for pd in facts.iter_mut().flatten() {
                 if pd.type_reqs.is_empty() {
                     continue;
                 }
@@ -1138,23 +1149,20 @@ impl<'a> Ctx<'a> {
             }
         }
         // every pod: its requests and its shape's (shared) facts
-        let shared: Vec<Option<Result<Arc<PodFacts>, String>>> = facts
-            .into_iter()
-            .map(|f| f.map(|r| r.map(Arc::new)))
-            .collect();
+        let shared: Vec<Result<Arc<PodFacts>, String>> =
+            facts.into_iter().map(|r| r.map(Arc::new)).collect();
         let mut pods: Vec<Result<PodData, String>> = Vec::with_capacity(p.pods.len());
-        for (i, pod) in p.pods.iter().enumerate() {
+        for (pod, &shape) in p.pods.iter().zip(&shape_of) {
             let mut requests = pod.requests.clone();
             if requests.pods == 0 {
                 requests.pods = 1;
             }
-            pods.push(match &shared[first_of[i]] {
-                Some(Ok(f)) => Ok(PodData {
+            pods.push(match &shared[shape] {
+                Ok(f) => Ok(PodData {
                     requests,
                     facts: Arc::clone(f),
                 }),
-                Some(Err(e)) => Err(e.clone()),
-                None => Err("internal: pod shape without facts".into()),
+                Err(e) => Err(e.clone()),
             });
         }
         drop(shared);
