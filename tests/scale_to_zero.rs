@@ -1205,3 +1205,251 @@ async fn api_failures_name_the_call_and_hint_at_rbac() {
     assert_eq!(names(&server, "karpenter.sh/v1", "NodeClaim"), ["c1"]);
     assert_eq!(e.matches("injected fault").count(), 1, "reported once: {e}");
 }
+
+#[tokio::test]
+async fn a_failed_pool_does_not_hide_what_was_done_to_the_others() {
+    let server = ApiServer::start().await;
+    server.seed(nodepool("v1", "analytics", Some(json!({"cpu": "10"}))));
+    server.seed(nodepool("v1", "general", Some(json!({"cpu": "100"}))));
+    server.seed(claim("v1", "c1", "general", "n1", false));
+    server.seed(node("n1", "karpenter.sh/nodepool", "general"));
+    // The first pool write (analytics, in plan order) is refused; general goes through.
+    server.inject_fault(Fault::status("PUT", "nodepools", 403, 1));
+    let outcome = run(&server, &["scale-to-zero", "--all", "--yes"]).await;
+    let e = outcome.error();
+    assert!(
+        e.contains("updating NodePool analytics") && e.contains("HTTP 403"),
+        "{e}"
+    );
+    assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", "analytics")).is_none());
+    assert_eq!(
+        saved(&get(&server, "karpenter.sh/v1", "NodePool", "general"))
+            .unwrap()
+            .limits,
+        json!({"cpu": "100"})
+    );
+    assert!(names(&server, "karpenter.sh/v1", "NodeClaim").is_empty());
+    // The changes that were made are reported, not swallowed by the error.
+    assert!(
+        outcome
+            .out
+            .contains("nodepool/general: limits set to cpu=0,memory=0"),
+        "{}",
+        outcome.out
+    );
+    assert!(
+        outcome
+            .out
+            .contains("nodepool/general: deleted nodeclaim/c1"),
+        "{}",
+        outcome.out
+    );
+    assert!(
+        !outcome.out.contains("nodepool/analytics: limits set"),
+        "{}",
+        outcome.out
+    );
+}
+
+#[tokio::test]
+async fn a_blank_selector_is_refused_rather_than_selecting_every_pool() {
+    // `-l "$POOLS"` with an unset variable must not zero every pool in the cluster.
+    let server = ApiServer::start().await;
+    server.seed(nodepool("v1", "general", Some(json!({"cpu": "100"}))));
+    server.seed(nodepool("v1", "prod", Some(json!({"cpu": "500"}))));
+    for blank in ["", "  "] {
+        let e = run(&server, &["scale-to-zero", "-l", blank, "--yes"])
+            .await
+            .error();
+        assert!(e.contains("empty") && e.contains("--all"), "{e}");
+        let e = run(&server, &["scale-up", "-l", blank, "--yes"])
+            .await
+            .error();
+        assert!(e.contains("empty") && e.contains("--all"), "{e}");
+        let e = format!(
+            "{:#}",
+            schedule(&[
+                "scale-to-zero",
+                "schedule",
+                "--down",
+                "30 22 * * 1-5",
+                "--up",
+                "0 7 * * 1-5",
+                "-l",
+                blank,
+            ])
+            .unwrap_err()
+        );
+        assert!(e.contains("empty") && e.contains("--all"), "{e}");
+    }
+    assert!(writes(&server).is_empty(), "{:?}", writes(&server));
+    assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", "prod")).is_none());
+}
+
+#[tokio::test]
+async fn writes_pass_the_upstream_crd_schemas_and_cel_rules() {
+    // Pools created over HTTP get the CRD defaults, as on a real cluster; every write the
+    // command makes is validated against the upstream schema (incl. the static-pool CEL rules).
+    let server = ApiServer::builder()
+        .with_karpenter_schema_validation()
+        .build()
+        .await;
+    let ar = server.api_resource("karpenter.sh/v1", "NodePool").unwrap();
+    let pools: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(server.client(), &ar);
+    let mut static_pool = nodepool("v1", "static", Some(json!({"nodes": "10"})));
+    static_pool["spec"]["replicas"] = json!(2);
+    static_pool["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("disruption");
+    let mut originals = Vec::new();
+    for obj in [
+        nodepool(
+            "v1",
+            "general",
+            Some(json!({"cpu": 1000, "memory": "1000Gi"})),
+        ),
+        nodepool("v1", "unlimited", None),
+        static_pool,
+    ] {
+        let created = pools
+            .create(
+                &kube::api::PostParams::default(),
+                &serde_json::from_value(obj).unwrap(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("seeding: {e}"));
+        originals.push(spec(&serde_json::to_value(created).unwrap()));
+    }
+    run(&server, &["scale-to-zero", "--all", "--yes"])
+        .await
+        .ok();
+    assert_eq!(
+        get(&server, "karpenter.sh/v1", "NodePool", "general")["spec"]["limits"],
+        json!({"cpu": "0", "memory": "0"})
+    );
+    assert_eq!(
+        get(&server, "karpenter.sh/v1", "NodePool", "static")["spec"]["replicas"],
+        0
+    );
+    run(&server, &["scale-up", "--all", "--yes"]).await.ok();
+    for (name, original) in ["general", "unlimited", "static"].iter().zip(&originals) {
+        assert_eq!(
+            &spec(&get(&server, "karpenter.sh/v1", "NodePool", name)),
+            original,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selection_mistakes_exit_2_like_other_usage_errors() {
+    let server = ApiServer::start().await;
+    server.seed(nodepool("v1", "general", Some(json!({"cpu": "100"}))));
+    for args in [
+        &["scale-to-zero", "--yes"][..],
+        &["scale-to-zero", "-l", "", "--yes"][..],
+        &[
+            "scale-to-zero",
+            "schedule",
+            "--down",
+            "0 1 * * *",
+            "--up",
+            "0 2 * * *",
+        ][..],
+    ] {
+        let out = binary(&server, args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--all"), "{args:?}: {stderr}");
+    }
+    // A selection that is well-formed but finds nothing is not a usage error.
+    let out = binary(&server, &["scale-to-zero", "nope", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(writes(&server).is_empty());
+}
+
+#[tokio::test]
+async fn limits_changed_by_hand_while_scaled_down_are_called_out_before_they_are_replaced() {
+    let server = ApiServer::start().await;
+    server.seed(nodepool("v1", "general", Some(json!({"cpu": "1000"}))));
+    server.seed(nodepool("v1", "quiet", Some(json!({"cpu": "8"}))));
+    run(&server, &["scale-to-zero", "--all", "--yes"])
+        .await
+        .ok();
+    // Overnight someone raises general's limits by hand (an emergency), keeping the record.
+    server
+        .modify("karpenter.sh/v1", "NodePool", None, "general", |p| {
+            p["spec"]["limits"] = json!({"cpu": "2000"});
+        })
+        .unwrap();
+
+    let down = run(&server, &["scale-to-zero", "--all", "--dry-run"]).await;
+    down.ok();
+    assert!(
+        down.err.contains("NodePool general")
+            && down.err.contains("changed since it was scaled down")
+            && down.err.contains("cpu=2000")
+            && down.err.contains("cpu=1000"),
+        "{}",
+        down.err
+    );
+    assert!(!down.err.contains("NodePool quiet"), "{}", down.err);
+
+    let up = run(&server, &["scale-up", "--all", "--dry-run"]).await;
+    up.ok();
+    assert!(
+        up.err.contains("NodePool general")
+            && up.err.contains("changed since it was scaled down")
+            && up.err.contains("cpu=2000"),
+        "{}",
+        up.err
+    );
+    assert!(!up.err.contains("NodePool quiet"), "{}", up.err);
+}
+
+#[tokio::test]
+async fn kind_nodepool_does_not_read_provisioners() {
+    // A v1-only identity (no access to leftover v1alpha5 CRDs) can still use --kind nodepool.
+    let server = ApiServer::start().await;
+    server.seed(nodepool("v1", "general", Some(json!({"cpu": "100"}))));
+    server.inject_fault(Fault::status("GET", "provisioners", 403, 10));
+    run(
+        &server,
+        &["scale-to-zero", "--all", "--kind", "nodepool", "--yes"],
+    )
+    .await
+    .ok();
+    assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", "general")).is_some());
+    assert!(!server
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with("/provisioners")));
+}
+
+#[tokio::test]
+async fn kind_of_an_unserved_pool_kind_names_that_kind() {
+    let server = ApiServer::builder()
+        .without_karpenter_crds()
+        .with_resource(ResourceDef::custom(
+            "karpenter.sh",
+            &["v1"],
+            "NodePool",
+            "nodepools",
+            false,
+        ))
+        .build()
+        .await;
+    server.seed(nodepool("v1", "general", None));
+    let e = run(
+        &server,
+        &["scale-to-zero", "--all", "--kind", "provisioner", "--yes"],
+    )
+    .await
+    .error();
+    assert!(
+        e.contains("no karpenter.sh/v1alpha5 provisioners") && e.contains("--kind"),
+        "{e}"
+    );
+    assert!(writes(&server).is_empty());
+}

@@ -184,18 +184,17 @@ pub fn confirmer(yes: bool, interactive: bool) -> Confirm {
     })
 }
 
+/// A selection that is not exactly one of NAME..., `--all` and a non-empty `-l` is a usage
+/// error (exit 2, as clap's own conflicts are).
+fn check_selection(sel: &SelectionArgs) -> anyhow::Result<()> {
+    cluster::check_selection(&sel.to_selection())
+        .map_err(|e| super::UsageError(e.to_string()).into())
+}
+
 /// Render the schedule manifests.
 pub fn render_schedule(global: &GlobalArgs, args: &ScheduleArgs) -> anyhow::Result<String> {
     let sel = &args.selection;
-    let given = [!sel.names.is_empty(), sel.all, sel.selector.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
-    if given != 1 {
-        anyhow::bail!(
-            "say which pools the CronJobs act on: NAME..., --all, or -l/--selector (exactly one)"
-        );
-    }
+    check_selection(sel)?;
     if let Some(s) = &sel.selector {
         crate::scale::selector::Selector::parse(s)?;
     }
@@ -257,6 +256,7 @@ pub async fn execute(
     confirm: &mut Confirm,
 ) -> anyhow::Result<ExitCode> {
     let format = global.output.unwrap_or(OutputFormat::Table);
+    check_selection(&args.selection)?;
     let opts = Options {
         direction: if args.restore {
             Direction::Up
@@ -285,7 +285,7 @@ pub async fn execute(
         writeln!(err, "aborted: nothing was changed")?;
         return Ok(ExitCode::FAILURE);
     }
-    let applied = cluster::apply(client, &plan, &pools).await?;
+    let (applied, result) = cluster::apply(client, &plan, &pools).await;
     let progress: &mut dyn Write = if format == OutputFormat::Table {
         out
     } else {
@@ -320,6 +320,7 @@ pub async fn execute(
             )?;
         }
     }
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

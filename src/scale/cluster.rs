@@ -66,12 +66,20 @@ pub enum ScaleError {
     /// No Karpenter pool kind is served.
     #[error("this cluster serves no Karpenter pools: none of karpenter.sh/v1 nodepools, karpenter.sh/v1beta1 nodepools or karpenter.sh/v1alpha5 provisioners exists. Is Karpenter installed, and is the kubeconfig context the right cluster?")]
     NoKarpenterCrds,
+    /// The kind `--kind` asks for is not served.
+    #[error(
+        "this cluster serves no {0} (asked for with --kind); drop --kind or pick the other kind"
+    )]
+    KindNotServed(&'static str),
     /// Neither names, `--all` nor `--selector` was given.
     #[error("say which pools to act on: NAME..., --all, or -l/--selector")]
     NoSelection,
     /// More than one way of selecting was given.
     #[error("the pool selection is ambiguous: give only one of NAME..., --all and -l/--selector")]
     ConflictingSelection,
+    /// The label selector is empty (it would select every pool).
+    #[error("the selector given to -l/--selector is empty, which would select every pool; pass --all to act on every pool")]
+    EmptySelector,
     /// The label selector is invalid.
     #[error(transparent)]
     Selector(#[from] SelectorError),
@@ -233,11 +241,20 @@ async fn list_if_served(
 }
 
 /// Read every pool at the versions the cluster serves: NodePools at v1, else v1beta1 (the same
-/// objects when both are served), plus v1alpha5 Provisioners.
-pub async fn discover_pools(client: &kube::Client) -> Result<Vec<Pool>, ScaleError> {
+/// objects when both are served), plus v1alpha5 Provisioners. `kind` skips the other kind
+/// entirely (it is not even listed).
+pub async fn discover_pools(
+    client: &kube::Client,
+    kind: Option<KindFilter>,
+) -> Result<Vec<Pool>, ScaleError> {
     let mut pools = Vec::new();
     let mut served = false;
-    for version in [PoolVersion::V1, PoolVersion::V1beta1] {
+    let nodepool_versions: &[PoolVersion] = if kind == Some(KindFilter::Provisioner) {
+        &[]
+    } else {
+        &[PoolVersion::V1, PoolVersion::V1beta1]
+    };
+    for &version in nodepool_versions {
         let what = format!("{} nodepools", version.api_version());
         if let Some(items) =
             list_if_served(&pool_api(client, version), version, "NodePool", &what).await?
@@ -248,26 +265,39 @@ pub async fn discover_pools(client: &kube::Client) -> Result<Vec<Pool>, ScaleErr
         }
     }
     let v = PoolVersion::V1alpha5;
-    if let Some(items) = list_if_served(
-        &pool_api(client, v),
-        v,
-        "Provisioner",
-        "karpenter.sh/v1alpha5 provisioners",
-    )
-    .await?
-    {
+    let provisioners = if kind == Some(KindFilter::Nodepool) {
+        None
+    } else {
+        list_if_served(
+            &pool_api(client, v),
+            v,
+            "Provisioner",
+            "karpenter.sh/v1alpha5 provisioners",
+        )
+        .await?
+    };
+    if let Some(items) = provisioners {
         served = true;
         pools.extend(items.into_iter().map(|object| Pool { version: v, object }));
     }
     if !served {
-        return Err(ScaleError::NoKarpenterCrds);
+        return Err(match kind {
+            None => ScaleError::NoKarpenterCrds,
+            Some(KindFilter::Nodepool) => {
+                ScaleError::KindNotServed("karpenter.sh/v1 or v1beta1 nodepools")
+            }
+            Some(KindFilter::Provisioner) => {
+                ScaleError::KindNotServed("karpenter.sh/v1alpha5 provisioners")
+            }
+        });
     }
     pools.sort_by(|a, b| (a.version.pool_kind(), a.name()).cmp(&(b.version.pool_kind(), b.name())));
     Ok(pools)
 }
 
-/// Apply the selection to the pools read from the cluster (pure).
-pub fn select(pools: Vec<Pool>, sel: &Selection) -> Result<(Vec<Pool>, Vec<String>), ScaleError> {
+/// Check the shape of a selection without the cluster: exactly one of names, `--all` and a
+/// non-empty selector.
+pub fn check_selection(sel: &Selection) -> Result<(), ScaleError> {
     let given = [!sel.names.is_empty(), sel.all, sel.selector.is_some()]
         .iter()
         .filter(|b| **b)
@@ -277,6 +307,15 @@ pub fn select(pools: Vec<Pool>, sel: &Selection) -> Result<(Vec<Pool>, Vec<Strin
         1 => {}
         _ => return Err(ScaleError::ConflictingSelection),
     }
+    if sel.selector.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        return Err(ScaleError::EmptySelector);
+    }
+    Ok(())
+}
+
+/// Apply the selection to the pools read from the cluster (pure).
+pub fn select(pools: Vec<Pool>, sel: &Selection) -> Result<(Vec<Pool>, Vec<String>), ScaleError> {
+    check_selection(sel)?;
     let mut warnings = Vec::new();
     let kinds: Vec<PoolVersion> = {
         let mut v: Vec<PoolVersion> = pools.iter().map(|p| p.version).collect();
@@ -493,7 +532,8 @@ pub async fn build_plan(
     client: &kube::Client,
     opts: &Options,
 ) -> Result<(Plan, Vec<Pool>, Vec<String>), ScaleError> {
-    let all = discover_pools(client).await?;
+    check_selection(&opts.selection)?;
+    let all = discover_pools(client, opts.selection.kind).await?;
     let (pools, mut warnings) = select(all, &opts.selection)?;
     let mut plans = Vec::new();
     for pool in &pools {
@@ -533,6 +573,9 @@ pub async fn build_plan(
             removals: Vec::new(),
             warnings: Vec::new(),
         };
+        if let Some(note) = changed_while_down(pool, opts.direction, t.as_ref()) {
+            plan.warnings.push(note);
+        }
         if action == PoolAction::NoRecord {
             plan.warnings.push(format!(
                 "no {} annotation: it was not scaled down by this command; left alone",
@@ -551,6 +594,48 @@ pub async fn build_plan(
     };
     warnings.extend(plan.warnings());
     Ok((plan, pools, warnings))
+}
+
+/// A pool that has a record (so it is scaled down) but whose limits or replicas are no longer
+/// the zeroed ones: someone changed them since. Both directions replace that change, so say so.
+fn changed_while_down(
+    pool: &Pool,
+    direction: Direction,
+    t: Option<&record::Transformed>,
+) -> Option<String> {
+    let t = t?;
+    let saved = t.saved.as_ref()?;
+    if direction == Direction::Down && !t.already_recorded {
+        return None;
+    }
+    let fields = &t.fields;
+    let zeroed = match fields.current_replicas {
+        Some(r) => r == 0,
+        None => record::zero_limits(&fields.current_limits, pool.version) == fields.current_limits,
+    };
+    if zeroed {
+        return None;
+    }
+    let now = match fields.current_replicas {
+        Some(r) => format!("replicas {r}"),
+        None => format!(
+            "limits {}",
+            super::plan::limits_text(&fields.current_limits)
+        ),
+    };
+    let recorded = match saved.replicas {
+        Some(r) => format!("replicas {r}"),
+        None => format!("limits {}", super::plan::limits_text(&saved.limits)),
+    };
+    let what = match direction {
+        Direction::Down => {
+            format!("scaling down sets them to zero again, and `--restore` puts back the recorded {recorded}")
+        }
+        Direction::Up => format!("restoring replaces them with the recorded {recorded}"),
+    };
+    Some(format!(
+        "changed since it was scaled down (now {now}, recorded {recorded}); {what}"
+    ))
 }
 
 async fn add_removals(
@@ -736,12 +821,13 @@ async fn delete_capacity(
 }
 
 /// Apply a plan: first every pool write (so no new capacity launches), then the deletions of
-/// pools whose write succeeded. Failures of one pool do not stop the others.
+/// pools whose write succeeded. Failures of one pool do not stop the others: what was done is
+/// returned alongside the error (a [`ScaleError::Partial`]) so it can still be reported.
 pub async fn apply(
     client: &kube::Client,
     plan: &Plan,
     pools: &[Pool],
-) -> Result<Vec<Applied>, ScaleError> {
+) -> (Vec<Applied>, Result<(), ScaleError>) {
     let mut applied = vec![Applied::default(); pools.len()];
     let mut errors = Vec::new();
     let mut ok = vec![false; pools.len()];
@@ -771,11 +857,12 @@ pub async fn apply(
             }
         }
     }
-    if errors.is_empty() {
-        Ok(applied)
+    let result = if errors.is_empty() {
+        Ok(())
     } else {
         Err(ScaleError::Partial(errors))
-    }
+    };
+    (applied, result)
 }
 
 #[cfg(test)]

@@ -1,15 +1,19 @@
 //! What would stop Karpenter from draining a node: `do-not-disrupt` pods and PodDisruptionBudgets.
 //!
-//! Mirrors Karpenter's candidate pod checks: a node is blocked when one of its reschedulable
-//! pods is annotated `karpenter.sh/do-not-disrupt` (or the pre-v1 `karpenter.sh/do-not-evict`),
-//! when a PDB covering one of its pods allows no disruption, or when a pod is covered by two or
-//! more PDBs (the Eviction API refuses those). `disruptionsAllowed` is computed from the pods as
-//! the Kubernetes disruption controller does, so a stale PDB status cannot hide a block.
+//! Mirrors Karpenter's candidate pod checks: a node is blocked when one of the pods its drain
+//! would evict (not DaemonSet or static pods, nor pods tolerating `karpenter.sh/disrupted`) is
+//! annotated `karpenter.sh/do-not-disrupt` (or the pre-v1 `karpenter.sh/do-not-evict`), when a
+//! PDB covering one of its pods allows no disruption, or when a pod is covered by two or more
+//! PDBs (the Eviction API refuses those). Pending pods are exempt from the PDB checks: the
+//! Eviction API deletes them without consulting a budget. `disruptionsAllowed` is computed from
+//! the pods as the Kubernetes disruption controller does, so a stale PDB status cannot hide a
+//! block.
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
 use super::selector::Selector;
@@ -71,13 +75,65 @@ fn key(ns: Option<&str>, name: Option<&str>) -> String {
     format!("{}/{}", ns.unwrap_or("default"), name.unwrap_or(""))
 }
 
-fn opt_out_value(annotations: Option<&BTreeMap<String, String>>, keys: &[&str]) -> Option<String> {
+/// A Go `time.ParseDuration` string (`1h30m`, `1.5h`, `300ms`, `0`) in seconds; `None` when it
+/// is not one (or is negative).
+fn go_duration_seconds(text: &str) -> Option<f64> {
+    if text == "0" {
+        return Some(0.0);
+    }
+    let mut rest = text;
+    let mut total = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+/// The first of `keys` whose value opts out of disruption, as `key=value`.
+///
+/// `"true"` always protects. A duration (Karpenter v1.12+) protects while less than that long
+/// has passed since `started` (or while the pod has not started); other values except
+/// `"false"` are treated as protecting, which is the safe side.
+fn opt_out_value(
+    annotations: Option<&BTreeMap<String, String>>,
+    keys: &[&str],
+    started: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<String> {
     let annotations = annotations?;
     keys.iter().find_map(|k| {
         let v = annotations.get(*k)?.trim();
-        // "true", or (Karpenter v1.12+) a duration for which the pod is protected. Without
-        // the controller's clock we treat any duration as protecting, which is the safe side.
-        let protecting = v == "true" || (v != "false" && !v.is_empty() && v != "0s");
+        let protecting = match go_duration_seconds(v) {
+            Some(secs) => {
+                secs > 0.0
+                    && started.is_none_or(|s| {
+                        let elapsed = now.duration_since(s).as_secs_f64();
+                        elapsed < secs
+                    })
+            }
+            None => v != "false" && !v.is_empty(),
+        };
         protecting.then(|| format!("{k}={v}"))
     })
 }
@@ -89,7 +145,34 @@ fn is_terminal(pod: &Pod) -> bool {
     )
 }
 
-/// Pods Karpenter evicts when draining: not terminal, not terminating, not DaemonSet or static.
+/// The taint Karpenter puts on a node before draining it.
+pub const DISRUPTED_TAINT_KEY: &str = "karpenter.sh/disrupted";
+
+/// Whether the pod tolerates `karpenter.sh/disrupted:NoSchedule` (Karpenter's drain neither
+/// evicts nor waits for such pods).
+fn tolerates_disrupted_taint(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.tolerations.as_ref())
+        .is_some_and(|ts| {
+            ts.iter().any(|t| {
+                let effect_ok = t
+                    .effect
+                    .as_deref()
+                    .is_none_or(|e| e.is_empty() || e == "NoSchedule");
+                let key = t.key.as_deref().unwrap_or("");
+                let op = t.operator.as_deref().unwrap_or("Equal");
+                let key_ok = match op {
+                    "Exists" => key.is_empty() || key == DISRUPTED_TAINT_KEY,
+                    _ => key == DISRUPTED_TAINT_KEY && t.value.as_deref().unwrap_or("").is_empty(),
+                };
+                effect_ok && key_ok
+            })
+        })
+}
+
+/// Pods Karpenter evicts when draining: not terminal, not terminating, not DaemonSet or static,
+/// not tolerating the disrupted taint.
 fn is_evictable(pod: &Pod) -> bool {
     let owned_by = |kind: &str| {
         pod.metadata
@@ -99,6 +182,7 @@ fn is_evictable(pod: &Pod) -> bool {
             .any(|o| o.kind == kind)
     };
     !is_terminal(pod)
+        && !tolerates_disrupted_taint(pod)
         && pod.metadata.deletion_timestamp.is_none()
         && !owned_by("DaemonSet")
         && !owned_by("Node")
@@ -241,13 +325,26 @@ pub fn blockers(
     pods: &[Pod],
     pdbs: &[PodDisruptionBudget],
 ) -> Result<BTreeMap<String, Vec<Blocker>>, String> {
+    blockers_at(Timestamp::now(), nodes, node_annotations, pods, pdbs)
+}
+
+/// [`blockers`] as of `now` (a do-not-disrupt duration expires relative to it).
+pub fn blockers_at(
+    now: Timestamp,
+    nodes: &BTreeSet<String>,
+    node_annotations: &BTreeMap<String, BTreeMap<String, String>>,
+    pods: &[Pod],
+    pdbs: &[PodDisruptionBudget],
+) -> Result<BTreeMap<String, Vec<Blocker>>, String> {
     let states = pdbs
         .iter()
         .map(|p| PdbState::compute(p, pods))
         .collect::<Result<Vec<_>, _>>()?;
     let mut out: BTreeMap<String, Vec<Blocker>> = BTreeMap::new();
     for node in nodes {
-        if let Some(annotation) = opt_out_value(node_annotations.get(node), &[DO_NOT_DISRUPT]) {
+        if let Some(annotation) =
+            opt_out_value(node_annotations.get(node), &[DO_NOT_DISRUPT], None, now)
+        {
             out.entry(node.clone())
                 .or_default()
                 .push(Blocker::NodeDoNotDisrupt { annotation });
@@ -268,13 +365,24 @@ pub fn blockers(
         if let Some(annotation) = opt_out_value(
             pod.metadata.annotations.as_ref(),
             &[DO_NOT_DISRUPT, DO_NOT_EVICT],
+            pod.status
+                .as_ref()
+                .and_then(|s| s.start_time.as_ref())
+                .map(|t| t.0),
+            now,
         ) {
             found.push(Blocker::PodDoNotDisrupt {
                 pod: pod_key.clone(),
                 annotation,
             });
         }
-        let covering: Vec<&PdbState> = states.iter().filter(|s| s.covers(pod)).collect();
+        // The Eviction API deletes Pending pods without consulting any budget.
+        let pending = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
+        let covering: Vec<&PdbState> = if pending {
+            Vec::new()
+        } else {
+            states.iter().filter(|s| s.covers(pod)).collect()
+        };
         match covering.as_slice() {
             [] => {}
             [one] => {
@@ -367,6 +475,8 @@ pub fn shortfalls(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff;
     use serde_json::json;
 
     fn pod(
@@ -437,6 +547,119 @@ mod tests {
         done.status.as_mut().unwrap().phase = Some("Succeeded".into());
         let out = blockers(&nodes(&["n1"]), &BTreeMap::new(), &[ds, done], &[]).unwrap();
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_do_not_disrupt_duration_protects_only_until_it_has_elapsed_since_pod_start() {
+        let now: Timestamp = "2026-11-21T08:00:00Z".parse().unwrap();
+        let started = |name: &str, node: &str, value: &str, ago_minutes: Option<i64>| {
+            let mut p = pod(name, node, json!({}), json!({DO_NOT_DISRUPT: value}), true);
+            if let Some(m) = ago_minutes {
+                let start = now - jiff::SignedDuration::from_mins(m);
+                p.status.as_mut().unwrap().start_time = Some(Time(start));
+            }
+            p
+        };
+        let pods = vec![
+            started("fresh", "n1", "1h", Some(30)),
+            started("stale", "n2", "1h", Some(180)),
+            started("compound-stale", "n3", "1h30m", Some(120)),
+            started("compound-fresh", "n4", "1.5h", Some(60)),
+            started("not-started", "n5", "10m", None),
+            started("unparseable", "n6", "soon", Some(600)),
+            started("true-is-forever", "n7", "true", Some(60 * 24 * 30)),
+        ];
+        let all = nodes(&["n1", "n2", "n3", "n4", "n5", "n6", "n7"]);
+        let out = blockers_at(now, &all, &BTreeMap::new(), &pods, &[]).unwrap();
+        assert_eq!(
+            out.keys().collect::<Vec<_>>(),
+            ["n1", "n4", "n5", "n6", "n7"]
+        );
+        assert_eq!(go_duration_seconds("1h30m"), Some(5400.0));
+        assert_eq!(go_duration_seconds("300ms"), Some(0.3));
+        assert_eq!(go_duration_seconds("2m0.5s"), Some(120.5));
+        assert_eq!(go_duration_seconds("0"), Some(0.0));
+        for bad in ["", "1", "h", "1x", "-5m", "1h-2m", "true"] {
+            assert_eq!(go_duration_seconds(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pending_pods_are_evicted_without_a_budget_check_but_keep_do_not_disrupt() {
+        // The Eviction API deletes Pending pods without consulting PDBs, so a PDB cannot stall
+        // the drain on them; Karpenter still honours their do-not-disrupt.
+        let mut stuck = pod("stuck", "n1", json!({"app": "web"}), json!({}), false);
+        stuck.status.as_mut().unwrap().phase = Some("Pending".into());
+        let mut pinned = pod(
+            "pinned",
+            "n2",
+            json!({"app": "db"}),
+            json!({DO_NOT_DISRUPT: "true"}),
+            false,
+        );
+        pinned.status.as_mut().unwrap().phase = Some("Pending".into());
+        let running = pod("running", "n3", json!({"app": "web"}), json!({}), false);
+        let strict = pdb(
+            "web",
+            json!({"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}),
+        );
+        let out = blockers(
+            &nodes(&["n1", "n2", "n3"]),
+            &BTreeMap::new(),
+            &[stuck, pinned, running],
+            &[strict],
+        )
+        .unwrap();
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["n2", "n3"]);
+        assert!(matches!(out["n2"][..], [Blocker::PodDoNotDisrupt { .. }]));
+        assert!(matches!(out["n3"][..], [Blocker::PdbBlocks { .. }]));
+    }
+
+    #[test]
+    fn pods_tolerating_the_disrupted_taint_are_not_drained_so_do_not_block() {
+        // Karpenter's drain neither evicts nor waits for pods tolerating karpenter.sh/disrupted.
+        let tolerating = |name: &str, node: &str, tolerations: serde_json::Value| {
+            let mut p = pod(
+                name,
+                node,
+                json!({"app": "agent"}),
+                json!({DO_NOT_DISRUPT: "true"}),
+                true,
+            );
+            p.spec.as_mut().unwrap().tolerations =
+                Some(serde_json::from_value(tolerations).unwrap());
+            p
+        };
+        let pods = vec![
+            tolerating("everything", "n1", json!([{"operator": "Exists"}])),
+            tolerating(
+                "by-key",
+                "n2",
+                json!([{"key": "karpenter.sh/disrupted", "operator": "Exists", "effect": "NoSchedule"}]),
+            ),
+            tolerating(
+                "other-effect",
+                "n3",
+                json!([{"key": "karpenter.sh/disrupted", "operator": "Exists", "effect": "NoExecute"}]),
+            ),
+            tolerating(
+                "other-key",
+                "n4",
+                json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists"}]),
+            ),
+        ];
+        let zero = pdb(
+            "agent",
+            json!({"maxUnavailable": 0, "selector": {"matchLabels": {"app": "agent"}}}),
+        );
+        let out = blockers(
+            &nodes(&["n1", "n2", "n3", "n4"]),
+            &BTreeMap::new(),
+            &pods,
+            &[zero],
+        )
+        .unwrap();
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["n3", "n4"]);
     }
 
     #[test]

@@ -130,7 +130,8 @@ pub fn validate_cron(flag: &'static str, expr: &str) -> Result<(), ScheduleError
     check_field(fields[1], "hour", 0, 23, &[], 0).map_err(err)?;
     check_field(fields[2], "day-of-month", 1, 31, &[], 0).map_err(err)?;
     check_field(fields[3], "month", 1, 12, &MONTHS, 1).map_err(err)?;
-    check_field(fields[4], "day-of-week", 0, 7, &DAYS, 0).map_err(err)?;
+    // The CronJob controller (robfig/cron) takes 0-6 only: 7 is not Sunday there.
+    check_field(fields[4], "day-of-week", 0, 6, &DAYS, 0).map_err(err)?;
     Ok(())
 }
 
@@ -348,7 +349,7 @@ mod tests {
             "30 22 * * 1-5",
             "0 7 * * mon-fri",
             "*/15 0-6,20-23 1,15 jan-jun 0",
-            "0 0 * * 7",
+            "0 0 * * 0-6",
             "@daily",
             "5 4 * * sun",
         ] {
@@ -366,6 +367,9 @@ mod tests {
             ("0 0 0 * *", "day-of-month field"),
             ("0 0 * 13 *", "month field"),
             ("0 0 * * 8", "day-of-week field"),
+            // Kubernetes parses schedules with robfig/cron: day-of-week is 0-6 (no 7 for Sunday).
+            ("0 0 * * 7", "day-of-week field"),
+            ("0 0 * * 1-7", "day-of-week field"),
             ("0 0 * * fri-mon", "backwards"),
             ("*/0 0 * * *", "step"),
             ("TZ=UTC 0 0 * * *", "--time-zone"),

@@ -154,6 +154,9 @@ fn parse_values(s: &str) -> Result<Vec<String>, String> {
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| format!("expected a parenthesised list of values, found {s:?}"))?;
+    if inner.trim().is_empty() {
+        return Err("for 'in', 'notin' operators, values set can't be empty".to_string());
+    }
     let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
     if let Some(bad) = values.iter().find(|v| !valid_value(v)) {
         return Err(format!("invalid label value {bad:?}"));
@@ -243,6 +246,9 @@ mod tests {
             "bad key=1",
             "a=b c",
             "=x",
+            // kubectl rejects an empty set; `env notin ()` must not select (almost) every pool.
+            "env notin ()",
+            "env in ( )",
         ] {
             let err = Selector::parse(bad).unwrap_err();
             assert_eq!(err.selector, bad);

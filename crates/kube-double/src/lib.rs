@@ -14,11 +14,15 @@
 //! * `metav1.Status` errors with the real codes, reasons and messages;
 //! * create metadata (uid, one global resourceVersion counter, generation, `generateName`),
 //!   NamespaceLifecycle (namespaced objects need their Namespace), DNS-1123 name validation;
+//!   ObjectMeta label and annotation validation on every HTTP write (qualified-name keys, label
+//!   values, string values, the 256 KiB annotation limit);
 //! * list with label/field selectors and `limit`/`continue`/`remainingItemCount`; watch with
 //!   resourceVersion, bookmarks, timeouts, selectors and `sendInitialEvents`; a too-old
 //!   resourceVersion yields an `ERROR` event with a 410 Status (reason `Expired`, as the real
 //!   watch cache sends);
-//! * PUT with optimistic concurrency and the status subresource; JSON patch, merge patch,
+//! * PUT with optimistic concurrency (a custom resource's PUT must carry
+//!   `metadata.resourceVersion`, 422 otherwise, as apiextensions allows no unconditional
+//!   update) and the status subresource; JSON patch, merge patch,
 //!   strategic merge patch (built-in kinds only; 415 for custom resources) and server-side
 //!   apply with `managedFields`, conflicts and `force`; Update operations are tracked in
 //!   `managedFields` too;
@@ -43,6 +47,10 @@
 //! deleted immediately. Deleting a Namespace deletes the objects in it at once (objects with
 //! finalizers are only marked). Without schema validation, custom resources are stored as sent.
 //! Continue tokens resume after the last returned key against the current state (no snapshot).
+//! Server-side apply and managed fields treat every custom-resource list as atomic: the CRDs'
+//! `x-kubernetes-list-type: map|set` markers (e.g. on `status.conditions`) are not read.
+//! A list's `resourceVersion`/`resourceVersionMatch` parameters are ignored (it always reads the
+//! current state).
 //! Watch bookmarks are sent only when a watch's `timeoutSeconds` expires (and after
 //! `sendInitialEvents`). core/v1 and events.k8s.io/v1 Events are stored separately. Kinds
 //! served at several versions are returned with the requested `apiVersion` but without schema

@@ -71,6 +71,9 @@ fn parse_set(rest: &str, sel: &str) -> Result<Vec<String>, String> {
         .ok_or_else(|| {
             format!("unable to parse requirement: found '{rest}', expected: '(' in {sel:?}")
         })?;
+    if inner.trim().is_empty() {
+        return Err("for 'in', 'notin' operators, values set can't be empty".to_string());
+    }
     let vals: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
     for v in &vals {
         if !valid_label_value(v) {
@@ -298,6 +301,11 @@ mod tests {
         assert!(LabelSelector::parse("a b").is_err());
         assert!(LabelSelector::parse("a=b c").is_err());
         assert_eq!(LabelSelector::parse("").unwrap().0, vec![]);
+        // As apimachinery: a set operator needs at least one value.
+        for empty in ["a in ()", "a notin ( )"] {
+            let e = LabelSelector::parse(empty).unwrap_err();
+            assert!(e.contains("values set can't be empty"), "{empty}: {e}");
+        }
     }
 
     #[test]

@@ -90,6 +90,74 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
+/// The most bytes (keys and values) `metadata.annotations` may hold.
+const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
+
+/// ObjectMeta validation of labels and annotations, as every kind gets it: string values
+/// (400 when they cannot be decoded), qualified-name keys, label values, annotation size.
+fn validate_labels_annotations(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
+    let name = meta_str(obj, "name").unwrap_or_default().to_string();
+    let mut causes: Vec<(String, String)> = Vec::new();
+    for field in ["labels", "annotations"] {
+        let Some(v) = obj.pointer(&format!("/metadata/{field}")) else {
+            continue;
+        };
+        let map = match v {
+            Value::Null => continue,
+            Value::Object(m) => m,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unable to decode metadata.{field}: expected a map of strings, found {other}"
+                )))
+            }
+        };
+        let mut bytes = 0;
+        for (k, v) in map {
+            let Some(v) = v.as_str() else {
+                return Err(ApiError::bad_request(format!(
+                    "unable to decode metadata.{field}[{k:?}]: expected a string, found {v}"
+                )));
+            };
+            let key_check = if field == "annotations" {
+                util::validate_qualified_name(&k.to_lowercase())
+            } else {
+                util::validate_qualified_name(k)
+            };
+            if let Err(msg) = key_check {
+                causes.push((
+                    format!("metadata.{field}"),
+                    format!("Invalid value: {k:?}: {msg}"),
+                ));
+            }
+            if field == "labels" {
+                if let Err(msg) = util::validate_label_value(v) {
+                    causes.push((
+                        format!("metadata.{field}"),
+                        format!("Invalid value: {v:?}: {msg}"),
+                    ));
+                }
+            }
+            bytes += k.len() + v.len();
+        }
+        if field == "annotations" && bytes > ANNOTATIONS_MAX_BYTES {
+            causes.push((
+                "metadata.annotations".into(),
+                format!("Too long: must have at most {ANNOTATIONS_MAX_BYTES} bytes"),
+            ));
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        let kind = if def.group.is_empty() {
+            def.kind.clone()
+        } else {
+            format!("{}.{}", def.kind, def.group)
+        };
+        Err(ApiError::invalid(&kind, &name, causes))
+    }
+}
+
 fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
@@ -448,6 +516,9 @@ impl Store {
             obj["status"] = json!({"phase": "Active"});
         }
         meta_mut(&mut obj).insert("name".into(), json!(name));
+        if http {
+            validate_labels_annotations(def, &obj)?;
+        }
         self.check_schema(def, &mut obj, None)?;
         let rv = self.next_rv();
         obj["apiVersion"] = json!(def.api_version(&def.versions[0]));
@@ -608,6 +679,19 @@ impl Store {
             }
         }
         let old = self.get(def, ns, name)?;
+        // Custom resources never allow an unconditional update (apiextensions' strategy):
+        // a PUT must carry the resourceVersion it read. Built-in kinds served here allow it.
+        if def.custom && meta_str(&new, "resourceVersion").is_none_or(str::is_empty) {
+            let qualified_kind = format!("{}.{}", def.kind, def.group);
+            return Err(ApiError::invalid(
+                &qualified_kind,
+                name,
+                vec![(
+                    "metadata.resourceVersion".into(),
+                    "Invalid value: 0x0: must be specified for an update".into(),
+                )],
+            ));
+        }
         self.commit(def, old, new, sub, tracking)
     }
 
@@ -739,6 +823,13 @@ impl Store {
                     )],
                 ));
             }
+        }
+        // HTTP writes (every sub but the store helpers' `Whole`) get ObjectMeta validation.
+        let meta_changed = ["labels", "annotations"].iter().any(|f| {
+            new.pointer(&format!("/metadata/{f}")) != old.pointer(&format!("/metadata/{f}"))
+        });
+        if sub != Sub::Whole && meta_changed {
+            validate_labels_annotations(def, &new)?;
         }
         if let Tracking::Update(manager) = &tracking {
             self.track_update(def, &old, &mut new, sub, manager);

@@ -123,6 +123,51 @@ pub fn validate_dns1123_label(name: &str) -> Result<(), String> {
     }
 }
 
+/// The name part of a qualified name: at most 63 characters, alphanumeric at both ends, with
+/// '-', '_' and '.' inside.
+fn is_qualified_name_part(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// A label or annotation key (`[prefix/]name`, the prefix a DNS-1123 subdomain); returns the
+/// API server's message on failure.
+pub fn validate_qualified_name(key: &str) -> Result<(), String> {
+    const MSG: &str = "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')";
+    let parts: Vec<&str> = key.split('/').collect();
+    let ok = match parts.as_slice() {
+        [name] => is_qualified_name_part(name),
+        [prefix, name] => {
+            !prefix.is_empty()
+                && validate_dns1123_subdomain(prefix).is_ok()
+                && is_qualified_name_part(name)
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(MSG.to_string())
+    }
+}
+
+/// A label value: empty, or at most 63 characters, alphanumeric at both ends.
+pub fn validate_label_value(value: &str) -> Result<(), String> {
+    if value.len() > 63 {
+        return Err("must be no more than 63 characters".to_string());
+    }
+    if value.is_empty() || is_qualified_name_part(value) {
+        Ok(())
+    } else {
+        Err("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')".to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -444,3 +444,118 @@ async fn server_answers_while_the_test_runtime_is_blocked() {
     );
     assert!(response.contains("\"gitVersion\""), "{response}");
 }
+
+#[tokio::test]
+async fn object_meta_labels_and_annotations_are_validated_on_every_write() {
+    let s = ApiServer::start().await;
+    let ar = s.api_resource("karpenter.sh/v1", "NodePool").unwrap();
+    let pools: Api<DynamicObject> = Api::all_with(s.client(), &ar);
+    let pool = |labels: serde_json::Value, annotations: serde_json::Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "metadata": {"name": "p", "labels": labels, "annotations": annotations},
+            "spec": {}
+        }))
+        .unwrap()
+    };
+    let invalid = |e: kube::core::Status, field: &str| {
+        assert_eq!(
+            (e.code, e.reason.as_str()),
+            (422, "Invalid"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains(field), "{}", e.message);
+    };
+    let pp = PostParams::default();
+    invalid(
+        api_err(
+            pools
+                .create(&pp, &pool(json!({"env": "has space"}), json!({})))
+                .await,
+        ),
+        "metadata.labels: Invalid value: \"has space\"",
+    );
+    invalid(
+        api_err(
+            pools
+                .create(&pp, &pool(json!({"a/b/c": "x"}), json!({})))
+                .await,
+        ),
+        "metadata.labels: Invalid value: \"a/b/c\"",
+    );
+    invalid(
+        api_err(
+            pools
+                .create(&pp, &pool(json!({"env": "x".repeat(64)}), json!({})))
+                .await,
+        ),
+        "metadata.labels",
+    );
+    invalid(
+        api_err(
+            pools
+                .create(&pp, &pool(json!({}), json!({"-bad-": "v"})))
+                .await,
+        ),
+        "metadata.annotations: Invalid value: \"-bad-\"",
+    );
+    invalid(
+        api_err(
+            pools
+                .create(&pp, &pool(json!({}), json!({"big": "x".repeat(262_145)})))
+                .await,
+        ),
+        "metadata.annotations: Too long: must have at most 262144 bytes",
+    );
+    assert!(s.list("karpenter.sh/v1", "NodePool", None).is_empty());
+
+    // Valid metadata passes, including empty label values and long annotation values.
+    let created = pools
+        .create(
+            &pp,
+            &pool(
+                json!({"env": "", "example.com/team": "A.b_c-1"}),
+                json!({"karpenter.kubectl.io/scale-to-zero-saved-limits": "{\"version\":1}"}),
+            ),
+        )
+        .await
+        .unwrap();
+    // Updates and patches are validated too.
+    let mut bad = created.clone();
+    bad.metadata.labels = Some([("env".to_string(), "bad value".to_string())].into());
+    invalid(
+        api_err(pools.replace("p", &pp, &bad).await),
+        "metadata.labels",
+    );
+    invalid(
+        api_err(
+            pools
+                .patch(
+                    "p",
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(json!({"metadata": {"annotations": {"a b": "c"}}})),
+                )
+                .await,
+        ),
+        "metadata.annotations",
+    );
+    // Non-string values cannot be decoded into ObjectMeta.
+    let e = api_err(
+        pools
+            .patch(
+                "p",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"metadata": {"labels": {"n": 1}}})),
+            )
+            .await,
+    );
+    assert_eq!(
+        (e.code, e.reason.as_str()),
+        (400, "BadRequest"),
+        "{}",
+        e.message
+    );
+    let stored = s.get("karpenter.sh/v1", "NodePool", None, "p").unwrap();
+    assert_eq!(stored["metadata"]["labels"]["env"], "");
+}

@@ -41,14 +41,44 @@ async fn put_with_stale_resource_version_conflicts() {
         "Operation cannot be fulfilled on nodepools.karpenter.sh \"default\": the object has been modified; please apply your changes to the latest version and try again"
     );
 
-    // No resourceVersion in the body: unconditional update.
+    // No resourceVersion in the body: custom resources never allow unconditional updates
+    // (apiextensions' strategy), neither on the main resource nor on status.
     let mut blind = stale;
     blind.metadata.resource_version = None;
-    let out = api
-        .replace("default", &PostParams::default(), &blind)
+    let e = api_err(api.replace("default", &PostParams::default(), &blind).await);
+    assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        e.message,
+        "NodePool.karpenter.sh \"default\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+    );
+    let e = api_err(
+        api.replace_status("default", &PostParams::default(), &blind)
+            .await,
+    );
+    assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        s.get("karpenter.sh/v1", "NodePool", None, "default")
+            .unwrap()["spec"]["limits"]["cpu"],
+        "200"
+    );
+}
+
+#[tokio::test]
+async fn built_in_kinds_allow_unconditional_put() {
+    let s = ApiServer::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("c".into());
+    cm.data = Some([("k".to_string(), "1".to_string())].into());
+    let created = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let mut blind = created.clone();
+    blind.metadata.resource_version = None;
+    blind.data = Some([("k".to_string(), "2".to_string())].into());
+    let out = cms
+        .replace("c", &PostParams::default(), &blind)
         .await
         .unwrap();
-    assert_eq!(out.data["spec"]["limits"]["cpu"], "300");
+    assert_eq!(out.data.unwrap()["k"], "2");
 }
 
 #[tokio::test]
