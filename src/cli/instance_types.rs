@@ -103,6 +103,7 @@ pub async fn run(global: &GlobalArgs, args: InstanceTypesArgs) -> anyhow::Result
     let mut reqs = requirements(&args)?;
     let mut opts = OverheadOptions::default();
     let mut amis: Option<Vec<Ami>> = None;
+    let mut kubelet = None;
     if args.nodepool.is_some() || args.nodeclass.is_some() {
         let client = crate::cluster::client::client(global).await?;
         let mut nodeclass = args.nodeclass.clone();
@@ -128,6 +129,7 @@ pub async fn run(global: &GlobalArgs, args: InstanceTypesArgs) -> anyhow::Result
             reqs.add(labels::ZONE, Requirement::in_values(zones));
             opts = o;
             amis = Some(a);
+            kubelet = Some(nc.spec.kubelet.clone().unwrap_or_default());
         }
     }
     let types = if args.offline {
@@ -138,6 +140,13 @@ pub async fn run(global: &GlobalArgs, args: InstanceTypesArgs) -> anyhow::Result
     } else {
         live_types(global, &opts).await?
     };
+    let mut types = types;
+    if let Some(k) = &kubelet {
+        // the NodeClass's kubeReserved, systemReserved and eviction thresholds
+        for it in &mut types {
+            crate::cloud::aws::provider::apply_kubelet_overhead(it, k);
+        }
+    }
     let types: Vec<InstanceType> = match &amis {
         Some(a) => types
             .into_iter()
@@ -180,6 +189,10 @@ pub fn nodeclass_constraints(
         ami_family: family,
         max_pods: kubelet.max_pods.map(i64::from),
         pods_per_core: kubelet.pods_per_core.map(i64::from),
+        ephemeral_storage_bytes: crate::cloud::aws::provider::root_volume_bytes(
+            nc.spec.block_device_mappings.as_deref().unwrap_or_default(),
+            family,
+        ),
         ..OverheadOptions::default()
     };
     let amis = status.amis.unwrap_or_default();

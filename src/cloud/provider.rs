@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use karpenter_scheduling::instancetype::{ON_DEMAND, SPOT};
+use karpenter_scheduling::model::Taint;
 use karpenter_scheduling::{labels, InstanceType, Offering, Requirements};
 
 use crate::cloud::aws::AwsError;
@@ -199,6 +200,12 @@ pub struct NodeClaimRequest {
     pub requirements: Requirements,
     /// Instance types the scheduler found able to hold the NodeClaim's pods.
     pub instance_types: Vec<InstanceType>,
+    /// The NodeClaim's labels (NodePool template labels); single-valued requirements are added
+    /// at launch. Passed to kubelet as `--node-labels`.
+    pub labels: BTreeMap<String, String>,
+    /// The NodeClaim's `taints` followed by its `startupTaints`. Non-Custom AMI families register
+    /// the node with them (Karpenter does not sync taints onto those nodes afterwards).
+    pub taints: Vec<Taint>,
 }
 
 /// A launched (or discovered) instance.
@@ -530,6 +537,8 @@ mod tests {
             nodeclass: "default".into(),
             requirements: Requirements::new(),
             instance_types: types,
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
         }
     }
 

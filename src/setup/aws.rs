@@ -1075,6 +1075,21 @@ impl AwsLive {
     }
 }
 
+/// Whether a stack may be deleted after the update that sets `DeletionPolicy: Retain`: an update
+/// that was made must have completed (`UPDATE_ROLLBACK_COMPLETE` means it was undone and
+/// nothing is retained); with nothing to update the template already retains everything, so
+/// any settled state an earlier change left is fine. A stack that is gone needs no delete.
+fn retained_after_update(updated: bool, status: Option<&str>) -> bool {
+    match status {
+        None => true,
+        Some(s) if updated => s == "UPDATE_COMPLETE",
+        Some(s) => matches!(
+            s,
+            "UPDATE_COMPLETE" | "CREATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE"
+        ),
+    }
+}
+
 impl Stacks for AwsLive {
     async fn describe_stack(&self, name: &str) -> Result<Option<StackInfo>, SetupError> {
         let Some((status, _)) = self.stack_status(name).await? else {
@@ -1140,26 +1155,30 @@ impl Stacks for AwsLive {
                     .build(),
             );
         }
-        match update
+        let updated = match update
             .send()
             .await
             .map_err(|e| sdk_error("cloudformation:UpdateStack", e))
         {
-            Ok(_) => {}
+            Ok(_) => true,
             // Already retained by an earlier, interrupted run.
             Err(SetupError::Aws { message, .. })
-                if message.contains("No updates are to be performed") => {}
+                if message.contains("No updates are to be performed") =>
+            {
+                false
+            }
             Err(e) => return Err(e),
-        }
+        };
         match self.wait_stack(name).await?.as_deref() {
-            Some("UPDATE_COMPLETE") | Some("CREATE_COMPLETE") | Some("UPDATE_ROLLBACK_COMPLETE") | None => {}
-            Some(other) => {
+            status if retained_after_update(updated, status) => {}
+            status => {
+                let other = status.unwrap_or("unknown");
                 return Err(SetupError::Aws {
                     action: "cloudformation:UpdateStack".into(),
                     message: format!(
                         "stack {name} ended in {other} while setting DeletionPolicy: Retain; nothing was deleted"
                     ),
-                })
+                });
             }
         }
         self.cfn
@@ -1195,5 +1214,28 @@ impl Stacks for AwsLive {
                 return Ok(names);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retained_after_update;
+
+    #[test]
+    fn a_rolled_back_retain_update_stops_the_stack_deletion() {
+        assert!(retained_after_update(true, Some("UPDATE_COMPLETE")));
+        assert!(
+            !retained_after_update(true, Some("UPDATE_ROLLBACK_COMPLETE")),
+            "the Retain policies were rolled back: deleting the stack would delete the resources"
+        );
+        assert!(!retained_after_update(true, Some("UPDATE_FAILED")));
+        // nothing to update: an earlier run already retained everything
+        assert!(retained_after_update(
+            false,
+            Some("UPDATE_ROLLBACK_COMPLETE")
+        ));
+        assert!(retained_after_update(false, Some("CREATE_COMPLETE")));
+        assert!(!retained_after_update(false, Some("ROLLBACK_COMPLETE")));
+        assert!(retained_after_update(true, None));
     }
 }

@@ -187,7 +187,7 @@ async fn nodepool_and_nodeclass_from_the_cluster_constrain_the_listing() {
             "role": "KarpenterNodeRole-demo",
             "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": "demo"}}],
             "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": "demo"}}],
-            "kubelet": {"maxPods": 20}
+            "kubelet": {"maxPods": 20, "systemReserved": {"cpu": "100m"}}
         },
         "status": {
             "subnets": [{"id": "subnet-1", "zone": "us-east-1b", "zoneID": "use1-az2"}],
@@ -228,6 +228,10 @@ async fn nodepool_and_nodeclass_from_the_cluster_constrain_the_listing() {
         assert!(after_generation.starts_with('g'), "arm64 AMI only: {name}");
         assert_eq!(r["vcpu"], 2);
         assert_eq!(r["maxPods"], 20, "kubelet.maxPods from the EC2NodeClass");
+        assert_eq!(
+            r["allocatableCpu"], 1.83,
+            "2 vCPU − 70m kubeReserved − 100m systemReserved from the EC2NodeClass"
+        );
         assert_eq!(r["zones"], serde_json::json!(["us-east-1b"]));
     }
 

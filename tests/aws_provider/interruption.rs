@@ -223,6 +223,50 @@ async fn each_event_kind_comes_out_typed_and_is_deleted_and_garbage_does_not_sto
 }
 
 #[tokio::test]
+async fn a_failed_delete_does_not_stop_the_rest_of_the_batch() {
+    let moto = Moto::start();
+    let ctx = moto.context().await;
+    let url = queue_with_rules(&ctx).await;
+    for id in ["i-1", "i-2", "i-3"] {
+        put_event(
+            &ctx,
+            "aws.ec2",
+            "EC2 Spot Instance Interruption Warning",
+            json!({"instance-id": id, "instance-action": "terminate"}),
+        )
+        .await;
+    }
+    let mut poller = InterruptionPoller::new(&ctx, QUEUE).await.unwrap();
+    poller.wait = Duration::from_secs(2);
+    let mut seen = Vec::new();
+    let out = poller
+        .poll_once(|ev| {
+            if seen.is_empty() {
+                // the queue disappears while the batch is being handled: every DeleteMessage fails
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        let rt = tokio::runtime::Runtime::new().unwrap();
+                        rt.block_on(async {
+                            let other = moto.context().await;
+                            other.sqs().delete_queue().queue_url(&url).send().await
+                        })
+                        .expect("delete queue");
+                    });
+                });
+            }
+            seen.push(ev.instance_ids[0].clone());
+            Ok::<(), String>(())
+        })
+        .await
+        .expect("a failed delete is reported, not an error for the whole batch");
+    seen.sort();
+    assert_eq!(seen, ["i-1", "i-2", "i-3"], "every message handled");
+    assert_eq!(out.handled.len(), 3);
+    assert_eq!(out.deleted, 0);
+    assert_eq!(out.delete_failures.len(), 3, "{:?}", out.delete_failures);
+}
+
+#[tokio::test]
 async fn a_failed_handler_leaves_the_message_for_redelivery() {
     let moto = Moto::start();
     let ctx = moto.context().await;

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_ec2::types::Filter;
 use karpenter_scheduling::instancetype::{ON_DEMAND, SPOT};
+use karpenter_scheduling::model::{Taint, TaintEffect};
 use karpenter_scheduling::{labels, InstanceType, Offering, Requirement, Requirements, Resources};
 use kubectl_karpenter::cloud::aws::provider::launch::{
     Fleet, FleetError, FleetInstance, FleetRequest, FleetResult,
@@ -149,6 +150,19 @@ async fn launch_tags_terminate_gc_and_launch_template_cleanup_against_moto() {
             .filter(|t| wanted.contains(&t.name.as_str()))
             .cloned()
             .collect(),
+        labels: BTreeMap::from([("team".to_string(), "ml".to_string())]),
+        taints: vec![
+            Taint {
+                key: "nvidia.com/gpu".into(),
+                value: "true".into(),
+                effect: TaintEffect::NoSchedule,
+            },
+            Taint {
+                key: "node.cilium.io/agent-not-ready".into(),
+                value: String::new(),
+                effect: TaintEffect::NoExecute,
+            },
+        ],
     };
     let inst = p.create(&req("default-abc12")).await.expect("launch");
     assert!(wanted.contains(&inst.instance_type.as_str()), "{inst:?}");
@@ -228,9 +242,20 @@ async fn launch_tags_terminate_gc_and_launch_template_cleanup_against_moto() {
         .unwrap();
     let ud = String::from_utf8(ud).unwrap();
     assert!(
-        ud.contains("kind: NodeConfig") && ud.contains("name: demo"),
+        ud.contains("kind: NodeConfig") && ud.contains("name: \"demo\""),
         "{ud}"
     );
+    // the NodePool's taints and startup taints and its labels reach kubelet: Karpenter marks
+    // these nodes do-not-sync-taints, so nothing else would put the taints on the node
+    for want in [
+        "key: \"nvidia.com/gpu\"\n        value: \"true\"",
+        "key: \"node.cilium.io/agent-not-ready\"",
+        "key: \"karpenter.sh/unregistered\"",
+        "team=ml",
+        "karpenter.sh/do-not-sync-taints=true",
+    ] {
+        assert!(ud.contains(want), "user data lacks {want:?}:\n{ud}");
+    }
 
     // a second launch reuses the template; an orphan and an unrelated instance
     let second = p
@@ -422,6 +447,8 @@ async fn insufficient_capacity_excludes_the_offering_for_the_ttl_and_the_next_ch
         nodeclass: "default".into(),
         requirements: Requirements::new(),
         instance_types: types,
+        labels: BTreeMap::new(),
+        taints: vec![],
     };
 
     // 1st: every override fails with ICE on m6g.large/us-west-2c (the cheapest)
@@ -543,6 +570,8 @@ async fn a_spot_launch_through_the_real_create_fleet_is_a_spot_instance() {
             ),
             priced("c5.large", "amd64", &[("us-west-2c", SPOT, 0.05)]),
         ],
+        labels: BTreeMap::new(),
+        taints: vec![],
     };
     let inst = p.create(&req).await.expect("spot launch");
     assert_eq!(inst.capacity_type, SPOT);
@@ -560,4 +589,58 @@ async fn a_spot_launch_through_the_real_create_fleet_is_a_spot_instance() {
     assert!(p
         .unavailable()
         .is_unavailable(&OfferingKey::new(SPOT, "m5.large", "us-west-2b")));
+}
+
+#[tokio::test]
+async fn a_subnet_out_of_addresses_takes_its_zone_out_for_every_type() {
+    let moto = Moto::start();
+    let ctx = moto.context().await;
+    let w = world::build(&ctx).await;
+    let clock = Arc::new(FakeClock::default());
+    let p = AwsProvider::with_fleet(ctx, world::cluster(), ScriptedFleet::default(), clock);
+    p.resolve_nodeclass(&world::nodeclass())
+        .await
+        .expect("resolve");
+    let req = NodeClaimRequest {
+        nodeclaim: "default-ip".into(),
+        nodepool: "default".into(),
+        nodeclass: "default".into(),
+        requirements: Requirements::new(),
+        instance_types: vec![
+            priced(
+                "m5.large",
+                "amd64",
+                &[
+                    ("us-west-2a", ON_DEMAND, 0.096),
+                    ("us-west-2b", ON_DEMAND, 0.097),
+                ],
+            ),
+            priced("c5.large", "amd64", &[("us-west-2a", ON_DEMAND, 0.085)]),
+        ],
+        labels: BTreeMap::new(),
+        taints: vec![],
+    };
+    // the zone's subnet has no free addresses: EC2 names the subnet, not the zone
+    p.fleet().answers.lock().unwrap().push(FleetResult {
+        instances: vec![],
+        errors: vec![FleetError {
+            instance_type: Some("c5.large".into()),
+            subnet_id: Some(w.subnets["us-west-2a"].clone()),
+            zone: None,
+            code: "InsufficientFreeAddressesInSubnet".into(),
+            message: "no free addresses".into(),
+        }],
+    });
+    assert!(p.create(&req).await.is_err());
+    for t in ["c5.large", "m5.large"] {
+        assert!(
+            p.unavailable()
+                .is_unavailable(&OfferingKey::new(ON_DEMAND, t, "us-west-2a")),
+            "{t} in the full subnet's zone"
+        );
+    }
+    let _ = p.create(&req).await;
+    let second = p.fleet().requests.lock().unwrap()[1].clone();
+    let zones: Vec<&str> = second.overrides().map(|(_, o)| o.zone.as_str()).collect();
+    assert_eq!(zones, ["us-west-2b"], "only the other zone is tried");
 }

@@ -217,6 +217,9 @@ pub struct PollOutcome {
     pub unparseable: Vec<String>,
     /// Events the handler rejected (left on the queue).
     pub left: usize,
+    /// Messages whose DeleteMessage failed (they reappear after the visibility timeout; the
+    /// rest of the batch is still handled).
+    pub delete_failures: Vec<String>,
 }
 
 /// Long-polls the interruption queue.
@@ -307,15 +310,26 @@ impl InterruptionPoller {
             };
             if delete {
                 if let Some(h) = m.receipt_handle() {
-                    self.sqs
+                    // A failed delete must not starve the rest of the batch: the other
+                    // messages may be spot interruptions with two minutes to act.
+                    match self
+                        .sqs
                         .delete_message()
                         .queue_url(&self.queue_url)
                         .receipt_handle(h)
                         .send()
                         .await
-                        .map_err(|e| classify("sqs:DeleteMessage", e))?;
-                    InterruptionMetrics::inc(&self.metrics.deleted);
-                    outcome.deleted += 1;
+                    {
+                        Ok(_) => {
+                            InterruptionMetrics::inc(&self.metrics.deleted);
+                            outcome.deleted += 1;
+                        }
+                        Err(e) => {
+                            let err = classify("sqs:DeleteMessage", e);
+                            tracing::warn!(error = %err, message_id = m.message_id().unwrap_or_default(), "could not delete an interruption message; it will be redelivered");
+                            outcome.delete_failures.push(err.to_string());
+                        }
+                    }
                 }
             }
         }

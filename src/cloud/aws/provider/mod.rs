@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use aws_sdk_ec2::types::{Filter, InstanceLifecycleType};
-use karpenter_api::common::{BlockDevice, BlockDeviceMapping};
+use karpenter_api::common::{BlockDevice, BlockDeviceMapping, KubeletConfiguration, ResourceList};
 use karpenter_scheduling::instancetype::{AmiFamily, OverheadOptions, ON_DEMAND, SPOT};
-use karpenter_scheduling::InstanceType;
+use karpenter_scheduling::{InstanceType, Resources};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::cloud::aws::{classify, AwsContext, AwsError};
@@ -97,6 +97,171 @@ pub fn kube_reserved(it: &InstanceType) -> BTreeMap<String, String> {
             ),
         ),
     ])
+}
+
+/// A quantity in base units (cores are returned in millicores when `milli`), rounded up.
+fn quantity(q: &str, milli: bool) -> Option<i64> {
+    let m = karpenter_scheduling::resources::parse_quantity_milli(q).ok()?;
+    let v = if milli { m } else { (m + 999) / 1000 };
+    i64::try_from(v).ok().filter(|v| *v >= 0)
+}
+
+/// An eviction signal's threshold in bytes: a quantity, or a percentage of `capacity`.
+fn eviction_bytes(value: &str, capacity: i64) -> Option<i64> {
+    match value.trim().strip_suffix('%') {
+        Some(p) => {
+            let pct: f64 = p.trim().parse().ok().filter(|p: &f64| p.is_finite())?;
+            Some(((capacity as f64) * pct / 100.0).ceil().max(0.0) as i64)
+        }
+        None => quantity(value, false),
+    }
+}
+
+/// The memory and ephemeral-storage eviction thresholds kubelet enforces under `kubelet`
+/// (upstream `evictionThreshold`): `memory.available` and `nodefs.available` from
+/// `evictionHard` (defaults 100Mi and 10%), raised to `evictionSoft` where that is higher.
+pub fn eviction_threshold(kubelet: &KubeletConfiguration, capacity: &Resources) -> Resources {
+    const MIB: i64 = 1 << 20;
+    let signal = |key: &str, default: i64, cap: i64| {
+        let hard = kubelet
+            .eviction_hard
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .and_then(|v| eviction_bytes(v, cap))
+            .unwrap_or(default);
+        let soft = kubelet
+            .eviction_soft
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .and_then(|v| eviction_bytes(v, cap))
+            .unwrap_or(0);
+        hard.max(soft)
+    };
+    Resources {
+        memory_bytes: signal("memory.available", 100 * MIB, capacity.memory_bytes),
+        ephemeral_bytes: signal(
+            "nodefs.available",
+            (capacity.ephemeral_bytes + 9) / 10,
+            capacity.ephemeral_bytes,
+        ),
+        ..Resources::default()
+    }
+}
+
+fn reserved_resources(list: Option<&ResourceList>) -> Resources {
+    let get = |k: &str, milli: bool| {
+        list.and_then(|l| l.get(k))
+            .and_then(|q| quantity(&q.0, milli))
+    };
+    Resources {
+        cpu_millis: get("cpu", true).unwrap_or(0),
+        memory_bytes: get("memory", false).unwrap_or(0),
+        ephemeral_bytes: get("ephemeral-storage", false).unwrap_or(0),
+        ..Resources::default()
+    }
+}
+
+/// Re-derive a type's overhead for an EC2NodeClass's kubelet settings, as upstream does:
+/// `kubeReserved` (the NodeClass's values replace the computed defaults per resource) +
+/// `systemReserved` + the eviction threshold ([`eviction_threshold`]). `it.overhead` must
+/// hold the default overhead (computed kubeReserved + 100Mi memory + 10% ephemeral storage).
+pub fn apply_kubelet_overhead(it: &mut InstanceType, kubelet: &KubeletConfiguration) {
+    let defaults = KubeletConfiguration::default();
+    let mut kube = it.overhead.clone();
+    kube.sub(&eviction_threshold(&defaults, &it.capacity));
+    kube.floor_zero();
+    let user = kubelet.kube_reserved.as_ref();
+    let has = |k: &str| user.is_some_and(|l| l.contains_key(k));
+    let user_kube = reserved_resources(user);
+    if has("cpu") {
+        kube.cpu_millis = user_kube.cpu_millis;
+    }
+    if has("memory") {
+        kube.memory_bytes = user_kube.memory_bytes;
+    }
+    if has("ephemeral-storage") {
+        kube.ephemeral_bytes = user_kube.ephemeral_bytes;
+    }
+    kube.add(&reserved_resources(kubelet.system_reserved.as_ref()));
+    kube.add(&eviction_threshold(kubelet, &it.capacity));
+    kube.extended = it.overhead.extended.clone();
+    it.overhead = kube;
+    it.refresh_allocatable();
+}
+
+/// The `kubeReserved` and `systemReserved` kubelet gets for `it` (whose overhead came from
+/// [`apply_kubelet_overhead`]): the NodeClass's values verbatim, and for kubeReserved
+/// resources it leaves unset, what the overhead attributes to kubelet.
+pub fn kubelet_reserved(
+    it: &InstanceType,
+    kubelet: &KubeletConfiguration,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    const MIB: i64 = 1 << 20;
+    let mut kube = it.overhead.clone();
+    kube.sub(&reserved_resources(kubelet.system_reserved.as_ref()));
+    kube.sub(&eviction_threshold(kubelet, &it.capacity));
+    kube.floor_zero();
+    let mut kube_map = BTreeMap::from([
+        ("cpu".to_string(), format!("{}m", kube.cpu_millis)),
+        (
+            "memory".to_string(),
+            format!("{}Mi", kube.memory_bytes / MIB),
+        ),
+        (
+            "ephemeral-storage".to_string(),
+            format!("{}Mi", kube.ephemeral_bytes / MIB),
+        ),
+    ]);
+    for (k, v) in kubelet.kube_reserved.iter().flatten() {
+        kube_map.insert(k.clone(), v.0.clone());
+    }
+    let system_map = kubelet
+        .system_reserved
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    (kube_map, system_map)
+}
+
+/// The size of the volume kubelet's ephemeral storage lives on (upstream `ephemeralStorage`):
+/// the block device mapping marked `rootVolume`, else (Custom) the last mapping, else the
+/// family's root device (`/dev/xvda`; `/dev/xvdb` on Bottlerocket). `None`: the 20Gi default.
+pub fn root_volume_bytes(bdms: &[BlockDeviceMapping], family: AmiFamily) -> Option<i64> {
+    let size = |b: &BlockDeviceMapping| {
+        b.ebs
+            .as_ref()
+            .and_then(|e| e.volume_size.as_ref())
+            .and_then(|q| quantity(&q.0, false))
+    };
+    if let Some(b) = bdms.iter().find(|b| b.root_volume == Some(true)) {
+        if let Some(s) = size(b) {
+            return Some(s);
+        }
+    }
+    let device = match family {
+        AmiFamily::Custom => return bdms.last().and_then(size),
+        AmiFamily::Bottlerocket => "/dev/xvdb",
+        _ => "/dev/xvda",
+    };
+    bdms.iter()
+        .find(|b| b.device_name.as_deref() == Some(device))
+        .and_then(size)
+}
+
+/// A NodeClaim taint as the bootstrap renders it.
+fn node_taint(t: &karpenter_scheduling::model::Taint) -> userdata::NodeTaint {
+    use karpenter_scheduling::model::TaintEffect;
+    let effect = match t.effect {
+        TaintEffect::NoSchedule => "NoSchedule",
+        TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+        TaintEffect::NoExecute => "NoExecute",
+    };
+    userdata::NodeTaint {
+        key: t.key.clone(),
+        value: t.value.clone(),
+        effect: effect.to_string(),
+    }
 }
 
 /// The default block devices of a family (20Gi gp3, encrypted).
@@ -265,6 +430,7 @@ impl<F: Fleet> AwsProvider<F> {
         // group overrides by launch template (AMI × max pods), cheapest first
         let mut configs: Vec<FleetConfig> = Vec::new();
         let mut lt_of: HashMap<(String, i64, BTreeMap<String, String>), String> = HashMap::new();
+        let kubelet = nc.nodeclass.spec.kubelet.clone().unwrap_or_default();
         let ec2 = self.ctx.ec2();
         for c in &candidates {
             let Some(it) = by_name.get(c.instance_type.as_str()) else {
@@ -273,7 +439,11 @@ impl<F: Fleet> AwsProvider<F> {
             let (Some(subnet), Some(ami)) = (per_zone.get(&c.offering.zone), nc.ami_for(it)) else {
                 continue;
             };
-            let key = (ami.image.id.clone(), it.capacity.pods, kube_reserved(it));
+            let key = (
+                ami.image.id.clone(),
+                it.capacity.pods,
+                kubelet_reserved(it, &kubelet).0,
+            );
             let lt = match lt_of.get(&key) {
                 Some(n) => n.clone(),
                 None => {
@@ -334,7 +504,8 @@ impl<F: Fleet> AwsProvider<F> {
     ) -> Result<LaunchTemplateSpec, CloudError> {
         let spec = &nc.nodeclass.spec;
         let kubelet = spec.kubelet.clone().unwrap_or_default();
-        let mut labels = BTreeMap::from([
+        let mut labels = req.labels.clone();
+        labels.extend([
             (
                 karpenter_api::labels::NODEPOOL.to_string(),
                 req.nodepool.clone(),
@@ -349,6 +520,7 @@ impl<F: Fleet> AwsProvider<F> {
                 labels.entry(k.clone()).or_insert_with(|| v.to_string());
             }
         }
+        let (kube_reserved, system_reserved) = kubelet_reserved(it, &kubelet);
         let boot = BootstrapOptions {
             cluster_name: self.cluster.name.clone(),
             cluster_endpoint: self.cluster.endpoint.clone(),
@@ -361,10 +533,22 @@ impl<F: Fleet> AwsProvider<F> {
                 .or_else(|| self.cluster.cluster_dns.clone()),
             max_pods: Some(it.capacity.pods),
             labels,
-            taints: Vec::new(),
-            kube_reserved: kube_reserved(it),
+            taints: req.taints.iter().map(node_taint).collect(),
+            kube_reserved,
+            system_reserved,
             eviction_hard: kubelet.eviction_hard.clone().unwrap_or_default(),
             custom_user_data: spec.user_data.clone(),
+            kubelet: userdata::KubeletPassThrough {
+                eviction_soft: kubelet.eviction_soft.clone().unwrap_or_default(),
+                eviction_soft_grace_period: kubelet
+                    .eviction_soft_grace_period
+                    .clone()
+                    .unwrap_or_default(),
+                eviction_max_pod_grace_period: kubelet.eviction_max_pod_grace_period,
+                image_gc_high_threshold_percent: kubelet.image_gc_high_threshold_percent,
+                image_gc_low_threshold_percent: kubelet.image_gc_low_threshold_percent,
+                cpu_cfs_quota: kubelet.cpu_cfs_quota,
+            },
         };
         let user_data = userdata::render(nc.family, &boot)
             .map_err(|e| CloudError::Invalid(format!("EC2NodeClass {}: {e}", nc.name())))?;
@@ -535,6 +719,14 @@ impl<F: Fleet> CloudProvider for AwsProvider<F> {
             ami_family: nc.family,
             max_pods: kubelet.max_pods.map(i64::from),
             pods_per_core: kubelet.pods_per_core.map(i64::from),
+            ephemeral_storage_bytes: root_volume_bytes(
+                nc.nodeclass
+                    .spec
+                    .block_device_mappings
+                    .as_deref()
+                    .unwrap_or_default(),
+                nc.family,
+            ),
             ..OverheadOptions::default()
         };
         let zones = nc.zones();
@@ -543,13 +735,15 @@ impl<F: Fleet> CloudProvider for AwsProvider<F> {
             .filter_map(|d| {
                 let mut d = d.clone();
                 d.zones.retain(|z| zones.contains(z));
-                build_instance_type(
+                let mut it = build_instance_type(
                     &d,
                     self.ctx.region(),
                     &opts,
                     &prices,
                     Some(&self.unavailable),
-                )
+                )?;
+                apply_kubelet_overhead(&mut it, &kubelet);
+                Some(it)
             })
             .filter(|it| !it.offerings.is_empty() && nc.ami_for(it).is_some())
             .collect())
@@ -570,6 +764,14 @@ impl<F: Fleet> CloudProvider for AwsProvider<F> {
                 .clone()
                 .or_else(|| e.subnet_id.as_ref().and_then(|s| zone_of.get(s).cloned()));
             match (&e.instance_type, zone) {
+                // Launches use one subnet per zone, so a subnet out of addresses fails every
+                // type in that zone: take them all out (upstream marks the subnet).
+                (_, Some(z)) if e.code == "InsufficientFreeAddressesInSubnet" => {
+                    for (_, o) in fleet_req.overrides().filter(|(_, o)| o.zone == z) {
+                        self.unavailable
+                            .mark_unavailable(OfferingKey::new(&ct, &o.instance_type, &z), &e.code);
+                    }
+                }
                 (Some(t), Some(z)) if is_insufficient_capacity(&e.code) => {
                     self.unavailable
                         .mark_unavailable(OfferingKey::new(&ct, t, &z), &e.code);
@@ -707,6 +909,113 @@ mod tests {
         assert_eq!(r["cpu"], "70m");
         assert_eq!(r["memory"], "574Mi");
         assert_eq!(r["ephemeral-storage"], "1024Mi");
+    }
+
+    fn m5_large(opts: &OverheadOptions) -> InstanceType {
+        use karpenter_scheduling::instancetype::{aws_capacity_and_overhead, AwsTypeFacts};
+        let (cap, ovh) = aws_capacity_and_overhead(
+            &AwsTypeFacts {
+                vcpu: 2,
+                memory_mib: 8192,
+                arm64: false,
+                default_card_enis: 3,
+                ipv4_per_eni: 10,
+            },
+            opts,
+        );
+        InstanceType::new("m5.large", BTreeMap::new(), cap, ovh, vec![])
+    }
+
+    fn q(s: &str) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
+        k8s_openapi::apimachinery::pkg::api::resource::Quantity(s.into())
+    }
+
+    #[test]
+    fn default_kubelet_settings_keep_the_worked_example() {
+        let mut it = m5_large(&OverheadOptions::default());
+        let before = it.clone();
+        apply_kubelet_overhead(&mut it, &KubeletConfiguration::default());
+        assert_eq!(it, before);
+        assert_eq!(it.allocatable.memory_bytes, 6903 << 20);
+        let (kube, system) = kubelet_reserved(&it, &KubeletConfiguration::default());
+        assert_eq!(kube, kube_reserved(&before));
+        assert!(system.is_empty());
+    }
+
+    #[test]
+    fn nodeclass_reserved_and_eviction_settings_shape_allocatable_and_kubelet() {
+        const MIB: i64 = 1 << 20;
+        let kubelet = KubeletConfiguration {
+            kube_reserved: Some(BTreeMap::from([("memory".to_string(), q("1Gi"))])),
+            system_reserved: Some(BTreeMap::from([
+                ("cpu".to_string(), q("100m")),
+                ("memory".to_string(), q("200Mi")),
+            ])),
+            eviction_hard: Some(BTreeMap::from([(
+                "memory.available".to_string(),
+                "5%".to_string(),
+            )])),
+            eviction_soft: Some(BTreeMap::from([(
+                "memory.available".to_string(),
+                "500Mi".to_string(),
+            )])),
+            ..Default::default()
+        };
+        let mut it = m5_large(&OverheadOptions::default());
+        apply_kubelet_overhead(&mut it, &kubelet);
+        // kubeReserved cpu stays computed (70m); + systemReserved 100m
+        assert_eq!(it.overhead.cpu_millis, 170);
+        // 1Gi kube + 200Mi system + max(5% of 7577Mi = 379Mi, 500Mi soft)
+        assert_eq!(it.overhead.memory_bytes, (1024 + 200 + 500) * MIB);
+        assert_eq!(it.allocatable.memory_bytes, (7577 - 1724) * MIB);
+        assert_eq!(it.allocatable.cpu_millis, 1830);
+        let (kube, system) = kubelet_reserved(&it, &kubelet);
+        assert_eq!(kube["memory"], "1Gi", "the NodeClass value, verbatim");
+        assert_eq!(kube["cpu"], "70m", "computed where the NodeClass is silent");
+        assert_eq!(kube["ephemeral-storage"], "1024Mi");
+        assert_eq!(system["cpu"], "100m");
+        assert_eq!(system["memory"], "200Mi");
+    }
+
+    #[test]
+    fn the_root_volume_sets_ephemeral_storage() {
+        let bdm = |dev: &str, size: &str, root: Option<bool>| BlockDeviceMapping {
+            device_name: Some(dev.into()),
+            ebs: Some(BlockDevice {
+                volume_size: Some(q(size)),
+                ..Default::default()
+            }),
+            root_volume: root,
+        };
+        const GIB: i64 = 1 << 30;
+        let xvda = [bdm("/dev/xvda", "100Gi", None)];
+        assert_eq!(root_volume_bytes(&xvda, AmiFamily::AL2023), Some(100 * GIB));
+        assert_eq!(root_volume_bytes(&xvda, AmiFamily::Bottlerocket), None);
+        let br = [
+            bdm("/dev/xvda", "4Gi", None),
+            bdm("/dev/xvdb", "80Gi", None),
+        ];
+        assert_eq!(
+            root_volume_bytes(&br, AmiFamily::Bottlerocket),
+            Some(80 * GIB)
+        );
+        let marked = [
+            bdm("/dev/xvda", "4Gi", None),
+            bdm("/dev/sdf", "60Gi", Some(true)),
+        ];
+        assert_eq!(
+            root_volume_bytes(&marked, AmiFamily::AL2023),
+            Some(60 * GIB)
+        );
+        assert_eq!(root_volume_bytes(&[], AmiFamily::AL2023), None);
+        let mut it = m5_large(&OverheadOptions {
+            ephemeral_storage_bytes: root_volume_bytes(&xvda, AmiFamily::AL2023),
+            ..OverheadOptions::default()
+        });
+        apply_kubelet_overhead(&mut it, &KubeletConfiguration::default());
+        assert_eq!(it.capacity.ephemeral_bytes, 100 * GIB);
+        // 1Gi kubeReserved + 10% eviction
+        assert_eq!(it.allocatable.ephemeral_bytes, 100 * GIB - GIB - 10 * GIB);
     }
 
     #[test]

@@ -97,10 +97,19 @@ pub fn security_group_queries(nc: &EC2NodeClass) -> Vec<Vec<Filter>> {
     for t in &nc.spec.security_group_selector_terms {
         if let Some(id) = &t.id {
             ids.push(id.clone());
-        } else if let Some(name) = &t.name {
-            queries.push(vec![Filter::new("group-name", [name.clone()])]);
-        } else if let Some(tags) = &t.tags {
-            queries.push(tag_filters(tags));
+            continue;
+        }
+        // `name` and `tags` in one term must both match (a name alone is only unique per VPC).
+        let mut q: Vec<Filter> = t
+            .name
+            .iter()
+            .map(|n| Filter::new("group-name", [n.clone()]))
+            .collect();
+        if let Some(tags) = &t.tags {
+            q.extend(tag_filters(tags));
+        }
+        if !q.is_empty() {
+            queries.push(q);
         }
     }
     if !ids.is_empty() {
@@ -816,6 +825,26 @@ mod tests {
         let q = security_group_queries(&nc());
         assert_eq!(q[0], vec![Filter::new("group-id", ["sg-1".into()])]);
         assert_eq!(q[1], vec![Filter::new("group-name", ["nodes".into()])]);
+    }
+
+    #[test]
+    fn a_security_group_term_with_name_and_tags_needs_both() {
+        let mut c = nc();
+        c.spec.security_group_selector_terms = vec![SecurityGroupSelectorTerm {
+            name: Some("nodes".into()),
+            tags: Some(BTreeMap::from([(
+                "karpenter.sh/discovery".to_string(),
+                "demo".to_string(),
+            )])),
+            ..Default::default()
+        }];
+        assert_eq!(
+            security_group_queries(&c),
+            vec![vec![
+                Filter::new("group-name", ["nodes".into()]),
+                Filter::new("tag:karpenter.sh/discovery", ["demo".into()]),
+            ]]
+        );
     }
 
     #[test]

@@ -41,10 +41,31 @@ pub struct BootstrapOptions {
     pub taints: Vec<NodeTaint>,
     /// kubeReserved entries, e.g. `cpu=70m`.
     pub kube_reserved: BTreeMap<String, String>,
+    /// systemReserved entries (the EC2NodeClass's), e.g. `memory=100Mi`.
+    pub system_reserved: BTreeMap<String, String>,
     /// evictionHard entries, e.g. `memory.available=100Mi`.
     pub eviction_hard: BTreeMap<String, String>,
     /// The EC2NodeClass `spec.userData`.
     pub custom_user_data: Option<String>,
+    /// The rest of the EC2NodeClass kubelet settings, passed through unchanged.
+    pub kubelet: KubeletPassThrough,
+}
+
+/// EC2NodeClass `spec.kubelet` settings that reach kubelet as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KubeletPassThrough {
+    /// `evictionSoft`, e.g. `memory.available=500Mi`.
+    pub eviction_soft: BTreeMap<String, String>,
+    /// `evictionSoftGracePeriod`, e.g. `memory.available=1m0s`.
+    pub eviction_soft_grace_period: BTreeMap<String, String>,
+    /// `evictionMaxPodGracePeriod` (seconds).
+    pub eviction_max_pod_grace_period: Option<i32>,
+    /// `imageGCHighThresholdPercent`.
+    pub image_gc_high_threshold_percent: Option<i32>,
+    /// `imageGCLowThresholdPercent`.
+    pub image_gc_low_threshold_percent: Option<i32>,
+    /// `cpuCFSQuota`.
+    pub cpu_cfs_quota: Option<bool>,
 }
 
 /// Errors rendering user data.
@@ -180,47 +201,92 @@ fn mime(parts: &[String]) -> String {
     s
 }
 
+/// A YAML double-quoted scalar (JSON string syntax), so values such as `true`, `1234` or `10%`
+/// stay strings when nodeadm parses the NodeConfig.
+fn yaml_str(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
 fn al2023(o: &BootstrapOptions) -> String {
+    let q = yaml_str;
     let mut y = String::new();
     y.push_str("Content-Type: application/node.eks.aws\n\n");
     y.push_str("apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  cluster:\n");
-    let _ = writeln!(y, "    apiServerEndpoint: {}", o.cluster_endpoint);
-    let _ = writeln!(y, "    certificateAuthority: {}", o.ca_bundle);
+    let _ = writeln!(y, "    apiServerEndpoint: {}", q(&o.cluster_endpoint));
+    let _ = writeln!(y, "    certificateAuthority: {}", q(&o.ca_bundle));
     if let Some(c) = &o.service_cidr {
-        let _ = writeln!(y, "    cidr: {c}");
+        let _ = writeln!(y, "    cidr: {}", q(c));
     }
-    let _ = writeln!(y, "    name: {}", o.cluster_name);
+    let _ = writeln!(y, "    name: {}", q(&o.cluster_name));
     y.push_str("  kubelet:\n    config:\n");
     if let Some(dns) = &o.cluster_dns {
-        let _ = writeln!(y, "      clusterDNS:\n      - {dns}");
+        let _ = writeln!(y, "      clusterDNS:\n      - {}", q(dns));
     }
     if !o.eviction_hard.is_empty() {
         y.push_str("      evictionHard:\n");
         for (k, v) in &o.eviction_hard {
-            let _ = writeln!(y, "        {k}: {v}");
+            let _ = writeln!(y, "        {}: {}", q(k), q(v));
         }
     }
     if !o.kube_reserved.is_empty() {
         y.push_str("      kubeReserved:\n");
         for (k, v) in &o.kube_reserved {
-            let _ = writeln!(y, "        {k}: {v}");
+            let _ = writeln!(y, "        {}: {}", q(k), q(v));
         }
     }
     if let Some(m) = o.max_pods {
         let _ = writeln!(y, "      maxPods: {m}");
     }
+    if !o.system_reserved.is_empty() {
+        y.push_str("      systemReserved:\n");
+        for (k, v) in &o.system_reserved {
+            let _ = writeln!(y, "        {}: {}", q(k), q(v));
+        }
+    }
+    let k = &o.kubelet;
+    if let Some(b) = k.cpu_cfs_quota {
+        let _ = writeln!(y, "      cpuCFSQuota: {b}");
+    }
+    if let Some(n) = k.eviction_max_pod_grace_period {
+        let _ = writeln!(y, "      evictionMaxPodGracePeriod: {n}");
+    }
+    for (name, m) in [
+        ("evictionSoft", &k.eviction_soft),
+        ("evictionSoftGracePeriod", &k.eviction_soft_grace_period),
+    ] {
+        if !m.is_empty() {
+            let _ = writeln!(y, "      {name}:");
+            for (key, v) in m {
+                let _ = writeln!(y, "        {}: {}", q(key), q(v));
+            }
+        }
+    }
+    if let Some(n) = k.image_gc_high_threshold_percent {
+        let _ = writeln!(y, "      imageGCHighThresholdPercent: {n}");
+    }
+    if let Some(n) = k.image_gc_low_threshold_percent {
+        let _ = writeln!(y, "      imageGCLowThresholdPercent: {n}");
+    }
     y.push_str("      registerWithTaints:\n");
     for t in taints_with_unregistered(o) {
-        let _ = writeln!(y, "      - effect: {}\n        key: {}", t.effect, t.key);
+        let _ = writeln!(
+            y,
+            "      - effect: {}\n        key: {}",
+            q(&t.effect),
+            q(&t.key)
+        );
         if !t.value.is_empty() {
-            let _ = writeln!(y, "        value: {}", t.value);
+            let _ = writeln!(y, "        value: {}", q(&t.value));
         }
     }
     y.push_str("    flags:\n");
     let _ = write!(
         y,
-        "    - --node-labels=\"{}\"",
-        join_labels(&kubelet_labels(o, AmiFamily::AL2023))
+        "    - {}",
+        q(&format!(
+            "--node-labels=\"{}\"",
+            join_labels(&kubelet_labels(o, AmiFamily::AL2023))
+        ))
     );
     // nodeadm merges later documents over earlier ones: Karpenter's goes last so it wins.
     let mut parts = user_parts(o.custom_user_data.as_deref());
@@ -249,6 +315,12 @@ fn al2(o: &BootstrapOptions) -> String {
     if !o.kube_reserved.is_empty() {
         args.push(format!("--kube-reserved={}", join_map(&o.kube_reserved)));
     }
+    if !o.system_reserved.is_empty() {
+        args.push(format!(
+            "--system-reserved={}",
+            join_map(&o.system_reserved)
+        ));
+    }
     if !o.eviction_hard.is_empty() {
         let eh: Vec<String> = o
             .eviction_hard
@@ -256,6 +328,33 @@ fn al2(o: &BootstrapOptions) -> String {
             .map(|(k, v)| format!("{k}<{v}"))
             .collect();
         args.push(format!("--eviction-hard={}", eh.join(",")));
+    }
+    let k = &o.kubelet;
+    if !k.eviction_soft.is_empty() {
+        let es: Vec<String> = k
+            .eviction_soft
+            .iter()
+            .map(|(key, v)| format!("{key}<{v}"))
+            .collect();
+        args.push(format!("--eviction-soft={}", es.join(",")));
+    }
+    if !k.eviction_soft_grace_period.is_empty() {
+        args.push(format!(
+            "--eviction-soft-grace-period={}",
+            join_map(&k.eviction_soft_grace_period)
+        ));
+    }
+    if let Some(n) = k.eviction_max_pod_grace_period {
+        args.push(format!("--eviction-max-pod-grace-period={n}"));
+    }
+    if let Some(n) = k.image_gc_high_threshold_percent {
+        args.push(format!("--image-gc-high-threshold={n}"));
+    }
+    if let Some(n) = k.image_gc_low_threshold_percent {
+        args.push(format!("--image-gc-low-threshold={n}"));
+    }
+    if let Some(b) = k.cpu_cfs_quota {
+        args.push(format!("--cpu-cfs-quota={b}"));
     }
     let mut s = String::from("Content-Type: text/x-shellscript; charset=\"us-ascii\"\n\n");
     s.push_str("#!/bin/bash -xe\n");
@@ -295,15 +394,53 @@ fn toml_str(s: &str) -> String {
     out
 }
 
+/// Whether Bottlerocket TOML sets anything under `settings.kubernetes` (a table header, a
+/// dotted key, or an inline table), which Karpenter's own `[settings.kubernetes]` would collide with.
+fn defines_kubernetes_settings(toml: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+            .collect()
+    };
+    let under =
+        |path: &str| path == "settings.kubernetes" || path.starts_with("settings.kubernetes.");
+    let mut table = String::new();
+    for line in toml.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            table = norm(line.trim_start_matches('[').split(']').next().unwrap_or(""));
+            if under(&table) {
+                return true;
+            }
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = norm(key);
+        let path = if table.is_empty() {
+            key
+        } else {
+            format!("{table}.{key}")
+        };
+        if under(&path)
+            || ((path == "settings" || path == "settings.kubernetes")
+                && value.contains("kubernetes"))
+        {
+            return true;
+        }
+    }
+    false
+}
+
 fn bottlerocket(o: &BootstrapOptions) -> Result<String, UserDataError> {
     let user = o.custom_user_data.as_deref().unwrap_or("").trim();
-    if user.contains("[settings.kubernetes]")
-        || user.contains("[settings.kubernetes.node-labels]")
-        || user.contains("[settings.kubernetes.node-taints]")
-    {
+    if defines_kubernetes_settings(user) {
         return Err(UserDataError::Invalid(
-            "merging a user [settings.kubernetes] table into Bottlerocket user data is not \
-             supported by this build; move those settings into the EC2NodeClass (kubelet, \
+            "merging user settings under [settings.kubernetes] into Bottlerocket user data is \
+             not supported by this build; move those settings into the EC2NodeClass (kubelet, \
              labels, taints) or drop them from userData"
                 .into(),
         ));
@@ -322,6 +459,27 @@ fn bottlerocket(o: &BootstrapOptions) -> Result<String, UserDataError> {
     }
     if let Some(m) = o.max_pods {
         let _ = writeln!(s, "max-pods = {m}");
+    }
+    let k = &o.kubelet;
+    if let Some(n) = k.eviction_max_pod_grace_period {
+        let _ = writeln!(s, "eviction-max-pod-grace-period = {n}");
+    }
+    if let Some(n) = k.image_gc_high_threshold_percent {
+        let _ = writeln!(
+            s,
+            "image-gc-high-threshold-percent = {}",
+            toml_str(&n.to_string())
+        );
+    }
+    if let Some(n) = k.image_gc_low_threshold_percent {
+        let _ = writeln!(
+            s,
+            "image-gc-low-threshold-percent = {}",
+            toml_str(&n.to_string())
+        );
+    }
+    if let Some(b) = k.cpu_cfs_quota {
+        let _ = writeln!(s, "cpu-cfs-quota-enforced = {b}");
     }
     s.push_str("\n[settings.kubernetes.node-labels]\n");
     for (k, v) in kubelet_labels(o, AmiFamily::Bottlerocket) {
@@ -347,10 +505,22 @@ fn bottlerocket(o: &BootstrapOptions) -> Result<String, UserDataError> {
             let _ = writeln!(s, "{} = {}", toml_str(k), toml_str(v));
         }
     }
-    if !o.eviction_hard.is_empty() {
-        s.push_str("\n[settings.kubernetes.eviction-hard]\n");
-        for (k, v) in &o.eviction_hard {
+    if !o.system_reserved.is_empty() {
+        s.push_str("\n[settings.kubernetes.system-reserved]\n");
+        for (k, v) in &o.system_reserved {
             let _ = writeln!(s, "{} = {}", toml_str(k), toml_str(v));
+        }
+    }
+    for (table, m) in [
+        ("eviction-hard", &o.eviction_hard),
+        ("eviction-soft", &k.eviction_soft),
+        ("eviction-soft-grace-period", &k.eviction_soft_grace_period),
+    ] {
+        if !m.is_empty() {
+            let _ = writeln!(s, "\n[settings.kubernetes.{table}]");
+            for (key, v) in m {
+                let _ = writeln!(s, "{} = {}", toml_str(key), toml_str(v));
+            }
         }
     }
     Ok(s)
@@ -379,8 +549,10 @@ mod tests {
                 effect: "NoSchedule".into(),
             }],
             kube_reserved: BTreeMap::new(),
+            system_reserved: BTreeMap::new(),
             eviction_hard: BTreeMap::new(),
             custom_user_data: None,
+            kubelet: KubeletPassThrough::default(),
         }
     }
 
@@ -405,27 +577,131 @@ apiVersion: node.eks.aws/v1alpha1
 kind: NodeConfig
 spec:
   cluster:
-    apiServerEndpoint: https://ABC.gr7.us-west-2.eks.amazonaws.com
-    certificateAuthority: Q0EK
-    cidr: 10.100.0.0/16
-    name: demo
+    apiServerEndpoint: "https://ABC.gr7.us-west-2.eks.amazonaws.com"
+    certificateAuthority: "Q0EK"
+    cidr: "10.100.0.0/16"
+    name: "demo"
   kubelet:
     config:
       clusterDNS:
-      - 10.100.0.10
+      - "10.100.0.10"
       maxPods: 29
       registerWithTaints:
-      - effect: NoSchedule
-        key: dedicated
-        value: gpu
-      - effect: NoExecute
-        key: karpenter.sh/unregistered
+      - effect: "NoSchedule"
+        key: "dedicated"
+        value: "gpu"
+      - effect: "NoExecute"
+        key: "karpenter.sh/unregistered"
     flags:
-    - --node-labels="karpenter.sh/do-not-sync-taints=true,karpenter.sh/nodepool=default,node.kubernetes.io/role=app"
+    - "--node-labels=\"karpenter.sh/do-not-sync-taints=true,karpenter.sh/nodepool=default,node.kubernetes.io/role=app\""
 
 --//--
 "#;
         assert_eq!(got, want);
+    }
+
+    /// The NodeConfig document of rendered AL2023 user data, parsed as nodeadm parses it.
+    fn nodeconfig(user_data: &str) -> serde_json::Value {
+        let doc = user_data
+            .split("--//")
+            .find_map(|p| p.split_once("Content-Type: application/node.eks.aws\n\n"))
+            .map(|(_, d)| d)
+            .expect("a NodeConfig part");
+        serde_saphyr::from_str(doc).expect("NodeConfig is YAML")
+    }
+
+    #[test]
+    fn al2023_values_that_look_like_yaml_scalars_stay_strings() {
+        let mut o = opts();
+        o.cluster_name = "1234".into();
+        o.taints = vec![NodeTaint {
+            key: "nvidia.com/gpu".into(),
+            value: "true".into(),
+            effect: "NoSchedule".into(),
+        }];
+        o.eviction_hard = BTreeMap::from([("nodefs.available".into(), "10%".into())]);
+        let nc = nodeconfig(&render(AmiFamily::AL2023, &o).unwrap());
+        assert_eq!(nc["spec"]["cluster"]["name"], serde_json::json!("1234"));
+        let taints = &nc["spec"]["kubelet"]["config"]["registerWithTaints"];
+        assert_eq!(
+            taints[0],
+            serde_json::json!({"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"})
+        );
+        assert_eq!(
+            taints[1],
+            serde_json::json!({"key": "karpenter.sh/unregistered", "effect": "NoExecute"})
+        );
+        assert_eq!(
+            nc["spec"]["kubelet"]["config"]["evictionHard"]["nodefs.available"],
+            serde_json::json!("10%")
+        );
+        assert_eq!(
+            nc["spec"]["kubelet"]["config"]["maxPods"],
+            serde_json::json!(29)
+        );
+    }
+
+    #[test]
+    fn every_nodeclass_kubelet_setting_reaches_kubelet() {
+        let mut o = opts();
+        o.system_reserved = BTreeMap::from([("cpu".into(), "100m".into())]);
+        o.kubelet = KubeletPassThrough {
+            eviction_soft: BTreeMap::from([("memory.available".into(), "500Mi".into())]),
+            eviction_soft_grace_period: BTreeMap::from([(
+                "memory.available".into(),
+                "1m0s".into(),
+            )]),
+            eviction_max_pod_grace_period: Some(60),
+            image_gc_high_threshold_percent: Some(85),
+            image_gc_low_threshold_percent: Some(80),
+            cpu_cfs_quota: Some(false),
+        };
+        let nc = nodeconfig(&render(AmiFamily::AL2023, &o).unwrap());
+        let c = &nc["spec"]["kubelet"]["config"];
+        assert_eq!(c["systemReserved"], serde_json::json!({"cpu": "100m"}));
+        assert_eq!(
+            c["evictionSoft"],
+            serde_json::json!({"memory.available": "500Mi"})
+        );
+        assert_eq!(
+            c["evictionSoftGracePeriod"],
+            serde_json::json!({"memory.available": "1m0s"})
+        );
+        assert_eq!(c["evictionMaxPodGracePeriod"], serde_json::json!(60));
+        assert_eq!(c["imageGCHighThresholdPercent"], serde_json::json!(85));
+        assert_eq!(c["imageGCLowThresholdPercent"], serde_json::json!(80));
+        assert_eq!(c["cpuCFSQuota"], serde_json::json!(false));
+
+        let al2 = render(AmiFamily::AL2, &o).unwrap();
+        for flag in [
+            "--system-reserved=cpu=100m",
+            "--eviction-soft=memory.available<500Mi",
+            "--eviction-soft-grace-period=memory.available=1m0s",
+            "--eviction-max-pod-grace-period=60",
+            "--image-gc-high-threshold=85",
+            "--image-gc-low-threshold=80",
+            "--cpu-cfs-quota=false",
+        ] {
+            assert!(al2.contains(flag), "AL2 lacks {flag}:\n{al2}");
+        }
+
+        let br = render(AmiFamily::Bottlerocket, &o).unwrap();
+        for line in [
+            "eviction-max-pod-grace-period = 60\n",
+            "image-gc-high-threshold-percent = \"85\"\n",
+            "image-gc-low-threshold-percent = \"80\"\n",
+            "cpu-cfs-quota-enforced = false\n",
+            "[settings.kubernetes.system-reserved]\n\"cpu\" = \"100m\"\n",
+            "[settings.kubernetes.eviction-soft]\n\"memory.available\" = \"500Mi\"\n",
+            "[settings.kubernetes.eviction-soft-grace-period]\n\"memory.available\" = \"1m0s\"\n",
+        ] {
+            assert!(br.contains(line), "Bottlerocket lacks {line:?}:\n{br}");
+        }
+        // scalar settings stay in [settings.kubernetes], before the first sub-table
+        assert!(
+            br.find("cpu-cfs-quota-enforced").unwrap()
+                < br.find("[settings.kubernetes.node-labels]").unwrap()
+        );
     }
 
     #[test]
@@ -486,6 +762,24 @@ max-pods = 29
         o.custom_user_data = Some("[settings.kubernetes]\nmax-pods = 3".into());
         let err = render(AmiFamily::Bottlerocket, &o).unwrap_err().to_string();
         assert!(err.contains("spec.userData"), "{err}");
+        // any table or dotted key under settings.kubernetes would collide with Karpenter's
+        // (a duplicate TOML table is a boot failure, not a merge)
+        for user in [
+            "[settings.kubernetes.kube-reserved]\nmemory = \"1Gi\"",
+            "[settings.kubernetes.eviction-hard]\n\"memory.available\" = \"5%\"",
+            "settings.kubernetes.max-pods = 3",
+            "[settings]\nkubernetes.cluster-name = \"x\"",
+            "[ settings.kubernetes ]\nkube-api-qps = 30",
+        ] {
+            o.custom_user_data = Some(user.into());
+            assert!(
+                render(AmiFamily::Bottlerocket, &o).is_err(),
+                "accepted {user:?}"
+            );
+        }
+        o.custom_user_data =
+            Some("[settings.kernel.sysctl]\n\"vm.max_map_count\" = \"262144\"".into());
+        assert!(render(AmiFamily::Bottlerocket, &o).is_ok());
     }
 
     #[test]
