@@ -706,23 +706,23 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
             let mut results: Vec<Option<Packed<'_, '_>>> = Vec::new();
             results.resize_with(variants.len(), || None);
             let next = std::sync::atomic::AtomicUsize::new(0);
+            let work = || {
+                let mut done = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&(po, co, eff)) = variants.get(i) else {
+                        break;
+                    };
+                    done.push((i, ctx.packed(po, co, eff)));
+                }
+                done
+            };
             std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|_| {
-                        let (ctx, variants, next) = (&ctx, &variants, &next);
-                        scope.spawn(move || {
-                            let mut done = Vec::new();
-                            loop {
-                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                let Some(&(po, co, eff)) = variants.get(i) else {
-                                    break;
-                                };
-                                done.push((i, ctx.packed(po, co, eff)));
-                            }
-                            done
-                        })
-                    })
-                    .collect();
+                // this thread is one of the workers (its allocator heap stays warm)
+                let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+                for (i, packed) in work() {
+                    results[i] = Some(packed);
+                }
                 for h in handles {
                     if let Ok(done) = h.join() {
                         for (i, packed) in done {
