@@ -509,14 +509,12 @@ impl FitIndex {
     }
 
     /// Component-wise (min, max) free quad over the types in `kept` (non-empty), reading
-    /// each dimension's order from its ends. `floor`, when given, is a total every kept type
-    /// fits (`kept` excludes `too_small(floor)`): the search for the minimum starts there.
-    fn min_max(&self, kept: &[u64], floor: Option<&[i64; 4]>) -> ([i64; 4], [i64; 4]) {
+    /// each dimension's order from its ends.
+    fn min_max(&self, kept: &[u64]) -> ([i64; 4], [i64; 4]) {
         let has = |i: u32| (kept[i as usize >> 6] >> (i & 63)) & 1 == 1;
         let (mut lo, mut hi) = ([i64::MAX; 4], [0i64; 4]);
         for d in 0..4 {
-            let from = floor.map_or(0, |t| self.sorted[d].partition_point(|&(f, _)| f < t[d]));
-            if let Some(&(f, _)) = self.sorted[d][from..].iter().find(|&&(_, i)| has(i)) {
+            if let Some(&(f, _)) = self.sorted[d].iter().find(|&&(_, i)| has(i)) {
                 lo[d] = f;
             }
             if let Some(&(f, _)) = self.sorted[d].iter().rev().find(|&&(_, i)| has(i)) {
@@ -673,6 +671,16 @@ impl<'p> PodShape<'p> {
     }
 }
 
+/// Whether score `c` (pending pods, price, nodes) beats `b`: fewer pending pods, then a lower
+/// price (beyond 1e-9), then, at the same price, fewer nodes.
+fn better_score(c: (usize, f64, usize), b: (usize, f64, usize)) -> bool {
+    match c.0.cmp(&b.0) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => c.1 < b.1 - 1e-9 || (c.1 <= b.1 + 1e-9 && c.2 < b.2),
+    }
+}
+
 /// Solve. Errors only on invalid NodePools; bad pods are reported as pending.
 pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
     let ctx = Ctx::new(p, opts)?;
@@ -748,15 +756,7 @@ pub fn solve(p: &Problem, opts: &SolveOptions) -> Result<Solution, Error> {
                     losers.push(cand);
                     continue;
                 }
-                // lexicographic: fewer pending pods, then lower price, then fewer nodes
-                let better = match c_pending.cmp(&b_pending) {
-                    std::cmp::Ordering::Less => true,
-                    std::cmp::Ordering::Greater => false,
-                    std::cmp::Ordering::Equal => {
-                        c_price < b_price - 1e-9 || (c_price <= b_price + 1e-9 && c_nodes < b_nodes)
-                    }
-                };
-                if better {
+                if better_score((c_pending, c_price, c_nodes), (b_pending, b_price, b_nodes)) {
                     losers.push(std::mem::replace(&mut best, cand));
                 } else {
                     losers.push(cand);
@@ -1366,6 +1366,16 @@ impl<'a> Ctx<'a> {
             .collect();
     }
 
+    /// Type `i`'s cheapest available offering price among the (zone, capacity type) bits of
+    /// `mask`.
+    fn mask_price(&self, i: usize, mask: u128) -> Option<f64> {
+        self.offer_prices[i]
+            .iter()
+            .filter(|(b, _)| mask & (1u128 << b) != 0)
+            .map(|(_, p)| *p)
+            .min_by(f64::total_cmp)
+    }
+
     /// The (zone, capacity type) combinations `reqs` allows, as a mask; `None` without masks.
     fn req_mask(&self, reqs: &Requirements) -> Option<u128> {
         if self.offer_mask.is_empty() {
@@ -1679,23 +1689,7 @@ impl<'a> Ctx<'a> {
             }
             queue.pop_front();
             let Ok(base) = &self.pods[i] else { continue };
-            // relaxation works on a copy, made only when the unrelaxed pod fails
-            let result = match run.add(i, base) {
-                Ok(()) => Ok(()),
-                Err(mut e) => {
-                    let mut pd = base.clone();
-                    loop {
-                        if !pd.relax(self.any_prefer_taint, self.opts.respect_preferences) {
-                            break Err(e);
-                        }
-                        match run.add(i, &pd) {
-                            Ok(()) => break Ok(()),
-                            Err(e2) => e = e2,
-                        }
-                    }
-                }
-            };
-            if let Err(e) = result {
+            if let Err(e) = run.place_free(i, base) {
                 last_err[i] = Some(e);
                 queue.push_back(i);
                 last_len[i] = queue.len();
@@ -1890,6 +1884,37 @@ fn quad(r: &Resources) -> [i64; 4] {
     [r.cpu_millis, r.memory_bytes, r.pods, r.ephemeral_bytes]
 }
 
+/// The resources of a quad (no extended resources): the inverse of [`quad`].
+fn quad_resources(q: [i64; 4]) -> Resources {
+    Resources {
+        cpu_millis: q[0],
+        memory_bytes: q[1],
+        pods: q[2],
+        ephemeral_bytes: q[3],
+        extended: BTreeMap::new(),
+    }
+}
+
+/// Component-wise maximum of two quads.
+fn quad_max(a: [i64; 4], b: [i64; 4]) -> [i64; 4] {
+    [
+        a[0].max(b[0]),
+        a[1].max(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
+}
+
+/// Component-wise minimum of two quads.
+fn quad_min(a: [i64; 4], b: [i64; 4]) -> [i64; 4] {
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].min(b[2]),
+        a[3].min(b[3]),
+    ]
+}
+
 /// `need ≤ room` in every component.
 #[inline]
 fn quad_fits(need: &[i64; 4], room: &[i64; 4]) -> bool {
@@ -1914,6 +1939,24 @@ fn ports_conflict(a: &[HostPort], b: &[HostPort]) -> Option<String> {
 }
 
 impl Run<'_, '_> {
+    /// [`Run::add`] with upstream's preference relaxation: each relaxation step in turn until
+    /// some target takes the pod; the last reason otherwise. The relaxed copy is made only
+    /// when the pod as it is fails.
+    fn place_free(&mut self, pod: usize, base: &PodData) -> Result<(), String> {
+        let mut err = match self.add(pod, base) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let mut pd = base.clone();
+        while pd.relax(self.ctx.any_prefer_taint, self.ctx.opts.respect_preferences) {
+            match self.add(pod, &pd) {
+                Ok(()) => return Ok(()),
+                Err(e) => err = e,
+            }
+        }
+        Err(err)
+    }
+
     fn add(&mut self, pod: usize, pd: &PodData) -> Result<(), String> {
         let need = quad(&pd.requests);
         // 1. existing nodes
@@ -2150,37 +2193,18 @@ impl Run<'_, '_> {
                                     q[d] = v.max(0);
                                 }
                             }
-                            maxcap = Resources {
-                                cpu_millis: q[0],
-                                memory_bytes: q[1],
-                                pods: q[2],
-                                ephemeral_bytes: q[3],
-                                extended: BTreeMap::new(),
-                            };
+                            maxcap = quad_resources(q);
                         } else if let Some(q) = self
                             .ctx
                             .fast
                             .then(|| {
                                 set_iter(&self.claims[ci].types).try_fold([0i64; 4], |m, i| {
-                                    self.ctx.cap_quad[i as usize].map(|f| {
-                                        [
-                                            m[0].max(f[0]),
-                                            m[1].max(f[1]),
-                                            m[2].max(f[2]),
-                                            m[3].max(f[3]),
-                                        ]
-                                    })
+                                    self.ctx.cap_quad[i as usize].map(|f| quad_max(m, f))
                                 })
                             })
                             .flatten()
                         {
-                            maxcap = Resources {
-                                cpu_millis: q[0],
-                                memory_bytes: q[1],
-                                pods: q[2],
-                                ephemeral_bytes: q[3],
-                                extended: BTreeMap::new(),
-                            };
+                            maxcap = quad_resources(q);
                         } else {
                             for i in set_iter(&self.claims[ci].types) {
                                 maxcap.max_with(&self.ctx.p.instance_types[i as usize].capacity);
@@ -2213,21 +2237,12 @@ impl Run<'_, '_> {
             // every template type has a free quad: read the minimum from the index, unless
             // the set is sparse (then folding its members is cheaper)
             Some(Some(fi)) if set_len(types) * 8 >= fi.sorted[0].len() => {
-                return Some(fi.min_max(types, None).0)
+                return Some(fi.min_max(types).0)
             }
             _ => {}
         }
         let fq = &self.ctx.type_free_quad[ti];
-        set_iter(types).try_fold([i64::MAX; 4], |m, i| {
-            fq[i as usize].map(|f| {
-                [
-                    m[0].min(f[0]),
-                    m[1].min(f[1]),
-                    m[2].min(f[2]),
-                    m[3].min(f[3]),
-                ]
-            })
-        })
+        set_iter(types).try_fold([i64::MAX; 4], |m, i| fq[i as usize].map(|f| quad_min(m, f)))
     }
 
     /// Component-wise maximum of the types' free resources; `n` = `set_len(types)`.
@@ -2244,36 +2259,15 @@ impl Run<'_, '_> {
         {
             // every template type has a free quad and the set is dense: read the maximum
             // from the index
-            let q = fi.min_max(types, None).1;
-            return Resources {
-                cpu_millis: q[0],
-                memory_bytes: q[1],
-                pods: q[2],
-                ephemeral_bytes: q[3],
-                extended: BTreeMap::new(),
-            };
+            let q = fi.min_max(types).1;
+            return quad_resources(q);
         }
         // plain types: the same maximum (from zero) on quads
         if let Some(Some(q)) = self.ctx.fast.then(|| {
             let fq = &self.ctx.type_free_quad[ti];
-            set_iter(types).try_fold([0i64; 4], |m, i| {
-                fq[i as usize].map(|f| {
-                    [
-                        m[0].max(f[0]),
-                        m[1].max(f[1]),
-                        m[2].max(f[2]),
-                        m[3].max(f[3]),
-                    ]
-                })
-            })
+            set_iter(types).try_fold([0i64; 4], |m, i| fq[i as usize].map(|f| quad_max(m, f)))
         }) {
-            return Resources {
-                cpu_millis: q[0],
-                memory_bytes: q[1],
-                pods: q[2],
-                ephemeral_bytes: q[3],
-                extended: BTreeMap::new(),
-            };
+            return quad_resources(q);
         }
         let mut m = Resources::default();
         for i in set_iter(types) {
@@ -2421,14 +2415,7 @@ impl Run<'_, '_> {
         }
         let p = self.ctx.p;
         let mut order: Vec<(f64, u32)> = (0..p.instance_types.len())
-            .filter_map(|i| {
-                self.ctx.offer_prices[i]
-                    .iter()
-                    .filter(|(b, _)| mask & (1u128 << b) != 0)
-                    .map(|(_, p)| *p)
-                    .min_by(f64::total_cmp)
-                    .map(|pr| (pr, i as u32))
-            })
+            .filter_map(|i| self.ctx.mask_price(i, mask).map(|pr| (pr, i as u32)))
             .collect();
         order.sort_by(|a, b| {
             a.0.total_cmp(&b.0).then_with(|| {
@@ -2470,6 +2457,11 @@ impl Run<'_, '_> {
     fn insert_order(&mut self, ci: usize) {
         self.room.resize(self.claims.len(), [0; 4]);
         self.room[ci] = self.claim_room(ci);
+        self.bucket_insert(ci);
+    }
+
+    /// Puts claim `ci` into the bucket of its pod count, in creation order.
+    fn bucket_insert(&mut self, ci: usize) {
         let b = self.claims[ci].pods.len();
         if self.buckets.len() <= b {
             self.buckets.resize(b + 1, Vec::new());
@@ -2486,11 +2478,7 @@ impl Run<'_, '_> {
         if let Ok(at) = self.buckets[b - 1].binary_search(&ci) {
             self.buckets[b - 1].remove(at);
         }
-        if self.buckets.len() <= b {
-            self.buckets.resize(b + 1, Vec::new());
-        }
-        let at = self.buckets[b].partition_point(|&o| o < ci);
-        self.buckets[b].insert(at, ci);
+        self.bucket_insert(ci);
     }
 
     /// The node's requirements narrowed for this pod, when the pod fits there.
@@ -2657,10 +2645,7 @@ impl Run<'_, '_> {
             for i in set_iter(kept) {
                 match (lo.as_mut(), hi.as_mut(), free_quad[i as usize]) {
                     (Some(l), Some(h), Some(f)) => {
-                        for d in 0..4 {
-                            l[d] = l[d].min(f[d]);
-                            h[d] = h[d].max(f[d]);
-                        }
+                        (*l, *h) = (quad_min(*l, f), quad_max(*h, f));
                     }
                     _ => {
                         (*lo, *hi) = (None, None);
@@ -2748,7 +2733,7 @@ impl Run<'_, '_> {
                 Some(fi) if n * 8 >= fi.sorted[0].len() => {
                     let (lo, hi) = match &total_quad {
                         Some(tq) => fi.min_max_within(&kept, tq, &quad(&c.max_alloc), true),
-                        None => fi.min_max(&kept, None),
+                        None => fi.min_max(&kept),
                     };
                     (min_quad, max_quad) = (Some(lo), Some(hi));
                 }
@@ -2859,13 +2844,7 @@ impl Run<'_, '_> {
                 let max_alloc = if n_types == self.claims[ci].n_types {
                     None
                 } else if let Some(q) = max_quad {
-                    Some(Resources {
-                        cpu_millis: q[0],
-                        memory_bytes: q[1],
-                        pods: q[2],
-                        ephemeral_bytes: q[3],
-                        extended: BTreeMap::new(),
-                    })
+                    Some(quad_resources(q))
                 } else {
                     types.as_deref().map(|t| self.max_free(ti, t, n_types))
                 };
@@ -2940,11 +2919,7 @@ impl Run<'_, '_> {
         set_iter(types)
             .filter_map(|i| {
                 let price = match mask {
-                    Some(m) => self.ctx.offer_prices[i as usize]
-                        .iter()
-                        .filter(|(b, _)| m & (1u128 << b) != 0)
-                        .map(|(_, p)| *p)
-                        .min_by(f64::total_cmp),
+                    Some(m) => self.ctx.mask_price(i as usize, m),
                     None => p.instance_types[i as usize]
                         .cheapest_offering(&c.reqs)
                         .map(|o| o.price),

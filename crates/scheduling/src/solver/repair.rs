@@ -562,9 +562,12 @@ impl Ctx<'_> {
                 continue;
             };
             let placed = match pin {
-                Pin::Node(n) => run.place_pinned(base, |run, pd| run.add_to_node(i, pd, n)),
+                // A pinned placement never relaxes a preference: a pod its pin refuses goes
+                // through `place_free` below, which relaxes only when no target takes the pod
+                // as it is, exactly as the packing does.
+                Pin::Node(n) => run.add_to_node(i, base, n),
                 Pin::Group(gi) => match claim_of[gi] {
-                    Some(ci) => run.place_pinned(base, |run, pd| run.pin_to_claim(i, pd, ci)),
+                    Some(ci) => run.pin_to_claim(i, base, ci),
                     None => {
                         // the new claim starts in the zone its original claims launched in (a
                         // stricter pod: it still satisfies everything it asked for)
@@ -576,8 +579,7 @@ impl Ctx<'_> {
                             .add(labels::ZONE, Requirement::in_values([zone.clone()]));
                         zoned.derive(self.opts.respect_preferences);
                         let before = run.claims.len();
-                        let ok =
-                            run.place_pinned(&zoned, |run, pd| run.pin_new_claim(i, pd).is_ok());
+                        let ok = run.pin_new_claim(i, &zoned).is_ok();
                         if ok {
                             claim_of[gi] = Some(before);
                         }
@@ -609,42 +611,11 @@ fn beats(cand: &Solution, s: &Solution) -> bool {
     if decided(cand) != decided(s) {
         return false;
     }
-    let better = cand.pending.len() < s.pending.len()
-        || (cand.pending.len() == s.pending.len()
-            && (cand.price_per_hour < s.price_per_hour - 1e-9
-                || (cand.price_per_hour <= s.price_per_hour + 1e-9
-                    && cand.node_claims.len() < s.node_claims.len())));
-    better && cand.node_claims.len() <= s.node_claims.len()
+    let score = |x: &Solution| (x.pending.len(), x.price_per_hour, x.node_claims.len());
+    better_score(score(cand), score(s)) && cand.node_claims.len() <= s.node_claims.len()
 }
 
 impl Run<'_, '_> {
-    /// `place` the pod as it is. A pinned placement never relaxes a preference: a pod its pin
-    /// refuses goes through [`Run::place_free`], which relaxes only when no target takes the
-    /// pod as it is, exactly as the packing does.
-    fn place_pinned(
-        &mut self,
-        base: &PodData,
-        mut place: impl FnMut(&mut Self, &PodData) -> bool,
-    ) -> bool {
-        place(self, base)
-    }
-
-    /// The ordinary first-fit [`Run::add`] with preference relaxation, as the packing does.
-    fn place_free(&mut self, pod: usize, base: &PodData) -> Result<(), String> {
-        let mut err = match self.add(pod, base) {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        let mut pd = base.clone();
-        while pd.relax(self.ctx.any_prefer_taint, self.ctx.opts.respect_preferences) {
-            match self.add(pod, &pd) {
-                Ok(()) => return Ok(()),
-                Err(e) => err = e,
-            }
-        }
-        Err(err)
-    }
-
     /// Put the pod on existing node `n` if it fits there.
     fn add_to_node(&mut self, pod: usize, pd: &PodData, n: usize) -> bool {
         let Some(reqs) = self.eval_node(n, pd) else {
