@@ -1075,22 +1075,19 @@ impl<'a> Ctx<'a> {
             }
             running_anti.push(per_node);
         }
-        for (ni, n) in p.existing_nodes.iter().enumerate() {
+        // (counts are sums, so the node order does not matter; the taints are the ones the
+        // node state already filtered)
+        for ns in &nodes {
+            let n = &p.existing_nodes[ns.idx];
             let mut labels_h = n.labels.clone();
             labels_h.insert(labels::HOSTNAME.to_string(), n.name.clone());
-            let taints: Vec<Taint> = n
-                .taints
-                .iter()
-                .filter(|t| n.initialized || !ignored_until_init.contains(&t.key.as_str()))
-                .cloned()
-                .collect();
             for (pi, rp) in n.pods.iter().enumerate() {
                 topo.record_running(
                     &rp.namespace,
                     &rp.labels,
-                    &running_anti[ni][pi],
+                    &running_anti[ns.idx][pi],
                     &labels_h,
-                    &taints,
+                    &ns.taints,
                 );
             }
         }
@@ -1957,6 +1954,23 @@ impl Run<'_, '_> {
         Err(err)
     }
 
+    /// Put the pod on existing node `n` if it fits there.
+    fn add_to_node(&mut self, pod: usize, pd: &PodData, n: usize) -> bool {
+        let Some(reqs) = self.eval_node(n, pd) else {
+            return false;
+        };
+        let e = Eval {
+            reqs: Some(reqs),
+            types: None,
+            n_types: 0,
+            total: Resources::default(),
+            max_quad: None,
+            min_quad: None,
+        };
+        self.commit(Target::Node(n), pod, pd, e);
+        true
+    }
+
     fn add(&mut self, pod: usize, pd: &PodData) -> Result<(), String> {
         let need = quad(&pd.requests);
         // 1. existing nodes
@@ -1965,16 +1979,7 @@ impl Run<'_, '_> {
             if self.ctx.fast && !quad_fits(&need, &self.node_room[n]) {
                 continue;
             }
-            if let Some(reqs) = self.eval_node(n, pd) {
-                let e = Eval {
-                    reqs: Some(reqs),
-                    types: None,
-                    n_types: 0,
-                    total: Resources::default(),
-                    max_quad: None,
-                    min_quad: None,
-                };
-                self.commit(Target::Node(n), pod, pd, e);
+            if self.add_to_node(pod, pd, n) {
                 return Ok(());
             }
         }

@@ -616,23 +616,6 @@ fn beats(cand: &Solution, s: &Solution) -> bool {
 }
 
 impl Run<'_, '_> {
-    /// Put the pod on existing node `n` if it fits there.
-    fn add_to_node(&mut self, pod: usize, pd: &PodData, n: usize) -> bool {
-        let Some(reqs) = self.eval_node(n, pd) else {
-            return false;
-        };
-        let e = Eval {
-            reqs: Some(reqs),
-            types: None,
-            n_types: 0,
-            total: Resources::default(),
-            max_quad: None,
-            min_quad: None,
-        };
-        self.commit(Target::Node(n), pod, pd, e);
-        true
-    }
-
     /// Put the pod on claim `ci` if it fits there.
     fn pin_to_claim(&mut self, pod: usize, pd: &PodData, ci: usize) -> bool {
         if ci >= self.claims.len() {

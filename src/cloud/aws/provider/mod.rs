@@ -893,18 +893,7 @@ mod tests {
 
     #[test]
     fn kube_reserved_of_m5_large_matches_the_worked_example() {
-        use karpenter_scheduling::instancetype::{aws_capacity_and_overhead, AwsTypeFacts};
-        let (cap, ovh) = aws_capacity_and_overhead(
-            &AwsTypeFacts {
-                vcpu: 2,
-                memory_mib: 8192,
-                arm64: false,
-                default_card_enis: 3,
-                ipv4_per_eni: 10,
-            },
-            &OverheadOptions::default(),
-        );
-        let it = InstanceType::new("m5.large", BTreeMap::new(), cap, ovh, vec![]);
+        let it = m5_large(&OverheadOptions::default());
         let r = kube_reserved(&it);
         assert_eq!(r["cpu"], "70m");
         assert_eq!(r["memory"], "574Mi");
