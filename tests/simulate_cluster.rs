@@ -130,7 +130,10 @@ fn node_class() -> Value {
     json!({
         "apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass",
         "metadata": {"name": "default"},
-        "spec": {"amiSelectorTerms": [{"alias": "al2023@latest"}], "role": "KarpenterNodeRole"}
+        // the fields the CRD schema requires (the API server would reject the class without them)
+        "spec": {"amiSelectorTerms": [{"alias": "al2023@latest"}], "role": "KarpenterNodeRole",
+                 "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": "c"}}],
+                 "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": "c"}}]}
     })
 }
 
@@ -540,7 +543,9 @@ async fn v1beta1_only_clusters_are_read() {
     server.seed(node_pool("karpenter.sh/v1beta1"));
     server.seed(json!({
         "apiVersion": "karpenter.k8s.aws/v1beta1", "kind": "EC2NodeClass",
-        "metadata": {"name": "default"}, "spec": {"amiFamily": "AL2023", "role": "R"}
+        "metadata": {"name": "default"}, "spec": {"amiFamily": "AL2023", "role": "R",
+            "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": "c"}}],
+            "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": "c"}}]}
     }));
     server.seed(pending_pod("shop", "web-1", "500m", json!({})));
     let v = json_out(&simulate(&server, &["-o", "json"]));

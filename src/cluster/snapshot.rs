@@ -195,46 +195,8 @@ pub enum SnapshotError {
     },
 }
 
-/// What was read from the cluster.
-#[derive(Debug, Clone, Default)]
-pub struct ClusterSnapshot {
-    /// NodePools (at `node_pool_version`).
-    pub node_pools: Vec<Value>,
-    /// `karpenter.sh/v1` or `karpenter.sh/v1beta1`.
-    pub node_pool_version: String,
-    /// EC2NodeClasses (v1, else v1beta1; empty when neither is served).
-    pub node_classes: Vec<Value>,
-    /// Nodes.
-    pub nodes: Vec<Value>,
-    /// NodeClaims (same version as the NodePools).
-    pub node_claims: Vec<Value>,
-    /// Pods in every namespace.
-    pub pods: Vec<Value>,
-    /// DaemonSets in every namespace.
-    pub daemon_sets: Vec<Value>,
-    /// PersistentVolumeClaims in every namespace.
-    pub persistent_volume_claims: Vec<Value>,
-    /// PersistentVolumes.
-    pub persistent_volumes: Vec<Value>,
-    /// StorageClasses.
-    pub storage_classes: Vec<Value>,
-}
-
-impl ClusterSnapshot {
-    /// Every object, NodePools and EC2NodeClasses first.
-    pub fn objects(&self) -> impl Iterator<Item = &Value> {
-        self.node_pools
-            .iter()
-            .chain(&self.node_classes)
-            .chain(&self.nodes)
-            .chain(&self.node_claims)
-            .chain(&self.pods)
-            .chain(&self.daemon_sets)
-            .chain(&self.persistent_volume_claims)
-            .chain(&self.persistent_volumes)
-            .chain(&self.storage_classes)
-    }
-}
+/// What was read from the cluster: the pure model's snapshot type.
+pub use karpenter_state::Snapshot as ClusterSnapshot;
 
 /// Lists one resource; `Ok(None)` when it is not served (404).
 async fn list(

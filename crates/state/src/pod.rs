@@ -1,0 +1,192 @@
+//! Pod rules in one place (upstream `pkg/utils/pod/scheduling.go`): which pods Karpenter
+//! provisions for (`IsProvisionable`), which are bound to a node, and which would be
+//! rescheduled if their node went away (`IsReschedulable`).
+//!
+//! A [`StatePod`] keeps only what scheduling and disruption read, not the whole object.
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+use k8s_openapi::jiff::Timestamp;
+use karpenter_scheduling::Pod;
+
+use crate::error::Error;
+use crate::translate::{labels_of, pod_from_spec};
+use crate::volume::{volume_refs, VolumeRef};
+
+/// A pod's `namespace/name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PodKey {
+    /// Namespace (`default` when unset).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl std::fmt::Display for PodKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// What a pod is to provisioning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodRole {
+    /// Provisionable: Karpenter would plan capacity for it.
+    Pending,
+    /// Bound to this node.
+    Bound(String),
+    /// Neither, and why (terminal, being deleted, a DaemonSet pod, gated, nominated, another
+    /// scheduler's pod the scheduler has not marked unschedulable, ...).
+    Skip(&'static str),
+}
+
+pub(crate) fn is_deleting(meta: &meta::ObjectMeta) -> bool {
+    meta.deletion_timestamp.is_some()
+}
+
+pub(crate) fn owner_kind_is(meta: &meta::ObjectMeta, kinds: &[&str]) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|o| kinds.contains(&o.kind.as_str()))
+}
+
+/// Upstream's `IsProvisionable`, widened to pods the default kube-scheduler has not looked at
+/// yet (no `PodScheduled` condition): a snapshot or a manifest may show them before the
+/// scheduler does. Pods with a node name are [`PodRole::Bound`].
+pub fn role(pod: &core::Pod) -> PodRole {
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
+    if matches!(phase, "Succeeded" | "Failed") {
+        return PodRole::Skip("it has terminated");
+    }
+    let spec = pod.spec.as_ref();
+    if let Some(node) = spec.and_then(|s| s.node_name.as_deref()) {
+        if !node.is_empty() {
+            return PodRole::Bound(node.to_string());
+        }
+    }
+    if is_deleting(&pod.metadata) {
+        return PodRole::Skip("it is being deleted");
+    }
+    if owner_kind_is(&pod.metadata, &["DaemonSet", "Node"]) {
+        return PodRole::Skip("it is a DaemonSet or static pod");
+    }
+    if status
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
+    {
+        return PodRole::Skip("it is nominated to a node");
+    }
+    if spec
+        .and_then(|s| s.scheduling_gates.as_ref())
+        .is_some_and(|g| !g.is_empty())
+    {
+        return PodRole::Skip("it has scheduling gates");
+    }
+    let scheduled = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"));
+    match scheduled {
+        Some(c) if c.status == "False" && c.reason.as_deref() == Some("Unschedulable") => {
+            PodRole::Pending
+        }
+        Some(_) => PodRole::Skip("the kube-scheduler has not marked it Unschedulable"),
+        None => {
+            let scheduler = spec.and_then(|s| s.scheduler_name.as_deref()).unwrap_or("");
+            if scheduler.is_empty() || scheduler == "default-scheduler" {
+                PodRole::Pending
+            } else {
+                PodRole::Skip("another scheduler has not marked it Unschedulable")
+            }
+        }
+    }
+}
+
+/// A pod as the cluster model keeps it.
+#[derive(Debug, Clone)]
+pub struct StatePod {
+    /// `namespace/name`.
+    pub key: PodKey,
+    /// `metadata.uid` (empty for manifests).
+    pub uid: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations (do-not-disrupt and friends are read from here).
+    pub annotations: BTreeMap<String, String>,
+    /// Provisionable, bound, or neither.
+    pub role: PodRole,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+    /// Owned by a DaemonSet or a Node (mirror pod): never rescheduled.
+    pub daemon: bool,
+    /// `metadata.creationTimestamp`.
+    pub created: Option<Timestamp>,
+    /// `status.startTime`.
+    pub started: Option<Timestamp>,
+    /// The engine's view, or why the pod cannot be simulated.
+    pub scheduling: Result<Pod, Error>,
+    /// Claims its volumes use.
+    pub volumes: Vec<VolumeRef>,
+}
+
+impl StatePod {
+    /// Build from a pod object. `uid` overrides the engine's tie-breaker (`namespace/name`).
+    pub fn new(pod: &core::Pod) -> StatePod {
+        let key = PodKey {
+            namespace: pod
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
+            name: pod.metadata.name.clone().unwrap_or_default(),
+        };
+        let role = role(pod);
+        let default_spec = core::PodSpec::default();
+        let spec = pod.spec.as_ref().unwrap_or(&default_spec);
+        let bound = matches!(role, PodRole::Bound(_));
+        StatePod {
+            scheduling: pod_from_spec(
+                &key.namespace,
+                &key.name,
+                labels_of(Some(&pod.metadata)),
+                spec,
+                0,
+            ),
+            volumes: volume_refs(&key.name, spec, bound),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            labels: labels_of(Some(&pod.metadata)),
+            annotations: pod.metadata.annotations.clone().unwrap_or_default(),
+            deleting: is_deleting(&pod.metadata),
+            daemon: owner_kind_is(&pod.metadata, &["DaemonSet", "Node"]),
+            created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            started: pod
+                .status
+                .as_ref()
+                .and_then(|s| s.start_time.as_ref())
+                .map(|t| t.0),
+            role,
+            key,
+        }
+    }
+
+    /// The node it is bound to.
+    pub fn node(&self) -> Option<&str> {
+        match &self.role {
+            PodRole::Bound(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Would be re-planned if its node went away (upstream `IsReschedulable`): not a DaemonSet
+    /// or static pod, not being deleted.
+    pub fn reschedulable(&self) -> bool {
+        !self.daemon && !self.deleting
+    }
+
+    /// Counts for topology spread and anti-affinity on its node (not terminating).
+    pub fn counts(&self) -> bool {
+        !self.deleting
+    }
+}
