@@ -9,7 +9,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::instancetype::InstanceType;
+use crate::labels;
 use crate::model::{DaemonSet, ExistingNode, NodePool, Pod};
+use crate::requirements::{NodeSelectorRequirement, Operator, Requirements};
 use crate::resources::Resources;
 use crate::solver::MAX_INSTANCE_TYPES;
 
@@ -90,6 +92,60 @@ pub struct NodeClaimPlan {
     pub requests: Resources,
     /// The NodeClaim's requirements, as text.
     pub requirements: String,
+    /// The same requirements, structured: the NodePool's requirements and labels narrowed by
+    /// the pods (upstream's NodeClaimTemplate requirements after scheduling), without the
+    /// hostname placeholder, minValues kept. The instance-type key is as narrowed, not the
+    /// launch list: [`NodeClaimPlan::spec_requirements`] gives the NodeClaim's
+    /// `spec.requirements`. Claims with the same requirements share them. Not serialized
+    /// (`requirements` is their text).
+    #[serde(skip)]
+    pub node_requirements: Arc<Requirements>,
+}
+
+impl NodeClaimPlan {
+    /// The NodeClaim's `spec.requirements` (upstream `nodeclaimtemplate.go: ToNodeClaim`):
+    /// [`NodeClaimPlan::node_requirements`] as terms in key order, with
+    /// `node.kubernetes.io/instance-type In` the launch list (`instance_types`, cheapest
+    /// first), carrying the instance-type requirement's minValues.
+    pub fn spec_requirements(&self) -> Vec<NodeSelectorRequirement> {
+        let mut reqs = (*self.node_requirements).clone();
+        let min_values = reqs
+            .remove(labels::INSTANCE_TYPE)
+            .and_then(|r| r.min_values);
+        let mut terms = reqs.to_terms();
+        let at = terms.partition_point(|t| t.key.as_str() < labels::INSTANCE_TYPE);
+        terms.insert(
+            at,
+            NodeSelectorRequirement {
+                key: labels::INSTANCE_TYPE.to_string(),
+                operator: Operator::In,
+                values: self.instance_types.to_vec(),
+                min_values,
+            },
+        );
+        terms
+    }
+
+    /// The labels the NodeClaim carries when it is created (upstream `nodeclaimtemplate.go`:
+    /// the template's labels and `resolveCustomLabelsFromRequirements`): `karpenter.sh/nodepool`
+    /// and every single-valued `In` requirement on a key that is neither well-known (the node
+    /// gets those from its instance type and offering) nor restricted (`kubernetes.io/hostname`,
+    /// the `karpenter.sh` domain). The NodePool's own labels are such requirements. Unlike
+    /// upstream, a custom key that still allows several values gets no label (upstream picks
+    /// one at random). The NodeClass label (`karpenter.k8s.aws/ec2nodeclass`) is not known
+    /// here: a caller building the NodeClaim adds it from the NodePool.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::from([(labels::NODEPOOL.to_string(), self.node_pool.clone())]);
+        for (k, r) in self.node_requirements.iter() {
+            if labels::is_well_known(k) || labels::is_restricted_for_pods(k) {
+                continue;
+            }
+            if let Some(v) = r.single() {
+                out.insert(k.clone(), v.to_string());
+            }
+        }
+        out
+    }
 }
 
 /// A pod left pending.

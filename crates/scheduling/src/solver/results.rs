@@ -45,8 +45,8 @@ impl Run<'_, '_> {
         let p = self.ctx.p;
         let claims = std::mem::take(&mut self.claims);
         let mut node_claims = Vec::with_capacity(claims.len());
-        // claims in one zone and capacity type share their requirements' text
-        let mut texts: FxMap<Requirements, String> = FxMap::default();
+        // claims in one zone and capacity type share their requirements (and their text)
+        let mut texts: FxMap<Arc<Requirements>, String> = FxMap::default();
         let mut cache = PlanCache::default();
         // per (sorted list, by address; template) left untruncated: its names and smallest
         // overhead
@@ -107,12 +107,13 @@ impl Run<'_, '_> {
             }
             let mut reqs = c.reqs;
             reqs.remove(labels::HOSTNAME);
-            let requirements = match texts.get(&reqs) {
-                Some(t) => t.clone(),
+            let (node_requirements, requirements) = match texts.get_key_value(&reqs) {
+                Some((r, t)) => (Arc::clone(r), t.clone()),
                 None => {
                     let t = reqs.to_string();
-                    texts.insert(reqs, t.clone());
-                    t
+                    let r = Arc::new(reqs);
+                    texts.insert(Arc::clone(&r), t.clone());
+                    (r, t)
                 }
             };
             node_claims.push(NodeClaimPlan {
@@ -125,6 +126,7 @@ impl Run<'_, '_> {
                 pods: c.pods,
                 requests,
                 requirements,
+                node_requirements,
             });
         }
         let mut existing_nodes = BTreeMap::new();
