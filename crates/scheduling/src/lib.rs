@@ -9,6 +9,7 @@ pub mod instancetype;
 pub mod labels;
 pub mod lp;
 pub mod model;
+pub mod problem;
 pub mod requirements;
 pub mod resources;
 pub mod solver;
@@ -18,9 +19,10 @@ pub mod topology;
 pub use catalog::Catalog;
 pub use instancetype::{InstanceType, Offering, OverheadOptions};
 pub use model::{DaemonSet, ExistingNode, NodePool, Pod};
+pub use problem::{NodeClaimPlan, PendingPod, Problem, Solution, SolveOptions, Strategy};
 pub use requirements::{NodeSelectorRequirement, Operator, Requirement, Requirements};
 pub use resources::Resources;
-pub use solver::{solve, NodeClaimPlan, PendingPod, Problem, Solution, SolveOptions, Strategy};
+pub use solver::solve;
 
 /// Errors from the scheduling core.
 #[derive(Debug, thiserror::Error)]

@@ -247,6 +247,43 @@ impl Requirement {
         }
     }
 
+    /// This set as `spec.requirements` terms on `key` (upstream `Requirement.
+    /// NodeSelectorRequirement`): `In`, `DoesNotExist`, `Exists`, or for a complement its
+    /// `Gt` and `Lt` bounds and its `NotIn` values, one term each (their conjunction is the set;
+    /// upstream keeps only one of them). `minValues` goes on the first term.
+    pub fn to_terms(&self, key: &str) -> Vec<NodeSelectorRequirement> {
+        let term = |operator: Operator, values: Vec<String>| NodeSelectorRequirement {
+            key: key.to_string(),
+            operator,
+            values,
+            min_values: None,
+        };
+        let values = || self.values.iter().cloned().collect::<Vec<_>>();
+        let mut out = Vec::new();
+        if !self.complement {
+            out.push(if self.values.is_empty() {
+                term(Operator::DoesNotExist, Vec::new())
+            } else {
+                term(Operator::In, values())
+            });
+        } else {
+            if let Some(g) = self.greater_than {
+                out.push(term(Operator::Gt, vec![g.to_string()]));
+            }
+            if let Some(l) = self.less_than {
+                out.push(term(Operator::Lt, vec![l.to_string()]));
+            }
+            if !self.values.is_empty() {
+                out.push(term(Operator::NotIn, values()));
+            }
+            if out.is_empty() {
+                out.push(term(Operator::Exists, Vec::new()));
+            }
+        }
+        out[0].min_values = self.min_values;
+        out
+    }
+
     /// Set intersection; `minValues` takes the larger of the two.
     pub fn intersection(&self, o: &Requirement) -> Requirement {
         let greater_than = match (self.greater_than, o.greater_than) {
@@ -482,6 +519,15 @@ impl Requirements {
     }
 }
 
+impl Requirements {
+    /// These requirements as `spec.requirements` terms, in key order (upstream
+    /// `Requirements.NodeSelectorRequirements`); [`Requirements::from_terms`] gives the same
+    /// set back.
+    pub fn to_terms(&self) -> Vec<NodeSelectorRequirement> {
+        self.map.iter().flat_map(|(k, r)| r.to_terms(k)).collect()
+    }
+}
+
 impl fmt::Display for Requirements {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
@@ -616,6 +662,36 @@ mod tests {
         })
     }
 
+    #[test]
+    fn requirements_become_the_terms_a_nodeclaim_carries() {
+        let mut r = Requirements::new();
+        r.add("team", Requirement::in_values(["b", "a"]));
+        r.add("gpu", term("gpu", Operator::DoesNotExist, &[]));
+        r.add("env", term("env", Operator::NotIn, &["dev"]));
+        r.add("cpu", term("cpu", Operator::Gte, &["4"]));
+        r.add("cpu", term("cpu", Operator::Lt, &["17"]));
+        r.add("zone", term("zone", Operator::Exists, &[]));
+        let mut family = term("family", Operator::In, &["c5", "m5", "r5"]);
+        family.min_values = Some(2);
+        r.add("family", family);
+        let t = |k: &str, op, vals: &[&str], min: Option<usize>| NodeSelectorRequirement {
+            min_values: min,
+            ..NodeSelectorRequirement::new(k, op, vals)
+        };
+        assert_eq!(
+            r.to_terms(),
+            vec![
+                t("cpu", Operator::Gt, &["3"], None),
+                t("cpu", Operator::Lt, &["17"], None),
+                t("env", Operator::NotIn, &["dev"], None),
+                t("family", Operator::In, &["c5", "m5", "r5"], Some(2)),
+                t("gpu", Operator::DoesNotExist, &[], None),
+                t("team", Operator::In, &["a", "b"], None),
+                t("zone", Operator::Exists, &[], None),
+            ]
+        );
+    }
+
     proptest! {
         #[test]
         fn intersection_is_set_intersection(a in arb_req(), b in arb_req(), v in -2i64..10) {
@@ -624,6 +700,20 @@ mod tests {
             prop_assert_eq!(i.has(&v), a.has(&v) && b.has(&v));
             let j = b.intersection(&a);
             prop_assert_eq!(j.has(&v), i.has(&v));
+        }
+
+        #[test]
+        fn terms_give_back_the_same_set(
+            a in arb_req(),
+            b in arb_req(),
+            min in proptest::option::of(1usize..4),
+        ) {
+            let mut r = a.intersection(&b);
+            r.min_values = min;
+            let mut reqs = Requirements::new();
+            reqs.add("k", r);
+            let back = Requirements::from_terms(&reqs.to_terms()).expect("valid terms");
+            prop_assert_eq!(back, reqs);
         }
     }
 }

@@ -1051,3 +1051,117 @@ fn node_taints_policy_honor_skips_untolerated_existing_nodes() {
         ])
     );
 }
+
+/// A NodeClaim can be built from a plan: its structured requirements are the NodePool's
+/// requirements and labels narrowed by the pod (no hostname placeholder), and its
+/// `spec.requirements` list the launch types under the instance-type key with the NodePool's
+/// minValues (upstream `nodeclaimtemplate.go: ToNodeClaim`).
+#[test]
+fn a_plan_carries_its_nodeclaim_requirements_structured() {
+    let mut np = pool("team-a");
+    np.labels = BTreeMap::from([("team".to_string(), "a".to_string())]);
+    np.requirements
+        .push(term("custom", Operator::In, &["x", "y"]));
+    np.requirements.push(Term {
+        min_values: Some(2),
+        ..term(INSTANCE_TYPE, Operator::NotIn, &["fake-it-9"])
+    });
+    let mut a = pod("a", 100, 1);
+    a.node_selector = BTreeMap::from([(ZONE.to_string(), "test-zone-2".to_string())]);
+    a.required_node_affinity = vec![vec![term("custom", Operator::In, &["y"])]];
+    let p = problem(10, vec![np], vec![a]);
+    let opts = SolveOptions {
+        strategy: Strategy::Karpenter,
+        max_instance_types: 3,
+        ..Default::default()
+    };
+    let s = solve(&p, &opts).expect("valid problem");
+    assert_eq!(s.node_claims.len(), 1);
+    let c = &s.node_claims[0];
+    assert_eq!(c.instance_types.len(), 3, "{:?}", c.instance_types);
+
+    // the narrowed requirements, structured (and the text is their rendering)
+    let narrowed: Vec<(String, String)> = c
+        .node_requirements
+        .iter()
+        .map(|(k, r)| (k.clone(), r.to_string()))
+        .collect();
+    let expect = |k: &str, r: &str| (k.to_string(), r.to_string());
+    assert_eq!(
+        narrowed,
+        vec![
+            expect("custom", "In [y]"),
+            expect("karpenter.sh/nodepool", "In [team-a]"),
+            expect(INSTANCE_TYPE, "NotIn [fake-it-9]"),
+            expect("team", "In [a]"),
+            expect(ZONE, "In [test-zone-2]"),
+        ]
+    );
+    assert_eq!(
+        c.node_requirements.get(INSTANCE_TYPE).unwrap().min_values,
+        Some(2)
+    );
+    assert_eq!(c.requirements, c.node_requirements.to_string());
+
+    // spec.requirements: the instance-type term is the launch list, cheapest first
+    let launch: Vec<&str> = c.instance_types.iter().map(String::as_str).collect();
+    assert_eq!(
+        c.spec_requirements(),
+        vec![
+            term("custom", Operator::In, &["y"]),
+            term("karpenter.sh/nodepool", Operator::In, &["team-a"]),
+            Term {
+                min_values: Some(2),
+                ..term(INSTANCE_TYPE, Operator::In, &launch)
+            },
+            term("team", Operator::In, &["a"]),
+            term(ZONE, Operator::In, &["test-zone-2"]),
+        ]
+    );
+    assert_eq!(launch[0], c.instance_type);
+}
+
+/// The labels a planned NodeClaim carries: the NodePool label and the single-valued custom
+/// requirements (the NodePool's labels among them); never well-known keys (the node gets those
+/// from its instance type), the hostname placeholder, or a custom key still open to several
+/// values.
+#[test]
+fn a_plan_labels_its_nodeclaim_with_its_single_valued_custom_requirements() {
+    let mut np = pool("team-a");
+    np.labels = BTreeMap::from([("team".to_string(), "a".to_string())]);
+    np.requirements
+        .push(term("custom", Operator::In, &["x", "y"]));
+    np.requirements
+        .push(term("tier", Operator::In, &["gold", "silver"]));
+    np.requirements.push(term("spare", Operator::Exists, &[]));
+    np.requirements
+        .push(term(CAPACITY_TYPE, Operator::In, &["on-demand"]));
+    let mut a = pod("a", 100, 1);
+    a.node_selector = BTreeMap::from([
+        (ZONE.to_string(), "test-zone-3".to_string()),
+        ("tier".to_string(), "gold".to_string()),
+    ]);
+    let s = karpenter(&problem(4, vec![np], vec![a]));
+    assert_eq!(s.node_claims.len(), 1);
+    let c = &s.node_claims[0];
+    assert_eq!(
+        c.labels(),
+        BTreeMap::from([
+            ("karpenter.sh/nodepool".to_string(), "team-a".to_string()),
+            ("team".to_string(), "a".to_string()),
+            ("tier".to_string(), "gold".to_string()),
+        ])
+    );
+    // the zone and capacity type are single-valued requirements, but well-known: no labels
+    assert_eq!(
+        c.node_requirements.get(ZONE).and_then(|r| r.single()),
+        Some("test-zone-3")
+    );
+    assert_eq!(
+        c.node_requirements
+            .get(CAPACITY_TYPE)
+            .and_then(|r| r.single()),
+        Some("on-demand")
+    );
+    assert!(c.node_requirements.get(HOSTNAME).is_none());
+}

@@ -713,6 +713,7 @@ mod tests {
                     ..p.pods[i].requests.clone()
                 },
                 requirements: String::new(),
+                node_requirements: Default::default(),
             })
             .collect();
         Solution {
