@@ -65,6 +65,10 @@ fn check_contract(v: &Value, pod_count: usize) {
             types[0], c["instanceType"],
             "instanceTypes is cheapest first"
         );
+        assert_eq!(
+            c["labels"]["karpenter.sh/nodepool"], c["nodePool"],
+            "nodeClaims[].labels names the NodePool: {c}"
+        );
         total += c["pricePerHour"].as_f64().unwrap();
         for p in c["pods"].as_array().unwrap() {
             assert!(p.as_str().unwrap().contains('/'), "pods are namespace/name");
@@ -112,6 +116,13 @@ fn bundled_example_runs_without_arguments() {
     let gpu: Vec<&Value> = claims.iter().filter(|c| c["nodePool"] == "gpu").collect();
     assert!(!gpu.is_empty());
     for c in &gpu {
+        // the labels the NodeClaim would carry: the pool's template label and its class
+        assert_eq!(c["labels"]["workload"], "gpu", "{c}");
+        assert_eq!(c["labels"]["karpenter.k8s.aws/ec2nodeclass"], "default", "{c}");
+        assert!(
+            c["labels"].get("topology.kubernetes.io/zone").is_none(),
+            "zone comes from the instance, not a label: {c}"
+        );
         let pods = c["pods"].as_array().unwrap();
         assert!(pods
             .iter()

@@ -102,6 +102,9 @@ pub struct NodeClaimOut {
     pub price_per_hour: f64,
     /// `namespace/name` of its pods.
     pub pods: Vec<String>,
+    /// The labels the NodeClaim would carry: `karpenter.sh/nodepool`, the node class, the
+    /// NodePool's template labels and the pods' single-valued custom requirements.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A pending pod.
@@ -263,6 +266,19 @@ pub fn run(global: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<ExitCode> 
                 capacity_type: c.capacity_type.clone(),
                 price_per_hour: round6(c.price_per_hour),
                 pods: c.pods.iter().map(|&i| pod_name(i)).collect(),
+                labels: {
+                    let mut l = c.labels();
+                    let class = problem
+                        .node_pools
+                        .iter()
+                        .find(|p| p.name == c.node_pool)
+                        .map(|p| p.node_class.as_str())
+                        .filter(|n| !n.is_empty());
+                    if let Some(class) = class {
+                        l.insert(karpenter_api::labels::EC2NODECLASS.to_string(), class.to_string());
+                    }
+                    l
+                },
             })
             .collect(),
         existing_nodes: solution
