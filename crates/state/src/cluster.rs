@@ -232,6 +232,11 @@ impl Cluster {
         self.pdbs.insert(key, pdb);
     }
 
+    /// Remove a PodDisruptionBudget.
+    pub fn remove_pdb(&mut self, namespace: &str, name: &str) {
+        self.pdbs.remove(&(namespace.to_string(), name.to_string()));
+    }
+
     /// Every PodDisruptionBudget.
     pub fn pdbs(&self) -> impl Iterator<Item = &PodDisruptionBudget> + '_ {
         self.pdbs.values()

@@ -75,7 +75,6 @@ const IGNORED_KINDS: &[&str] = &[
     "RoleBinding",
     "ClusterRole",
     "ClusterRoleBinding",
-    "PodDisruptionBudget",
     "HorizontalPodAutoscaler",
     "Ingress",
     "NetworkPolicy",
@@ -228,6 +227,8 @@ impl Reader {
                 .and_then(|v| from_value::<NodeClaim>(v, "NodeClaim"))
                 .and_then(ClaimEntry::new)
                 .map(|c| self.cluster.upsert_node_claim(c)),
+            "PodDisruptionBudget" => from_value(doc, "PodDisruptionBudget")
+                .map(|pdb| self.cluster.upsert_pdb(pdb)),
             "PersistentVolumeClaim" => serde_json::from_value(doc)
                 .context("not a valid PersistentVolumeClaim")
                 .map(|c| {
@@ -250,7 +251,7 @@ impl Reader {
             k if IGNORED_KINDS.contains(&k) => Ok(()),
             k => Err(Error::new(format!(
                 "unsupported kind {k:?}: simulate reads Pod, Deployment, StatefulSet, ReplicaSet, \
-                 Job, DaemonSet, NodePool, EC2NodeClass, Node, NodeClaim, \
+                 Job, DaemonSet, NodePool, EC2NodeClass, Node, NodeClaim, PodDisruptionBudget, \
                  PersistentVolumeClaim, PersistentVolume and StorageClass"
             ))),
         };

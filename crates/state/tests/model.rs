@@ -564,3 +564,37 @@ fn the_bundled_example_parses_into_a_problem() {
     assert!(!p.problem.node_pools.is_empty());
     assert!(p.problem.pods.len() >= 10);
 }
+
+#[test]
+fn pod_disruption_budgets_are_read_and_a_bad_one_is_named() {
+    let r = read(
+        Source::Manifests,
+        "apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web, namespace: shop}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: web}}}
+",
+    );
+    let names: Vec<_> = r
+        .cluster
+        .pdbs()
+        .map(|p| p.metadata.name.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["web"]);
+    let mut bad = Reader::new(Source::Manifests);
+    let e = bad
+        .add_source(
+            "pdb.yaml",
+            "apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web, namespace: shop}
+spec: {maxUnavailable: [1]}
+",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("pdb.yaml") && e.contains("shop/web") && e.contains("spec.maxUnavailable"),
+        "{e}"
+    );
+}
