@@ -242,7 +242,7 @@ impl Instance {
 }
 
 /// `karpenter.sh/nodeclaim`.
-pub const NODECLAIM_TAG: &str = "karpenter.sh/nodeclaim";
+pub use karpenter_api::labels::NODECLAIM_TAG;
 
 /// A Karpenter cloud provider. Futures are `Send` so a multi-threaded runtime can drive them.
 pub trait CloudProvider: Send + Sync {
@@ -462,7 +462,7 @@ impl CloudProvider for InMemoryProvider {
                 (labels::NODEPOOL.to_string(), req.nodepool.clone()),
                 (NODECLAIM_TAG.to_string(), req.nodeclaim.clone()),
                 (
-                    "karpenter.k8s.aws/ec2nodeclass".to_string(),
+                    labels::EC2NODECLASS.to_string(),
                     req.nodeclass.clone(),
                 ),
                 ("Name".to_string(), req.nodeclaim.clone()),

@@ -19,9 +19,9 @@ use serde::Serialize;
 use super::selector::Selector;
 
 /// Karpenter's opt-out annotation (pods and nodes).
-pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
+pub use karpenter_api::labels::DO_NOT_DISRUPT;
 /// The pre-v1 pod annotation replaced by [`DO_NOT_DISRUPT`].
-pub const DO_NOT_EVICT: &str = "karpenter.sh/do-not-evict";
+pub use karpenter_api::labels::DO_NOT_EVICT_LEGACY as DO_NOT_EVICT;
 
 /// Why a node cannot be drained without `--force`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -76,38 +76,10 @@ fn key(ns: Option<&str>, name: Option<&str>) -> String {
 }
 
 /// A Go `time.ParseDuration` string (`1h30m`, `1.5h`, `300ms`, `0`) in seconds; `None` when it
-/// is not one (or is negative).
+/// is not one (or is negative). Parsed by the one Go-duration parser, through
+/// [`karpenter_convert::duration::parse_go`].
 fn go_duration_seconds(text: &str) -> Option<f64> {
-    if text == "0" {
-        return Some(0.0);
-    }
-    let mut rest = text;
-    let mut total = 0.0;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+    karpenter_convert::duration::parse_go(text).map(|nanos| nanos as f64 / 1e9)
 }
 
 /// The first of `keys` whose value opts out of disruption, as `key=value`.
@@ -146,7 +118,7 @@ fn is_terminal(pod: &Pod) -> bool {
 }
 
 /// The taint Karpenter puts on a node before draining it.
-pub const DISRUPTED_TAINT_KEY: &str = "karpenter.sh/disrupted";
+pub use karpenter_api::labels::DISRUPTED_TAINT_KEY;
 
 /// Whether the pod tolerates `karpenter.sh/disrupted:NoSchedule` (Karpenter's drain neither
 /// evicts nor waits for such pods).

@@ -1,7 +1,8 @@
 //! `scale-to-zero`: take Karpenter pools to zero capacity and restore them exactly.
 //!
-//! The pure parts (the saved-limits record, label selectors, the disruption checks, the plan
-//! and the schedule manifests) live in their own modules with unit tests; [`cluster`] is the
+//! The pure parts (the saved-limits record, the disruption checks, the plan and the schedule
+//! manifests) live in their own modules with unit tests, label selectors in
+//! [`karpenter_api::selector`]; [`cluster`] is the
 //! thin Kubernetes I/O layer that reads the pools, writes them with optimistic concurrency
 //! and deletes NodeClaims, Machines or Nodes.
 pub mod cluster;
@@ -9,7 +10,7 @@ pub mod disruption;
 pub mod plan;
 pub mod record;
 pub mod schedule;
-pub mod selector;
+pub use karpenter_api::selector;
 
 pub use record::{SavedState, SAVED_STATE_ANNOTATION};
 
@@ -90,8 +91,8 @@ impl PoolVersion {
     /// The label that ties a NodeClaim, Machine or Node to its pool.
     pub fn pool_label(self) -> &'static str {
         match self {
-            PoolVersion::V1 | PoolVersion::V1beta1 => "karpenter.sh/nodepool",
-            PoolVersion::V1alpha5 => "karpenter.sh/provisioner-name",
+            PoolVersion::V1 | PoolVersion::V1beta1 => karpenter_api::labels::NODEPOOL,
+            PoolVersion::V1alpha5 => karpenter_api::labels::PROVISIONER_NAME,
         }
     }
 

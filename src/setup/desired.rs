@@ -255,7 +255,7 @@ pub struct AccessEntrySpec {
 }
 
 /// The tag key Karpenter's getting-started guide selects subnets and security groups by.
-pub const DISCOVERY_TAG: &str = "karpenter.sh/discovery";
+pub use karpenter_api::labels::DISCOVERY_TAG;
 
 /// The service the spot service-linked role is for.
 pub const SPOT_SERVICE: &str = "spot.amazonaws.com";

@@ -85,6 +85,16 @@ pub const DISRUPTION_TAINT_KEY_V1BETA1: &str = "karpenter.sh/disruption";
 pub const DISRUPTION_TAINT_VALUE_V1BETA1: &str = "disrupting";
 /// Key of the registration taint `karpenter.sh/unregistered:NoExecute` (v1).
 pub const UNREGISTERED_TAINT_KEY: &str = "karpenter.sh/unregistered";
+/// Key of the taint `node.kubernetes.io/unschedulable:NoSchedule` on cordoned nodes.
+pub const UNSCHEDULABLE_TAINT_KEY: &str = "node.kubernetes.io/unschedulable";
+
+// ---- tags ----
+
+/// `karpenter.sh/nodeclaim`: the tag naming the NodeClaim an instance was launched for.
+pub const NODECLAIM_TAG: &str = "karpenter.sh/nodeclaim";
+/// `karpenter.sh/discovery`: the tag Karpenter's getting-started guide selects subnets and
+/// security groups by.
+pub const DISCOVERY_TAG: &str = "karpenter.sh/discovery";
 
 // ---- finalizers ----
 
@@ -158,7 +168,9 @@ pub const PLACEMENT_GROUP_ID: &str = "karpenter.k8s.aws/placement-group-id";
 /// `karpenter.k8s.aws/placement-group-partition`.
 pub const PLACEMENT_GROUP_PARTITION: &str = "karpenter.k8s.aws/placement-group-partition";
 
-/// AWS well-known labels (karpenter-aws §1.2); pods may select on them without the NodePool declaring them.
+/// AWS well-known labels (AWS `apis/v1/labels.go` `init`); pods may select on them without the
+/// NodePool declaring them. The nodeclass label [`EC2NODECLASS`] is set on nodes but is not in
+/// upstream's list, so a pod selecting on it needs a NodePool that defines it.
 pub const WELL_KNOWN_AWS: &[&str] = &[
     ZONE_ID,
     INSTANCE_CATEGORY,
@@ -188,12 +200,35 @@ pub const WELL_KNOWN_AWS: &[&str] = &[
     CAPACITY_RESERVATION_INTERRUPTIBLE,
     PLACEMENT_GROUP_ID,
     PLACEMENT_GROUP_PARTITION,
-    EC2NODECLASS,
 ];
 
 /// Whether `key` is a well-known label (core or AWS).
 pub fn is_well_known(key: &str) -> bool {
     WELL_KNOWN_CORE.contains(&key) || WELL_KNOWN_AWS.contains(&key)
+}
+
+/// The stable key for a deprecated alias of a well-known label (core `NormalizedLabels`):
+/// `failure-domain.beta.kubernetes.io/zone` → [`ZONE`], `beta.kubernetes.io/arch` → [`ARCH`], …;
+/// any other key is returned unchanged.
+pub fn normalize_key(key: &str) -> &str {
+    match key {
+        "failure-domain.beta.kubernetes.io/zone" => ZONE,
+        "failure-domain.beta.kubernetes.io/region" => REGION,
+        "beta.kubernetes.io/arch" => ARCH,
+        "beta.kubernetes.io/os" => OS,
+        "beta.kubernetes.io/instance-type" => INSTANCE_TYPE,
+        other => other,
+    }
+}
+
+/// Labels a pod may not select on in its node selector (core `RestrictedLabelDomains` and
+/// `IsRestrictedNodeLabel`): [`HOSTNAME`] and the `karpenter.sh` domain other than well-known keys.
+pub fn is_restricted_for_pods(key: &str) -> bool {
+    if key == HOSTNAME {
+        return true;
+    }
+    let domain = key.split_once('/').map(|(d, _)| d).unwrap_or("");
+    (domain == "karpenter.sh" || domain.ends_with(".karpenter.sh")) && !is_well_known(key)
 }
 
 #[cfg(test)]
@@ -218,6 +253,8 @@ mod tests {
             NODE_REGISTERED,
             NODE_INITIALIZED,
             HOSTNAME,
+            // Upstream's AWS `WellKnownLabels` leaves the nodeclass label out.
+            EC2NODECLASS,
             "team",
             "karpenter.k8s.aws/unknown",
         ] {
@@ -227,5 +264,79 @@ mod tests {
         assert!(WELL_KNOWN_AWS
             .iter()
             .all(|k| k.starts_with("karpenter.k8s.aws/") || k.starts_with("topology.k8s.aws/")));
+    }
+
+    /// Issue 11: this file is the only home of label, annotation, taint and tag keys. A
+    /// `const NAME: &str = "karpenter.sh/…"` (or another Kubernetes/Karpenter key domain)
+    /// anywhere else in the workspace's sources is a second definition.
+    #[test]
+    fn no_other_source_file_defines_a_well_known_key() {
+        const DOMAINS: &[&str] = &[
+            "karpenter.sh/",
+            "karpenter.k8s.aws/",
+            "kubernetes.io/",
+            "topology.kubernetes.io/",
+            "node.kubernetes.io/",
+            "topology.k8s.aws/",
+            "beta.kubernetes.io/",
+            "failure-domain.beta.kubernetes.io/",
+        ];
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        walk(&root.join("src"), &mut files);
+        for krate in std::fs::read_dir(root.join("crates")).unwrap().flatten() {
+            walk(&krate.path().join("src"), &mut files);
+        }
+        assert!(files.len() > 20, "walked too few files: {files:?}");
+        let here = std::fs::canonicalize(file!())
+            .unwrap_or_else(|_| root.join("crates/api/src/labels.rs"));
+        let mut found = Vec::new();
+        for f in &files {
+            if std::fs::canonicalize(f).ok().as_ref() == Some(&here)
+                || f.ends_with("crates/api/src/labels.rs")
+            {
+                continue;
+            }
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            for (i, line) in text.lines().enumerate() {
+                let Some((decl, value)) = line.split_once(": &str = \"") else {
+                    continue;
+                };
+                if decl.contains("const ") && DOMAINS.iter().any(|d| value.starts_with(d)) {
+                    found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "use karpenter_api::labels instead:\n{}", found.join("\n"));
+    }
+
+    #[test]
+    fn deprecated_aliases_normalise_to_the_stable_keys() {
+        assert_eq!(normalize_key("failure-domain.beta.kubernetes.io/zone"), ZONE);
+        assert_eq!(normalize_key("failure-domain.beta.kubernetes.io/region"), REGION);
+        assert_eq!(normalize_key("beta.kubernetes.io/arch"), ARCH);
+        assert_eq!(normalize_key("beta.kubernetes.io/os"), OS);
+        assert_eq!(normalize_key("beta.kubernetes.io/instance-type"), INSTANCE_TYPE);
+        assert_eq!(normalize_key("team"), "team");
+    }
+
+    #[test]
+    fn pods_may_not_select_on_hostname_or_karpenter_bookkeeping_labels() {
+        for key in [HOSTNAME, NODE_INITIALIZED, "karpenter.sh/anything", "x.karpenter.sh/y"] {
+            assert!(is_restricted_for_pods(key), "{key}");
+        }
+        for key in [NODEPOOL, CAPACITY_TYPE, ZONE, "team", "notkarpenter.sh/x"] {
+            assert!(!is_restricted_for_pods(key), "{key}");
+        }
     }
 }

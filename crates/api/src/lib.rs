@@ -4,6 +4,7 @@
 //! - [`aws::v1alpha1`]: `AWSNodeTemplate`; [`aws::v1beta1`] and [`aws::v1`]: `EC2NodeClass`.
 //! - [`KarpenterObject`]: a dynamic entry point that picks the type from `apiVersion`/`kind`.
 //! - [`labels`]: well-known label, annotation, taint and finalizer keys.
+//! - [`selector`]: the label-selector parser and matcher.
 //!
 //! Every optional schema field is an `Option` skipped when `None`, so an object deserializes and re-serializes
 //! without losing or gaining fields. Durations (`720h`, `Never`) stay strings; quantities stay
@@ -12,6 +13,7 @@
 pub mod aws;
 pub mod common;
 pub mod labels;
+pub mod selector;
 pub mod sh;
 
 mod object;

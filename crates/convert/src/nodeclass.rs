@@ -524,6 +524,18 @@ fn identity(
         }
         out.insert("role".into(), Value::String(r));
     } else if let Some(p) = instance_profile {
+        if opts.target == Target::V1beta1 {
+            // The v1beta1 EC2NodeClass of v0.32.0 and v0.32.1 accepted only `role`;
+            // `instanceProfile` came back in v0.32.2.
+            ctx.warn(
+                join(path, "instanceProfile"),
+                format!(
+                    "`{p}` kept: an EC2NodeClass with instanceProfile needs Karpenter v0.32.2 or \
+                     later (v0.32.0 and v0.32.1 require role); on those versions pass --node-role \
+                     NAME to convert it to a role"
+                ),
+            );
+        }
         out.insert("instanceProfile".into(), Value::String(p));
     } else {
         ctx.warn(
@@ -667,7 +679,7 @@ fn metadata_options(
 /// Tag keys Karpenter sets itself and each target CRD refuses in `spec.tags`.
 const V1_RESERVED_TAGS: &[&str] = &[
     labels::NODEPOOL,
-    "karpenter.sh/nodeclaim",
+    labels::NODECLAIM_TAG,
     "eks:eks-cluster-name",
     labels::EC2NODECLASS,
 ];

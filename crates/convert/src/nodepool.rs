@@ -2,6 +2,7 @@
 //! (`convert-mapping.md` §1.2, §1.3, §2.1, §2.2, §3.1).
 use karpenter_api::common::OPERATORS;
 use karpenter_api::labels;
+use karpenter_api::labels::normalize_key;
 use serde_json::{Map, Value};
 
 use crate::convert::{Options, Target};
@@ -45,18 +46,6 @@ const INSTANCE_TYPE_KEYS: &[&str] = &[
     labels::INSTANCE_CATEGORY,
     labels::INSTANCE_GENERATION,
 ];
-
-/// Well-known label keys and their deprecated aliases, as Karpenter normalises them.
-fn normalize_key(key: &str) -> &str {
-    match key {
-        "beta.kubernetes.io/arch" => labels::ARCH,
-        "beta.kubernetes.io/os" => labels::OS,
-        "beta.kubernetes.io/instance-type" => labels::INSTANCE_TYPE,
-        "failure-domain.beta.kubernetes.io/zone" => labels::ZONE,
-        "failure-domain.beta.kubernetes.io/region" => labels::REGION,
-        other => other,
-    }
-}
 
 /// Append the v1alpha5 AWS defaulting webhook's requirements (§1.3), each only if its key is
 /// absent (any operator; legacy keys count after normalisation).

@@ -450,3 +450,53 @@ fn durations_karpenter_cannot_read_are_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn a_kept_instance_profile_warns_that_it_needs_v0_32_2_for_v1beta1() {
+    let template = "apiVersion: karpenter.k8s.aws/v1alpha1
+kind: AWSNodeTemplate
+metadata: {name: t}
+spec:
+  instanceProfile: KarpenterNodeInstanceProfile-demo
+  subnetSelector: {karpenter.sh/discovery: c}
+  securityGroupSelector: {karpenter.sh/discovery: c}
+";
+    let v = CrdValidator;
+    let to = |target| {
+        run_with(
+            template,
+            &Options {
+                target,
+                validator: Some(&v),
+                ..Options::default()
+            },
+        )
+        .expect("converts")
+    };
+    let conv = to(Target::V1beta1);
+    assert_eq!(
+        conv.objects[0].value["spec"]["instanceProfile"],
+        "KarpenterNodeInstanceProfile-demo"
+    );
+    let w: Vec<_> = conv
+        .warnings
+        .iter()
+        .filter(|w| w.field == "spec.instanceProfile")
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", conv.warnings);
+    assert_eq!((w[0].kind.as_str(), w[0].name.as_str()), ("AWSNodeTemplate", "t"));
+    for needle in ["v0.32.2", "v0.32.0", "role", "--node-role"] {
+        assert!(w[0].message.contains(needle), "{needle}: {}", w[0].message);
+    }
+    // Karpenter v1 reads instanceProfile in every release: no warning there.
+    let conv = to(Target::V1);
+    assert_eq!(
+        conv.objects[0].value["spec"]["instanceProfile"],
+        "KarpenterNodeInstanceProfile-demo"
+    );
+    assert!(
+        conv.warnings.iter().all(|w| w.field != "spec.instanceProfile"),
+        "{:?}",
+        conv.warnings
+    );
+}

@@ -3,147 +3,23 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// One label-selector requirement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LabelRequirement {
-    /// `key=value` / `key==value`.
-    Equals(String, String),
-    /// `key!=value`.
-    NotEquals(String, String),
-    /// `key in (a,b)`.
-    In(String, Vec<String>),
-    /// `key notin (a,b)`.
-    NotIn(String, Vec<String>),
-    /// `key`.
-    Exists(String),
-    /// `!key`.
-    DoesNotExist(String),
-}
-
-/// A parsed label selector (AND of requirements).
+/// A parsed label selector (AND of requirements), as the API server reads `?labelSelector=`:
+/// the shared parser, which validates keys and values as apimachinery does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LabelSelector(pub Vec<LabelRequirement>);
-
-fn split_top_level(s: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut depth = 0i32;
-    let mut cur = String::new();
-    for c in s.chars() {
-        match c {
-            '(' => {
-                depth += 1;
-                cur.push(c)
-            }
-            ')' => {
-                depth -= 1;
-                cur.push(c)
-            }
-            ',' if depth == 0 => parts.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    parts.push(cur);
-    parts
-        .into_iter()
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
-fn valid_label_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= 316
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
-}
-
-fn valid_label_value(v: &str) -> bool {
-    v.len() <= 63
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-fn parse_set(rest: &str, sel: &str) -> Result<Vec<String>, String> {
-    let rest = rest.trim();
-    let inner = rest
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| {
-            format!("unable to parse requirement: found '{rest}', expected: '(' in {sel:?}")
-        })?;
-    if inner.trim().is_empty() {
-        return Err("for 'in', 'notin' operators, values set can't be empty".to_string());
-    }
-    let vals: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
-    for v in &vals {
-        if !valid_label_value(v) {
-            return Err(format!("invalid label value: {v:?}"));
-        }
-    }
-    Ok(vals)
-}
+pub struct LabelSelector(pub karpenter_api::selector::Selector);
 
 impl LabelSelector {
-    /// Parses `a=b,c!=d,e in (x,y),f notin (z),g,!h`.
+    /// Parses `a=b,c!=d,e in (x,y),f notin (z),g,!h`; the error is the problem only (the server
+    /// prefixes it as the API server does).
     pub fn parse(s: &str) -> Result<Self, String> {
-        let mut reqs = Vec::new();
-        for part in split_top_level(s) {
-            let req = if let Some(key) = part.strip_prefix('!') {
-                let key = key.trim();
-                if !valid_label_key(key) {
-                    return Err(format!("invalid label key {key:?}"));
-                }
-                LabelRequirement::DoesNotExist(key.to_string())
-            } else if let Some((k, v)) = part.split_once("!=") {
-                LabelRequirement::NotEquals(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, v)) = part.split_once("==") {
-                LabelRequirement::Equals(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, v)) = part.split_once('=') {
-                LabelRequirement::Equals(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, rest)) = part.split_once(" notin ") {
-                LabelRequirement::NotIn(k.trim().to_string(), parse_set(rest, s)?)
-            } else if let Some((k, rest)) = part.split_once(" in ") {
-                LabelRequirement::In(k.trim().to_string(), parse_set(rest, s)?)
-            } else {
-                let key = part.trim();
-                if key.contains(' ') || key.contains('(') {
-                    return Err(format!("unable to parse requirement: {part:?}"));
-                }
-                LabelRequirement::Exists(key.to_string())
-            };
-            match &req {
-                LabelRequirement::Equals(k, v) | LabelRequirement::NotEquals(k, v) => {
-                    if !valid_label_key(k) {
-                        return Err(format!("invalid label key {k:?}"));
-                    }
-                    if !valid_label_value(v) {
-                        return Err(format!("invalid label value: {v:?}"));
-                    }
-                }
-                LabelRequirement::In(k, _)
-                | LabelRequirement::NotIn(k, _)
-                | LabelRequirement::Exists(k)
-                | LabelRequirement::DoesNotExist(k) => {
-                    if !valid_label_key(k) {
-                        return Err(format!("invalid label key {k:?}"));
-                    }
-                }
-            }
-            reqs.push(req);
-        }
-        Ok(LabelSelector(reqs))
+        karpenter_api::selector::Selector::parse(s)
+            .map(LabelSelector)
+            .map_err(|e| e.problem)
     }
 
     /// Whether the labels satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.0.iter().all(|r| match r {
-            LabelRequirement::Equals(k, v) => labels.get(k) == Some(v),
-            LabelRequirement::NotEquals(k, v) => labels.get(k) != Some(v),
-            LabelRequirement::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
-            LabelRequirement::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
-            LabelRequirement::Exists(k) => labels.contains_key(k),
-            LabelRequirement::DoesNotExist(k) => !labels.contains_key(k),
-        })
+        self.0.matches(labels)
     }
 
     /// Matches an object's `metadata.labels`.
@@ -279,6 +155,7 @@ fn field_value(obj: &Value, field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use karpenter_api::selector::Requirement as LabelRequirement;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -286,7 +163,7 @@ mod tests {
     fn parses_every_operator() {
         let s = LabelSelector::parse("a=1, b==2,c!=3,d in (x, y),e notin (z),f,!g").unwrap();
         assert_eq!(
-            s.0,
+            s.0 .0,
             vec![
                 LabelRequirement::Equals("a".into(), "1".into()),
                 LabelRequirement::Equals("b".into(), "2".into()),
@@ -300,7 +177,7 @@ mod tests {
         assert!(LabelSelector::parse("a in x").is_err());
         assert!(LabelSelector::parse("a b").is_err());
         assert!(LabelSelector::parse("a=b c").is_err());
-        assert_eq!(LabelSelector::parse("").unwrap().0, vec![]);
+        assert_eq!(LabelSelector::parse("").unwrap().0 .0, vec![]);
         // As apimachinery: a set operator needs at least one value.
         for empty in ["a in ()", "a notin ( )"] {
             let e = LabelSelector::parse(empty).unwrap_err();
@@ -365,7 +242,7 @@ mod tests {
             let text: Vec<String> = reqs.iter().map(|(t, _)| t.clone()).collect();
             let parsed = LabelSelector::parse(&text.join(",")).unwrap();
             let want: Vec<LabelRequirement> = reqs.iter().map(|(_, r)| r.clone()).collect();
-            prop_assert_eq!(&parsed.0, &want);
+            prop_assert_eq!(&parsed.0 .0, &want);
             let each = reqs
                 .iter()
                 .all(|(t, _)| LabelSelector::parse(t).unwrap().matches(&labels));

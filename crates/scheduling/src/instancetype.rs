@@ -90,7 +90,7 @@ impl InstanceType {
             labels::CAPACITY_TYPE,
             Requirement::in_values(self.offerings.iter().map(|o| o.capacity_type.clone())),
         );
-        for k in labels::WELL_KNOWN {
+        for k in labels::WELL_KNOWN_AWS {
             if k.starts_with("karpenter.k8s.aws/instance-") && !self.labels.contains_key(*k) {
                 r.add(k, Requirement::does_not_exist());
             }

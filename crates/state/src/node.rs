@@ -13,15 +13,15 @@ use crate::error::{Context, Result};
 use crate::translate::{effect, quantities, taints};
 
 /// Karpenter v1's taint on nodes it is disrupting.
-pub const DISRUPTED_TAINT: &str = "karpenter.sh/disrupted";
+pub use karpenter_api::labels::DISRUPTED_TAINT_KEY as DISRUPTED_TAINT;
 /// Karpenter v1beta1's taint (value `disrupting`) on nodes it is disrupting.
-pub const DISRUPTING_TAINT_V1BETA1: &str = "karpenter.sh/disruption";
-/// The taint the node controller puts on cordoned nodes.
-pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
-/// The label a NodePool stamps on its nodes.
-pub const NODE_POOL_LABEL: &str = "karpenter.sh/nodepool";
+pub use karpenter_api::labels::DISRUPTION_TAINT_KEY_V1BETA1 as DISRUPTING_TAINT_V1BETA1;
 /// The label Karpenter sets once a node is initialized.
-pub const INITIALIZED_LABEL: &str = "karpenter.sh/initialized";
+pub use karpenter_api::labels::NODE_INITIALIZED as INITIALIZED_LABEL;
+/// The label a NodePool stamps on its nodes.
+pub use karpenter_api::labels::NODEPOOL as NODE_POOL_LABEL;
+/// The taint the node controller puts on cordoned nodes.
+pub use karpenter_api::labels::UNSCHEDULABLE_TAINT_KEY as UNSCHEDULABLE_TAINT;
 
 /// A Node as the model keeps it.
 #[derive(Debug, Clone)]

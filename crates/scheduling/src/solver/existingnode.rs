@@ -9,7 +9,7 @@ const IGNORED_UNTIL_INIT: [&str; 4] = [
     "node.kubernetes.io/not-ready",
     "node.kubernetes.io/unreachable",
     "node.cloudprovider.kubernetes.io/uninitialized",
-    "karpenter.sh/unregistered",
+    labels::UNREGISTERED_TAINT_KEY,
 ];
 
 #[derive(Clone)]

@@ -68,10 +68,13 @@ pub fn static_tags(cluster: &str, nodepool: &str, nodeclass: &str) -> BTreeMap<S
             format!("kubernetes.io/cluster/{cluster}"),
             "owned".to_string(),
         ),
-        ("karpenter.sh/nodepool".to_string(), nodepool.to_string()),
+        (
+            karpenter_api::labels::NODEPOOL.to_string(),
+            nodepool.to_string(),
+        ),
         ("eks:eks-cluster-name".to_string(), cluster.to_string()),
         (
-            "karpenter.k8s.aws/ec2nodeclass".to_string(),
+            karpenter_api::labels::EC2NODECLASS.to_string(),
             nodeclass.to_string(),
         ),
     ])
@@ -840,11 +843,11 @@ impl<F: Fleet> CloudProvider for AwsProvider<F> {
             .describe(vec![
                 Filter::builder()
                     .name("tag-key")
-                    .values("karpenter.sh/nodepool")
+                    .values(karpenter_api::labels::NODEPOOL)
                     .build(),
                 Filter::builder()
                     .name("tag-key")
-                    .values("karpenter.k8s.aws/ec2nodeclass")
+                    .values(karpenter_api::labels::EC2NODECLASS)
                     .build(),
                 Filter::builder()
                     .name("tag:eks:eks-cluster-name")

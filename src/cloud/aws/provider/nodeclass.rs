@@ -219,8 +219,7 @@ fn req(key: &str, op: &str, values: &[&str]) -> NodeSelectorRequirement {
     }
 }
 
-const GPU_COUNT: &str = "karpenter.k8s.aws/instance-gpu-count";
-const ACCELERATOR_COUNT: &str = "karpenter.k8s.aws/instance-accelerator-count";
+use karpenter_api::labels::{INSTANCE_ACCELERATOR_COUNT as ACCELERATOR_COUNT, INSTANCE_GPU_COUNT as GPU_COUNT};
 
 fn variant_reqs(arch: &str, variant: &str) -> Vec<NodeSelectorRequirement> {
     let mut r = vec![req(labels::ARCH, "In", &[arch])];

@@ -30,8 +30,8 @@ pub fn instance_profile_tags(
     let mut t = user_tags.clone();
     t.insert(format!("kubernetes.io/cluster/{cluster}"), "owned".into());
     t.insert("eks:eks-cluster-name".into(), cluster.into());
-    t.insert("karpenter.k8s.aws/ec2nodeclass".into(), nodeclass.into());
-    t.insert("topology.kubernetes.io/region".into(), region.into());
+    t.insert(karpenter_api::labels::EC2NODECLASS.into(), nodeclass.into());
+    t.insert(karpenter_api::labels::REGION.into(), region.into());
     t
 }
 

@@ -76,7 +76,7 @@ pub enum UserDataError {
     Invalid(String),
 }
 
-const UNREGISTERED: &str = "karpenter.sh/unregistered";
+use karpenter_api::labels::UNREGISTERED_TAINT_KEY as UNREGISTERED;
 
 fn taints_with_unregistered(o: &BootstrapOptions) -> Vec<NodeTaint> {
     let mut t = o.taints.clone();

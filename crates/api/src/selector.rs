@@ -1,4 +1,6 @@
-//! Label selectors: kubectl's `-l` syntax, and `metav1.LabelSelector` (for PDBs).
+//! Label selectors, the one parser for the project: kubectl's `-l` syntax as apimachinery's
+//! `pkg/labels/selector.go` parses it (also what an API server accepts as `?labelSelector=`), and
+//! `metav1.LabelSelector` (`pkg/apis/meta/v1/helpers.go` `LabelSelectorAsSelector`, for PDBs).
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
