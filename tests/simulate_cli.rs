@@ -328,6 +328,105 @@ spec:
     );
 }
 
+/// Issue 15: a negative or out-of-range quantity, or a weight outside 1..=100, is an error that
+/// names the file, the object and the field (it used to be accepted, or wrapped, or truncated).
+#[test]
+fn negative_and_out_of_range_quantities_and_weights_name_file_object_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = |name: &str, resources: &str| {
+        format!(
+            "{POOL}---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  template:
+    spec:
+      containers:
+        - name: c
+          resources: {resources}
+"
+        )
+    };
+    for (case, text, needles) in [
+        (
+            "negative-cpu",
+            deployment("neg", "{requests: {cpu: '-4'}}"),
+            vec!["neg", "containers[0].resources.requests.cpu", "\"-4\"", "negative"],
+        ),
+        (
+            "negative-limit",
+            deployment("neglim", "{limits: {memory: -1Gi}}"),
+            vec!["neglim", "containers[0].resources.limits.memory", "negative"],
+        ),
+        (
+            "huge-memory",
+            deployment("huge", "{requests: {memory: 9Ei}}"),
+            vec!["huge", "containers[0].resources.requests.memory", "out of range"],
+        ),
+        (
+            "pool-limit",
+            POOL.replace("spec:\n  template:", "spec:\n  limits: {cpu: '-10'}\n  template:"),
+            vec!["NodePool", "default", "spec.limits.cpu", "negative"],
+        ),
+        (
+            "weight-too-big",
+            POOL.replace("spec:\n  template:", "spec:\n  weight: 4294967301\n  template:"),
+            vec!["NodePool", "default", "spec.weight", "1 to 100"],
+        ),
+        (
+            "weight-negative",
+            POOL.replace("spec:\n  template:", "spec:\n  weight: -5\n  template:"),
+            vec!["NodePool", "default", "spec.weight", "1 to 100"],
+        ),
+    ] {
+        let file = format!("{case}.yaml");
+        let f = write(dir.path(), &file, &text);
+        let out = simulate(&["-f", &f, "-o", "json"]);
+        let e = stderr(&out);
+        assert!(!out.status.success(), "{case}: accepted\n{e}");
+        assert!(e.contains(&file), "{case}: no file name in {e}");
+        for n in needles {
+            assert!(e.contains(n), "{case}: {n:?} missing from {e}");
+        }
+        assert!(!e.contains("panicked"), "{case}: {e}");
+    }
+}
+
+/// Issue 15: two containers asking for 5Ei each used to overflow i64 and wrap to a negative
+/// request that "fit" anywhere in a release build; the sum now saturates and the pod is pending.
+#[test]
+fn requests_whose_sum_overflows_leave_the_pod_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "in.yaml",
+        &format!(
+            "{POOL}---
+apiVersion: v1
+kind: Pod
+metadata: {{name: greedy, namespace: default}}
+spec:
+  containers:
+    - {{name: a, resources: {{requests: {{cpu: 100m, memory: 5Ei}}}}}}
+    - {{name: b, resources: {{requests: {{cpu: 100m, memory: 5Ei}}}}}}
+"
+        ),
+    );
+    let v = json(&simulate(&["-f", &f, "-o", "json"]));
+    assert!(
+        v["nodeClaims"].as_array().unwrap().is_empty(),
+        "placed: {v}"
+    );
+    let pending = v["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{v}");
+    assert_eq!(pending[0]["pod"], "default/greedy");
+    assert!(
+        pending[0]["reason"].as_str().unwrap().contains("memory"),
+        "{v}"
+    );
+}
+
 #[test]
 fn other_regions_need_a_catalog() {
     let out = simulate(&["--region", "us-west-2"]);

@@ -30,6 +30,23 @@ pub enum Error {
     /// A quantity string could not be parsed.
     #[error("cannot parse quantity {0:?} (expected e.g. 500m, 1.5, 512Mi, 2Gi)")]
     Quantity(String),
+    /// A resource quantity is negative.
+    #[error("quantity {0:?} is negative: requests, limits and capacities must be zero or more")]
+    NegativeQuantity(String),
+    /// A resource quantity is too large for the engine (beyond `i64` millicores or bytes).
+    #[error(
+        "quantity {0:?} is out of range: at most 9223372036854775807m cpu or 8Ei - 1 bytes; \
+         use a realistic amount"
+    )]
+    QuantityOutOfRange(String),
+    /// An error in one named field (e.g. the resource name of a quantity).
+    #[error("{field}: {source}")]
+    Field {
+        /// The field, e.g. `memory` or `spec.containers[0].resources.requests.memory`.
+        field: String,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
     /// A requirement term is invalid.
     #[error("invalid requirement: {0}")]
     Requirement(String),

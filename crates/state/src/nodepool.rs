@@ -46,9 +46,19 @@ pub fn scheduling_pool(np: &ApiNodePool) -> Result<NodePool> {
         let v = parse_resource(k, &q.0).with_context(|| format!("spec.limits.{k}"))?;
         limits.insert(k.clone(), v);
     }
+    // The CRD allows 1 to 100; absent is 0.
+    let weight = match np.spec.weight {
+        None => 0,
+        Some(w) if (1..=100).contains(&w) => w,
+        Some(w) => {
+            return Err(Error::new(format!(
+                "spec.weight: {w} is out of range: use an integer from 1 to 100"
+            )))
+        }
+    };
     Ok(NodePool {
         name,
-        weight: np.spec.weight.unwrap_or(0),
+        weight,
         requirements,
         labels: np
             .spec

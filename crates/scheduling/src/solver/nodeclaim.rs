@@ -212,7 +212,7 @@ impl Run<'_, '_> {
                             }
                         }
                         for (k, v) in rem.iter_mut() {
-                            *v -= if k == "nodes" { 1 } else { maxcap.get(k) };
+                            *v = v.saturating_sub(if k == "nodes" { 1 } else { maxcap.get(k) });
                         }
                         self.claims[ci].limit_cap = Some(maxcap);
                     }

@@ -252,17 +252,17 @@ impl Ctx<'_> {
                 let mut room = quad(&it.allocatable);
                 let o = quad(&t.overhead[i as usize]);
                 for d in 0..4 {
-                    room[d] -= o[d];
+                    room[d] = room[d].saturating_sub(o[d]);
                 }
                 let mut excess = [0i64; 4];
                 for d in 0..4 {
-                    excess[d] = total[d] - room[d];
+                    excess[d] = total[d].saturating_sub(room[d]);
                 }
                 if excess[2] > 0 || excess[3] > 0 || (excess[0] <= 0 && excess[1] <= 0) {
                     continue;
                 }
                 // at most a quarter of the claim (requests and pods) moves
-                if excess[0] * 4 > total[0] || excess[1] * 4 > total[1] {
+                if excess[0].saturating_mul(4) > total[0] || excess[1].saturating_mul(4) > total[1] {
                     continue;
                 }
                 // greedy: in the dimension most over (relative to the type), the smallest pod
@@ -295,7 +295,7 @@ impl Ctx<'_> {
                         moved_total.add(&pd.requests);
                     }
                     for x in 0..4 {
-                        excess[x] -= q[x];
+                        excess[x] = excess[x].saturating_sub(q[x]);
                     }
                 }
                 if excess[0] > 0 || excess[1] > 0 {

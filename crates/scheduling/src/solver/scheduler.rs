@@ -229,7 +229,11 @@ pub(super) fn remaining_limits(
             for n in &p.existing_nodes {
                 if n.labels.get(labels::NODEPOOL) == Some(&np.name) {
                     for (k, v) in rem.iter_mut() {
-                        *v -= if k == "nodes" { 1 } else { n.capacity.get(k) };
+                        *v = v.saturating_sub(if k == "nodes" {
+                            1
+                        } else {
+                            n.capacity.get(k)
+                        });
                     }
                 }
             }
