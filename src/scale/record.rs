@@ -550,4 +550,61 @@ mod tests {
             prop_assert_eq!(SavedState::decode(&state.encode()).unwrap(), state);
         }
     }
+
+    mod decode_props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                "[a-z0-9]{0,6}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::btree_map("[a-z]{1,8}", inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Any annotation text: no panic; what decodes is a well-formed record.
+            #[test]
+            fn any_text_decodes_to_a_valid_record_or_an_error(s in "\\PC{0,60}") {
+                if let Ok(state) = SavedState::decode(&s) {
+                    prop_assert_eq!(state.version, SAVED_STATE_FORMAT);
+                    prop_assert!(state.limits.is_null() || state.limits.is_object());
+                    prop_assert!(state.replicas.is_none_or(|r| r >= 0));
+                }
+            }
+
+            /// Records built from arbitrary JSON: accepted exactly when version 1, limits an
+            /// object or null and replicas a non-negative integer (or absent); an error says why.
+            #[test]
+            fn arbitrary_records_are_checked_field_by_field(
+                version in prop_oneof![Just(json!(1)), json_value()],
+                limits in prop_oneof![json_value(), Just(json!({"cpu": "10"}))],
+                replicas in prop::option::of(prop_oneof![(-5i64..5).prop_map(Value::from), json_value()]),
+            ) {
+                let mut record = json!({"version": version, "limits": limits});
+                if let Some(r) = &replicas {
+                    record["replicas"] = r.clone();
+                }
+                let valid = version == json!(1)
+                    && (limits.is_null() || limits.is_object())
+                    && replicas.as_ref().is_none_or(|r| r.is_null() || r.as_i64().is_some_and(|n| n >= 0));
+                match SavedState::decode(&record.to_string()) {
+                    Ok(_) => prop_assert!(valid, "accepted {record}"),
+                    Err(e) => {
+                        prop_assert!(!valid, "refused {record}: {e}");
+                        prop_assert!(!e.is_empty());
+                    }
+                }
+            }
+        }
+    }
 }

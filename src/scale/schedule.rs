@@ -431,4 +431,53 @@ mod tests {
             Err(ScheduleError::Name { flag: "--name", .. })
         ));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A valid field for `min..=max`: `*`, a value, a range, a step, or a list of those.
+        fn field(min: u32, max: u32) -> impl Strategy<Value = String> {
+            let item = prop_oneof![
+                Just("*".to_string()),
+                (min..=max).prop_map(|v| v.to_string()),
+                (min..=max, min..=max).prop_map(|(a, b)| format!("{}-{}", a.min(b), a.max(b))),
+                (1u32..=10).prop_map(|s| format!("*/{s}")),
+            ];
+            prop::collection::vec(item, 1..4).prop_map(|v| v.join(","))
+        }
+
+        proptest! {
+            /// Any text: no panic; an error names the flag and quotes the expression.
+            #[test]
+            fn any_text_is_valid_or_an_error_naming_flag_and_expression(s in "\\PC{0,30}|[0-9*/,\\- ]{0,25}") {
+                if let Err(e) = validate_cron("--down", &s) {
+                    let text = e.to_string();
+                    prop_assert!(text.starts_with("--down "), "{}", text);
+                    prop_assert!(text.contains(&format!("{s:?}")), "{}", text);
+                }
+            }
+
+            /// Every well-formed five-field schedule is accepted.
+            #[test]
+            fn well_formed_schedules_are_accepted(
+                f in (field(0, 59), field(0, 23), field(1, 31), field(1, 12), field(0, 6)),
+            ) {
+                let expr = format!("{} {} {} {} {}", f.0, f.1, f.2, f.3, f.4);
+                prop_assert!(validate_cron("--up", &expr).is_ok(), "{}", expr);
+            }
+
+            /// A value past a field's range is refused, naming that field.
+            #[test]
+            fn out_of_range_values_are_refused_naming_the_field(which in 0usize..5, excess in 1u32..100) {
+                let names = ["minute", "hour", "day-of-month", "month", "day-of-week"];
+                let max = [59, 23, 31, 12, 6];
+                let mut fields = vec!["*".to_string(); 5];
+                fields[which] = (max[which] + excess).to_string();
+                let e = validate_cron("--down", &fields.join(" ")).unwrap_err().to_string();
+                prop_assert!(e.contains(&format!("{} field", names[which])), "{}", e);
+                prop_assert!(e.contains("is outside"), "{}", e);
+            }
+        }
+    }
 }

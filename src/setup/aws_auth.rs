@@ -249,4 +249,61 @@ mod tests {
         );
         assert!(with_node_role(Some("rolearn: not-a-list"), ARN).is_err());
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn entry() -> impl Strategy<Value = Value> {
+            let arn = prop_oneof![
+                Just(ARN.to_string()),
+                "arn:aws:iam::123456789012:role/[a-z]{1,8}",
+            ];
+            let groups = prop::collection::vec(
+                prop_oneof![Just("system:nodes"), Just("system:bootstrappers"), Just("ops")],
+                0..3,
+            );
+            (arn, prop_oneof![Just(NODE_USERNAME.to_string()), "[a-z:]{1,10}"], groups)
+                .prop_map(|(a, u, g)| json!({"rolearn": a, "username": u, "groups": g}))
+        }
+
+        fn others(entries: &[Value]) -> Vec<Value> {
+            entries
+                .iter()
+                .filter(|e| e["rolearn"] != ARN)
+                .cloned()
+                .collect()
+        }
+
+        proptest! {
+            /// Any text: no panic.
+            #[test]
+            fn any_text_is_edited_or_refused(s in "\\PC{0,60}|[-:a-z \\n\\[\\]{}]{0,60}") {
+                let _ = with_node_role(Some(&s), ARN);
+                let _ = without_node_role(&s, ARN);
+            }
+
+            /// Adding maps the node role (first entry for the ARN), keeps every other entry in
+            /// order, and is idempotent; removing then drops every entry for the ARN and only them.
+            #[test]
+            fn add_and_remove_touch_only_the_node_role(entries in prop::collection::vec(entry(), 0..6)) {
+                let text = render(&entries).unwrap();
+                let added = match with_node_role(Some(&text), ARN).unwrap() {
+                    Some(t) => t,
+                    None => {
+                        let first = entries.iter().find(|e| e["rolearn"] == ARN);
+                        prop_assert!(first.is_some_and(is_node_entry), "None although unmapped");
+                        text.clone()
+                    }
+                };
+                let after = parse(&added).unwrap();
+                let first = after.iter().find(|e| e["rolearn"] == ARN).unwrap();
+                prop_assert!(is_node_entry(first));
+                prop_assert_eq!(others(&after), others(&entries));
+                prop_assert_eq!(with_node_role(Some(&added), ARN).unwrap(), None);
+                let removed = without_node_role(&added, ARN).unwrap().unwrap();
+                prop_assert_eq!(parse(&removed).unwrap(), others(&entries));
+            }
+        }
+    }
 }

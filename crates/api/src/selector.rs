@@ -277,4 +277,58 @@ mod tests {
             .unwrap()
             .matches(&labels(&[("x", "y")])));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn requirement() -> impl Strategy<Value = (String, Requirement)> {
+            let key = prop_oneof!["[a-c]", "[a-c]\\.io/[a-c]{1,3}"];
+            let val = "[x-z][0-9]?";
+            prop_oneof![
+                (key.clone(), val).prop_map(|(k, v)| (format!("{k}={v}"), Requirement::Equals(k, v))),
+                (key.clone(), val).prop_map(|(k, v)| (format!("{k} == {v}"), Requirement::Equals(k, v))),
+                (key.clone(), val).prop_map(|(k, v)| (format!("{k}!={v}"), Requirement::NotEquals(k, v))),
+                (key.clone(), prop::collection::vec(val, 1..3)).prop_map(|(k, vs)| (
+                    format!("{k} in ({})", vs.join(", ")),
+                    Requirement::In(k, vs)
+                )),
+                (key.clone(), prop::collection::vec(val, 1..3)).prop_map(|(k, vs)| (
+                    format!("{k} notin ({})", vs.join(",")),
+                    Requirement::NotIn(k, vs)
+                )),
+                key.clone().prop_map(|k| (k.clone(), Requirement::Exists(k))),
+                key.prop_map(|k| (format!("!{k}"), Requirement::DoesNotExist(k))),
+            ]
+        }
+
+        proptest! {
+            /// Any text: no panic; an error always quotes the input as given.
+            #[test]
+            fn any_text_parses_or_is_an_error_quoting_it(s in "\\PC{0,40}|[a-z!=(), ]{0,30}") {
+                match Selector::parse(&s) {
+                    Ok(sel) => prop_assert!(s.trim().is_empty() || !sel.0.is_empty()),
+                    Err(e) => {
+                        prop_assert_eq!(&e.selector, &s);
+                        prop_assert!(e.to_string().contains("invalid label selector"));
+                    }
+                }
+            }
+
+            /// Generated selectors parse to exactly their requirements, and a selector matches
+            /// exactly when each of its requirements does.
+            #[test]
+            fn generated_selectors_round_trip_and_are_a_conjunction(
+                reqs in prop::collection::vec(requirement(), 1..5),
+                labels in prop::collection::btree_map(prop_oneof!["[a-c]", "[a-c]\\.io/[a-c]{1,3}"], "[x-z][0-9]?", 0..4),
+            ) {
+                let text: Vec<String> = reqs.iter().map(|(t, _)| t.clone()).collect();
+                let parsed = Selector::parse(&text.join(",")).unwrap();
+                let want: Vec<Requirement> = reqs.iter().map(|(_, r)| r.clone()).collect();
+                prop_assert_eq!(&parsed.0, &want);
+                let each = reqs.iter().all(|(t, _)| Selector::parse(t).unwrap().matches(&labels));
+                prop_assert_eq!(parsed.matches(&labels), each);
+            }
+        }
+    }
 }
