@@ -698,43 +698,241 @@ async fn errors_are_clear_and_change_nothing() {
     assert!(e.contains("invalid label selector"), "{e}");
     let e = run(&server, &["scale-to-zero", "--yes"]).await.error();
     assert!(e.contains("NAME..., --all, or -l"), "{e}");
-    // An unreadable record stops the whole run before any write, for both directions.
-    let e = run(
+    assert!(writes(&server).is_empty(), "{:?}", writes(&server));
+
+    // An unreadable record no longer holds up the other pools: they are scaled down, the bad
+    // one is left alone and reported, and the run fails.
+    let broken_before = get(&server, "karpenter.sh/v1", "NodePool", "broken");
+    let o = run(
         &server,
         &["scale-to-zero", "--all", "--kind", "nodepool", "--yes"],
     )
-    .await
-    .error();
+    .await;
+    let e = o.error();
     assert!(
-        e.contains("NodePool broken") && e.contains("not readable"),
+        e.contains("1 pool(s) left alone")
+            && e.contains("NodePool broken")
+            && e.contains("not readable")
+            && e.contains("--restore --limits"),
         "{e}"
     );
-    let e = run(
+    assert!(o.out.contains("refused"), "{}", o.out);
+    for name in ["general", "gpu"] {
+        assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", name)).is_some(), "{name}");
+    }
+    assert_eq!(
+        get(&server, "karpenter.sh/v1", "NodePool", "broken"),
+        broken_before
+    );
+    // Restoring likewise restores the others and reports the bad one.
+    let o = run(
         &server,
         &["scale-up", "--all", "--kind", "nodepool", "--yes"],
     )
-    .await
-    .error();
+    .await;
+    let e = o.error();
     assert!(e.contains("NodePool broken"), "{e}");
-    assert!(writes(&server).is_empty(), "{:?}", writes(&server));
-    assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", "general")).is_none());
-
-    // --exclude skips the broken pool; the selection then works.
+    assert_eq!(
+        spec(&get(&server, "karpenter.sh/v1", "NodePool", "general"))["limits"],
+        json!({"cpu": "100"})
+    );
+    assert_eq!(
+        get(&server, "karpenter.sh/v1", "NodePool", "broken"),
+        broken_before
+    );
+    // --restore --limits restores the pool without a usable record and drops the bad annotation.
     run(
         &server,
         &[
             "scale-to-zero",
-            "--all",
-            "--kind",
-            "nodepool",
-            "--exclude",
+            "--restore",
+            "--limits",
+            "cpu=200,memory=800Gi",
             "broken",
             "--yes",
         ],
     )
     .await
     .ok();
-    assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", "gpu")).is_some());
+    let broken = get(&server, "karpenter.sh/v1", "NodePool", "broken");
+    assert_eq!(spec(&broken)["limits"], json!({"cpu": "200", "memory": "800Gi"}));
+    assert!(broken.pointer("/metadata/annotations").is_none_or(|a| a.get(SAVED_STATE_ANNOTATION).is_none()));
+}
+
+/// Issue 15: a pool whose limits (or replicas) are already zero and which has no record is not
+/// recorded with zero as its "original" (every later restore would put it back to zero): it is
+/// left alone and named, the others proceed, the exit is non-zero; `--force` records it anyway.
+#[tokio::test]
+async fn a_pool_already_at_zero_is_not_recorded_as_zero_unless_forced() {
+    let server = ApiServer::start().await;
+    server.seed(nodepool("v1", "general", Some(json!({"cpu": "100"}))));
+    server.seed(nodepool("v1", "zeroed", Some(json!({"cpu": "0", "memory": "0"}))));
+    let mut stopped = nodepool("v1", "stopped", None);
+    stopped["spec"]["replicas"] = json!(0);
+    server.seed(stopped);
+
+    let o = run(&server, &["scale-to-zero", "--all", "--yes"]).await;
+    let e = o.error();
+    assert!(e.contains("2 pool(s) left alone"), "{e}");
+    assert!(
+        e.contains("NodePool zeroed: limits cpu=0,memory=0 already zero") && e.contains("--force"),
+        "{e}"
+    );
+    assert!(e.contains("NodePool stopped: replicas 0 already zero"), "{e}");
+    assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", "general")).is_some());
+    for name in ["zeroed", "stopped"] {
+        assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", name)).is_none(), "{name}");
+    }
+    // A dry run says the same and exits non-zero too, writing nothing.
+    server.clear_requests();
+    let o = run(&server, &["scale-to-zero", "zeroed", "--dry-run"]).await;
+    assert!(o.error().contains("NodePool zeroed"), "{}", o.out);
+    assert!(writes(&server).is_empty());
+
+    run(&server, &["scale-to-zero", "zeroed", "stopped", "--force", "--yes"])
+        .await
+        .ok();
+    let record = saved(&get(&server, "karpenter.sh/v1", "NodePool", "zeroed")).unwrap();
+    assert_eq!(record.limits, json!({"cpu": "0", "memory": "0"}));
+    assert_eq!(
+        saved(&get(&server, "karpenter.sh/v1", "NodePool", "stopped"))
+            .unwrap()
+            .replicas,
+        Some(0)
+    );
+    // That zero record is not a usable original: restoring needs --limits.
+    let e = run(&server, &["scale-up", "zeroed", "--yes"]).await.error();
+    assert!(e.contains("record holds limits cpu=0,memory=0") && e.contains("--limits"), "{e}");
+    run(&server, &["scale-up", "zeroed", "--limits", "cpu=64,memory=256Gi", "--yes"])
+        .await
+        .ok();
+    let zeroed = get(&server, "karpenter.sh/v1", "NodePool", "zeroed");
+    assert_eq!(spec(&zeroed)["limits"], json!({"cpu": "64", "memory": "256Gi"}));
+    assert!(saved(&zeroed).is_none());
+}
+
+/// Issue 15: `--restore --limits` gives a pool without a record real limits; pools with a record
+/// get theirs; `--limits` needs `--restore` and valid quantities.
+#[tokio::test]
+async fn restore_with_limits_brings_back_a_pool_without_a_record() {
+    let server = ApiServer::start().await;
+    server.seed(nodepool("v1", "general", Some(json!({"cpu": "100"}))));
+    server.seed(nodepool("v1", "orphan", Some(json!({"cpu": "0", "memory": "0", "nodes": "5"}))));
+    server.seed(provisioner("legacy", Some(json!({"resources": {"cpu": "0", "memory": "0"}}))));
+    run(&server, &["scale-to-zero", "general", "--yes"]).await.ok();
+
+    // Without --limits the pool without a record is left alone, as before.
+    let o = run(&server, &["scale-up", "orphan", "--yes"]).await;
+    o.ok();
+    assert!(o.err.contains("--limits cpu=…,memory=…"), "{}", o.err);
+
+    let o = run(
+        &server,
+        &[
+            "scale-to-zero",
+            "--restore",
+            "--limits",
+            "cpu=1000,memory=4000Gi",
+            "general",
+            "orphan",
+            "legacy",
+            "--yes",
+        ],
+    )
+    .await;
+    o.ok();
+    assert_eq!(
+        spec(&get(&server, "karpenter.sh/v1", "NodePool", "general"))["limits"],
+        json!({"cpu": "100"}),
+        "the record wins"
+    );
+    assert!(o.err.contains("restored from its record"), "{}", o.err);
+    assert_eq!(
+        spec(&get(&server, "karpenter.sh/v1", "NodePool", "orphan"))["limits"],
+        json!({"cpu": "1000", "memory": "4000Gi", "nodes": "5"})
+    );
+    assert_eq!(
+        spec(&get(&server, "karpenter.sh/v1alpha5", "Provisioner", "legacy"))["limits"],
+        json!({"resources": {"cpu": "1000", "memory": "4000Gi"}})
+    );
+    assert!(
+        o.out.contains("nodepool/orphan: limits set from --limits to"),
+        "{}",
+        o.out
+    );
+
+    // --limits is for restoring only, and its quantities are checked.
+    let mut full = vec!["kubectl-karpenter", "scale-to-zero", "--limits", "cpu=1", "orphan"];
+    assert!(Cli::try_parse_from(&full).is_err());
+    full.push("--restore");
+    assert!(Cli::try_parse_from(&full).is_ok());
+    let e = run(&server, &["scale-up", "orphan", "--limits", "cpu=-1", "--yes"])
+        .await
+        .error();
+    assert!(e.contains("--limits") && e.contains("negative"), "{e}");
+}
+
+/// Issue 15: just before each delete (after the confirmation prompt), the blockers are checked
+/// again and the delete carries the planned uid as a precondition: a pod that became
+/// do-not-disrupt meanwhile keeps its node, and a NodeClaim re-created under the same name is
+/// not deleted in place of the planned one.
+#[tokio::test]
+async fn deletes_recheck_blockers_after_the_prompt_and_carry_the_planned_uid() {
+    let server = std::sync::Arc::new(ApiServer::start().await);
+    server.seed(nodepool("v1", "general", Some(json!({"cpu": "100"}))));
+    for (c, n) in [("c1", "n1"), ("c2", "n2"), ("c3", "n3")] {
+        server.seed(claim("v1", c, "general", n, false));
+        server.seed(node(n, "karpenter.sh/nodepool", "general"));
+    }
+    server.seed(pod("web", "n1", json!({"app": "web"}), json!({})));
+    let old_c2_uid = get(&server, "karpenter.sh/v1", "NodeClaim", "c2")["metadata"]["uid"].clone();
+
+    let (global, args) = parse(&["scale-to-zero", "general"]);
+    let during_prompt = server.clone();
+    let mut confirm: scale_to_zero::Confirm = Box::new(move |_plan| {
+        // While the user reads the plan: web becomes do-not-disrupt, c2 is replaced.
+        during_prompt.seed(pod(
+            "batch",
+            "n1",
+            json!({"app": "batch"}),
+            json!({"karpenter.sh/do-not-disrupt": "true"}),
+        ));
+        during_prompt.delete("karpenter.sh/v1", "NodeClaim", None, "c2");
+        during_prompt.seed(claim("v1", "c2", "general", "n2", false));
+        Ok(true)
+    });
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let result = execute(&server.client(), &global, &args, &mut out, &mut err, &mut confirm).await;
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let e = format!("{:#}", result.expect_err("the replaced NodeClaim is an error"));
+    assert!(
+        e.contains("NodeClaim c2 was replaced since the plan was read"),
+        "{e}"
+    );
+    assert!(
+        out.contains("nodepool/general: kept nodeclaim/c1: pod apps/batch annotated karpenter.sh/do-not-disrupt=true"),
+        "{out}"
+    );
+    assert!(out.contains("deleted nodeclaim/c3"), "{out}");
+    assert_eq!(names(&server, "karpenter.sh/v1", "NodeClaim"), ["c1", "c2"]);
+    let new_c2 = get(&server, "karpenter.sh/v1", "NodeClaim", "c2");
+    assert_ne!(new_c2["metadata"]["uid"], old_c2_uid);
+    // Every delete sent names the uid the plan saw.
+    let deletes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert!(!deletes.is_empty());
+    for d in &deletes {
+        let body = d.json().unwrap_or_default();
+        assert!(
+            body.pointer("/preconditions/uid").and_then(Value::as_str).is_some(),
+            "{} {}",
+            d.path,
+            d.body
+        );
+    }
 }
 
 #[test]
@@ -1020,7 +1218,8 @@ async fn cluster_role_grants_exactly_the_calls_the_command_makes() {
     server.seed(node("n3", "karpenter.sh/provisioner-name", "legacy"));
     server.inject_fault(Fault::conflict_on_next_writes("NodePool", 1));
     server.inject_fault(Fault::conflict_on_next_writes("Provisioner", 1));
-    run(&server, &["scale-to-zero", "--all", "--yes", "--force"])
+    // Without --force: each delete is preceded by a fresh read of its object (and node).
+    run(&server, &["scale-to-zero", "--all", "--yes"])
         .await
         .ok();
     run(&server, &["scale-to-zero", "--restore", "--all", "--yes"])
@@ -1158,15 +1357,26 @@ mod sequences {
                     np
                 };
                 let original = spec(&server.seed(obj));
+                // A static pool at replicas 0 is never recorded as zero (issue 15): refused.
+                let zero_original = version == "v1" && static_replicas == Some(0);
                 for down in &ops {
                     let argv: &[&str] = if *down {
                         &["scale-to-zero", "p", "--yes"]
                     } else {
                         &["scale-up", "p", "--yes"]
                     };
-                    run(&server, argv).await.ok();
+                    let outcome = run(&server, argv).await;
+                    if *down && zero_original {
+                        assert!(outcome.error().contains("replicas 0 already zero"));
+                    } else {
+                        outcome.ok();
+                    }
                     let live = get(&server, api_version, kind, "p");
-                    assert_eq!(saved(&live).is_some(), *down, "record present exactly while down");
+                    assert_eq!(
+                        saved(&live).is_some(),
+                        *down && !zero_original,
+                        "record present exactly while down"
+                    );
                 }
                 run(&server, &["scale-up", "p", "--yes"]).await.ok();
                 let live = get(&server, api_version, kind, "p");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::{GlobalArgs, OutputFormat};
 use crate::scale::cluster::{self, KindFilter, Options, Selection};
-use crate::scale::plan::{limits_text, Direction, Plan};
+use crate::scale::plan::{limits_text, Direction, Plan, PoolAction};
 use crate::scale::schedule::{self, ScheduleSpec};
 
 /// Pool selection, shared by the command and `schedule`.
@@ -85,11 +85,16 @@ pub struct ScaleToZeroArgs {
     /// Put back the recorded limits and remove the record (same as `kubectl karpenter scale-up`)
     #[arg(long)]
     pub restore: bool,
+    /// With --restore: the limits for pools without a usable record (none, unreadable, or
+    /// holding zero), e.g. `cpu=1000,memory=1000Gi`; pools with a record get the recorded ones
+    #[arg(long, value_name = "NAME=QUANTITY,...", requires = "restore")]
+    pub limits: Option<String>,
     /// Only block new capacity; keep the existing nodes
     #[arg(long, conflicts_with = "restore")]
     pub keep_nodes: bool,
-    /// Also remove nodes with do-not-disrupt pods or blocked by a PodDisruptionBudget
-    #[arg(long, conflicts_with_all = ["restore", "keep_nodes"])]
+    /// Also remove nodes with do-not-disrupt pods or blocked by a PodDisruptionBudget, and record
+    /// a pool whose limits are already zero (its restore then puts back zero)
+    #[arg(long, conflicts_with = "restore")]
     pub force: bool,
     /// Print the plan and change nothing
     #[arg(long)]
@@ -101,6 +106,9 @@ pub struct ScaleToZeroArgs {
 pub struct ScaleUpArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
+    /// The limits for pools without a usable record, e.g. `cpu=1000,memory=1000Gi`
+    #[arg(long, value_name = "NAME=QUANTITY,...")]
+    pub limits: Option<String>,
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -111,6 +119,7 @@ impl From<ScaleUpArgs> for ScaleToZeroArgs {
         ScaleToZeroArgs {
             selection: a.selection,
             restore: true,
+            limits: a.limits,
             dry_run: a.dry_run,
             ..Default::default()
         }
@@ -257,6 +266,13 @@ pub async fn execute(
 ) -> anyhow::Result<ExitCode> {
     let format = global.output.unwrap_or(OutputFormat::Table);
     check_selection(&args.selection)?;
+    let restore_limits = match &args.limits {
+        Some(text) => Some(
+            crate::scale::record::parse_limits(text)
+                .map_err(|e| super::UsageError(format!("--limits {text:?}: {e}")))?,
+        ),
+        None => None,
+    };
     let opts = Options {
         direction: if args.restore {
             Direction::Up
@@ -267,25 +283,34 @@ pub async fn execute(
         keep_nodes: args.keep_nodes,
         force: args.force,
         dry_run: args.dry_run,
+        restore_limits,
     };
     let (plan, pools, warnings) = cluster::build_plan(client, &opts).await?;
     print_plan(&plan, format, out)?;
     for w in &warnings {
         writeln!(err, "warning: {w}")?;
     }
+    // Pools left alone because of an error about them: reported, and the exit is non-zero once
+    // the other pools are done.
+    let refused = || -> anyhow::Result<ExitCode> {
+        match plan.errors() {
+            e if e.is_empty() => Ok(ExitCode::SUCCESS),
+            e => Err(cluster::ScaleError::Refused(e).into()),
+        }
+    };
     if args.dry_run {
         writeln!(err, "dry run: nothing was changed")?;
-        return Ok(ExitCode::SUCCESS);
+        return refused();
     }
     if !plan.has_changes() {
         writeln!(err, "nothing to change")?;
-        return Ok(ExitCode::SUCCESS);
+        return refused();
     }
     if !confirm(&plan)? {
         writeln!(err, "aborted: nothing was changed")?;
         return Ok(ExitCode::FAILURE);
     }
-    let (applied, result) = cluster::apply(client, &plan, &pools).await;
+    let (applied, result) = cluster::apply(client, &plan, &pools, &opts).await;
     let progress: &mut dyn Write = if format == OutputFormat::Table {
         out
     } else {
@@ -303,9 +328,10 @@ pub async fn execute(
                 .new_replicas
                 .map(|r| format!(", replicas {r}"))
                 .unwrap_or_default();
-            let verb = match plan.direction {
-                Direction::Down => "limits set to",
-                Direction::Up => "limits restored to",
+            let verb = match (plan.direction, p.action) {
+                (Direction::Down, _) => "limits set to",
+                (Direction::Up, PoolAction::RestoreFromLimits) => "limits set from --limits to",
+                (Direction::Up, _) => "limits restored to",
             };
             writeln!(
                 progress,
@@ -319,9 +345,21 @@ pub async fn execute(
                 "{pool}: deleted {d}; Karpenter drains and terminates its node"
             )?;
         }
+        for k in &a.kept {
+            writeln!(progress, "{pool}: kept {k}")?;
+        }
     }
-    result?;
-    Ok(ExitCode::SUCCESS)
+    match (result, plan.errors()) {
+        (Ok(()), _) => refused(),
+        (Err(e), refused) if refused.is_empty() => Err(e.into()),
+        (Err(cluster::ScaleError::Partial(mut errors)), refused) => {
+            errors.push(cluster::ScaleError::Refused(refused));
+            Err(cluster::ScaleError::Partial(errors).into())
+        }
+        (Err(e), refused) => {
+            Err(cluster::ScaleError::Partial(vec![e, cluster::ScaleError::Refused(refused)]).into())
+        }
+    }
 }
 
 /// Entry point from the CLI dispatcher.

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions,
+};
 use serde_json::Value;
 
 use super::disruption::{self, Blocker};
@@ -54,10 +56,13 @@ pub struct Options {
     pub selection: Selection,
     /// Only block new capacity; keep the existing nodes.
     pub keep_nodes: bool,
-    /// Also remove nodes blocked by do-not-disrupt pods or PDBs.
+    /// Also remove nodes blocked by do-not-disrupt pods or PDBs, and record zero limits as a
+    /// pool's original.
     pub force: bool,
     /// Change nothing.
     pub dry_run: bool,
+    /// Restore: the limits for pools without a usable record (`--limits`).
+    pub restore_limits: Option<serde_json::Map<String, Value>>,
 }
 
 /// Errors of `scale-to-zero`; each says what was looked at and how to proceed.
@@ -119,6 +124,12 @@ pub enum ScaleError {
     /// A pool kept changing under us.
     #[error("{kind} {name}: still conflicting after {MAX_WRITE_ATTEMPTS} attempts (another writer keeps changing it); run the command again")]
     TooManyConflicts { kind: &'static str, name: String },
+    /// A planned delete found a different object under the name (its uid changed).
+    #[error("{kind} {name} was replaced since the plan was read (its uid changed), so it was not deleted; run the command again to plan for the new one")]
+    Replaced { kind: &'static str, name: String },
+    /// Pools left alone because of errors about them (the others were done).
+    #[error("{} pool(s) left alone: {}", .0.len(), .0.join("; "))]
+    Refused(Vec<String>),
     /// Applying failed for some pools (the others were done).
     #[error("{} of the selected pools failed: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Partial(Vec<ScaleError>),
@@ -499,6 +510,7 @@ fn removals_for(
             terminating: claim.pointer("/metadata/deletionTimestamp").is_some(),
             blocked_by: Vec::new(),
             delete: false,
+            uid: str_at(claim, "/metadata/uid").map(str::to_string),
         });
     }
     if pool.version == PoolVersion::V1alpha5 {
@@ -519,6 +531,7 @@ fn removals_for(
                 terminating: node.pointer("/metadata/deletionTimestamp").is_some(),
                 blocked_by: Vec::new(),
                 delete: false,
+                uid: str_at(node, "/metadata/uid").map(str::to_string),
             });
         }
     }
@@ -538,20 +551,28 @@ pub async fn build_plan(
     let mut plans = Vec::new();
     for pool in &pools {
         let v = pool.version;
-        let (action, t) = match opts.direction {
-            Direction::Down => {
-                let t = record::scale_down(&pool.object, v)?;
-                let action = if t.already_recorded {
-                    PoolAction::AlreadyRecorded
-                } else {
-                    PoolAction::RecordAndZero
-                };
-                (action, Some(t))
+        let (action, t) = match transform(&pool.object, v, opts) {
+            Ok(r) => r,
+            Err(e) => {
+                // One pool's bad record or shape does not hold up the others.
+                let (current_limits, current_replicas) =
+                    record::current_fields(&pool.object, v).unwrap_or((Value::Null, None));
+                plans.push(PoolPlan {
+                    name: pool.name().to_string(),
+                    kind: v.pool_kind(),
+                    api_version: v,
+                    action: PoolAction::Refused,
+                    new_limits: current_limits.clone(),
+                    new_replicas: current_replicas,
+                    current_limits,
+                    current_replicas,
+                    update: false,
+                    removals: Vec::new(),
+                    warnings: Vec::new(),
+                    error: Some(e.to_string()),
+                });
+                continue;
             }
-            Direction::Up => match record::scale_up(&pool.object, v)? {
-                Some(t) => (PoolAction::Restore, Some(t)),
-                None => (PoolAction::NoRecord, None),
-            },
         };
         let (current_limits, current_replicas) = record::current_fields(&pool.object, v)?;
         let mut plan = PoolPlan {
@@ -572,15 +593,23 @@ pub async fn build_plan(
             update: t.as_ref().is_some_and(|t| t.changed),
             removals: Vec::new(),
             warnings: Vec::new(),
+            error: None,
         };
         if let Some(note) = changed_while_down(pool, opts.direction, t.as_ref()) {
             plan.warnings.push(note);
         }
         if action == PoolAction::NoRecord {
             plan.warnings.push(format!(
-                "no {} annotation: it was not scaled down by this command; left alone",
+                "no {} annotation: it was not scaled down by this command; left alone \
+                 (--limits cpu=…,memory=… restores it to the limits you give)",
                 record::SAVED_STATE_ANNOTATION
             ));
+        }
+        if action == PoolAction::Restore && opts.restore_limits.is_some() {
+            plan.warnings.push(
+                "restored from its record; --limits is only used for pools without a usable record"
+                    .to_string(),
+            );
         }
         plans.push(plan);
     }
@@ -594,6 +623,31 @@ pub async fn build_plan(
     };
     warnings.extend(plan.warnings());
     Ok((plan, pools, warnings))
+}
+
+/// The transform `opts` asks for on one pool object: its action and the new object (`None`:
+/// left alone). Used for the plan and again on every re-read after a write conflict.
+fn transform(
+    object: &Value,
+    v: PoolVersion,
+    opts: &Options,
+) -> Result<(PoolAction, Option<record::Transformed>), RecordError> {
+    Ok(match opts.direction {
+        Direction::Down => {
+            let t = record::scale_down_checked(object, v, opts.force)?;
+            let action = if t.already_recorded {
+                PoolAction::AlreadyRecorded
+            } else {
+                PoolAction::RecordAndZero
+            };
+            (action, Some(t))
+        }
+        Direction::Up => match record::restore(object, v, opts.restore_limits.as_ref())? {
+            record::Restore::FromRecord(t) => (PoolAction::Restore, Some(t)),
+            record::Restore::FromLimits(t) => (PoolAction::RestoreFromLimits, Some(t)),
+            record::Restore::NoRecord => (PoolAction::NoRecord, None),
+        },
+    })
 }
 
 /// A pool that has a record (so it is scaled down) but whose limits or replicas are no longer
@@ -647,6 +701,9 @@ async fn add_removals(
     let mut capacity: BTreeMap<PoolVersion, Capacity> = BTreeMap::new();
     let mut annotations = BTreeMap::new();
     for (pool, plan) in pools.iter().zip(plans.iter_mut()) {
+        if plan.action == PoolAction::Refused {
+            continue;
+        }
         if let std::collections::btree_map::Entry::Vacant(e) = capacity.entry(pool.version) {
             e.insert(read_capacity(client, pool.version).await?);
         }
@@ -684,24 +741,7 @@ async fn add_removals(
         disruption::blockers(&nodes, &annotations, &pods, &pdbs).map_err(ScaleError::Pdb)?;
     for plan in plans.iter_mut() {
         for r in plan.removals.iter_mut() {
-            let key = r
-                .node
-                .clone()
-                .unwrap_or_else(|| format!("{}/{}", r.kind, r.name));
-            r.blocked_by = blocked.get(&key).cloned().unwrap_or_default();
-            if r.blocked_by.is_empty() {
-                // A NodeClaim without a node yet can still carry do-not-disrupt.
-                if let Some(a) = annotations
-                    .get(&key)
-                    .and_then(|a| a.get(disruption::DO_NOT_DISRUPT))
-                {
-                    if a == "true" {
-                        r.blocked_by.push(Blocker::NodeDoNotDisrupt {
-                            annotation: format!("{}={a}", disruption::DO_NOT_DISRUPT),
-                        });
-                    }
-                }
-            }
+            r.blocked_by = removal_blockers(r, &blocked, &annotations);
             r.delete = !r.terminating && (r.blocked_by.is_empty() || force);
             if !r.blocked_by.is_empty() && !force {
                 let target = r.node.as_deref().unwrap_or(&r.name);
@@ -740,6 +780,37 @@ async fn add_removals(
     Ok(())
 }
 
+/// The key of a removal in the blocker and annotation maps: its node, else `kind/name`.
+fn removal_key(r: &Removal) -> String {
+    r.node
+        .clone()
+        .unwrap_or_else(|| format!("{}/{}", r.kind, r.name))
+}
+
+/// What blocks one removal, given the cluster-wide blockers and the annotations seen.
+fn removal_blockers(
+    r: &Removal,
+    blocked: &BTreeMap<String, Vec<Blocker>>,
+    annotations: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Vec<Blocker> {
+    let key = removal_key(r);
+    let mut out = blocked.get(&key).cloned().unwrap_or_default();
+    if out.is_empty() {
+        // A NodeClaim without a node yet can still carry do-not-disrupt.
+        if let Some(a) = annotations
+            .get(&key)
+            .and_then(|a| a.get(disruption::DO_NOT_DISRUPT))
+        {
+            if a == "true" {
+                out.push(Blocker::NodeDoNotDisrupt {
+                    annotation: format!("{}={a}", disruption::DO_NOT_DISRUPT),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// What applying did for one pool.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Applied {
@@ -749,6 +820,9 @@ pub struct Applied {
     pub attempts: usize,
     /// `kind/name` of deleted capacity objects.
     pub deleted: Vec<String>,
+    /// Planned deletes skipped because a blocker appeared after the plan was shown, each as
+    /// `kind/name: why`.
+    pub kept: Vec<String>,
 }
 
 /// Write one pool: GET (or use `first`), transform, PUT with its resourceVersion; on 409,
@@ -756,17 +830,14 @@ pub struct Applied {
 async fn write_pool(
     client: &kube::Client,
     pool: &Pool,
-    direction: Direction,
+    opts: &Options,
 ) -> Result<(bool, usize), ScaleError> {
     let api = pool_api(client, pool.version);
     let v = pool.version;
     let name = pool.name().to_string();
     let mut current = pool.object.clone();
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
-        let next = match direction {
-            Direction::Down => Some(record::scale_down(&current, v)?),
-            Direction::Up => record::scale_up(&current, v)?,
-        };
+        let (_, next) = transform(&current, v, opts)?;
         let Some(next) = next.filter(|t| t.changed) else {
             return Ok((false, attempt));
         };
@@ -797,25 +868,104 @@ async fn write_pool(
     })
 }
 
+/// The outcome of one planned delete.
+enum Deleted {
+    /// Deleted (or already gone).
+    Yes,
+    /// Kept: a blocker appeared since the plan was shown.
+    Kept(Vec<Blocker>),
+}
+
+/// Read one object's annotations as JSON, `Ok(None)` when it is gone.
+async fn annotations_of(
+    api: &Api<DynamicObject>,
+    what: &str,
+    name: &str,
+) -> Result<Option<(Option<String>, BTreeMap<String, String>)>, ScaleError> {
+    match api.get(name).await {
+        Ok(o) => Ok(Some((
+            o.metadata.uid.clone(),
+            o.metadata.annotations.clone().unwrap_or_default(),
+        ))),
+        Err(e) if is_status(&e, kube::core::Status::is_not_found) => Ok(None),
+        Err(e) => Err(kube_err(format!("reading {what} {name}"))(e)),
+    }
+}
+
+/// Delete one planned object. Unless `force`, the blockers are checked again first, from a
+/// fresh read of its pods, the PDBs and its (and its node's) annotations: the confirmation may
+/// have taken a while. The delete carries the planned uid as a precondition, so an object
+/// re-created under the same name since the plan is never deleted in its place.
 async fn delete_capacity(
     client: &kube::Client,
     version: PoolVersion,
     r: &Removal,
-) -> Result<(), ScaleError> {
-    let result = if r.kind == "Node" {
-        let api: Api<Node> = Api::all(client.clone());
-        api.delete(&r.name, &DeleteParams::default())
-            .await
-            .map(|_| ())
+    force: bool,
+) -> Result<Deleted, ScaleError> {
+    let node_api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::erase::<Node>(&()),
+    );
+    let api = if r.kind == "Node" {
+        node_api.clone()
     } else {
         claim_api(client, version)
-            .delete(&r.name, &DeleteParams::default())
-            .await
-            .map(|_| ())
     };
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if is_status(&e, kube::core::Status::is_not_found) => Ok(()),
+    if !force {
+        let Some((uid, own)) = annotations_of(&api, r.kind, &r.name).await? else {
+            return Ok(Deleted::Yes);
+        };
+        if r.uid.is_some() && uid != r.uid {
+            return Err(ScaleError::Replaced {
+                kind: r.kind,
+                name: r.name.clone(),
+            });
+        }
+        let mut seen = own;
+        if let Some(node) = r.node.as_deref().filter(|_| r.kind != "Node") {
+            if let Some((_, a)) = annotations_of(&node_api, "Node", node).await? {
+                seen.extend(a);
+            }
+        }
+        let annotations = BTreeMap::from([(removal_key(r), seen)]);
+        let nodes: BTreeSet<String> = r.node.iter().cloned().collect();
+        let (pods, pdbs) = if nodes.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let pods: Api<Pod> = Api::all(client.clone());
+            let pdbs: Api<PodDisruptionBudget> = Api::all(client.clone());
+            (
+                pods.list(&ListParams::default())
+                    .await
+                    .map_err(kube_err("listing pods"))?
+                    .items,
+                pdbs.list(&ListParams::default())
+                    .await
+                    .map_err(kube_err("listing poddisruptionbudgets"))?
+                    .items,
+            )
+        };
+        let blocked =
+            disruption::blockers(&nodes, &annotations, &pods, &pdbs).map_err(ScaleError::Pdb)?;
+        let now = removal_blockers(r, &blocked, &annotations);
+        if !now.is_empty() {
+            return Ok(Deleted::Kept(now));
+        }
+    }
+    let params = DeleteParams {
+        preconditions: r.uid.clone().map(|uid| Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&r.name, &params).await {
+        Ok(_) => Ok(Deleted::Yes),
+        Err(e) if is_status(&e, kube::core::Status::is_not_found) => Ok(Deleted::Yes),
+        Err(e) if is_status(&e, kube::core::Status::is_conflict) => Err(ScaleError::Replaced {
+            kind: r.kind,
+            name: r.name.clone(),
+        }),
         Err(e) => Err(kube_err(format!("deleting {} {}", r.kind, r.name))(e)),
     }
 }
@@ -827,15 +977,16 @@ pub async fn apply(
     client: &kube::Client,
     plan: &Plan,
     pools: &[Pool],
+    opts: &Options,
 ) -> (Vec<Applied>, Result<(), ScaleError>) {
     let mut applied = vec![Applied::default(); pools.len()];
     let mut errors = Vec::new();
     let mut ok = vec![false; pools.len()];
     for (i, (pool, p)) in pools.iter().zip(&plan.pools).enumerate() {
-        if p.action == PoolAction::NoRecord {
+        if matches!(p.action, PoolAction::NoRecord | PoolAction::Refused) {
             continue;
         }
-        match write_pool(client, pool, plan.direction).await {
+        match write_pool(client, pool, opts).await {
             Ok((updated, attempts)) => {
                 applied[i].updated = updated;
                 applied[i].attempts = attempts;
@@ -849,10 +1000,13 @@ pub async fn apply(
             continue;
         }
         for r in p.removals.iter().filter(|r| r.delete) {
-            match delete_capacity(client, pool.version, r).await {
-                Ok(()) => applied[i]
-                    .deleted
-                    .push(format!("{}/{}", r.kind.to_lowercase(), r.name)),
+            let what = format!("{}/{}", r.kind.to_lowercase(), r.name);
+            match delete_capacity(client, pool.version, r, opts.force).await {
+                Ok(Deleted::Yes) => applied[i].deleted.push(what),
+                Ok(Deleted::Kept(why)) => applied[i].kept.push(format!(
+                    "{what}: {} (since the plan was shown; pass --force to remove it anyway)",
+                    why.iter().map(|b| b.to_string()).collect::<Vec<_>>().join("; ")
+                )),
                 Err(e) => errors.push(e),
             }
         }

@@ -27,6 +27,11 @@ pub enum PoolAction {
     Restore,
     /// Restore requested but the pool has no record: left alone.
     NoRecord,
+    /// No usable record: restored from `--limits`, and any record removed.
+    RestoreFromLimits,
+    /// Left alone because of an error about this pool (see [`PoolPlan::error`]); the run exits
+    /// non-zero once the other pools are done.
+    Refused,
 }
 
 /// One object whose deletion removes a node.
@@ -47,6 +52,10 @@ pub struct Removal {
     pub blocked_by: Vec<Blocker>,
     /// Whether this run deletes it.
     pub delete: bool,
+    /// `metadata.uid` when the plan was made: the delete carries it as a precondition, so an
+    /// object re-created under the same name is never deleted in its place.
+    #[serde(skip)]
+    pub uid: Option<String>,
 }
 
 /// The plan for one pool.
@@ -78,6 +87,9 @@ pub struct PoolPlan {
     /// Warnings for this pool.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Why the pool is left alone (action `refused`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The whole plan.
@@ -98,6 +110,11 @@ impl Plan {
         self.pools
             .iter()
             .any(|p| p.update || p.removals.iter().any(|r| r.delete))
+    }
+
+    /// The errors of refused pools (each names its pool).
+    pub fn errors(&self) -> Vec<String> {
+        self.pools.iter().filter_map(|p| p.error.clone()).collect()
     }
 
     /// Every warning, prefixed with its pool.
@@ -273,6 +290,7 @@ mod tests {
                         terminating: false,
                         blocked_by: vec![],
                         delete: true,
+                        uid: None,
                     },
                     Removal {
                         kind: "NodeClaim",
@@ -284,9 +302,11 @@ mod tests {
                             annotation: "karpenter.sh/do-not-disrupt=true".into(),
                         }],
                         delete: false,
+                        uid: None,
                     },
                 ],
                 warnings: vec![],
+                error: None,
             }],
         };
         let t = plan.to_table();

@@ -37,14 +37,51 @@ pub enum RecordError {
     /// The annotation exists but cannot be decoded.
     #[error(
         "{kind} {name}: annotation {SAVED_STATE_ANNOTATION} is not readable ({reason}). \
-         Fix its value (e.g. {{\"version\":1,\"limits\":{{\"cpu\":\"1000\"}}}}) or remove it with \
-         `kubectl annotate {resource} {name} {SAVED_STATE_ANNOTATION}-` and set the limits by hand"
+         Fix its value (e.g. {{\"version\":1,\"limits\":{{\"cpu\":\"1000\"}}}}), or restore the \
+         pool with `kubectl karpenter scale-to-zero --restore --limits cpu=…,memory=… {name}`, \
+         which also removes the annotation; the other pools are not held up by this one ({resource})"
     )]
     Unreadable {
         kind: &'static str,
         resource: &'static str,
         name: String,
         reason: String,
+    },
+    /// Scaling down a pool that has no record and whose limits (or replicas) are already zero:
+    /// recording them would make every later restore put the pool back to zero.
+    #[error(
+        "{kind} {name}: {what} already zero and there is no scale-to-zero record; recording zero \
+         as the original would make every later --restore put it back to zero. Set its real limits \
+         first (or run `kubectl karpenter scale-to-zero --restore --limits cpu=…,memory=… {name}`), \
+         or pass --force to record zero anyway"
+    )]
+    ZeroOriginal {
+        kind: &'static str,
+        name: String,
+        what: String,
+    },
+    /// Restoring from a record that holds zero (written before zero records were refused).
+    #[error(
+        "{kind} {name}: its scale-to-zero record holds {what}, so restoring it would leave the pool \
+         at zero; pass --limits cpu=…,memory=… to restore it to real limits"
+    )]
+    ZeroRecord {
+        kind: &'static str,
+        name: String,
+        what: String,
+    },
+    /// `--limits` cannot restore a static NodePool, which `spec.replicas` sizes.
+    #[error(
+        "{kind} {name}: a static NodePool is sized by spec.replicas, which --limits does not set; \
+         restore it with `kubectl patch nodepool {name} --type merge -p '{{\"spec\":{{\"replicas\":N}}}}'`"
+    )]
+    StaticPoolLimits { kind: &'static str, name: String },
+    /// `--limits` that would still leave the pool at zero.
+    #[error("{kind} {name}: restoring with --limits still leaves {what} zero; give non-zero limits")]
+    ZeroLimits {
+        kind: &'static str,
+        name: String,
+        what: String,
     },
     /// The object is not shaped like a pool (no `spec`, or fields of the wrong type).
     #[error("{kind} {name}: {problem}")]
@@ -248,6 +285,166 @@ fn set_annotation(object: &mut Value, value: Option<String>) {
             }
         }
     }
+}
+
+/// The resources whose zero limit stops a pool launching anything: every node has them.
+const CAPACITY_KEYS: [&str; 4] = ["cpu", "memory", "pods", "nodes"];
+
+/// The resource list inside `spec.limits` (`spec.limits.resources` for Provisioners).
+fn resource_list(limits: &Value, version: PoolVersion) -> Option<&Map<String, Value>> {
+    match version {
+        PoolVersion::V1 | PoolVersion::V1beta1 => limits.as_object(),
+        PoolVersion::V1alpha5 => limits.get("resources").and_then(Value::as_object),
+    }
+}
+
+/// What makes these limits (or replicas) zero, e.g. `replicas 0` or `limits cpu=0,memory=0`:
+/// `spec.replicas: 0`, or a zero limit on cpu, memory, pods or nodes (no node fits under it).
+/// `None` when the pool can launch capacity.
+pub fn zero_state(limits: &Value, replicas: Option<i64>, version: PoolVersion) -> Option<String> {
+    if let Some(r) = replicas {
+        return (r == 0).then(|| "replicas 0".to_string());
+    }
+    let list = resource_list(limits, version)?;
+    let zero: Vec<String> = CAPACITY_KEYS
+        .iter()
+        .filter_map(|k| {
+            let v = list.get(*k)?;
+            let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            (karpenter_scheduling::resources::parse_quantity_milli(&text).ok()? == 0)
+                .then(|| format!("{k}={text}"))
+        })
+        .collect();
+    (!zero.is_empty()).then(|| format!("limits {}", zero.join(",")))
+}
+
+/// Parse `--limits cpu=1000,memory=1000Gi` into a resource list; every value must be a
+/// non-negative quantity.
+pub fn parse_limits(text: &str) -> Result<Map<String, Value>, String> {
+    let mut out = Map::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .ok_or_else(|| format!("{part:?} is not NAME=QUANTITY (e.g. cpu=1000,memory=1000Gi)"))?;
+        karpenter_scheduling::resources::parse_resource(k, v).map_err(|e| format!("{k}: {e}"))?;
+        out.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    if out.is_empty() {
+        return Err("no limits given (e.g. --limits cpu=1000,memory=1000Gi)".to_string());
+    }
+    Ok(out)
+}
+
+/// [`scale_down`], refusing to record zero limits or `replicas: 0` as the original unless
+/// `allow_zero` (`--force`).
+pub fn scale_down_checked(
+    pool: &Value,
+    version: PoolVersion,
+    allow_zero: bool,
+) -> Result<Transformed, RecordError> {
+    let t = scale_down(pool, version)?;
+    if !t.already_recorded && !allow_zero {
+        if let Some(what) = zero_state(&t.fields.current_limits, t.fields.current_replicas, version)
+        {
+            return Err(RecordError::ZeroOriginal {
+                kind: version.pool_kind(),
+                name: pool_name(pool),
+                what,
+            });
+        }
+    }
+    Ok(t)
+}
+
+/// How a pool is restored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Restore {
+    /// From its record.
+    FromRecord(Transformed),
+    /// From `--limits`, because it has no usable record.
+    FromLimits(Transformed),
+    /// No record and no `--limits`: left alone.
+    NoRecord,
+}
+
+/// Restore a pool from its record or, when it has no usable record (none, unreadable, or one
+/// holding zero), from `fallback` (`--limits`): the given entries replace those of the current
+/// resource list and any record is removed.
+pub fn restore(
+    pool: &Value,
+    version: PoolVersion,
+    fallback: Option<&Map<String, Value>>,
+) -> Result<Restore, RecordError> {
+    let kind = version.pool_kind();
+    match (read_record(pool, version), fallback) {
+        (Ok(Some(saved)), fallback) => match zero_state(&saved.limits, saved.replicas, version) {
+            None => Ok(scale_up(pool, version)?.map_or(Restore::NoRecord, Restore::FromRecord)),
+            Some(what) => match fallback {
+                Some(f) => restore_from_limits(pool, version, f),
+                None => Err(RecordError::ZeroRecord {
+                    kind,
+                    name: pool_name(pool),
+                    what,
+                }),
+            },
+        },
+        (Ok(None), None) => Ok(Restore::NoRecord),
+        (Err(e), None) => Err(e),
+        (Ok(None) | Err(_), Some(f)) => restore_from_limits(pool, version, f),
+    }
+}
+
+fn restore_from_limits(
+    pool: &Value,
+    version: PoolVersion,
+    given: &Map<String, Value>,
+) -> Result<Restore, RecordError> {
+    let kind = version.pool_kind();
+    let (limits, replicas) = current_fields(pool, version)?;
+    if replicas.is_some() {
+        return Err(RecordError::StaticPoolLimits {
+            kind,
+            name: pool_name(pool),
+        });
+    }
+    let merge = |list: Option<&Value>| -> Value {
+        let mut map = list.and_then(Value::as_object).cloned().unwrap_or_default();
+        map.extend(given.clone());
+        Value::Object(map)
+    };
+    let new_limits = match version {
+        PoolVersion::V1 | PoolVersion::V1beta1 => merge(Some(&limits)),
+        PoolVersion::V1alpha5 => {
+            let mut l = limits.as_object().cloned().unwrap_or_default();
+            let resources = merge(l.get("resources"));
+            l.insert("resources".to_string(), resources);
+            Value::Object(l)
+        }
+    };
+    if let Some(what) = zero_state(&new_limits, None, version) {
+        return Err(RecordError::ZeroLimits {
+            kind,
+            name: pool_name(pool),
+            what,
+        });
+    }
+    let mut object = pool.clone();
+    set_limits(&mut object, &new_limits);
+    set_annotation(&mut object, None);
+    Ok(Restore::FromLimits(Transformed {
+        changed: object != *pool,
+        object,
+        fields: FieldChange {
+            current_limits: limits,
+            new_limits,
+            current_replicas: None,
+            new_replicas: None,
+        },
+        saved: None,
+        already_recorded: false,
+    }))
 }
 
 /// Scale a pool down: record its original state unless already recorded, then set limits
@@ -551,9 +748,100 @@ mod tests {
         }
     }
 
+    #[test]
+    fn zero_limits_or_replicas_are_not_recorded_as_the_original_unless_forced() {
+        for (version, limits, replicas, what) in [
+            (PoolVersion::V1, Some(json!({"cpu": "0", "memory": "0"})), None, "limits cpu=0,memory=0"),
+            (PoolVersion::V1, Some(json!({"cpu": "0m", "memory": "100Gi"})), None, "limits cpu=0m"),
+            (PoolVersion::V1beta1, Some(json!({"memory": "0Gi"})), None, "limits memory=0Gi"),
+            (PoolVersion::V1, Some(json!({"nodes": "0"})), Some(3), "replicas"),
+            (PoolVersion::V1, None, Some(0), "replicas 0"),
+            (
+                PoolVersion::V1alpha5,
+                Some(json!({"resources": {"cpu": 0, "memory": "1Gi"}})),
+                None,
+                "limits cpu=0",
+            ),
+        ] {
+            let pool = nodepool(limits.clone(), replicas);
+            let refused = scale_down_checked(&pool, version, false);
+            if what == "replicas" {
+                // A static pool with replicas 3 can launch: its `nodes` limit is not the driver.
+                assert!(refused.is_ok(), "{refused:?}");
+                continue;
+            }
+            let e = refused.unwrap_err().to_string();
+            assert!(e.contains("NodePool general") || e.contains("Provisioner general"), "{e}");
+            assert!(e.contains(what) && e.contains("--force"), "{what}: {e}");
+            assert!(e.contains("--restore --limits"), "{e}");
+            let forced = scale_down_checked(&pool, version, true).unwrap();
+            assert_eq!(forced.saved.unwrap().limits, limits.unwrap_or(Value::Null));
+        }
+        // A pool with real limits, or one already recorded, is scaled down as before.
+        let real = nodepool(Some(json!({"cpu": "100", "extended/x": "0"})), None);
+        let down = scale_down_checked(&real, PoolVersion::V1, false).unwrap();
+        assert!(scale_down_checked(&down.object, PoolVersion::V1, false)
+            .unwrap()
+            .already_recorded);
+    }
+
+    #[test]
+    fn restore_uses_the_record_else_the_given_limits() {
+        let given = parse_limits("cpu=1000, memory=1000Gi").unwrap();
+        assert_eq!(given, json!({"cpu": "1000", "memory": "1000Gi"}).as_object().unwrap().clone());
+        for bad in ["", "cpu", "cpu=", "=1", "cpu=-1", "memory=lots"] {
+            assert!(parse_limits(bad).is_err(), "{bad:?}");
+        }
+        let v1 = PoolVersion::V1;
+        // No record: --limits replaces the zeroed entries and keeps the others.
+        let zeroed = nodepool(Some(json!({"cpu": "0", "memory": "0", "nvidia.com/gpu": "4"})), None);
+        assert_eq!(restore(&zeroed, v1, None).unwrap(), Restore::NoRecord);
+        let Restore::FromLimits(t) = restore(&zeroed, v1, Some(&given)).unwrap() else {
+            panic!("not from limits")
+        };
+        assert_eq!(
+            t.object["spec"]["limits"],
+            json!({"cpu": "1000", "memory": "1000Gi", "nvidia.com/gpu": "4"})
+        );
+        // An unreadable record: an error without --limits, removed with them.
+        let mut broken = zeroed.clone();
+        broken["metadata"]["annotations"] = json!({SAVED_STATE_ANNOTATION: "cpu=100", "keep": "me"});
+        assert!(matches!(restore(&broken, v1, None), Err(RecordError::Unreadable { .. })));
+        let Restore::FromLimits(t) = restore(&broken, v1, Some(&given)).unwrap() else {
+            panic!("not from limits")
+        };
+        assert_eq!(t.object["metadata"]["annotations"], json!({"keep": "me"}));
+        // A zero record (written before they were refused) needs --limits.
+        let zero_record = scale_down_checked(&zeroed, v1, true).unwrap().object;
+        let e = restore(&zero_record, v1, None).unwrap_err().to_string();
+        assert!(e.contains("record holds limits cpu=0") && e.contains("--limits"), "{e}");
+        assert!(matches!(restore(&zero_record, v1, Some(&given)).unwrap(), Restore::FromLimits(_)));
+        // A usable record wins over --limits.
+        let down = scale_down(&nodepool(Some(json!({"cpu": "64"})), None), v1).unwrap().object;
+        let Restore::FromRecord(t) = restore(&down, v1, Some(&given)).unwrap() else {
+            panic!("not from the record")
+        };
+        assert_eq!(t.object["spec"]["limits"], json!({"cpu": "64"}));
+        // --limits that leave a zero, and static pools, are refused.
+        let only_cpu = parse_limits("cpu=10").unwrap();
+        let e = restore(&zeroed, v1, Some(&only_cpu)).unwrap_err().to_string();
+        assert!(e.contains("memory=0"), "{e}");
+        let e = restore(&nodepool(None, Some(0)), v1, Some(&given)).unwrap_err().to_string();
+        assert!(e.contains("spec.replicas"), "{e}");
+        // Provisioners keep their list under limits.resources.
+        let prov = nodepool(Some(json!({"resources": {"cpu": "0", "memory": "0"}})), None);
+        let Restore::FromLimits(t) = restore(&prov, PoolVersion::V1alpha5, Some(&given)).unwrap()
+        else {
+            panic!("not from limits")
+        };
+        assert_eq!(
+            t.object["spec"]["limits"],
+            json!({"resources": {"cpu": "1000", "memory": "1000Gi"}})
+        );
+    }
+
     mod decode_props {
         use super::*;
-        use proptest::prelude::*;
 
         fn json_value() -> impl Strategy<Value = Value> {
             let leaf = prop_oneof![
