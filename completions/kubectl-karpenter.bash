@@ -568,7 +568,7 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__scale__subcmd__to__subcmd__zero)
-            opts="-l -n -o -v -y -h -V --all --selector --exclude --kind --restore --keep-nodes --force --dry-run --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version schedule help"
+            opts="-l -n -o -v -y -h -V --all --selector --exclude --kind --restore --limits --keep-nodes --force --dry-run --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version schedule help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -588,6 +588,10 @@ _kubectl__karpenter() {
                     ;;
                 --kind)
                     COMPREPLY=($(compgen -W "nodepool provisioner" -- "${cur}"))
+                    return 0
+                    ;;
+                --limits)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)
@@ -762,7 +766,7 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__scale__subcmd__up)
-            opts="-l -n -o -v -y -h -V --all --selector --exclude --kind --dry-run --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
+            opts="-l -n -o -v -y -h -V --all --selector --exclude --kind --limits --dry-run --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -782,6 +786,10 @@ _kubectl__karpenter() {
                     ;;
                 --kind)
                     COMPREPLY=($(compgen -W "nodepool provisioner" -- "${cur}"))
+                    return 0
+                    ;;
+                --limits)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)

@@ -115,6 +115,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scal
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l exclude -d 'Leave these pools out (repeatable or comma-separated)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l kind -d 'Only NodePools (karpenter.sh v1/v1beta1) or only Provisioners (v1alpha5)' -r -f -a "nodepool\t'`karpenter.sh` NodePools (v1 or v1beta1)'
 provisioner\t'`karpenter.sh/v1alpha5` Provisioners'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l limits -d 'With --restore: the limits for pools without a usable record (none, unreadable, or holding zero), e.g. `cpu=1000,memory=1000Gi`; pools with a record get the recorded ones' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l context -d 'The kubeconfig context to use (default: the current context)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -s n -l namespace -d 'Namespace for namespaced objects (default: the context\'s namespace)' -r
@@ -127,7 +128,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scal
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l all -d 'Every pool in the cluster'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l restore -d 'Put back the recorded limits and remove the record (same as `kubectl karpenter scale-up`)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l keep-nodes -d 'Only block new capacity; keep the existing nodes'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l force -d 'Also remove nodes with do-not-disrupt pods or blocked by a PodDisruptionBudget'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l force -d 'Also remove nodes with do-not-disrupt pods or blocked by a PodDisruptionBudget, and record a pool whose limits are already zero (its restore then puts back zero)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -l dry-run -d 'Print the plan and change nothing'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-to-zero; and not __fish_seen_subcommand_from schedule help" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
@@ -166,6 +167,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scal
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -l exclude -d 'Leave these pools out (repeatable or comma-separated)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -l kind -d 'Only NodePools (karpenter.sh v1/v1beta1) or only Provisioners (v1alpha5)' -r -f -a "nodepool\t'`karpenter.sh` NodePools (v1 or v1beta1)'
 provisioner\t'`karpenter.sh/v1alpha5` Provisioners'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -l limits -d 'The limits for pools without a usable record, e.g. `cpu=1000,memory=1000Gi`' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -l context -d 'The kubeconfig context to use (default: the current context)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand scale-up" -s n -l namespace -d 'Namespace for namespaced objects (default: the context\'s namespace)' -r
