@@ -2110,3 +2110,167 @@ async fn command_adopts_a_stack_with_from_cloudformation() {
         .is_none());
     assert_matches_template(&moto, "demo").await;
 }
+
+// ---------------------------------------------------------------- logs (issue 15)
+
+/// The binary against moto with `args`, static credentials given as `secret`/`token`, and the
+/// developer's own AWS settings kept out.
+fn cli_with_credentials(
+    moto: &Moto,
+    args: &[&str],
+    secret: &str,
+    token: &str,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"))
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_DEFAULT_PROFILE")
+        .env_remove("RUST_LOG")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_SESSION_TOKEN", token)
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run kubectl-karpenter")
+}
+
+/// `-vvv` traces our own code, but the AWS SDK, hyper and rustls stay at debug: no secret
+/// access key, session token or request signature reaches the log.
+#[test]
+fn vvv_never_logs_credentials_or_request_signatures() {
+    let moto = Moto::start();
+    let secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETxKEYx0001";
+    let token = "FwoGZXIvYXdzSESSIONxTOKENxEXAMPLEx0002";
+    let out = cli_with_credentials(
+        &moto,
+        &["-vvv", "setup", "--cluster-name", "demo", "--dry-run"],
+        secret,
+        token,
+    );
+    let log = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    // The run was verbose and reached the SDK (its debug lines are kept).
+    assert!(log.contains("DEBUG") && log.contains("aws_"), "{log}");
+    for leak in [secret, token, "Signature=", "x-amz-security-token"] {
+        assert!(!log.contains(leak), "{leak:?} in the -vvv log:\n{log}");
+    }
+}
+
+/// Off EC2 and without a region, at default verbosity: none of the SDK's credential/region
+/// probing warnings (IMDS) and no ANSI colour when stderr is not a terminal; our own error
+/// paragraph says what was looked at.
+#[test]
+fn default_verbosity_hides_sdk_probing_warnings_and_pipes_get_no_colour() {
+    let moto = Moto::start();
+    let run = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["setup", "--cluster-name", "x", "--dry-run"]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"))
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", "/nonexistent")
+            .env("TERM", "xterm-256color")
+            .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+            // An instance metadata service that answers, but not as IMDS does (off EC2 behind
+            // a proxy, say): the SDK's probe fails and used to WARN with a dump of the response.
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", moto.endpoint())
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run kubectl-karpenter")
+    };
+    let out = run(&[]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("error:") && err.contains("region"), "{err}");
+    assert!(!err.contains("WARN"), "SDK warning at default verbosity:\n{err}");
+    assert!(!err.contains('\u{1b}'), "ANSI codes on a pipe:\n{err:?}");
+    // Verbose logs on a pipe are plain text too.
+    let out = run(&["-vv"]);
+    let err = text(&out.stderr);
+    assert!(err.contains("DEBUG"), "{err}");
+    assert!(!err.contains('\u{1b}'), "ANSI codes on a pipe:\n{err:?}");
+}
+
+/// Run the binary with stderr on a pseudo-terminal; returns what it wrote there.
+fn stderr_on_a_terminal(args: &[&str], envs: &[(&str, &str)]) -> String {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new file descriptors, owned by the Files built below.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty failed");
+    // SAFETY: both descriptors were just opened and are owned by nothing else.
+    let (mut master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let mut child = {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TERM", "xterm-256color")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(slave));
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("spawn kubectl-karpenter")
+        // `cmd`, and with it our copy of the terminal's slave end, is dropped here.
+    };
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            // EIO once the child has exited and closed the terminal.
+            Err(_) => break,
+        }
+    }
+    child.wait().expect("wait");
+    text(&bytes)
+}
+
+/// On a terminal, logs and the error paragraph are coloured unless `NO_COLOR` is set.
+#[test]
+fn no_color_turns_off_ansi_on_a_terminal() {
+    let moto = Moto::start();
+    let endpoint = moto.endpoint();
+    let base = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ];
+    let args = ["-vv", "setup", "--cluster-name", "demo", "--dry-run"];
+    let coloured = stderr_on_a_terminal(&args, &base);
+    assert!(coloured.contains("DEBUG"), "{coloured}");
+    assert!(coloured.contains('\u{1b}'), "a terminal gets colour:\n{coloured:?}");
+    let mut no_color = base.to_vec();
+    no_color.push(("NO_COLOR", "1"));
+    let plain = stderr_on_a_terminal(&args, &no_color);
+    assert!(plain.contains("DEBUG"), "{plain}");
+    assert!(!plain.contains('\u{1b}'), "NO_COLOR still coloured:\n{plain:?}");
+}

@@ -136,20 +136,45 @@ pub fn report(err: &anyhow::Error) {
     eprintln!("{} {err:#}", style.apply_to("error:"));
 }
 
+/// Log targets (prefixes) that see raw HTTP requests, signing or credentials: the AWS SDK, the
+/// HTTP and TLS stacks and kube's client. `-vvv` traces everything else but caps these at debug,
+/// where they log no request signature, header or credential.
+const CAPPED_AT_DEBUG: &[&str] = &[
+    "aws",
+    "hyper",
+    "h2",
+    "http",
+    "rustls",
+    "tokio_rustls",
+    "tower",
+    "kube_client",
+    "kube_runtime",
+];
+
+/// The log filter for `-v` counted `verbose` times (`RUST_LOG` replaces it).
+pub fn log_filter(verbose: u8) -> String {
+    match verbose {
+        // kube's client logs failed requests itself, and the AWS SDK warns while it probes for
+        // credentials and a region (IMDS); every command reports failures in its own error
+        // paragraph, which says what was looked at, so both are only shown with -v
+        0 => "warn,kube_client=off,aws=error".to_string(),
+        1 => "info,kubectl_karpenter=info".to_string(),
+        2 => "debug,hyper=info,aws_smithy_runtime=info,aws_config=info".to_string(),
+        _ => std::iter::once("trace".to_string())
+            .chain(CAPPED_AT_DEBUG.iter().map(|t| format!("{t}=debug")))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
 fn init_logging(verbose: u8) {
-    let default = match verbose {
-        // kube's client logs failed requests itself; every command reports them in its own
-        // error paragraph, so they are only shown with -v
-        0 => "warn,kube_client=off",
-        1 => "info,kubectl_karpenter=info",
-        2 => "debug,hyper=info,aws_smithy_runtime=info,aws_config=info",
-        _ => "trace",
-    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(verbose)));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // colour only on a terminal and without NO_COLOR, as the error paragraph (console)
+        .with_ansi(console::colors_enabled_stderr())
         .with_target(verbose >= 2)
         .try_init();
 }
