@@ -718,7 +718,10 @@ async fn errors_are_clear_and_change_nothing() {
     );
     assert!(o.out.contains("refused"), "{}", o.out);
     for name in ["general", "gpu"] {
-        assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", name)).is_some(), "{name}");
+        assert!(
+            saved(&get(&server, "karpenter.sh/v1", "NodePool", name)).is_some(),
+            "{name}"
+        );
     }
     assert_eq!(
         get(&server, "karpenter.sh/v1", "NodePool", "broken"),
@@ -755,8 +758,13 @@ async fn errors_are_clear_and_change_nothing() {
     .await
     .ok();
     let broken = get(&server, "karpenter.sh/v1", "NodePool", "broken");
-    assert_eq!(spec(&broken)["limits"], json!({"cpu": "200", "memory": "800Gi"}));
-    assert!(broken.pointer("/metadata/annotations").is_none_or(|a| a.get(SAVED_STATE_ANNOTATION).is_none()));
+    assert_eq!(
+        spec(&broken)["limits"],
+        json!({"cpu": "200", "memory": "800Gi"})
+    );
+    assert!(broken
+        .pointer("/metadata/annotations")
+        .is_none_or(|a| a.get(SAVED_STATE_ANNOTATION).is_none()));
 }
 
 /// Issue 15: a pool whose limits (or replicas) are already zero and which has no record is not
@@ -766,7 +774,11 @@ async fn errors_are_clear_and_change_nothing() {
 async fn a_pool_already_at_zero_is_not_recorded_as_zero_unless_forced() {
     let server = ApiServer::start().await;
     server.seed(nodepool("v1", "general", Some(json!({"cpu": "100"}))));
-    server.seed(nodepool("v1", "zeroed", Some(json!({"cpu": "0", "memory": "0"}))));
+    server.seed(nodepool(
+        "v1",
+        "zeroed",
+        Some(json!({"cpu": "0", "memory": "0"})),
+    ));
     let mut stopped = nodepool("v1", "stopped", None);
     stopped["spec"]["replicas"] = json!(0);
     server.seed(stopped);
@@ -778,10 +790,16 @@ async fn a_pool_already_at_zero_is_not_recorded_as_zero_unless_forced() {
         e.contains("NodePool zeroed: limits cpu=0,memory=0 already zero") && e.contains("--force"),
         "{e}"
     );
-    assert!(e.contains("NodePool stopped: replicas 0 already zero"), "{e}");
+    assert!(
+        e.contains("NodePool stopped: replicas 0 already zero"),
+        "{e}"
+    );
     assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", "general")).is_some());
     for name in ["zeroed", "stopped"] {
-        assert!(saved(&get(&server, "karpenter.sh/v1", "NodePool", name)).is_none(), "{name}");
+        assert!(
+            saved(&get(&server, "karpenter.sh/v1", "NodePool", name)).is_none(),
+            "{name}"
+        );
     }
     // A dry run says the same and exits non-zero too, writing nothing.
     server.clear_requests();
@@ -789,9 +807,12 @@ async fn a_pool_already_at_zero_is_not_recorded_as_zero_unless_forced() {
     assert!(o.error().contains("NodePool zeroed"), "{}", o.out);
     assert!(writes(&server).is_empty());
 
-    run(&server, &["scale-to-zero", "zeroed", "stopped", "--force", "--yes"])
-        .await
-        .ok();
+    run(
+        &server,
+        &["scale-to-zero", "zeroed", "stopped", "--force", "--yes"],
+    )
+    .await
+    .ok();
     let record = saved(&get(&server, "karpenter.sh/v1", "NodePool", "zeroed")).unwrap();
     assert_eq!(record.limits, json!({"cpu": "0", "memory": "0"}));
     assert_eq!(
@@ -802,12 +823,27 @@ async fn a_pool_already_at_zero_is_not_recorded_as_zero_unless_forced() {
     );
     // That zero record is not a usable original: restoring needs --limits.
     let e = run(&server, &["scale-up", "zeroed", "--yes"]).await.error();
-    assert!(e.contains("record holds limits cpu=0,memory=0") && e.contains("--limits"), "{e}");
-    run(&server, &["scale-up", "zeroed", "--limits", "cpu=64,memory=256Gi", "--yes"])
-        .await
-        .ok();
+    assert!(
+        e.contains("record holds limits cpu=0,memory=0") && e.contains("--limits"),
+        "{e}"
+    );
+    run(
+        &server,
+        &[
+            "scale-up",
+            "zeroed",
+            "--limits",
+            "cpu=64,memory=256Gi",
+            "--yes",
+        ],
+    )
+    .await
+    .ok();
     let zeroed = get(&server, "karpenter.sh/v1", "NodePool", "zeroed");
-    assert_eq!(spec(&zeroed)["limits"], json!({"cpu": "64", "memory": "256Gi"}));
+    assert_eq!(
+        spec(&zeroed)["limits"],
+        json!({"cpu": "64", "memory": "256Gi"})
+    );
     assert!(saved(&zeroed).is_none());
 }
 
@@ -817,9 +853,18 @@ async fn a_pool_already_at_zero_is_not_recorded_as_zero_unless_forced() {
 async fn restore_with_limits_brings_back_a_pool_without_a_record() {
     let server = ApiServer::start().await;
     server.seed(nodepool("v1", "general", Some(json!({"cpu": "100"}))));
-    server.seed(nodepool("v1", "orphan", Some(json!({"cpu": "0", "memory": "0", "nodes": "5"}))));
-    server.seed(provisioner("legacy", Some(json!({"resources": {"cpu": "0", "memory": "0"}}))));
-    run(&server, &["scale-to-zero", "general", "--yes"]).await.ok();
+    server.seed(nodepool(
+        "v1",
+        "orphan",
+        Some(json!({"cpu": "0", "memory": "0", "nodes": "5"})),
+    ));
+    server.seed(provisioner(
+        "legacy",
+        Some(json!({"resources": {"cpu": "0", "memory": "0"}})),
+    ));
+    run(&server, &["scale-to-zero", "general", "--yes"])
+        .await
+        .ok();
 
     // Without --limits the pool without a record is left alone, as before.
     let o = run(&server, &["scale-up", "orphan", "--yes"]).await;
@@ -852,23 +897,38 @@ async fn restore_with_limits_brings_back_a_pool_without_a_record() {
         json!({"cpu": "1000", "memory": "4000Gi", "nodes": "5"})
     );
     assert_eq!(
-        spec(&get(&server, "karpenter.sh/v1alpha5", "Provisioner", "legacy"))["limits"],
+        spec(&get(
+            &server,
+            "karpenter.sh/v1alpha5",
+            "Provisioner",
+            "legacy"
+        ))["limits"],
         json!({"resources": {"cpu": "1000", "memory": "4000Gi"}})
     );
     assert!(
-        o.out.contains("nodepool/orphan: limits set from --limits to"),
+        o.out
+            .contains("nodepool/orphan: limits set from --limits to"),
         "{}",
         o.out
     );
 
     // --limits is for restoring only, and its quantities are checked.
-    let mut full = vec!["kubectl-karpenter", "scale-to-zero", "--limits", "cpu=1", "orphan"];
+    let mut full = vec![
+        "kubectl-karpenter",
+        "scale-to-zero",
+        "--limits",
+        "cpu=1",
+        "orphan",
+    ];
     assert!(Cli::try_parse_from(&full).is_err());
     full.push("--restore");
     assert!(Cli::try_parse_from(&full).is_ok());
-    let e = run(&server, &["scale-up", "orphan", "--limits", "cpu=-1", "--yes"])
-        .await
-        .error();
+    let e = run(
+        &server,
+        &["scale-up", "orphan", "--limits", "cpu=-1", "--yes"],
+    )
+    .await
+    .error();
     assert!(e.contains("--limits") && e.contains("negative"), "{e}");
 }
 
@@ -902,9 +962,20 @@ async fn deletes_recheck_blockers_after_the_prompt_and_carry_the_planned_uid() {
         Ok(true)
     });
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let result = execute(&server.client(), &global, &args, &mut out, &mut err, &mut confirm).await;
+    let result = execute(
+        &server.client(),
+        &global,
+        &args,
+        &mut out,
+        &mut err,
+        &mut confirm,
+    )
+    .await;
     let out = String::from_utf8_lossy(&out).into_owned();
-    let e = format!("{:#}", result.expect_err("the replaced NodeClaim is an error"));
+    let e = format!(
+        "{:#}",
+        result.expect_err("the replaced NodeClaim is an error")
+    );
     assert!(
         e.contains("NodeClaim c2 was replaced since the plan was read"),
         "{e}"
@@ -927,7 +998,9 @@ async fn deletes_recheck_blockers_after_the_prompt_and_carry_the_planned_uid() {
     for d in &deletes {
         let body = d.json().unwrap_or_default();
         assert!(
-            body.pointer("/preconditions/uid").and_then(Value::as_str).is_some(),
+            body.pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .is_some(),
             "{} {}",
             d.path,
             d.body

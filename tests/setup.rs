@@ -2132,7 +2132,10 @@ fn cli_with_credentials(
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_SESSION_TOKEN", token)
         .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
         .env("AWS_MAX_ATTEMPTS", "1")
         .stdin(std::process::Stdio::null())
         .output()
@@ -2176,7 +2179,10 @@ fn default_verbosity_hides_sdk_probing_warnings_and_pipes_get_no_colour() {
             .env("HOME", "/nonexistent")
             .env("TERM", "xterm-256color")
             .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws-credentials",
+            )
             // An instance metadata service that answers, but not as IMDS does (off EC2 behind
             // a proxy, say): the SDK's probe fails and used to WARN with a dump of the response.
             .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", moto.endpoint())
@@ -2189,7 +2195,10 @@ fn default_verbosity_hides_sdk_probing_warnings_and_pipes_get_no_colour() {
     let err = text(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("error:") && err.contains("region"), "{err}");
-    assert!(!err.contains("WARN"), "SDK warning at default verbosity:\n{err}");
+    assert!(
+        !err.contains("WARN"),
+        "SDK warning at default verbosity:\n{err}"
+    );
     assert!(!err.contains('\u{1b}'), "ANSI codes on a pipe:\n{err:?}");
     // Verbose logs on a pipe are plain text too.
     let out = run(&["-vv"]);
@@ -2261,16 +2270,25 @@ fn no_color_turns_off_ansi_on_a_terminal() {
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        ),
         ("AWS_MAX_ATTEMPTS", "1"),
     ];
     let args = ["-vv", "setup", "--cluster-name", "demo", "--dry-run"];
     let coloured = stderr_on_a_terminal(&args, &base);
     assert!(coloured.contains("DEBUG"), "{coloured}");
-    assert!(coloured.contains('\u{1b}'), "a terminal gets colour:\n{coloured:?}");
+    assert!(
+        coloured.contains('\u{1b}'),
+        "a terminal gets colour:\n{coloured:?}"
+    );
     let mut no_color = base.to_vec();
     no_color.push(("NO_COLOR", "1"));
     let plain = stderr_on_a_terminal(&args, &no_color);
     assert!(plain.contains("DEBUG"), "{plain}");
-    assert!(!plain.contains('\u{1b}'), "NO_COLOR still coloured:\n{plain:?}");
+    assert!(
+        !plain.contains('\u{1b}'),
+        "NO_COLOR still coloured:\n{plain:?}"
+    );
 }

@@ -352,26 +352,45 @@ spec:
         (
             "negative-cpu",
             deployment("neg", "{requests: {cpu: '-4'}}"),
-            vec!["neg", "containers[0].resources.requests.cpu", "\"-4\"", "negative"],
+            vec![
+                "neg",
+                "containers[0].resources.requests.cpu",
+                "\"-4\"",
+                "negative",
+            ],
         ),
         (
             "negative-limit",
             deployment("neglim", "{limits: {memory: -1Gi}}"),
-            vec!["neglim", "containers[0].resources.limits.memory", "negative"],
+            vec![
+                "neglim",
+                "containers[0].resources.limits.memory",
+                "negative",
+            ],
         ),
         (
             "huge-memory",
             deployment("huge", "{requests: {memory: 9Ei}}"),
-            vec!["huge", "containers[0].resources.requests.memory", "out of range"],
+            vec![
+                "huge",
+                "containers[0].resources.requests.memory",
+                "out of range",
+            ],
         ),
         (
             "pool-limit",
-            POOL.replace("spec:\n  template:", "spec:\n  limits: {cpu: '-10'}\n  template:"),
+            POOL.replace(
+                "spec:\n  template:",
+                "spec:\n  limits: {cpu: '-10'}\n  template:",
+            ),
             vec!["NodePool", "default", "spec.limits.cpu", "negative"],
         ),
         (
             "weight-too-big",
-            POOL.replace("spec:\n  template:", "spec:\n  weight: 4294967301\n  template:"),
+            POOL.replace(
+                "spec:\n  template:",
+                "spec:\n  weight: 4294967301\n  template:",
+            ),
             vec!["NodePool", "default", "spec.weight", "1 to 100"],
         ),
         (

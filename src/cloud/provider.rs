@@ -461,10 +461,7 @@ impl CloudProvider for InMemoryProvider {
                 ("eks:eks-cluster-name".to_string(), self.cluster.clone()),
                 (labels::NODEPOOL.to_string(), req.nodepool.clone()),
                 (NODECLAIM_TAG.to_string(), req.nodeclaim.clone()),
-                (
-                    labels::EC2NODECLASS.to_string(),
-                    req.nodeclass.clone(),
-                ),
+                (labels::EC2NODECLASS.to_string(), req.nodeclass.clone()),
                 ("Name".to_string(), req.nodeclaim.clone()),
             ]);
             let inst = Instance {

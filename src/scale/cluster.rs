@@ -902,10 +902,8 @@ async fn delete_capacity(
     r: &Removal,
     force: bool,
 ) -> Result<Deleted, ScaleError> {
-    let node_api: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::erase::<Node>(&()),
-    );
+    let node_api: Api<DynamicObject> =
+        Api::all_with(client.clone(), &ApiResource::erase::<Node>(&()));
     let api = if r.kind == "Node" {
         node_api.clone()
     } else {
@@ -1005,7 +1003,10 @@ pub async fn apply(
                 Ok(Deleted::Yes) => applied[i].deleted.push(what),
                 Ok(Deleted::Kept(why)) => applied[i].kept.push(format!(
                     "{what}: {} (since the plan was shown; pass --force to remove it anyway)",
-                    why.iter().map(|b| b.to_string()).collect::<Vec<_>>().join("; ")
+                    why.iter()
+                        .map(|b| b.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )),
                 Err(e) => errors.push(e),
             }

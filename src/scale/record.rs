@@ -77,7 +77,9 @@ pub enum RecordError {
     )]
     StaticPoolLimits { kind: &'static str, name: String },
     /// `--limits` that would still leave the pool at zero.
-    #[error("{kind} {name}: restoring with --limits still leaves {what} zero; give non-zero limits")]
+    #[error(
+        "{kind} {name}: restoring with --limits still leaves {what} zero; give non-zero limits"
+    )]
     ZeroLimits {
         kind: &'static str,
         name: String,
@@ -310,7 +312,10 @@ pub fn zero_state(limits: &Value, replicas: Option<i64>, version: PoolVersion) -
         .iter()
         .filter_map(|k| {
             let v = list.get(*k)?;
-            let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let text = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             (karpenter_scheduling::resources::parse_quantity_milli(&text).ok()? == 0)
                 .then(|| format!("{k}={text}"))
         })
@@ -327,7 +332,9 @@ pub fn parse_limits(text: &str) -> Result<Map<String, Value>, String> {
             .split_once('=')
             .map(|(k, v)| (k.trim(), v.trim()))
             .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-            .ok_or_else(|| format!("{part:?} is not NAME=QUANTITY (e.g. cpu=1000,memory=1000Gi)"))?;
+            .ok_or_else(|| {
+                format!("{part:?} is not NAME=QUANTITY (e.g. cpu=1000,memory=1000Gi)")
+            })?;
         karpenter_scheduling::resources::parse_resource(k, v).map_err(|e| format!("{k}: {e}"))?;
         out.insert(k.to_string(), Value::String(v.to_string()));
     }
@@ -751,10 +758,30 @@ mod tests {
     #[test]
     fn zero_limits_or_replicas_are_not_recorded_as_the_original_unless_forced() {
         for (version, limits, replicas, what) in [
-            (PoolVersion::V1, Some(json!({"cpu": "0", "memory": "0"})), None, "limits cpu=0,memory=0"),
-            (PoolVersion::V1, Some(json!({"cpu": "0m", "memory": "100Gi"})), None, "limits cpu=0m"),
-            (PoolVersion::V1beta1, Some(json!({"memory": "0Gi"})), None, "limits memory=0Gi"),
-            (PoolVersion::V1, Some(json!({"nodes": "0"})), Some(3), "replicas"),
+            (
+                PoolVersion::V1,
+                Some(json!({"cpu": "0", "memory": "0"})),
+                None,
+                "limits cpu=0,memory=0",
+            ),
+            (
+                PoolVersion::V1,
+                Some(json!({"cpu": "0m", "memory": "100Gi"})),
+                None,
+                "limits cpu=0m",
+            ),
+            (
+                PoolVersion::V1beta1,
+                Some(json!({"memory": "0Gi"})),
+                None,
+                "limits memory=0Gi",
+            ),
+            (
+                PoolVersion::V1,
+                Some(json!({"nodes": "0"})),
+                Some(3),
+                "replicas",
+            ),
             (PoolVersion::V1, None, Some(0), "replicas 0"),
             (
                 PoolVersion::V1alpha5,
@@ -771,7 +798,10 @@ mod tests {
                 continue;
             }
             let e = refused.unwrap_err().to_string();
-            assert!(e.contains("NodePool general") || e.contains("Provisioner general"), "{e}");
+            assert!(
+                e.contains("NodePool general") || e.contains("Provisioner general"),
+                "{e}"
+            );
             assert!(e.contains(what) && e.contains("--force"), "{what}: {e}");
             assert!(e.contains("--restore --limits"), "{e}");
             let forced = scale_down_checked(&pool, version, true).unwrap();
@@ -780,21 +810,32 @@ mod tests {
         // A pool with real limits, or one already recorded, is scaled down as before.
         let real = nodepool(Some(json!({"cpu": "100", "extended/x": "0"})), None);
         let down = scale_down_checked(&real, PoolVersion::V1, false).unwrap();
-        assert!(scale_down_checked(&down.object, PoolVersion::V1, false)
-            .unwrap()
-            .already_recorded);
+        assert!(
+            scale_down_checked(&down.object, PoolVersion::V1, false)
+                .unwrap()
+                .already_recorded
+        );
     }
 
     #[test]
     fn restore_uses_the_record_else_the_given_limits() {
         let given = parse_limits("cpu=1000, memory=1000Gi").unwrap();
-        assert_eq!(given, json!({"cpu": "1000", "memory": "1000Gi"}).as_object().unwrap().clone());
+        assert_eq!(
+            given,
+            json!({"cpu": "1000", "memory": "1000Gi"})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
         for bad in ["", "cpu", "cpu=", "=1", "cpu=-1", "memory=lots"] {
             assert!(parse_limits(bad).is_err(), "{bad:?}");
         }
         let v1 = PoolVersion::V1;
         // No record: --limits replaces the zeroed entries and keeps the others.
-        let zeroed = nodepool(Some(json!({"cpu": "0", "memory": "0", "nvidia.com/gpu": "4"})), None);
+        let zeroed = nodepool(
+            Some(json!({"cpu": "0", "memory": "0", "nvidia.com/gpu": "4"})),
+            None,
+        );
         assert_eq!(restore(&zeroed, v1, None).unwrap(), Restore::NoRecord);
         let Restore::FromLimits(t) = restore(&zeroed, v1, Some(&given)).unwrap() else {
             panic!("not from limits")
@@ -805,8 +846,12 @@ mod tests {
         );
         // An unreadable record: an error without --limits, removed with them.
         let mut broken = zeroed.clone();
-        broken["metadata"]["annotations"] = json!({SAVED_STATE_ANNOTATION: "cpu=100", "keep": "me"});
-        assert!(matches!(restore(&broken, v1, None), Err(RecordError::Unreadable { .. })));
+        broken["metadata"]["annotations"] =
+            json!({SAVED_STATE_ANNOTATION: "cpu=100", "keep": "me"});
+        assert!(matches!(
+            restore(&broken, v1, None),
+            Err(RecordError::Unreadable { .. })
+        ));
         let Restore::FromLimits(t) = restore(&broken, v1, Some(&given)).unwrap() else {
             panic!("not from limits")
         };
@@ -814,22 +859,37 @@ mod tests {
         // A zero record (written before they were refused) needs --limits.
         let zero_record = scale_down_checked(&zeroed, v1, true).unwrap().object;
         let e = restore(&zero_record, v1, None).unwrap_err().to_string();
-        assert!(e.contains("record holds limits cpu=0") && e.contains("--limits"), "{e}");
-        assert!(matches!(restore(&zero_record, v1, Some(&given)).unwrap(), Restore::FromLimits(_)));
+        assert!(
+            e.contains("record holds limits cpu=0") && e.contains("--limits"),
+            "{e}"
+        );
+        assert!(matches!(
+            restore(&zero_record, v1, Some(&given)).unwrap(),
+            Restore::FromLimits(_)
+        ));
         // A usable record wins over --limits.
-        let down = scale_down(&nodepool(Some(json!({"cpu": "64"})), None), v1).unwrap().object;
+        let down = scale_down(&nodepool(Some(json!({"cpu": "64"})), None), v1)
+            .unwrap()
+            .object;
         let Restore::FromRecord(t) = restore(&down, v1, Some(&given)).unwrap() else {
             panic!("not from the record")
         };
         assert_eq!(t.object["spec"]["limits"], json!({"cpu": "64"}));
         // --limits that leave a zero, and static pools, are refused.
         let only_cpu = parse_limits("cpu=10").unwrap();
-        let e = restore(&zeroed, v1, Some(&only_cpu)).unwrap_err().to_string();
+        let e = restore(&zeroed, v1, Some(&only_cpu))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("memory=0"), "{e}");
-        let e = restore(&nodepool(None, Some(0)), v1, Some(&given)).unwrap_err().to_string();
+        let e = restore(&nodepool(None, Some(0)), v1, Some(&given))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("spec.replicas"), "{e}");
         // Provisioners keep their list under limits.resources.
-        let prov = nodepool(Some(json!({"resources": {"cpu": "0", "memory": "0"}})), None);
+        let prov = nodepool(
+            Some(json!({"resources": {"cpu": "0", "memory": "0"}})),
+            None,
+        );
         let Restore::FromLimits(t) = restore(&prov, PoolVersion::V1alpha5, Some(&given)).unwrap()
         else {
             panic!("not from limits")

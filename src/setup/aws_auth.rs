@@ -260,10 +260,18 @@ mod tests {
                 "arn:aws:iam::123456789012:role/[a-z]{1,8}",
             ];
             let groups = prop::collection::vec(
-                prop_oneof![Just("system:nodes"), Just("system:bootstrappers"), Just("ops")],
+                prop_oneof![
+                    Just("system:nodes"),
+                    Just("system:bootstrappers"),
+                    Just("ops")
+                ],
                 0..3,
             );
-            (arn, prop_oneof![Just(NODE_USERNAME.to_string()), "[a-z:]{1,10}"], groups)
+            (
+                arn,
+                prop_oneof![Just(NODE_USERNAME.to_string()), "[a-z:]{1,10}"],
+                groups,
+            )
                 .prop_map(|(a, u, g)| json!({"rolearn": a, "username": u, "groups": g}))
         }
 

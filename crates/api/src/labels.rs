@@ -317,22 +317,40 @@ mod tests {
                 }
             }
         }
-        assert!(found.is_empty(), "use karpenter_api::labels instead:\n{}", found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "use karpenter_api::labels instead:\n{}",
+            found.join("\n")
+        );
     }
 
     #[test]
     fn deprecated_aliases_normalise_to_the_stable_keys() {
-        assert_eq!(normalize_key("failure-domain.beta.kubernetes.io/zone"), ZONE);
-        assert_eq!(normalize_key("failure-domain.beta.kubernetes.io/region"), REGION);
+        assert_eq!(
+            normalize_key("failure-domain.beta.kubernetes.io/zone"),
+            ZONE
+        );
+        assert_eq!(
+            normalize_key("failure-domain.beta.kubernetes.io/region"),
+            REGION
+        );
         assert_eq!(normalize_key("beta.kubernetes.io/arch"), ARCH);
         assert_eq!(normalize_key("beta.kubernetes.io/os"), OS);
-        assert_eq!(normalize_key("beta.kubernetes.io/instance-type"), INSTANCE_TYPE);
+        assert_eq!(
+            normalize_key("beta.kubernetes.io/instance-type"),
+            INSTANCE_TYPE
+        );
         assert_eq!(normalize_key("team"), "team");
     }
 
     #[test]
     fn pods_may_not_select_on_hostname_or_karpenter_bookkeeping_labels() {
-        for key in [HOSTNAME, NODE_INITIALIZED, "karpenter.sh/anything", "x.karpenter.sh/y"] {
+        for key in [
+            HOSTNAME,
+            NODE_INITIALIZED,
+            "karpenter.sh/anything",
+            "x.karpenter.sh/y",
+        ] {
             assert!(is_restricted_for_pods(key), "{key}");
         }
         for key in [NODEPOOL, CAPACITY_TYPE, ZONE, "team", "notkarpenter.sh/x"] {

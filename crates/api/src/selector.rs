@@ -286,9 +286,12 @@ mod tests {
             let key = prop_oneof!["[a-c]", "[a-c]\\.io/[a-c]{1,3}"];
             let val = "[x-z][0-9]?";
             prop_oneof![
-                (key.clone(), val).prop_map(|(k, v)| (format!("{k}={v}"), Requirement::Equals(k, v))),
-                (key.clone(), val).prop_map(|(k, v)| (format!("{k} == {v}"), Requirement::Equals(k, v))),
-                (key.clone(), val).prop_map(|(k, v)| (format!("{k}!={v}"), Requirement::NotEquals(k, v))),
+                (key.clone(), val)
+                    .prop_map(|(k, v)| (format!("{k}={v}"), Requirement::Equals(k, v))),
+                (key.clone(), val)
+                    .prop_map(|(k, v)| (format!("{k} == {v}"), Requirement::Equals(k, v))),
+                (key.clone(), val)
+                    .prop_map(|(k, v)| (format!("{k}!={v}"), Requirement::NotEquals(k, v))),
                 (key.clone(), prop::collection::vec(val, 1..3)).prop_map(|(k, vs)| (
                     format!("{k} in ({})", vs.join(", ")),
                     Requirement::In(k, vs)
@@ -297,7 +300,8 @@ mod tests {
                     format!("{k} notin ({})", vs.join(",")),
                     Requirement::NotIn(k, vs)
                 )),
-                key.clone().prop_map(|k| (k.clone(), Requirement::Exists(k))),
+                key.clone()
+                    .prop_map(|k| (k.clone(), Requirement::Exists(k))),
                 key.prop_map(|k| (format!("!{k}"), Requirement::DoesNotExist(k))),
             ]
         }

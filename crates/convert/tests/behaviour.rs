@@ -484,7 +484,10 @@ spec:
         .filter(|w| w.field == "spec.instanceProfile")
         .collect();
     assert_eq!(w.len(), 1, "{:?}", conv.warnings);
-    assert_eq!((w[0].kind.as_str(), w[0].name.as_str()), ("AWSNodeTemplate", "t"));
+    assert_eq!(
+        (w[0].kind.as_str(), w[0].name.as_str()),
+        ("AWSNodeTemplate", "t")
+    );
     for needle in ["v0.32.2", "v0.32.0", "role", "--node-role"] {
         assert!(w[0].message.contains(needle), "{needle}: {}", w[0].message);
     }
@@ -495,7 +498,9 @@ spec:
         "KarpenterNodeInstanceProfile-demo"
     );
     assert!(
-        conv.warnings.iter().all(|w| w.field != "spec.instanceProfile"),
+        conv.warnings
+            .iter()
+            .all(|w| w.field != "spec.instanceProfile"),
         "{:?}",
         conv.warnings
     );

@@ -323,7 +323,12 @@ mod tests {
 
     #[test]
     fn negative_and_out_of_range_quantities_are_errors() {
-        for (name, s) in [(CPU, "-4"), (MEMORY, "-1Gi"), (CPU, "-1m"), ("nvidia.com/gpu", "-1")] {
+        for (name, s) in [
+            (CPU, "-4"),
+            (MEMORY, "-1Gi"),
+            (CPU, "-1m"),
+            ("nvidia.com/gpu", "-1"),
+        ] {
             let e = parse_resource(name, s).unwrap_err();
             assert!(matches!(e, Error::NegativeQuantity(_)), "{name}={s}: {e}");
             assert!(e.to_string().contains("negative"), "{e}");
@@ -426,7 +431,11 @@ mod tests {
         }
 
         fn vector() -> impl Strategy<Value = Resources> {
-            let v = prop_oneof![0i64..1_000_000, (i64::MAX - 1_000_000)..=i64::MAX, any::<u32>().prop_map(|x| i64::from(x) << 31)];
+            let v = prop_oneof![
+                0i64..1_000_000,
+                (i64::MAX - 1_000_000)..=i64::MAX,
+                any::<u32>().prop_map(|x| i64::from(x) << 31)
+            ];
             (v.clone(), v.clone(), v.clone(), v.clone(), v).prop_map(|(c, m, p, e, g)| {
                 let mut r = Resources {
                     cpu_millis: c,

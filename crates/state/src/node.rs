@@ -16,10 +16,10 @@ use crate::translate::{effect, quantities, taints};
 pub use karpenter_api::labels::DISRUPTED_TAINT_KEY as DISRUPTED_TAINT;
 /// Karpenter v1beta1's taint (value `disrupting`) on nodes it is disrupting.
 pub use karpenter_api::labels::DISRUPTION_TAINT_KEY_V1BETA1 as DISRUPTING_TAINT_V1BETA1;
-/// The label Karpenter sets once a node is initialized.
-pub use karpenter_api::labels::NODE_INITIALIZED as INITIALIZED_LABEL;
 /// The label a NodePool stamps on its nodes.
 pub use karpenter_api::labels::NODEPOOL as NODE_POOL_LABEL;
+/// The label Karpenter sets once a node is initialized.
+pub use karpenter_api::labels::NODE_INITIALIZED as INITIALIZED_LABEL;
 /// The taint the node controller puts on cordoned nodes.
 pub use karpenter_api::labels::UNSCHEDULABLE_TAINT_KEY as UNSCHEDULABLE_TAINT;
 

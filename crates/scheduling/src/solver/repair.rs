@@ -262,7 +262,8 @@ impl Ctx<'_> {
                     continue;
                 }
                 // at most a quarter of the claim (requests and pods) moves
-                if excess[0].saturating_mul(4) > total[0] || excess[1].saturating_mul(4) > total[1] {
+                if excess[0].saturating_mul(4) > total[0] || excess[1].saturating_mul(4) > total[1]
+                {
                     continue;
                 }
                 // greedy: in the dimension most over (relative to the type), the smallest pod

@@ -229,11 +229,7 @@ pub(super) fn remaining_limits(
             for n in &p.existing_nodes {
                 if n.labels.get(labels::NODEPOOL) == Some(&np.name) {
                     for (k, v) in rem.iter_mut() {
-                        *v = v.saturating_sub(if k == "nodes" {
-                            1
-                        } else {
-                            n.capacity.get(k)
-                        });
+                        *v = v.saturating_sub(if k == "nodes" { 1 } else { n.capacity.get(k) });
                     }
                 }
             }

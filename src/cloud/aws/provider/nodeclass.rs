@@ -219,7 +219,9 @@ fn req(key: &str, op: &str, values: &[&str]) -> NodeSelectorRequirement {
     }
 }
 
-use karpenter_api::labels::{INSTANCE_ACCELERATOR_COUNT as ACCELERATOR_COUNT, INSTANCE_GPU_COUNT as GPU_COUNT};
+use karpenter_api::labels::{
+    INSTANCE_ACCELERATOR_COUNT as ACCELERATOR_COUNT, INSTANCE_GPU_COUNT as GPU_COUNT,
+};
 
 fn variant_reqs(arch: &str, variant: &str) -> Vec<NodeSelectorRequirement> {
     let mut r = vec![req(labels::ARCH, "In", &[arch])];
