@@ -387,11 +387,17 @@ spec:
         ),
         (
             "weight-too-big",
+            POOL.replace("spec:\n  template:", "spec:\n  weight: 300\n  template:"),
+            vec!["NodePool", "default", "spec.weight", "1 to 100"],
+        ),
+        (
+            // Past i32: once truncated by `as i32` to 5.
+            "weight-past-i32",
             POOL.replace(
                 "spec:\n  template:",
                 "spec:\n  weight: 4294967301\n  template:",
             ),
-            vec!["NodePool", "default", "spec.weight", "1 to 100"],
+            vec!["NodePool", "default", "spec.weight", "4294967301"],
         ),
         (
             "weight-negative",
