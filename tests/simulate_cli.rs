@@ -365,7 +365,7 @@ spec:
     }
     // the same class with valid settings plans
     let f = write(dir.path(), "nc.yaml", &class("{maxPods: 20}"));
-    json(&simulate(&["-f", &f]));
+    json(&simulate(&["-f", &f, "-o", "json"]));
 }
 
 #[test]
