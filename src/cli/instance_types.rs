@@ -20,8 +20,8 @@ use crate::cloud::aws::provider::pricing::{
 };
 use crate::cloud::aws::{AwsContext, AwsOptions};
 use karpenter_api::aws::v1::EC2NodeClass;
-use karpenter_state::nodeclass;
 use karpenter_api::sh::v1::NodePool;
+use karpenter_state::nodeclass;
 
 /// CPU architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

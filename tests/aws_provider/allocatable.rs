@@ -68,13 +68,19 @@ async fn aws(moto: &Moto) -> Aws {
         .unwrap()
         .to_string();
     let mut subnets = BTreeMap::new();
-    for (i, zone) in ["us-east-1a", "us-east-1b", "us-east-1c"].iter().enumerate() {
+    for (i, zone) in ["us-east-1a", "us-east-1b", "us-east-1c"]
+        .iter()
+        .enumerate()
+    {
         let id = ec2
             .create_subnet()
             .vpc_id(&vpc)
             .cidr_block(format!("10.0.{i}.0/24"))
             .availability_zone(*zone)
-            .tag_specifications(tags(ResourceType::Subnet, &[("karpenter.sh/discovery", "demo")]))
+            .tag_specifications(tags(
+                ResourceType::Subnet,
+                &[("karpenter.sh/discovery", "demo")],
+            ))
             .send()
             .await
             .unwrap()
@@ -231,9 +237,8 @@ fn ok_json(out: Output) -> Value {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// `instance-types --nodepool general -o json`, live against moto or `--offline`.
@@ -243,9 +248,17 @@ async fn instance_types(kc: &Path, moto_endpoint: Option<String>) -> Vec<Value> 
     let home_path = home.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         let mut c = bin();
-        c.args(["instance-types", "--region", REGION, "-o", "json", "--nodepool", POOL])
-            .arg("--kubeconfig")
-            .arg(&kc);
+        c.args([
+            "instance-types",
+            "--region",
+            REGION,
+            "-o",
+            "json",
+            "--nodepool",
+            POOL,
+        ])
+        .arg("--kubeconfig")
+        .arg(&kc);
         match moto_endpoint {
             Some(endpoint) => c
                 .env("HOME", &home_path)
@@ -267,7 +280,15 @@ async fn instance_types(kc: &Path, moto_endpoint: Option<String>) -> Vec<Value> 
 async fn simulate(args: Vec<String>) -> Value {
     let out = tokio::task::spawn_blocking(move || {
         bin()
-            .args(["simulate", "--region", REGION, "--strategy", "karpenter", "-o", "json"])
+            .args([
+                "simulate",
+                "--region",
+                REGION,
+                "--strategy",
+                "karpenter",
+                "-o",
+                "json",
+            ])
             .args(&args)
             .output()
             .unwrap()
@@ -358,7 +379,11 @@ async fn one_ec2nodeclass_gives_one_allocatable_and_one_set_of_types_and_zones_t
         .expect("instance types")
         .into_iter()
         .filter(|it| it.labels_compatible(&reqs))
-        .filter(|it| it.offerings.iter().any(|o| o.available && o.capacity_type == "on-demand"))
+        .filter(|it| {
+            it.offerings
+                .iter()
+                .any(|o| o.available && o.capacity_type == "on-demand")
+        })
         .map(|it| (it.name.clone(), it))
         .collect();
     assert!(from_provider.len() > 20, "{:?}", from_provider.keys());
@@ -396,7 +421,12 @@ async fn one_ec2nodeclass_gives_one_allocatable_and_one_set_of_types_and_zones_t
     server.seed(pool());
     // one small pod (its NodeClaim lists every type the pool and class allow) in `types`,
     // four zone-spread pods (their NodeClaims cover every allowed zone) in `zones`
-    server.seed(pod("types", "small", json!({"cpu": "10m", "memory": "16Mi"}), json!({})));
+    server.seed(pod(
+        "types",
+        "small",
+        json!({"cpu": "10m", "memory": "16Mi"}),
+        json!({}),
+    ));
     for i in 0..4 {
         let mut p = pod(
             "zones",
@@ -425,7 +455,10 @@ async fn one_ec2nodeclass_gives_one_allocatable_and_one_set_of_types_and_zones_t
                     .iter()
                     .map(|z| z.as_str().unwrap().to_string())
                     .collect();
-                (r["name"].as_str().unwrap().to_string(), (alloc_of_row(r), zones))
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    (alloc_of_row(r), zones),
+                )
             })
             .collect()
     };
@@ -473,7 +506,10 @@ async fn one_ec2nodeclass_gives_one_allocatable_and_one_set_of_types_and_zones_t
     assert_eq!(c.len(), 1, "{plan}");
     let sim_types = &c[0].2;
     let want: BTreeSet<String> = provider_rows.keys().cloned().collect();
-    assert_eq!(sim_types, &want, "simulate --from-cluster considers exactly these types");
+    assert_eq!(
+        sim_types, &want,
+        "simulate --from-cluster considers exactly these types"
+    );
     let plan = simulate(vec![
         "--from-cluster".into(),
         "--kubeconfig".into(),
@@ -500,9 +536,7 @@ async fn one_ec2nodeclass_gives_one_allocatable_and_one_set_of_types_and_zones_t
             it.allocatable.memory_bytes,
             it.allocatable.ephemeral_bytes,
         );
-        let req = |c: i64, m: i64, e: i64| {
-            json!({"cpu": format!("{c}m"), "memory": m.to_string(), "ephemeral-storage": e.to_string()})
-        };
+        let req = |c: i64, m: i64, e: i64| json!({"cpu": format!("{c}m"), "memory": m.to_string(), "ephemeral-storage": e.to_string()});
         let short = t.replace('.', "-");
         for (name, r) in [
             (format!("{short}-fits"), req(cpu, mem, eph)),
@@ -533,7 +567,11 @@ async fn one_ec2nodeclass_gives_one_allocatable_and_one_set_of_types_and_zones_t
         .collect();
     std::fs::write(&manifest, text.join("\n---\n")).unwrap();
     let plan = simulate(vec!["-f".into(), manifest.display().to_string()]).await;
-    assert_eq!(pending(&plan), over, "exactly the pods over allocatable stay pending");
+    assert_eq!(
+        pending(&plan),
+        over,
+        "exactly the pods over allocatable stay pending"
+    );
     let c = claims(&plan);
     for f in &fits {
         let claim = c.iter().find(|c| c.3.contains(f)).expect(f);
@@ -544,7 +582,10 @@ async fn one_ec2nodeclass_gives_one_allocatable_and_one_set_of_types_and_zones_t
         let short = t.replace('.', "-");
         let mut small: Vec<usize> = c
             .iter()
-            .filter(|c| c.3.iter().any(|p| p.starts_with(&format!("default/{short}-small-"))))
+            .filter(|c| {
+                c.3.iter()
+                    .any(|p| p.starts_with(&format!("default/{short}-small-")))
+            })
             .map(|c| {
                 assert_eq!(c.0, t);
                 c.3.len()

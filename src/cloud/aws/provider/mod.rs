@@ -6,7 +6,9 @@ use std::sync::{Arc, RwLock};
 
 use aws_sdk_ec2::types::{Filter, InstanceLifecycleType};
 use karpenter_api::common::{BlockDevice, BlockDeviceMapping, KubeletConfiguration};
-use karpenter_scheduling::instancetype::{eviction_threshold, AmiFamily, OverheadOptions, ON_DEMAND, SPOT};
+use karpenter_scheduling::instancetype::{
+    eviction_threshold, AmiFamily, OverheadOptions, ON_DEMAND, SPOT,
+};
 use karpenter_scheduling::InstanceType;
 use tokio::sync::Mutex as AsyncMutex;
 
