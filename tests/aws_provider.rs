@@ -19,3 +19,6 @@ mod cli;
 
 #[path = "aws_provider/pricing.rs"]
 mod pricing;
+
+#[path = "aws_provider/allocatable.rs"]
+mod allocatable;

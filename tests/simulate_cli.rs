@@ -453,6 +453,46 @@ spec:
 }
 
 #[test]
+fn a_bad_ec2nodeclass_field_is_named_with_file_and_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let class = |kubelet: &str| {
+        format!(
+            "{POOL}---
+apiVersion: karpenter.k8s.aws/v1
+kind: EC2NodeClass
+metadata: {{name: default}}
+spec:
+  role: R
+  amiSelectorTerms: [{{alias: al2023@latest}}]
+  subnetSelectorTerms: [{{tags: {{a: b}}}}]
+  securityGroupSelectorTerms: [{{tags: {{a: b}}}}]
+  kubelet: {kubelet}
+"
+        )
+    };
+    // a field of the wrong type, and a value that is not a quantity
+    for (kubelet, field) in [
+        ("{maxPods: many}", "spec.kubelet.maxPods"),
+        (
+            "{kubeReserved: {memory: lots}}",
+            "spec.kubelet.kubeReserved.memory",
+        ),
+    ] {
+        let f = write(dir.path(), "nc.yaml", &class(kubelet));
+        let out = simulate(&["-f", &f]);
+        assert!(!out.status.success());
+        let e = stderr(&out);
+        assert!(
+            e.contains("nc.yaml") && e.contains("EC2NodeClass") && e.contains(field),
+            "{e}"
+        );
+    }
+    // the same class with valid settings plans
+    let f = write(dir.path(), "nc.yaml", &class("{maxPods: 20}"));
+    json(&simulate(&["-f", &f, "-o", "json"]));
+}
+
+#[test]
 fn other_regions_need_a_catalog() {
     let out = simulate(&["--region", "us-west-2"]);
     assert!(!out.status.success());

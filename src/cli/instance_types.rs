@@ -20,8 +20,8 @@ use crate::cloud::aws::provider::pricing::{
 };
 use crate::cloud::aws::{AwsContext, AwsOptions};
 use karpenter_api::aws::v1::EC2NodeClass;
-use karpenter_api::common::Ami;
 use karpenter_api::sh::v1::NodePool;
+use karpenter_state::nodeclass;
 
 /// CPU architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,6 +88,9 @@ pub struct Row {
     /// Allocatable memory in MiB.
     #[serde(rename = "allocatableMemoryMiB")]
     pub allocatable_memory_mib: i64,
+    /// Allocatable ephemeral storage in MiB.
+    #[serde(rename = "allocatableEphemeralStorageMiB")]
+    pub allocatable_ephemeral_storage_mib: i64,
     /// Max pods.
     pub max_pods: i64,
     /// USD per hour on-demand (cheapest allowed zone).
@@ -102,8 +105,7 @@ pub struct Row {
 pub async fn run(global: &GlobalArgs, args: InstanceTypesArgs) -> anyhow::Result<ExitCode> {
     let mut reqs = requirements(&args)?;
     let mut opts = OverheadOptions::default();
-    let mut amis: Option<Vec<Ami>> = None;
-    let mut kubelet = None;
+    let mut narrowing = None;
     if args.nodepool.is_some() || args.nodeclass.is_some() {
         let client = crate::cluster::client::client(global).await?;
         let mut nodeclass = args.nodeclass.clone();
@@ -125,11 +127,9 @@ pub async fn run(global: &GlobalArgs, args: InstanceTypesArgs) -> anyhow::Result
                 .get(name)
                 .await
                 .with_context(|| format!("cannot read EC2NodeClass {name}"))?;
-            let (zones, o, a) = nodeclass_constraints(&nc)?;
-            reqs.add(labels::ZONE, Requirement::in_values(zones));
-            opts = o;
-            amis = Some(a);
-            kubelet = Some(nc.spec.kubelet.clone().unwrap_or_default());
+            // the one EC2NodeClass translation simulate and the AWS provider use too
+            opts = nodeclass::overhead_options(&nc)?;
+            narrowing = Some(nodeclass::resolved(&nc)?);
         }
     }
     let types = if args.offline {
@@ -140,18 +140,9 @@ pub async fn run(global: &GlobalArgs, args: InstanceTypesArgs) -> anyhow::Result
     } else {
         live_types(global, &opts).await?
     };
-    let mut types = types;
-    if let Some(k) = &kubelet {
-        // the NodeClass's kubeReserved, systemReserved and eviction thresholds
-        for it in &mut types {
-            crate::cloud::aws::provider::apply_kubelet_overhead(it, k);
-        }
-    }
-    let types: Vec<InstanceType> = match &amis {
-        Some(a) => types
-            .into_iter()
-            .filter(|it| a.iter().any(|ami| ami_compatible(ami, it)))
-            .collect(),
+    // the zones of the class's subnets, and the types one of its AMIs serves
+    let types: Vec<InstanceType> = match &narrowing {
+        Some(r) => r.narrow(types),
         None => types,
     };
     let rows = select(&types, &reqs, &args);
@@ -162,61 +153,6 @@ pub async fn run(global: &GlobalArgs, args: InstanceTypesArgs) -> anyhow::Result
     };
     print!("{out}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// What an EC2NodeClass's status and spec constrain: its subnets' zones, the overhead options of
-/// its AMI family and kubelet settings, and its AMIs (each type needs a compatible one).
-pub fn nodeclass_constraints(
-    nc: &EC2NodeClass,
-) -> anyhow::Result<(Vec<String>, OverheadOptions, Vec<Ami>)> {
-    let name = nc.metadata.name.clone().unwrap_or_default();
-    let status = nc.status.clone().unwrap_or_default();
-    let zones: BTreeSet<String> = status
-        .subnets
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| s.zone)
-        .collect();
-    if zones.is_empty() {
-        anyhow::bail!(
-            "EC2NodeClass {name} has no status.subnets yet: Karpenter has not resolved its \
-             subnetSelectorTerms (is Karpenter running, and do the selectors match tagged subnets?)"
-        );
-    }
-    let family = crate::cloud::aws::provider::nodeclass::ami_family(nc)?;
-    let kubelet = nc.spec.kubelet.clone().unwrap_or_default();
-    let opts = OverheadOptions {
-        ami_family: family,
-        max_pods: kubelet.max_pods.map(i64::from),
-        pods_per_core: kubelet.pods_per_core.map(i64::from),
-        ephemeral_storage_bytes: crate::cloud::aws::provider::root_volume_bytes(
-            nc.spec.block_device_mappings.as_deref().unwrap_or_default(),
-            family,
-        ),
-        ..OverheadOptions::default()
-    };
-    let amis = status.amis.unwrap_or_default();
-    if amis.is_empty() {
-        anyhow::bail!(
-            "EC2NodeClass {name} has no status.amis yet: Karpenter has not resolved its \
-             amiSelectorTerms"
-        );
-    }
-    Ok((zones.into_iter().collect(), opts, amis))
-}
-
-fn ami_compatible(ami: &Ami, it: &InstanceType) -> bool {
-    crate::cloud::aws::provider::nodeclass::ResolvedAmi {
-        image: crate::cloud::aws::provider::nodeclass::DescribedImage {
-            id: ami.id.clone(),
-            name: ami.name.clone(),
-            architecture: None,
-            creation_date: None,
-            deprecated: false,
-        },
-        requirements: ami.requirements.clone(),
-    }
-    .compatible(it)
 }
 
 fn requirements(args: &InstanceTypesArgs) -> anyhow::Result<Requirements> {
@@ -419,6 +355,7 @@ pub fn select(types: &[InstanceType], reqs: &Requirements, args: &InstanceTypesA
                     memory_mib,
                     allocatable_cpu: it.allocatable.cpu_millis as f64 / 1000.0,
                     allocatable_memory_mib: it.allocatable.memory_bytes >> 20,
+                    allocatable_ephemeral_storage_mib: it.allocatable.ephemeral_bytes >> 20,
                     max_pods: it.capacity.pods,
                     on_demand_price_per_hour: min(ON_DEMAND),
                     // The embedded catalog has no spot prices (its spot offerings carry the
@@ -445,6 +382,7 @@ fn table(rows: &[Row]) -> String {
         "MEMORY",
         "ALLOC CPU",
         "ALLOC MEMORY",
+        "ALLOC STORAGE",
         "MAX PODS",
         "ON-DEMAND/H",
         "SPOT/H",
@@ -457,6 +395,7 @@ fn table(rows: &[Row]) -> String {
             format!("{}Mi", r.memory_mib),
             format!("{}m", (r.allocatable_cpu * 1000.0).round() as i64),
             format!("{}Mi", r.allocatable_memory_mib),
+            format!("{}Mi", r.allocatable_ephemeral_storage_mib),
             r.max_pods.to_string(),
             price(r.on_demand_price_per_hour),
             price(r.spot_price_per_hour),
@@ -553,6 +492,7 @@ spec:
             memory_mib: 8192,
             allocatable_cpu: 1.93,
             allocatable_memory_mib: 6903,
+            allocatable_ephemeral_storage_mib: 17408,
             max_pods: 29,
             on_demand_price_per_hour: Some(0.096),
             spot_price_per_hour: None,
@@ -568,6 +508,7 @@ spec:
                 "memoryMiB",
                 "allocatableCpu",
                 "allocatableMemoryMiB",
+                "allocatableEphemeralStorageMiB",
                 "maxPods",
                 "onDemandPricePerHour",
                 "spotPricePerHour",

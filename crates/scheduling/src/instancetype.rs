@@ -142,7 +142,8 @@ impl InstanceType {
     }
 }
 
-/// AMI family, which decides the max-pods and overhead rules.
+/// AMI family, which decides the max-pods and overhead rules (upstream
+/// `pkg/providers/amifamily/*.go`, each family's `FeatureFlags`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum AmiFamily {
     /// Amazon Linux 2023 (default).
@@ -158,7 +159,105 @@ pub enum AmiFamily {
     Custom,
 }
 
-/// Kubelet and controller settings that change capacity and overhead.
+impl AmiFamily {
+    /// `SupportsENILimitedPodDensity`: max pods follow the ENI limit (all but Windows, which
+    /// uses 110).
+    pub fn supports_eni_limited_pod_density(self) -> bool {
+        self != AmiFamily::Windows
+    }
+
+    /// `PodsPerCoreEnabled`: kubelet `podsPerCore` caps max pods (all but Bottlerocket).
+    pub fn pods_per_core_enabled(self) -> bool {
+        self != AmiFamily::Bottlerocket
+    }
+
+    /// `UsesENILimitedMemoryOverhead`: kubeReserved memory counts the ENI-limited pods even when
+    /// `maxPods` overrides them (AL2, AL2023, Custom).
+    pub fn uses_eni_limited_memory_overhead(self) -> bool {
+        matches!(self, AmiFamily::AL2 | AmiFamily::AL2023 | AmiFamily::Custom)
+    }
+
+    /// `EvictionSoftEnabled`: `evictionSoft` thresholds count toward overhead (all but
+    /// Bottlerocket, whose kubelet ignores them).
+    pub fn eviction_soft_enabled(self) -> bool {
+        self != AmiFamily::Bottlerocket
+    }
+
+    /// The family's default ephemeral-storage volume size in bytes when no block device
+    /// mapping sets it: 50Gi on Windows (`/dev/sda1`), else 20Gi.
+    pub fn default_ephemeral_bytes(self) -> i64 {
+        const GIB: i64 = 1 << 30;
+        if self == AmiFamily::Windows {
+            50 * GIB
+        } else {
+            20 * GIB
+        }
+    }
+}
+
+/// An eviction signal's threshold (upstream `computeEvictionSignal`): a quantity, or a
+/// percentage of the resource's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EvictionSignal {
+    /// An absolute quantity in bytes.
+    Bytes(i64),
+    /// A percentage of capacity (`100` disables the threshold, i.e. means 0).
+    Percent(f64),
+}
+
+impl EvictionSignal {
+    /// The threshold in bytes for a resource of `capacity` bytes: `ceil(capacity / 100 × p)`
+    /// for a percentage (100% means 0), the quantity otherwise.
+    pub fn bytes_of(self, capacity: i64) -> i64 {
+        match self {
+            EvictionSignal::Bytes(b) => b,
+            EvictionSignal::Percent(p) => {
+                let p = if p == 100.0 { 0.0 } else { p };
+                (capacity as f64 / 100.0 * p).ceil() as i64
+            }
+        }
+    }
+}
+
+/// The eviction signals of one kubelet eviction map (`evictionHard` or `evictionSoft`) that
+/// change allocatable: `memory.available` and `nodefs.available`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvictionThresholds {
+    /// `memory.available`.
+    pub memory_available: Option<EvictionSignal>,
+    /// `nodefs.available`.
+    pub nodefs_available: Option<EvictionSignal>,
+}
+
+/// kubelet `kubeReserved` or `systemReserved` as set on the EC2NodeClass: `None` where the
+/// key is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedResources {
+    /// `cpu`, in millicores.
+    pub cpu_millis: Option<i64>,
+    /// `memory`, in bytes.
+    pub memory_bytes: Option<i64>,
+    /// `ephemeral-storage`, in bytes.
+    pub ephemeral_bytes: Option<i64>,
+}
+
+impl ReservedResources {
+    /// The set values as a resource vector (unset ones are 0).
+    pub fn to_resources(&self) -> Resources {
+        Resources {
+            cpu_millis: self.cpu_millis.unwrap_or(0),
+            memory_bytes: self.memory_bytes.unwrap_or(0),
+            ephemeral_bytes: self.ephemeral_bytes.unwrap_or(0),
+            ..Resources::default()
+        }
+    }
+}
+
+/// Kubelet and controller settings that change capacity and overhead: what an EC2NodeClass
+/// (and the controller's options) say about every instance type it launches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OverheadOptions {
@@ -172,8 +271,21 @@ pub struct OverheadOptions {
     pub vm_memory_overhead_percent: f64,
     /// `RESERVED_ENIS` (default 0).
     pub reserved_enis: i64,
-    /// Root volume size in bytes (default 20Gi; 50Gi on Windows).
+    /// Size of the volume ephemeral storage lives on, in bytes (default: the family's,
+    /// [`AmiFamily::default_ephemeral_bytes`]).
     pub ephemeral_storage_bytes: Option<i64>,
+    /// kubelet `kubeReserved`: replaces the computed kubeReserved per resource.
+    #[serde(default)]
+    pub kube_reserved: ReservedResources,
+    /// kubelet `systemReserved`.
+    #[serde(default)]
+    pub system_reserved: ReservedResources,
+    /// kubelet `evictionHard`.
+    #[serde(default)]
+    pub eviction_hard: EvictionThresholds,
+    /// kubelet `evictionSoft` (counts only where the family enables it).
+    #[serde(default)]
+    pub eviction_soft: EvictionThresholds,
 }
 
 impl Default for OverheadOptions {
@@ -185,6 +297,10 @@ impl Default for OverheadOptions {
             vm_memory_overhead_percent: 0.075,
             reserved_enis: 0,
             ephemeral_storage_bytes: None,
+            kube_reserved: ReservedResources::default(),
+            system_reserved: ReservedResources::default(),
+            eviction_hard: EvictionThresholds::default(),
+            eviction_soft: EvictionThresholds::default(),
         }
     }
 }
@@ -199,13 +315,13 @@ pub fn eni_limited_pods(default_card_enis: i64, ipv4_per_eni: i64, reserved_enis
 pub fn max_pods(vcpu: i64, default_card_enis: i64, ipv4_per_eni: i64, o: &OverheadOptions) -> i64 {
     let mut pods = if let Some(m) = o.max_pods {
         m
-    } else if o.ami_family == AmiFamily::Windows {
+    } else if !o.ami_family.supports_eni_limited_pod_density() {
         110
     } else {
         eni_limited_pods(default_card_enis, ipv4_per_eni, o.reserved_enis)
     };
     if let Some(ppc) = o.pods_per_core {
-        if ppc > 0 && o.ami_family != AmiFamily::Bottlerocket {
+        if ppc > 0 && o.ami_family.pods_per_core_enabled() {
             pods = pods.min(ppc * vcpu);
         }
     }
@@ -256,18 +372,66 @@ pub struct AwsTypeFacts {
     pub ipv4_per_eni: i64,
 }
 
-/// Capacity and overhead for an AWS type (karpenter-aws.md §2.1–2.3).
-pub fn aws_capacity_and_overhead(f: &AwsTypeFacts, o: &OverheadOptions) -> (Resources, Resources) {
+/// An instance type's overhead in its three parts (upstream `InstanceTypeOverhead`); the
+/// scheduler subtracts their sum from capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Overhead {
+    /// kubeReserved: computed (cpu bands, `11 × pods + 255` MiB, 1Gi ephemeral storage), each
+    /// resource replaced by the EC2NodeClass's value where it sets one.
+    pub kube_reserved: Resources,
+    /// systemReserved: the EC2NodeClass's values.
+    pub system_reserved: Resources,
+    /// The eviction threshold ([`eviction_threshold`]).
+    pub eviction_threshold: Resources,
+}
+
+impl Overhead {
+    /// kubeReserved + systemReserved + eviction threshold.
+    pub fn total(&self) -> Resources {
+        let mut t = self.kube_reserved.clone();
+        t.add(&self.system_reserved);
+        t.add(&self.eviction_threshold);
+        t
+    }
+}
+
+/// The memory and ephemeral-storage eviction thresholds for a type of `capacity` (upstream
+/// `evictionThreshold`): defaults 100Mi and 10% of ephemeral storage; where `evictionHard` (and
+/// `evictionSoft`, if the family enables it) set `memory.available` / `nodefs.available`, the
+/// largest of those replaces the default.
+pub fn eviction_threshold(capacity: &Resources, o: &OverheadOptions) -> Resources {
+    const MIB: i64 = 1 << 20;
+    let mut signals = vec![&o.eviction_hard];
+    if o.ami_family.eviction_soft_enabled() {
+        signals.push(&o.eviction_soft);
+    }
+    let largest = |pick: fn(&EvictionThresholds) -> Option<EvictionSignal>, cap: i64| {
+        signals
+            .iter()
+            .filter_map(|t| pick(t).map(|s| s.bytes_of(cap)))
+            .max()
+    };
+    Resources {
+        memory_bytes: largest(|t| t.memory_available, capacity.memory_bytes).unwrap_or(100 * MIB),
+        ephemeral_bytes: largest(|t| t.nodefs_available, capacity.ephemeral_bytes)
+            .unwrap_or((capacity.ephemeral_bytes + 9) / 10),
+        ..Resources::default()
+    }
+}
+
+/// Capacity and overhead parts for an AWS type (karpenter-aws.md §2.1–2.3; upstream
+/// `pkg/providers/instancetype/types.go` `computeCapacity`, `kubeReservedResources`,
+/// `systemReservedResources`, `evictionThreshold`).
+pub fn aws_capacity_and_overhead_parts(
+    f: &AwsTypeFacts,
+    o: &OverheadOptions,
+) -> (Resources, Overhead) {
     const MIB: i64 = 1 << 20;
     const GIB: i64 = 1 << 30;
     let pods = max_pods(f.vcpu, f.default_card_enis, f.ipv4_per_eni, o);
     let ephemeral = o
         .ephemeral_storage_bytes
-        .unwrap_or(if o.ami_family == AmiFamily::Windows {
-            50 * GIB
-        } else {
-            20 * GIB
-        });
+        .unwrap_or(o.ami_family.default_ephemeral_bytes());
     let capacity = Resources {
         cpu_millis: f.vcpu * 1000,
         memory_bytes: memory_capacity_mib(f.memory_mib, f.arm64, o.vm_memory_overhead_percent)
@@ -276,20 +440,35 @@ pub fn aws_capacity_and_overhead(f: &AwsTypeFacts, o: &OverheadOptions) -> (Reso
         ephemeral_bytes: ephemeral,
         extended: BTreeMap::new(),
     };
-    let pods_for_memory = match o.ami_family {
-        AmiFamily::AL2 | AmiFamily::AL2023 | AmiFamily::Custom => {
-            eni_limited_pods(f.default_card_enis, f.ipv4_per_eni, 0)
-        }
-        AmiFamily::Bottlerocket | AmiFamily::Windows => pods,
+    // karpenter-aws.md §2.3: the ENI-limited count with 0 reserved ENIs
+    let pods_for_memory = if o.ami_family.uses_eni_limited_memory_overhead() {
+        eni_limited_pods(f.default_card_enis, f.ipv4_per_eni, 0)
+    } else {
+        pods
     };
-    let overhead = Resources {
-        cpu_millis: kube_reserved_cpu_millis(f.vcpu),
-        memory_bytes: (kube_reserved_memory_mib(pods_for_memory) + 100) * MIB,
-        pods: 0,
-        ephemeral_bytes: GIB + (ephemeral + 9) / 10,
-        extended: BTreeMap::new(),
+    let user = &o.kube_reserved;
+    let kube_reserved = Resources {
+        cpu_millis: user
+            .cpu_millis
+            .unwrap_or_else(|| kube_reserved_cpu_millis(f.vcpu)),
+        memory_bytes: user
+            .memory_bytes
+            .unwrap_or(kube_reserved_memory_mib(pods_for_memory) * MIB),
+        ephemeral_bytes: user.ephemeral_bytes.unwrap_or(GIB),
+        ..Resources::default()
+    };
+    let overhead = Overhead {
+        kube_reserved,
+        system_reserved: o.system_reserved.to_resources(),
+        eviction_threshold: eviction_threshold(&capacity, o),
     };
     (capacity, overhead)
+}
+
+/// Capacity and total overhead for an AWS type ([`aws_capacity_and_overhead_parts`]).
+pub fn aws_capacity_and_overhead(f: &AwsTypeFacts, o: &OverheadOptions) -> (Resources, Resources) {
+    let (capacity, parts) = aws_capacity_and_overhead_parts(f, o);
+    (capacity, parts.total())
 }
 
 #[cfg(test)]

@@ -149,14 +149,26 @@ impl Cluster {
                 )));
             }
         }
-        // One set of kubelet/AMI settings for the catalog: the first referenced EC2NodeClass.
-        let overhead = node_pools
+        // One set of kubelet/AMI settings for the catalog: the first referenced EC2NodeClass
+        // (the translation `instance-types` and the AWS provider use too) ...
+        let class = node_pools
             .iter()
-            .find_map(|np| self.node_classes.get(&np.node_class))
+            .find_map(|np| self.node_classes.get(&np.node_class));
+        let overhead = class
             .map(crate::nodeclass::overhead_options)
             .transpose()?
             .unwrap_or_default();
-        let instance_types = catalog.instance_types(region, &overhead)?;
+        let mut instance_types = catalog.instance_types(region, &overhead)?;
+        // ... and its resolved status: the zones of its subnets, the types its AMIs serve
+        if let Some(class) = class {
+            match crate::nodeclass::resolved(class) {
+                Ok(resolved) => instance_types = resolved.narrow(instance_types),
+                Err(why) if self.source == Source::Cluster => notes.push(format!(
+                    "{why}; instance types are not narrowed to its subnets' zones and AMIs"
+                )),
+                Err(_) => {}
+            }
+        }
 
         // Existing capacity: Nodes that are not being deleted, then launched NodeClaims whose
         // Node has not registered.

@@ -5,9 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use aws_sdk_ec2::types::{Filter, InstanceLifecycleType};
-use karpenter_api::common::{BlockDevice, BlockDeviceMapping, KubeletConfiguration, ResourceList};
-use karpenter_scheduling::instancetype::{AmiFamily, OverheadOptions, ON_DEMAND, SPOT};
-use karpenter_scheduling::{InstanceType, Resources};
+use karpenter_api::common::{BlockDevice, BlockDeviceMapping, KubeletConfiguration};
+use karpenter_scheduling::instancetype::{
+    eviction_threshold, AmiFamily, OverheadOptions, ON_DEMAND, SPOT,
+};
+use karpenter_scheduling::InstanceType;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::cloud::aws::{classify, AwsContext, AwsError};
@@ -80,129 +82,20 @@ pub fn static_tags(cluster: &str, nodepool: &str, nodeclass: &str) -> BTreeMap<S
     ])
 }
 
-/// The kubeReserved Karpenter computed for a type (its overhead minus the default 100Mi memory
-/// eviction threshold and 10% ephemeral-storage threshold), passed to kubelet so the node's
-/// allocatable matches the scheduler's prediction.
-pub fn kube_reserved(it: &InstanceType) -> BTreeMap<String, String> {
-    const MIB: i64 = 1 << 20;
-    let eviction_ephemeral = (it.capacity.ephemeral_bytes + 9) / 10;
-    BTreeMap::from([
-        ("cpu".to_string(), format!("{}m", it.overhead.cpu_millis)),
-        (
-            "memory".to_string(),
-            format!("{}Mi", (it.overhead.memory_bytes / MIB - 100).max(0)),
-        ),
-        (
-            "ephemeral-storage".to_string(),
-            format!(
-                "{}Mi",
-                ((it.overhead.ephemeral_bytes - eviction_ephemeral) / MIB).max(0)
-            ),
-        ),
-    ])
-}
-
-/// A quantity in base units (cores are returned in millicores when `milli`), rounded up.
-fn quantity(q: &str, milli: bool) -> Option<i64> {
-    let m = karpenter_scheduling::resources::parse_quantity_milli(q).ok()?;
-    let v = if milli { m } else { (m + 999) / 1000 };
-    i64::try_from(v).ok().filter(|v| *v >= 0)
-}
-
-/// An eviction signal's threshold in bytes: a quantity, or a percentage of `capacity`.
-fn eviction_bytes(value: &str, capacity: i64) -> Option<i64> {
-    match value.trim().strip_suffix('%') {
-        Some(p) => {
-            let pct: f64 = p.trim().parse().ok().filter(|p: &f64| p.is_finite())?;
-            Some(((capacity as f64) * pct / 100.0).ceil().max(0.0) as i64)
-        }
-        None => quantity(value, false),
-    }
-}
-
-/// The memory and ephemeral-storage eviction thresholds kubelet enforces under `kubelet`
-/// (upstream `evictionThreshold`): `memory.available` and `nodefs.available` from
-/// `evictionHard` (defaults 100Mi and 10%), raised to `evictionSoft` where that is higher.
-pub fn eviction_threshold(kubelet: &KubeletConfiguration, capacity: &Resources) -> Resources {
-    const MIB: i64 = 1 << 20;
-    let signal = |key: &str, default: i64, cap: i64| {
-        let hard = kubelet
-            .eviction_hard
-            .as_ref()
-            .and_then(|m| m.get(key))
-            .and_then(|v| eviction_bytes(v, cap))
-            .unwrap_or(default);
-        let soft = kubelet
-            .eviction_soft
-            .as_ref()
-            .and_then(|m| m.get(key))
-            .and_then(|v| eviction_bytes(v, cap))
-            .unwrap_or(0);
-        hard.max(soft)
-    };
-    Resources {
-        memory_bytes: signal("memory.available", 100 * MIB, capacity.memory_bytes),
-        ephemeral_bytes: signal(
-            "nodefs.available",
-            (capacity.ephemeral_bytes + 9) / 10,
-            capacity.ephemeral_bytes,
-        ),
-        ..Resources::default()
-    }
-}
-
-fn reserved_resources(list: Option<&ResourceList>) -> Resources {
-    let get = |k: &str, milli: bool| {
-        list.and_then(|l| l.get(k))
-            .and_then(|q| quantity(&q.0, milli))
-    };
-    Resources {
-        cpu_millis: get("cpu", true).unwrap_or(0),
-        memory_bytes: get("memory", false).unwrap_or(0),
-        ephemeral_bytes: get("ephemeral-storage", false).unwrap_or(0),
-        ..Resources::default()
-    }
-}
-
-/// Re-derive a type's overhead for an EC2NodeClass's kubelet settings, as upstream does:
-/// `kubeReserved` (the NodeClass's values replace the computed defaults per resource) +
-/// `systemReserved` + the eviction threshold ([`eviction_threshold`]). `it.overhead` must
-/// hold the default overhead (computed kubeReserved + 100Mi memory + 10% ephemeral storage).
-pub fn apply_kubelet_overhead(it: &mut InstanceType, kubelet: &KubeletConfiguration) {
-    let defaults = KubeletConfiguration::default();
-    let mut kube = it.overhead.clone();
-    kube.sub(&eviction_threshold(&defaults, &it.capacity));
-    kube.floor_zero();
-    let user = kubelet.kube_reserved.as_ref();
-    let has = |k: &str| user.is_some_and(|l| l.contains_key(k));
-    let user_kube = reserved_resources(user);
-    if has("cpu") {
-        kube.cpu_millis = user_kube.cpu_millis;
-    }
-    if has("memory") {
-        kube.memory_bytes = user_kube.memory_bytes;
-    }
-    if has("ephemeral-storage") {
-        kube.ephemeral_bytes = user_kube.ephemeral_bytes;
-    }
-    kube.add(&reserved_resources(kubelet.system_reserved.as_ref()));
-    kube.add(&eviction_threshold(kubelet, &it.capacity));
-    kube.extended = it.overhead.extended.clone();
-    it.overhead = kube;
-    it.refresh_allocatable();
-}
-
 /// The `kubeReserved` and `systemReserved` kubelet gets for `it` (whose overhead came from
-/// [`apply_kubelet_overhead`]): the NodeClass's values verbatim, and for kubeReserved
-/// resources it leaves unset, what the overhead attributes to kubelet.
+/// `opts`, the EC2NodeClass's [`OverheadOptions`]): the NodeClass's values verbatim, and for
+/// kubeReserved resources it leaves unset, what the overhead attributes to kubelet (the
+/// overhead minus systemReserved and the eviction threshold), so the node's allocatable
+/// matches the scheduler's prediction.
 pub fn kubelet_reserved(
     it: &InstanceType,
+    opts: &OverheadOptions,
     kubelet: &KubeletConfiguration,
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     const MIB: i64 = 1 << 20;
     let mut kube = it.overhead.clone();
-    kube.sub(&reserved_resources(kubelet.system_reserved.as_ref()));
-    kube.sub(&eviction_threshold(kubelet, &it.capacity));
+    kube.sub(&opts.system_reserved.to_resources());
+    kube.sub(&eviction_threshold(&it.capacity, opts));
     kube.floor_zero();
     let mut kube_map = BTreeMap::from([
         ("cpu".to_string(), format!("{}m", kube.cpu_millis)),
@@ -225,31 +118,6 @@ pub fn kubelet_reserved(
         .map(|(k, v)| (k.clone(), v.0.clone()))
         .collect();
     (kube_map, system_map)
-}
-
-/// The size of the volume kubelet's ephemeral storage lives on (upstream `ephemeralStorage`):
-/// the block device mapping marked `rootVolume`, else (Custom) the last mapping, else the
-/// family's root device (`/dev/xvda`; `/dev/xvdb` on Bottlerocket). `None`: the 20Gi default.
-pub fn root_volume_bytes(bdms: &[BlockDeviceMapping], family: AmiFamily) -> Option<i64> {
-    let size = |b: &BlockDeviceMapping| {
-        b.ebs
-            .as_ref()
-            .and_then(|e| e.volume_size.as_ref())
-            .and_then(|q| quantity(&q.0, false))
-    };
-    if let Some(b) = bdms.iter().find(|b| b.root_volume == Some(true)) {
-        if let Some(s) = size(b) {
-            return Some(s);
-        }
-    }
-    let device = match family {
-        AmiFamily::Custom => return bdms.last().and_then(size),
-        AmiFamily::Bottlerocket => "/dev/xvdb",
-        _ => "/dev/xvda",
-    };
-    bdms.iter()
-        .find(|b| b.device_name.as_deref() == Some(device))
-        .and_then(size)
 }
 
 /// A NodeClaim taint as the bootstrap renders it.
@@ -445,7 +313,7 @@ impl<F: Fleet> AwsProvider<F> {
             let key = (
                 ami.image.id.clone(),
                 it.capacity.pods,
-                kubelet_reserved(it, &kubelet).0,
+                kubelet_reserved(it, &nc.overhead, &kubelet).0,
             );
             let lt = match lt_of.get(&key) {
                 Some(n) => n.clone(),
@@ -523,7 +391,7 @@ impl<F: Fleet> AwsProvider<F> {
                 labels.entry(k.clone()).or_insert_with(|| v.to_string());
             }
         }
-        let (kube_reserved, system_reserved) = kubelet_reserved(it, &kubelet);
+        let (kube_reserved, system_reserved) = kubelet_reserved(it, &nc.overhead, &kubelet);
         let boot = BootstrapOptions {
             cluster_name: self.cluster.name.clone(),
             cluster_endpoint: self.cluster.endpoint.clone(),
@@ -705,8 +573,10 @@ fn live_states() -> Filter {
 }
 
 impl<F: Fleet> CloudProvider for AwsProvider<F> {
-    // Discovered types (cached for 12 h) offered in the zones of the class's subnets, with
-    // capacity for its AMI family and kubelet settings, and a compatible AMI.
+    // Discovered types (cached for 12 h) with capacity and overhead for the class's AMI family
+    // and kubelet settings, narrowed to the zones of its subnets and the types one of its
+    // AMIs serves: the EC2NodeClass translation `simulate` and `instance-types` use too
+    // (`karpenter_state::nodeclass`), fed the status this resolution reports.
     async fn instance_types(&self, nodeclass: &str) -> Result<Vec<InstanceType>, CloudError> {
         let nc = self.nodeclass(nodeclass)?;
         let described = self.types.get(&self.ctx).await?;
@@ -717,39 +587,23 @@ impl<F: Fleet> CloudProvider for AwsProvider<F> {
             }
             book.clone()
         };
-        let kubelet = nc.nodeclass.spec.kubelet.clone().unwrap_or_default();
-        let opts = OverheadOptions {
-            ami_family: nc.family,
-            max_pods: kubelet.max_pods.map(i64::from),
-            pods_per_core: kubelet.pods_per_core.map(i64::from),
-            ephemeral_storage_bytes: root_volume_bytes(
-                nc.nodeclass
-                    .spec
-                    .block_device_mappings
-                    .as_deref()
-                    .unwrap_or_default(),
-                nc.family,
-            ),
-            ..OverheadOptions::default()
-        };
-        let zones = nc.zones();
-        Ok(described
+        let mut resolved = nc.nodeclass.clone();
+        resolved.status = Some(nc.status());
+        let narrowing = karpenter_state::nodeclass::resolved(&resolved)
+            .map_err(|e| CloudError::Invalid(e.to_string()))?;
+        let types = described
             .iter()
             .filter_map(|d| {
-                let mut d = d.clone();
-                d.zones.retain(|z| zones.contains(z));
-                let mut it = build_instance_type(
-                    &d,
+                build_instance_type(
+                    d,
                     self.ctx.region(),
-                    &opts,
+                    &nc.overhead,
                     &prices,
                     Some(&self.unavailable),
-                )?;
-                apply_kubelet_overhead(&mut it, &kubelet);
-                Some(it)
+                )
             })
-            .filter(|it| !it.offerings.is_empty() && nc.ami_for(it).is_some())
-            .collect())
+            .collect();
+        Ok(narrowing.narrow(types))
     }
 
     async fn create(&self, req: &NodeClaimRequest) -> Result<Instance, CloudError> {
@@ -894,15 +748,6 @@ mod tests {
         assert_eq!(fnv64(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
-    #[test]
-    fn kube_reserved_of_m5_large_matches_the_worked_example() {
-        let it = m5_large(&OverheadOptions::default());
-        let r = kube_reserved(&it);
-        assert_eq!(r["cpu"], "70m");
-        assert_eq!(r["memory"], "574Mi");
-        assert_eq!(r["ephemeral-storage"], "1024Mi");
-    }
-
     fn m5_large(opts: &OverheadOptions) -> InstanceType {
         use karpenter_scheduling::instancetype::{aws_capacity_and_overhead, AwsTypeFacts};
         let (cap, ovh) = aws_capacity_and_overhead(
@@ -923,14 +768,14 @@ mod tests {
     }
 
     #[test]
-    fn default_kubelet_settings_keep_the_worked_example() {
-        let mut it = m5_large(&OverheadOptions::default());
-        let before = it.clone();
-        apply_kubelet_overhead(&mut it, &KubeletConfiguration::default());
-        assert_eq!(it, before);
+    fn kubelet_gets_the_computed_kube_reserved_of_the_worked_example() {
+        let opts = OverheadOptions::default();
+        let it = m5_large(&opts);
         assert_eq!(it.allocatable.memory_bytes, 6903 << 20);
-        let (kube, system) = kubelet_reserved(&it, &KubeletConfiguration::default());
-        assert_eq!(kube, kube_reserved(&before));
+        let (kube, system) = kubelet_reserved(&it, &opts, &KubeletConfiguration::default());
+        assert_eq!(kube["cpu"], "70m");
+        assert_eq!(kube["memory"], "574Mi");
+        assert_eq!(kube["ephemeral-storage"], "1024Mi");
         assert!(system.is_empty());
     }
 
@@ -953,61 +798,26 @@ mod tests {
             )])),
             ..Default::default()
         };
-        let mut it = m5_large(&OverheadOptions::default());
-        apply_kubelet_overhead(&mut it, &kubelet);
+        let mut nc = karpenter_api::aws::v1::EC2NodeClass::new("x", Default::default());
+        nc.spec.ami_selector_terms = vec![karpenter_api::aws::v1::AMISelectorTerm {
+            alias: Some("al2023@latest".into()),
+            ..Default::default()
+        }];
+        nc.spec.kubelet = Some(kubelet.clone());
+        let opts = karpenter_state::nodeclass::overhead_options(&nc).unwrap();
+        let it = m5_large(&opts);
         // kubeReserved cpu stays computed (70m); + systemReserved 100m
         assert_eq!(it.overhead.cpu_millis, 170);
         // 1Gi kube + 200Mi system + max(5% of 7577Mi = 379Mi, 500Mi soft)
         assert_eq!(it.overhead.memory_bytes, (1024 + 200 + 500) * MIB);
         assert_eq!(it.allocatable.memory_bytes, (7577 - 1724) * MIB);
         assert_eq!(it.allocatable.cpu_millis, 1830);
-        let (kube, system) = kubelet_reserved(&it, &kubelet);
+        let (kube, system) = kubelet_reserved(&it, &opts, &kubelet);
         assert_eq!(kube["memory"], "1Gi", "the NodeClass value, verbatim");
         assert_eq!(kube["cpu"], "70m", "computed where the NodeClass is silent");
         assert_eq!(kube["ephemeral-storage"], "1024Mi");
         assert_eq!(system["cpu"], "100m");
         assert_eq!(system["memory"], "200Mi");
-    }
-
-    #[test]
-    fn the_root_volume_sets_ephemeral_storage() {
-        let bdm = |dev: &str, size: &str, root: Option<bool>| BlockDeviceMapping {
-            device_name: Some(dev.into()),
-            ebs: Some(BlockDevice {
-                volume_size: Some(q(size)),
-                ..Default::default()
-            }),
-            root_volume: root,
-        };
-        const GIB: i64 = 1 << 30;
-        let xvda = [bdm("/dev/xvda", "100Gi", None)];
-        assert_eq!(root_volume_bytes(&xvda, AmiFamily::AL2023), Some(100 * GIB));
-        assert_eq!(root_volume_bytes(&xvda, AmiFamily::Bottlerocket), None);
-        let br = [
-            bdm("/dev/xvda", "4Gi", None),
-            bdm("/dev/xvdb", "80Gi", None),
-        ];
-        assert_eq!(
-            root_volume_bytes(&br, AmiFamily::Bottlerocket),
-            Some(80 * GIB)
-        );
-        let marked = [
-            bdm("/dev/xvda", "4Gi", None),
-            bdm("/dev/sdf", "60Gi", Some(true)),
-        ];
-        assert_eq!(
-            root_volume_bytes(&marked, AmiFamily::AL2023),
-            Some(60 * GIB)
-        );
-        assert_eq!(root_volume_bytes(&[], AmiFamily::AL2023), None);
-        let mut it = m5_large(&OverheadOptions {
-            ephemeral_storage_bytes: root_volume_bytes(&xvda, AmiFamily::AL2023),
-            ..OverheadOptions::default()
-        });
-        apply_kubelet_overhead(&mut it, &KubeletConfiguration::default());
-        assert_eq!(it.capacity.ephemeral_bytes, 100 * GIB);
-        // 1Gi kubeReserved + 10% eviction
-        assert_eq!(it.allocatable.ephemeral_bytes, 100 * GIB - GIB - 10 * GIB);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use aws_sdk_ec2::types::Filter as Ec2Filter;
 use k8s_openapi::api::core::v1::NodeSelectorRequirement;
 use karpenter_api::aws::v1::{EC2NodeClass, EC2NodeClassStatus};
 use karpenter_api::common::{Ami, SecurityGroup, Subnet};
-use karpenter_scheduling::instancetype::AmiFamily;
-use karpenter_scheduling::{labels, InstanceType, Requirement, Requirements};
+use karpenter_scheduling::instancetype::{AmiFamily, OverheadOptions};
+use karpenter_scheduling::{labels, InstanceType};
 
 use crate::cloud::aws::{classify, AwsContext, AwsError};
 
@@ -160,43 +160,7 @@ pub fn subnet_per_zone(subnets: &[DescribedSubnet]) -> BTreeMap<String, Describe
     m
 }
 
-/// An AMI alias `family@version`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alias {
-    /// The family the alias names.
-    pub family: AmiFamily,
-    /// `latest` or a pinned release.
-    pub version: String,
-}
-
-/// Parse `al2023@latest` and friends.
-pub fn parse_alias(alias: &str) -> Result<Alias, String> {
-    let (fam, version) = alias
-        .split_once('@')
-        .ok_or_else(|| format!("alias {alias:?} must be family@version, e.g. al2023@latest"))?;
-    let family = match fam.to_ascii_lowercase().as_str() {
-        "al2023" => AmiFamily::AL2023,
-        "al2" => AmiFamily::AL2,
-        "bottlerocket" => AmiFamily::Bottlerocket,
-        "windows2019" | "windows2022" | "windows2025" => {
-            return Err(format!(
-                "alias {alias:?}: Windows families are not supported by this build"
-            ))
-        }
-        other => {
-            return Err(format!(
-                "alias {alias:?}: unknown family {other:?} (al2, al2023, bottlerocket)"
-            ))
-        }
-    };
-    if version.is_empty() {
-        return Err(format!("alias {alias:?} has an empty version"));
-    }
-    Ok(Alias {
-        family,
-        version: version.to_string(),
-    })
-}
+pub use karpenter_state::nodeclass::{parse_alias, Alias};
 
 /// An SSM parameter an alias resolves through, with the instance-type requirements of its AMI.
 #[derive(Debug, Clone, PartialEq)]
@@ -320,7 +284,10 @@ pub fn alias_parameters(alias: &Alias, k8s: &str) -> Result<Vec<AliasParameter>,
                 }
             }
         }
-        AmiFamily::Windows | AmiFamily::Custom => {
+        AmiFamily::Windows => {
+            return Err("Windows families are not supported by this build".into());
+        }
+        AmiFamily::Custom => {
             return Err("no alias parameters for this family".into());
         }
     }
@@ -362,28 +329,10 @@ impl ResolvedAmi {
         }
     }
 
-    /// Whether `it` satisfies this AMI's requirements.
+    /// Whether `it` satisfies this AMI's requirements
+    /// ([`karpenter_state::nodeclass::ami_compatible`]).
     pub fn compatible(&self, it: &InstanceType) -> bool {
-        let mut r = Requirements::new();
-        for t in &self.requirements {
-            let values: Vec<String> = t.values.clone().unwrap_or_default();
-            let rq = match t.operator.as_str() {
-                "In" => Requirement::in_values(values),
-                "Exists" => Requirement::exists(),
-                "DoesNotExist" => Requirement::does_not_exist(),
-                _ => continue,
-            };
-            r.add(&t.key, rq);
-        }
-        let ok = r.iter().all(|(k, rq)| match it.labels.get(k) {
-            Some(v) => rq.has(v),
-            None => matches!(
-                rq.operator(),
-                karpenter_scheduling::Operator::DoesNotExist
-                    | karpenter_scheduling::Operator::NotIn
-            ),
-        });
-        ok
+        karpenter_state::nodeclass::ami_compatible(&self.requirements, it)
     }
 }
 
@@ -430,38 +379,22 @@ pub fn select_amis(found: Vec<ResolvedAmi>) -> Vec<ResolvedAmi> {
     v
 }
 
-/// The AMI family of a NodeClass: from the alias if any, else `spec.amiFamily`.
+/// The AMI family of a NodeClass ([`karpenter_state::nodeclass::ami_family`]); the launch path
+/// does not support Windows yet.
 pub fn ami_family(nc: &EC2NodeClass) -> Result<AmiFamily, ResolveError> {
-    let name = nc.metadata.name.clone().unwrap_or_default();
-    for t in &nc.spec.ami_selector_terms {
-        if let Some(a) = &t.alias {
-            return parse_alias(a)
-                .map(|a| a.family)
-                .map_err(|message| ResolveError::Invalid {
-                    nodeclass: name.clone(),
-                    message: format!("spec.amiSelectorTerms: {message}"),
-                });
+    let invalid = |message: String| ResolveError::Invalid {
+        nodeclass: nc.metadata.name.clone().unwrap_or_default(),
+        message,
+    };
+    match karpenter_state::nodeclass::ami_family(nc) {
+        Ok(AmiFamily::Windows) => Err(invalid(
+            "Windows AMI families are not supported by this build".into(),
+        )),
+        Ok(f) => Ok(f),
+        Err(karpenter_state::nodeclass::NodeClassError::Invalid { field, message, .. }) => {
+            Err(invalid(format!("{field}: {message}")))
         }
-    }
-    match nc.spec.ami_family.as_deref() {
-        Some("AL2") => Ok(AmiFamily::AL2),
-        Some("AL2023") => Ok(AmiFamily::AL2023),
-        Some("Bottlerocket") => Ok(AmiFamily::Bottlerocket),
-        Some("Custom") => Ok(AmiFamily::Custom),
-        Some(w) if w.starts_with("Windows") => Err(ResolveError::Invalid {
-            nodeclass: name,
-            message: format!("spec.amiFamily {w} is not supported by this build"),
-        }),
-        Some(other) => Err(ResolveError::Invalid {
-            nodeclass: name,
-            message: format!(
-                "spec.amiFamily {other:?} is unknown (AL2, AL2023, Bottlerocket, Custom)"
-            ),
-        }),
-        None => Err(ResolveError::Invalid {
-            nodeclass: name,
-            message: "spec.amiFamily is required unless an alias AMI selector term is used".into(),
-        }),
+        Err(e) => Err(invalid(e.to_string())),
     }
 }
 
@@ -472,6 +405,8 @@ pub struct ResolvedNodeClass {
     pub nodeclass: EC2NodeClass,
     /// AMI family.
     pub family: AmiFamily,
+    /// What the class implies for capacity and overhead.
+    pub overhead: OverheadOptions,
     /// Subnets, most free IPs first.
     pub subnets: Vec<DescribedSubnet>,
     /// Security groups.
@@ -739,6 +674,18 @@ pub async fn resolve(
 ) -> Result<ResolvedNodeClass, ResolveError> {
     let name = nc.metadata.name.clone().unwrap_or_default();
     let family = ami_family(nc)?;
+    let overhead = karpenter_state::nodeclass::overhead_options(nc).map_err(|e| match e {
+        karpenter_state::nodeclass::NodeClassError::Invalid { field, message, .. } => {
+            ResolveError::Invalid {
+                nodeclass: name.clone(),
+                message: format!("{field}: {message}"),
+            }
+        }
+        other => ResolveError::Invalid {
+            nodeclass: name.clone(),
+            message: other.to_string(),
+        },
+    })?;
     let subnets = select_subnets(describe_subnets(ctx, &subnet_queries(nc)).await?);
     if subnets.is_empty() {
         return Err(ResolveError::NothingSelected {
@@ -757,6 +704,7 @@ pub async fn resolve(
     Ok(ResolvedNodeClass {
         nodeclass: nc.clone(),
         family,
+        overhead,
         subnets,
         security_groups,
         amis,
