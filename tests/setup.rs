@@ -2110,3 +2110,219 @@ async fn command_adopts_a_stack_with_from_cloudformation() {
         .is_none());
     assert_matches_template(&moto, "demo").await;
 }
+
+// ---------------------------------------------------------------- retiring a stack: DeletionPolicy: Retain
+
+#[test]
+fn the_v1_template_gets_retain_on_every_resource_and_nothing_else_changes() {
+    use kubectl_karpenter::setup::retain::{deletion_policies, retain_template};
+    let body = std::fs::read_to_string(
+        support::shared_dir().join("crds/cloudformation/cloudformation-v1.yaml"),
+    )
+    .unwrap();
+    let before = deletion_policies(&body).unwrap();
+    assert_eq!(before.len(), 14, "{before:?}");
+    let out = retain_template(&body).unwrap();
+    let after = deletion_policies(&out).unwrap();
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "no resource lost"
+    );
+    assert!(
+        after.values().all(|v| v.as_deref() == Some("Retain")),
+        "{after:?}"
+    );
+    // The edit only adds one line per resource: without those lines the template is unchanged,
+    // byte for byte (its !Sub/!GetAtt/!Ref tags and block scalars included).
+    let without: String = out
+        .split_inclusive('\n')
+        .filter(|l| l != &"    DeletionPolicy: Retain\n")
+        .collect();
+    assert_eq!(without, body);
+    // Editing again changes nothing.
+    assert_eq!(retain_template(&out).unwrap(), out);
+}
+
+/// Resource headers followed by comments, and flow-style resources: the line-based rewrite this
+/// replaced left these without `DeletionPolicy: Retain`, so deleting the stack deleted them.
+const COMMENTED_FLOW_TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  ClusterName: {Type: String}
+Resources:
+  KarpenterNodeRole: # the node role, kept by kubectl-karpenter
+    Type: "AWS::IAM::Role"
+    Properties:
+      RoleName: !Sub "KarpenterNodeRole-${ClusterName}"
+      Path: /
+      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: [{Effect: Allow, Principal: {Service: !Sub "ec2.${AWS::URLSuffix}"}, Action: ["sts:AssumeRole"]}]}
+  KarpenterNodeInstanceProfile:
+    # the instance profile of v0.x nodes
+    Type: AWS::IAM::InstanceProfile
+    Properties: {InstanceProfileName: !Sub "KarpenterNodeInstanceProfile-${ClusterName}", Path: /, Roles: [!Ref KarpenterNodeRole]}
+  KarpenterInterruptionQueue: {Type: "AWS::SQS::Queue", Properties: {QueueName: !Ref ClusterName, MessageRetentionPeriod: 300}}
+Outputs:
+  QueueArn: {Value: !GetAtt KarpenterInterruptionQueue.Arn}
+"#;
+
+async fn create_stack(aws: &kubectl_karpenter::cloud::aws::AwsContext, name: &str, body: &str) {
+    aws.cloudformation()
+        .create_stack()
+        .stack_name(name)
+        .template_body(body)
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("ClusterName")
+                .parameter_value("demo")
+                .build(),
+        )
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The ids AWS gave the stack's role, profile and queue (they change if one is recreated).
+async fn node_role_profile_and_queue(
+    aws: &kubectl_karpenter::cloud::aws::AwsContext,
+) -> Option<(String, String, String)> {
+    let role = aws
+        .iam()
+        .get_role()
+        .role_name("KarpenterNodeRole-demo")
+        .send()
+        .await
+        .ok()?;
+    let profile = aws
+        .iam()
+        .get_instance_profile()
+        .instance_profile_name("KarpenterNodeInstanceProfile-demo")
+        .send()
+        .await
+        .ok()?;
+    let url = aws
+        .sqs()
+        .get_queue_url()
+        .queue_name("demo")
+        .send()
+        .await
+        .ok()?;
+    let created = aws
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(url.queue_url()?)
+        .attribute_names(QueueAttributeName::CreatedTimestamp)
+        .send()
+        .await
+        .ok()?;
+    Some((
+        role.role()?.role_id().to_string(),
+        profile
+            .instance_profile()?
+            .instance_profile_id()
+            .to_string(),
+        created
+            .attributes()?
+            .get(&QueueAttributeName::CreatedTimestamp)?
+            .clone(),
+    ))
+}
+
+#[tokio::test]
+async fn a_stack_with_comments_and_flow_style_is_retired_without_losing_a_resource() {
+    use kubectl_karpenter::setup::adopt::{retain_and_delete, Stacks};
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    create_stack(&aws, "Karpenter-demo", COMMENTED_FLOW_TEMPLATE).await;
+    let live = AwsLive::new(&aws.config).with_poll_interval(Duration::from_millis(10));
+    let ids = node_role_profile_and_queue(&aws)
+        .await
+        .expect("stack made them");
+    assert_eq!(
+        live.describe_stack("Karpenter-demo")
+            .await
+            .unwrap()
+            .unwrap()
+            .resources
+            .len(),
+        3
+    );
+
+    retain_and_delete(&live, "Karpenter-demo").await.unwrap();
+
+    assert!(live
+        .describe_stack("Karpenter-demo")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        node_role_profile_and_queue(&aws).await,
+        Some(ids),
+        "the role, the profile and the queue outlive their stack"
+    );
+}
+
+/// The AWS adapter, except that the stack update drops the Retain of one resource again (as a
+/// concurrent update of the stack, or an edit that missed a resource, would).
+struct UpdateDropsRetain {
+    inner: AwsLive,
+    header: &'static str,
+}
+
+impl kubectl_karpenter::setup::adopt::Stacks for UpdateDropsRetain {
+    async fn describe_stack(
+        &self,
+        name: &str,
+    ) -> Result<Option<kubectl_karpenter::setup::adopt::StackInfo>, SetupError> {
+        self.inner.describe_stack(name).await
+    }
+    async fn stack_template(&self, name: &str) -> Result<String, SetupError> {
+        self.inner.stack_template(name).await
+    }
+    async fn update_stack_template(&self, name: &str, body: &str) -> Result<bool, SetupError> {
+        let with_retain = format!("{}\n    DeletionPolicy: Retain\n", self.header);
+        assert!(body.contains(&with_retain), "{body}");
+        let body = body.replace(&with_retain, &format!("{}\n", self.header));
+        self.inner.update_stack_template(name, &body).await
+    }
+    async fn wait_stack(&self, name: &str) -> Result<Option<String>, SetupError> {
+        self.inner.wait_stack(name).await
+    }
+    async fn delete_stack(&self, name: &str) -> Result<(), SetupError> {
+        self.inner.delete_stack(name).await
+    }
+    async fn rules_targeting(&self, arn: &str) -> Result<Vec<String>, SetupError> {
+        self.inner.rules_targeting(arn).await
+    }
+}
+
+#[tokio::test]
+async fn a_stack_whose_update_left_a_resource_unretained_is_not_deleted() {
+    use kubectl_karpenter::setup::adopt::{retain_and_delete, Stacks};
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    create_v027_stack(&aws).await;
+    let stacks = UpdateDropsRetain {
+        inner: AwsLive::new(&aws.config).with_poll_interval(Duration::from_millis(10)),
+        header: "  KarpenterInterruptionQueue:",
+    };
+    let ids = node_role_profile_and_queue(&aws)
+        .await
+        .expect("stack made them");
+
+    let err = retain_and_delete(&stacks, "Karpenter-demo")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SetupError::NotRetained { stack, resources }
+            if stack == "Karpenter-demo" && resources == &["KarpenterInterruptionQueue"]),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("was not deleted"), "{msg}");
+    assert!(msg.contains("KarpenterInterruptionQueue"), "{msg}");
+    // Nothing deleted: the stack and every resource are still there.
+    let info = stacks.describe_stack("Karpenter-demo").await.unwrap();
+    assert_eq!(info.map(|i| i.status).as_deref(), Some("UPDATE_COMPLETE"));
+    assert_eq!(node_role_profile_and_queue(&aws).await, Some(ids));
+}

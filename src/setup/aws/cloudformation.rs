@@ -1,6 +1,6 @@
 //! CloudFormation: the [`Stacks`] port used by `--from-cloudformation`.
 use super::{optional, sdk_error, AwsLive};
-use crate::setup::adopt::{retain_template, StackInfo, StackResource, Stacks};
+use crate::setup::adopt::{StackInfo, StackResource, Stacks};
 use crate::setup::SetupError;
 
 impl AwsLive {
@@ -29,7 +29,7 @@ impl AwsLive {
     }
 
     /// Wait until the stack leaves `*_IN_PROGRESS`; returns the final status (`None`: gone).
-    async fn wait_stack(&self, name: &str) -> Result<Option<String>, SetupError> {
+    async fn wait_for_stack(&self, name: &str) -> Result<Option<String>, SetupError> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30 * 60);
         loop {
             let status = self.stack_status(name).await?.map(|(s, _)| s);
@@ -48,21 +48,6 @@ impl AwsLive {
     }
 }
 
-/// Whether a stack may be deleted after the update that sets `DeletionPolicy: Retain`: an update
-/// that was made must have completed (`UPDATE_ROLLBACK_COMPLETE` means it was undone and
-/// nothing is retained); with nothing to update the template already retains everything, so
-/// any settled state an earlier change left is fine. A stack that is gone needs no delete.
-fn retained_after_update(updated: bool, status: Option<&str>) -> bool {
-    match status {
-        None => true,
-        Some(s) if updated => s == "UPDATE_COMPLETE",
-        Some(s) => matches!(
-            s,
-            "UPDATE_COMPLETE" | "CREATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE"
-        ),
-    }
-}
-
 impl Stacks for AwsLive {
     async fn describe_stack(&self, name: &str) -> Result<Option<StackInfo>, SetupError> {
         let Some((status, _)) = self.stack_status(name).await? else {
@@ -78,9 +63,14 @@ impl Stacks for AwsLive {
         let resources = out
             .stack_resources()
             .iter()
+            // AWS names every resource; moto lists the ones it does not emulate (and, after an
+            // update, some it does) as rows without a logical id, which name nothing to keep.
             .filter_map(|r| {
                 Some(StackResource {
-                    logical_id: r.logical_resource_id()?.to_string(),
+                    logical_id: r
+                        .logical_resource_id()
+                        .filter(|id| !id.is_empty())?
+                        .to_string(),
                     resource_type: r.resource_type().unwrap_or_default().to_string(),
                     physical_id: r.physical_resource_id().unwrap_or_default().to_string(),
                 })
@@ -93,15 +83,8 @@ impl Stacks for AwsLive {
         }))
     }
 
-    async fn retain_and_delete(&self, name: &str) -> Result<(), SetupError> {
-        let Some((_, parameters)) = self.stack_status(name).await? else {
-            return Err(SetupError::NotFound {
-                action: "cloudformation:DescribeStacks".into(),
-                message: format!("stack {name} does not exist"),
-            });
-        };
-        let body = self
-            .cfn
+    async fn stack_template(&self, name: &str) -> Result<String, SetupError> {
+        self.cfn
             .get_template()
             .stack_name(name)
             .send()
@@ -111,13 +94,21 @@ impl Stacks for AwsLive {
             .ok_or_else(|| SetupError::Malformed {
                 what: format!("the template of stack {name}"),
                 message: "GetTemplate returned no body".into(),
-            })?;
-        let retained = retain_template(&body)?;
+            })
+    }
+
+    async fn update_stack_template(&self, name: &str, body: &str) -> Result<bool, SetupError> {
+        let Some((_, parameters)) = self.stack_status(name).await? else {
+            return Err(SetupError::NotFound {
+                action: "cloudformation:DescribeStacks".into(),
+                message: format!("stack {name} does not exist"),
+            });
+        };
         let mut update = self
             .cfn
             .update_stack()
             .stack_name(name)
-            .template_body(retained)
+            .template_body(body)
             .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
             .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam);
         for key in parameters {
@@ -128,71 +119,37 @@ impl Stacks for AwsLive {
                     .build(),
             );
         }
-        let updated = match update
+        match update
             .send()
             .await
             .map_err(|e| sdk_error("cloudformation:UpdateStack", e))
         {
-            Ok(_) => true,
+            Ok(_) => Ok(true),
             // Already retained by an earlier, interrupted run.
             Err(SetupError::Aws { message, .. })
                 if message.contains("No updates are to be performed") =>
             {
-                false
+                Ok(false)
             }
-            Err(e) => return Err(e),
-        };
-        match self.wait_stack(name).await?.as_deref() {
-            status if retained_after_update(updated, status) => {}
-            status => {
-                let other = status.unwrap_or("unknown");
-                return Err(SetupError::Aws {
-                    action: "cloudformation:UpdateStack".into(),
-                    message: format!(
-                        "stack {name} ended in {other} while setting DeletionPolicy: Retain; nothing was deleted"
-                    ),
-                });
-            }
+            Err(e) => Err(e),
         }
+    }
+
+    async fn wait_stack(&self, name: &str) -> Result<Option<String>, SetupError> {
+        self.wait_for_stack(name).await
+    }
+
+    async fn delete_stack(&self, name: &str) -> Result<(), SetupError> {
         self.cfn
             .delete_stack()
             .stack_name(name)
             .send()
             .await
             .map_err(|e| sdk_error("cloudformation:DeleteStack", e))?;
-        match self.wait_stack(name).await?.as_deref() {
-            None | Some("DELETE_COMPLETE") => Ok(()),
-            Some(other) => Err(SetupError::Aws {
-                action: "cloudformation:DeleteStack".into(),
-                message: format!("stack {name} ended in {other}"),
-            }),
-        }
+        Ok(())
     }
 
     async fn rules_targeting(&self, arn: &str) -> Result<Vec<String>, SetupError> {
         self.rule_names_by_target(arn).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::retained_after_update;
-
-    #[test]
-    fn a_rolled_back_retain_update_stops_the_stack_deletion() {
-        assert!(retained_after_update(true, Some("UPDATE_COMPLETE")));
-        assert!(
-            !retained_after_update(true, Some("UPDATE_ROLLBACK_COMPLETE")),
-            "the Retain policies were rolled back: deleting the stack would delete the resources"
-        );
-        assert!(!retained_after_update(true, Some("UPDATE_FAILED")));
-        // nothing to update: an earlier run already retained everything
-        assert!(retained_after_update(
-            false,
-            Some("UPDATE_ROLLBACK_COMPLETE")
-        ));
-        assert!(retained_after_update(false, Some("CREATE_COMPLETE")));
-        assert!(!retained_after_update(false, Some("ROLLBACK_COMPLETE")));
-        assert!(retained_after_update(true, None));
     }
 }
