@@ -259,6 +259,20 @@ pub async fn retain_and_delete<S: Stacks>(stacks: &S, name: &str) -> Result<(), 
     }
 }
 
+/// `desired`, adopting the resources of `stack` that setup manages under the same names (the
+/// stack's resources lack setup's ownership tag; adoption tags them).
+pub fn adopting_stack(desired: &Desired, stack: &StackInfo) -> Desired {
+    let names = stack
+        .resources
+        .iter()
+        .map(|r| last_segment(&r.physical_id).to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    desired
+        .clone()
+        .adopting(super::desired::AdoptScope::Named(names))
+}
+
 /// The setup plan plus the deletion of the stack's own rules (appended, so setup's rules exist first).
 pub async fn plan_with_stale_rules<L: super::Live + Stacks>(
     live: &L,
@@ -281,7 +295,18 @@ pub async fn adopt<L: super::Live + Stacks>(
     retry: super::apply::RetryPolicy,
     out: &mut dyn std::io::Write,
 ) -> Result<(super::Plan, super::apply::ApplyReport), SetupError> {
-    if live.describe_stack(stack).await?.is_some() {
+    let mut desired = desired.clone();
+    if let Some(info) = live.describe_stack(stack).await? {
+        desired = adopting_stack(&desired, &info);
+        // Tag what is taken over before the stack goes, so that a re-run after a failure finds
+        // the resources already setup's.
+        let mut tagging = super::read_and_plan(live, &desired).await?;
+        for row in &mut tagging.actions {
+            row.operations
+                .retain(|op| matches!(op, Operation::Tag { .. }));
+        }
+        tagging.actions.retain(|row| !row.operations.is_empty());
+        super::apply::apply(live, &tagging, retry, out).await?;
         let _ = writeln!(
             out,
             "retaining the resources of stack {stack} and deleting the stack"
@@ -289,7 +314,7 @@ pub async fn adopt<L: super::Live + Stacks>(
         retain_and_delete(live, stack).await?;
     }
     // Plan after the stack is gone: an update may have replaced the stack's rules.
-    let plan = plan_with_stale_rules(live, desired, stack).await?;
+    let plan = plan_with_stale_rules(live, &desired, stack).await?;
     let report = super::apply::apply(live, &plan, retry, out).await?;
     Ok((plan, report))
 }

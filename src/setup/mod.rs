@@ -17,7 +17,7 @@ pub mod policy;
 pub mod render;
 pub mod retain;
 
-pub use desired::{ClusterName, Desired, Partition, Target};
+pub use desired::{AdoptScope, ClusterName, Desired, Partition, Target, OWNERSHIP_TAG};
 pub use live::{Live, LiveState, Operation, ReadScope};
 pub use plan::{plan, plan_teardown, ActionKind, Plan, PlannedAction, ResourceKind};
 

@@ -1,12 +1,70 @@
-//! EC2: Karpenter's launch templates (teardown) and the `karpenter.sh/discovery` tags.
+//! EC2: Karpenter's launch templates and the cluster's instances (teardown), and the
+//! `karpenter.sh/discovery` tags.
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{misrouted, sdk_error, AwsLive};
 use crate::setup::desired::DISCOVERY_TAG;
-use crate::setup::live::{LiveLaunchTemplate, Operation};
+use crate::setup::live::{LiveInstance, LiveLaunchTemplate, Operation};
 use crate::setup::SetupError;
 
 impl AwsLive {
+    /// Instances tagged for the cluster that are not terminated: Karpenter's (and EKS node
+    /// groups') carry `kubernetes.io/cluster/<C>=owned`; Karpenter v1 adds `eks:eks-cluster-name`.
+    pub(super) async fn read_cluster_instances(
+        &self,
+        cluster: &str,
+    ) -> Result<Vec<LiveInstance>, SetupError> {
+        let mut found = BTreeSet::new();
+        for (key, value) in [
+            (format!("kubernetes.io/cluster/{cluster}"), "owned"),
+            ("eks:eks-cluster-name".to_string(), cluster),
+        ] {
+            let instances = self
+                .ec2
+                .describe_instances()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name(format!("tag:{key}"))
+                        .values(value)
+                        .build(),
+                )
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("instance-state-name")
+                        .set_values(Some(
+                            ["pending", "running", "stopping", "stopped"]
+                                .map(String::from)
+                                .to_vec(),
+                        ))
+                        .build(),
+                )
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| sdk_error("ec2:DescribeInstances", e))?;
+            for r in instances {
+                for i in r.instances() {
+                    let Some(id) = i.instance_id() else { continue };
+                    found.insert(LiveInstance {
+                        id: id.to_string(),
+                        state: i
+                            .state()
+                            .and_then(|s| s.name())
+                            .map(|n| n.as_str().to_string())
+                            .unwrap_or_default(),
+                        instance_profile: i
+                            .iam_instance_profile()
+                            .and_then(|p| p.arn())
+                            .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_string()),
+                    });
+                }
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
     pub(super) async fn read_launch_templates(
         &self,
         cluster: &str,

@@ -2,8 +2,9 @@
 use aws_sdk_eventbridge::types::RuleState;
 
 use super::{document, misrouted, optional, sdk_error, AwsLive};
+use crate::setup::desired::Tags;
 use crate::setup::desired::TargetSpec;
-use crate::setup::live::{LiveRule, Operation};
+use crate::setup::live::{LiveRule, Operation, TagTarget};
 use crate::setup::SetupError;
 
 impl AwsLive {
@@ -33,7 +34,12 @@ impl AwsLive {
             .send()
             .await
             .map_err(|e| sdk_error("events:ListTargetsByRule", e))?;
+        let tags = match rule.arn() {
+            Some(arn) => self.rule_tags(arn).await?,
+            None => Tags::new(),
+        };
         Ok(Some(LiveRule {
+            tags,
             name: name.to_string(),
             pattern,
             state: rule.state().map_or("ENABLED", |s| s.as_str()).to_string(),
@@ -46,6 +52,21 @@ impl AwsLive {
                 })
                 .collect(),
         }))
+    }
+
+    async fn rule_tags(&self, arn: &str) -> Result<Tags, SetupError> {
+        let out = self
+            .events
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("events:ListTagsForResource", e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect())
     }
 
     /// Names of the rules on the default bus that target `arn`.
@@ -77,6 +98,7 @@ impl AwsLive {
                 name,
                 pattern,
                 description,
+                tags,
             } => {
                 self.events
                     .put_rule()
@@ -84,6 +106,7 @@ impl AwsLive {
                     .event_pattern(pattern.to_string())
                     .state(RuleState::Enabled)
                     .description(description)
+                    .set_tags((!tags.is_empty()).then(|| events_tags(tags)))
                     .send()
                     .await
                     .map_err(|e| sdk_error(a, e))?;
@@ -114,6 +137,18 @@ impl AwsLive {
                     });
                 }
             }
+            Operation::Tag {
+                resource: TagTarget::Rule { arn, .. },
+                tags,
+            } => {
+                self.events
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .set_tags(Some(events_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(a, e))?;
+            }
             Operation::RemoveTargets { rule, ids } => {
                 self.events
                     .remove_targets()
@@ -135,4 +170,16 @@ impl AwsLive {
         }
         Ok(())
     }
+}
+
+fn events_tags(tags: &Tags) -> Vec<aws_sdk_eventbridge::types::Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_eventbridge::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
 }

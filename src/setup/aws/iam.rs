@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use super::{document, misrouted, optional, sdk_error, AwsLive};
-use crate::setup::desired::SPOT_SERVICE;
-use crate::setup::live::{LiveInstanceProfile, LivePolicy, LiveRole, Operation};
+use crate::setup::desired::{Tags, SPOT_SERVICE};
+use crate::setup::live::{LiveInstanceProfile, LivePolicy, LiveRole, Operation, TagTarget};
 use crate::setup::plan::SPOT_SLR_NAME;
 use crate::setup::SetupError;
 
@@ -67,6 +67,8 @@ impl AwsLive {
                 .iter()
                 .map(|p| p.instance_profile_name().to_string())
                 .collect(),
+            // GetRole returns the role's tags.
+            tags: tags_of(role.tags()),
         }))
     }
 
@@ -133,6 +135,8 @@ impl AwsLive {
                 .iter()
                 .filter_map(|r| r.role_name().map(str::to_string))
                 .collect(),
+            // GetPolicy returns the policy's tags.
+            tags: tags_of(policy.tags()),
         }))
     }
 
@@ -221,16 +225,34 @@ impl AwsLive {
             .collect())
     }
 
+    /// The tags of the OIDC provider `arn` (`iam:GetOpenIDConnectProvider`).
+    pub(super) async fn read_oidc_provider_tags(&self, arn: &str) -> Result<Tags, SetupError> {
+        let out = self
+            .iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("iam:GetOpenIDConnectProvider", e))?;
+        Ok(tags_of(out.tags()))
+    }
+
     /// Apply one iam operation.
     pub(super) async fn apply_iam(&self, op: &Operation) -> Result<(), SetupError> {
         let a = op.api_action();
         match op {
-            Operation::CreateRole { name, path, trust } => {
+            Operation::CreateRole {
+                name,
+                path,
+                trust,
+                tags,
+            } => {
                 self.iam
                     .create_role()
                     .role_name(name)
                     .path(path)
                     .assume_role_policy_document(trust.to_string())
+                    .set_tags(Some(iam_tags(tags)))
                     .send()
                     .await
                     .map_err(|e| sdk_error(a, e))?;
@@ -283,12 +305,14 @@ impl AwsLive {
                 name,
                 path,
                 document,
+                tags,
             } => {
                 self.iam
                     .create_policy()
                     .policy_name(name)
                     .path(path)
                     .policy_document(document.to_string())
+                    .set_tags(Some(iam_tags(tags)))
                     .send()
                     .await
                     .map_err(|e| sdk_error(a, e))?;
@@ -320,11 +344,12 @@ impl AwsLive {
                     .await
                     .map_err(|e| sdk_error(a, e))?;
             }
-            Operation::CreateInstanceProfile { name, path } => {
+            Operation::CreateInstanceProfile { name, path, tags } => {
                 self.iam
                     .create_instance_profile()
                     .instance_profile_name(name)
                     .path(path)
+                    .set_tags(Some(iam_tags(tags)))
                     .send()
                     .await
                     .map_err(|e| sdk_error(a, e))?;
@@ -355,11 +380,60 @@ impl AwsLive {
                     .await
                     .map_err(|e| sdk_error(a, e))?;
             }
-            Operation::CreateOidcProvider { issuer } => {
+            Operation::CreateOidcProvider { issuer, tags } => {
                 self.iam
                     .create_open_id_connect_provider()
                     .url(format!("https://{issuer}"))
                     .client_id_list("sts.amazonaws.com")
+                    .set_tags(Some(iam_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(a, e))?;
+            }
+            Operation::Tag {
+                resource: TagTarget::Role(name),
+                tags,
+            } => {
+                self.iam
+                    .tag_role()
+                    .role_name(name)
+                    .set_tags(Some(iam_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(a, e))?;
+            }
+            Operation::Tag {
+                resource: TagTarget::Policy(arn),
+                tags,
+            } => {
+                self.iam
+                    .tag_policy()
+                    .policy_arn(arn)
+                    .set_tags(Some(iam_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(a, e))?;
+            }
+            Operation::Tag {
+                resource: TagTarget::InstanceProfile(name),
+                tags,
+            } => {
+                self.iam
+                    .tag_instance_profile()
+                    .instance_profile_name(name)
+                    .set_tags(Some(iam_tags(tags)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(a, e))?;
+            }
+            Operation::Tag {
+                resource: TagTarget::OidcProvider(arn),
+                tags,
+            } => {
+                self.iam
+                    .tag_open_id_connect_provider()
+                    .open_id_connect_provider_arn(arn)
+                    .set_tags(Some(iam_tags(tags)))
                     .send()
                     .await
                     .map_err(|e| sdk_error(a, e))?;
@@ -386,6 +460,24 @@ impl AwsLive {
     }
 }
 
+fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+fn tags_of(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
 fn live_instance_profile(p: &aws_sdk_iam::types::InstanceProfile) -> LiveInstanceProfile {
     LiveInstanceProfile {
         name: p.instance_profile_name().to_string(),
@@ -395,5 +487,9 @@ fn live_instance_profile(p: &aws_sdk_iam::types::InstanceProfile) -> LiveInstanc
             .iter()
             .map(|r| r.role_name().to_string())
             .collect(),
+        // GetInstanceProfile returns the tags (ListInstanceProfiles does not; those profiles are
+        // Karpenter's and are found by path). Reading them this way also avoids
+        // iam:ListInstanceProfileTags, which moto 5.2 does not implement (HTTP 500).
+        tags: tags_of(p.tags()),
     }
 }

@@ -167,8 +167,11 @@ impl Live for AwsLive {
                 state.roles.insert(r.name.clone(), r);
             }
         }
-        if desired.oidc_provider.is_some() {
+        if let Some(oidc) = &desired.oidc_provider {
             state.oidc_providers = self.read_oidc_providers().await?;
+            if state.oidc_providers.contains(&oidc.arn) {
+                state.oidc_provider_tags = self.read_oidc_provider_tags(&oidc.arn).await?;
+            }
         }
         if desired.spot_service_linked_role {
             state.spot_service_linked_role = Some(self.spot_role_exists().await?);
@@ -182,6 +185,7 @@ impl Live for AwsLive {
             state.karpenter_instance_profiles = self
                 .read_karpenter_profiles(&desired.target.region, cluster)
                 .await?;
+            state.cluster_instances = self.read_cluster_instances(cluster).await?;
         }
         Ok(state)
     }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::{document, misrouted, optional, sdk_error, AwsLive};
-use crate::setup::live::{LiveQueue, Operation};
+use crate::setup::live::{LiveQueue, Operation, TagTarget};
 use crate::setup::SetupError;
 
 impl AwsLive {
@@ -43,10 +43,22 @@ impl AwsLive {
                 attributes.insert(k.as_str().to_string(), v);
             }
         }
+        let tags = self
+            .sqs
+            .list_queue_tags()
+            .queue_url(&url)
+            .send()
+            .await
+            .map_err(|e| sdk_error("sqs:ListQueueTags", e))?
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         Ok(Some(LiveQueue {
             url,
             attributes,
             policy,
+            tags,
         }))
     }
 
@@ -54,10 +66,15 @@ impl AwsLive {
     pub(super) async fn apply_sqs(&self, op: &Operation) -> Result<(), SetupError> {
         let a = op.api_action();
         match op {
-            Operation::CreateQueue { name, attributes } => {
+            Operation::CreateQueue {
+                name,
+                attributes,
+                tags,
+            } => {
                 self.sqs
                     .create_queue()
                     .queue_name(name)
+                    .set_tags(Some(tags.clone().into_iter().collect()))
                     .set_attributes(Some(sqs_attributes(attributes)))
                     .send()
                     .await
@@ -69,6 +86,19 @@ impl AwsLive {
                     .set_queue_attributes()
                     .queue_url(url)
                     .set_attributes(Some(sqs_attributes(attributes)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(a, e))?;
+            }
+            Operation::Tag {
+                resource: TagTarget::Queue(name),
+                tags,
+            } => {
+                let url = self.queue_url(name).await?;
+                self.sqs
+                    .tag_queue()
+                    .queue_url(url)
+                    .set_tags(Some(tags.clone().into_iter().collect()))
                     .send()
                     .await
                     .map_err(|e| sdk_error(a, e))?;
