@@ -2595,6 +2595,62 @@ async fn a_hand_made_role_and_queue_survive_setup_and_teardown_untouched() {
         "only the hand-made role is left"
     );
     assert!(left.queue.is_some());
+
+    // --adopt takes the queue over (setup wants it): tagged and converged; the role is not one
+    // setup wants without a cluster, so it stays as it is.
+    let out = cli(
+        &moto,
+        &["setup", "--cluster-name", "demo", "--adopt", "--yes"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("ok    sqs:TagQueue demo {OWNERSHIP_TAG}=demo")),
+        "{}",
+        text(&out.stdout)
+    );
+    let adopted = read_hand_made(&aws).await.unwrap();
+    assert_eq!(adopted.queue_attributes["MessageRetentionPeriod"], "300");
+    assert_eq!(adopted.role_trust, before.role_trust);
+    // Now setup's: a plain teardown deletes the queue, and still leaves the role.
+    let out = cli(
+        &moto,
+        &["setup", "--cluster-name", "demo", "--delete", "--yes"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(aws
+        .sqs()
+        .get_queue_url()
+        .queue_name("demo")
+        .send()
+        .await
+        .is_err());
+    assert!(aws
+        .iam()
+        .get_role()
+        .role_name("demo-karpenter")
+        .send()
+        .await
+        .is_ok());
+    // --delete --adopt deletes it too.
+    let out = cli(
+        &moto,
+        &[
+            "setup",
+            "--cluster-name",
+            "demo",
+            "--delete",
+            "--adopt",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(aws
+        .iam()
+        .get_role()
+        .role_name("demo-karpenter")
+        .send()
+        .await
+        .is_err());
 }
 
 #[tokio::test]
