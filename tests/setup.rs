@@ -19,8 +19,9 @@ use kubectl_karpenter::setup::cluster::ClusterFacts;
 use kubectl_karpenter::setup::live::{EksState, LiveState};
 use kubectl_karpenter::setup::policy::{normalize_pattern, normalize_policy, parse_document};
 use kubectl_karpenter::setup::{
-    plan, read_and_plan, read_and_plan_teardown, render, ActionKind, ClusterName, Desired, Live,
-    Operation, Partition, Plan, ReadScope, ResourceKind, SetupError, Target,
+    plan, read_and_plan, read_and_plan_teardown, render, ActionKind, AdoptScope, ClusterName,
+    Desired, Live, Operation, Partition, Plan, ReadScope, ResourceKind, SetupError, Target,
+    OWNERSHIP_TAG,
 };
 use serde_json::{json, Value};
 use support::moto::{Moto, ACCOUNT_ID, REGION};
@@ -108,9 +109,11 @@ fn golden_plan_table_and_json_for_a_new_cluster() {
 }
 
 /// A live state equal to the desired one, written in the shapes AWS returns (single strings,
-/// reordered statements), with a policy and a rule pattern changed by hand.
+/// reordered statements), with a policy and a rule pattern changed by hand. Every resource
+/// carries setup's ownership tag, as setup creates them.
 fn drifted_live(d: &Desired) -> LiveState {
     use kubectl_karpenter::setup::live::*;
+    let tags = d.ownership_tags();
     let mut live = LiveState::default();
     live.roles.insert(
         d.node_role.name.clone(),
@@ -122,6 +125,7 @@ fn drifted_live(d: &Desired) -> LiveState {
                 .iter()
                 .cloned()
                 .collect(),
+            tags: tags.clone(),
             ..Default::default()
         },
     );
@@ -136,6 +140,7 @@ fn drifted_live(d: &Desired) -> LiveState {
                 name: p.name.clone(),
                 arn: p.arn.clone(),
                 document: doc,
+                tags: tags.clone(),
                 ..Default::default()
             },
         );
@@ -149,6 +154,7 @@ fn drifted_live(d: &Desired) -> LiveState {
             name: d.node_instance_profile.name.clone(),
             path: "/".into(),
             roles: vec![d.node_role.name.clone()],
+            tags: tags.clone(),
         },
     );
     live.queue = Some(LiveQueue {
@@ -158,6 +164,7 @@ fn drifted_live(d: &Desired) -> LiveState {
             ("SqsManagedSseEnabled".into(), "true".into()),
         ]),
         policy: Some(d.queue.policy.clone()),
+        tags: tags.clone(),
     });
     for r in &d.rules {
         live.rules.insert(
@@ -167,6 +174,7 @@ fn drifted_live(d: &Desired) -> LiveState {
                 pattern: Some(r.pattern.clone()),
                 state: "ENABLED".into(),
                 targets: r.targets.clone(),
+                tags: tags.clone(),
             },
         );
     }
@@ -249,6 +257,7 @@ fn golden_teardown_plan() {
         name: "demo_123".into(),
         path: "/karpenter/us-west-2/demo/uid/".into(),
         roles: vec![d.node_role.name.clone()],
+        ..Default::default()
     }];
     let p = kubectl_karpenter::setup::plan_teardown(&d, &live);
     golden("plan_teardown_table", &render::table(&p));
@@ -1634,6 +1643,22 @@ async fn irsa_creates_the_oidc_provider_and_a_web_identity_trust() {
         .open_id_connect_provider_list()
         .iter()
         .any(|p| p.arn() == Some(arn.as_str())));
+    // The provider setup created carries its ownership tag.
+    let provider = aws
+        .iam()
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        provider
+            .tags()
+            .iter()
+            .any(|t| t.key() == OWNERSHIP_TAG && t.value() == "demo"),
+        "{:?}",
+        provider.tags()
+    );
     let role = aws
         .iam()
         .get_role()
@@ -1873,6 +1898,7 @@ fn superseded_ecr_policy_is_detached_after_pull_only_is_attached() {
             name: d.node_role.name.clone(),
             trust: d.node_role.trust.clone(),
             attached_policy_arns: attached,
+            tags: d.ownership_tags(),
             ..Default::default()
         },
     );
@@ -2290,5 +2316,744 @@ fn no_color_turns_off_ansi_on_a_terminal() {
     assert!(
         !plain.contains('\u{1b}'),
         "NO_COLOR still coloured:\n{plain:?}"
+    );
+}
+
+// ---------------------------------------------------------------- retiring a stack: DeletionPolicy: Retain
+
+#[test]
+fn the_v1_template_gets_retain_on_every_resource_and_nothing_else_changes() {
+    use kubectl_karpenter::setup::retain::{deletion_policies, retain_template};
+    let body = std::fs::read_to_string(
+        support::shared_dir().join("crds/cloudformation/cloudformation-v1.yaml"),
+    )
+    .unwrap();
+    let before = deletion_policies(&body).unwrap();
+    assert_eq!(before.len(), 14, "{before:?}");
+    let out = retain_template(&body).unwrap();
+    let after = deletion_policies(&out).unwrap();
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "no resource lost"
+    );
+    assert!(
+        after.values().all(|v| v.as_deref() == Some("Retain")),
+        "{after:?}"
+    );
+    // The edit only adds one line per resource: without those lines the template is unchanged,
+    // byte for byte (its !Sub/!GetAtt/!Ref tags and block scalars included).
+    let without: String = out
+        .split_inclusive('\n')
+        .filter(|l| l != &"    DeletionPolicy: Retain\n")
+        .collect();
+    assert_eq!(without, body);
+    // Editing again changes nothing.
+    assert_eq!(retain_template(&out).unwrap(), out);
+}
+
+/// Resource headers followed by comments, and flow-style resources: the line-based rewrite this
+/// replaced left these without `DeletionPolicy: Retain`, so deleting the stack deleted them.
+const COMMENTED_FLOW_TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  ClusterName: {Type: String}
+Resources:
+  KarpenterNodeRole: # the node role, kept by kubectl-karpenter
+    Type: "AWS::IAM::Role"
+    Properties:
+      RoleName: !Sub "KarpenterNodeRole-${ClusterName}"
+      Path: /
+      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: [{Effect: Allow, Principal: {Service: !Sub "ec2.${AWS::URLSuffix}"}, Action: ["sts:AssumeRole"]}]}
+  KarpenterNodeInstanceProfile:
+    # the instance profile of v0.x nodes
+    Type: AWS::IAM::InstanceProfile
+    Properties: {InstanceProfileName: !Sub "KarpenterNodeInstanceProfile-${ClusterName}", Path: /, Roles: [!Ref KarpenterNodeRole]}
+  KarpenterInterruptionQueue: {Type: "AWS::SQS::Queue", Properties: {QueueName: !Ref ClusterName, MessageRetentionPeriod: 300}}
+Outputs:
+  QueueArn: {Value: !GetAtt KarpenterInterruptionQueue.Arn}
+"#;
+
+async fn create_stack(aws: &kubectl_karpenter::cloud::aws::AwsContext, name: &str, body: &str) {
+    aws.cloudformation()
+        .create_stack()
+        .stack_name(name)
+        .template_body(body)
+        .parameters(
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key("ClusterName")
+                .parameter_value("demo")
+                .build(),
+        )
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The ids AWS gave the stack's role, profile and queue (they change if one is recreated).
+async fn node_role_profile_and_queue(
+    aws: &kubectl_karpenter::cloud::aws::AwsContext,
+) -> Option<(String, String, String)> {
+    let role = aws
+        .iam()
+        .get_role()
+        .role_name("KarpenterNodeRole-demo")
+        .send()
+        .await
+        .ok()?;
+    let profile = aws
+        .iam()
+        .get_instance_profile()
+        .instance_profile_name("KarpenterNodeInstanceProfile-demo")
+        .send()
+        .await
+        .ok()?;
+    let url = aws
+        .sqs()
+        .get_queue_url()
+        .queue_name("demo")
+        .send()
+        .await
+        .ok()?;
+    let created = aws
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(url.queue_url()?)
+        .attribute_names(QueueAttributeName::CreatedTimestamp)
+        .send()
+        .await
+        .ok()?;
+    Some((
+        role.role()?.role_id().to_string(),
+        profile
+            .instance_profile()?
+            .instance_profile_id()
+            .to_string(),
+        created
+            .attributes()?
+            .get(&QueueAttributeName::CreatedTimestamp)?
+            .clone(),
+    ))
+}
+
+#[tokio::test]
+async fn a_stack_with_comments_and_flow_style_is_retired_without_losing_a_resource() {
+    use kubectl_karpenter::setup::adopt::{retain_and_delete, Stacks};
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    create_stack(&aws, "Karpenter-demo", COMMENTED_FLOW_TEMPLATE).await;
+    let live = AwsLive::new(&aws.config).with_poll_interval(Duration::from_millis(10));
+    let ids = node_role_profile_and_queue(&aws)
+        .await
+        .expect("stack made them");
+    assert_eq!(
+        live.describe_stack("Karpenter-demo")
+            .await
+            .unwrap()
+            .unwrap()
+            .resources
+            .len(),
+        3
+    );
+
+    retain_and_delete(&live, "Karpenter-demo").await.unwrap();
+
+    assert!(live
+        .describe_stack("Karpenter-demo")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        node_role_profile_and_queue(&aws).await,
+        Some(ids),
+        "the role, the profile and the queue outlive their stack"
+    );
+}
+
+/// The AWS adapter, except that the stack update drops the Retain of one resource again (as a
+/// concurrent update of the stack, or an edit that missed a resource, would).
+struct UpdateDropsRetain {
+    inner: AwsLive,
+    header: &'static str,
+}
+
+impl kubectl_karpenter::setup::adopt::Stacks for UpdateDropsRetain {
+    async fn describe_stack(
+        &self,
+        name: &str,
+    ) -> Result<Option<kubectl_karpenter::setup::adopt::StackInfo>, SetupError> {
+        self.inner.describe_stack(name).await
+    }
+    async fn stack_template(&self, name: &str) -> Result<String, SetupError> {
+        self.inner.stack_template(name).await
+    }
+    async fn update_stack_template(&self, name: &str, body: &str) -> Result<bool, SetupError> {
+        let with_retain = format!("{}\n    DeletionPolicy: Retain\n", self.header);
+        assert!(body.contains(&with_retain), "{body}");
+        let body = body.replace(&with_retain, &format!("{}\n", self.header));
+        self.inner.update_stack_template(name, &body).await
+    }
+    async fn wait_stack(&self, name: &str) -> Result<Option<String>, SetupError> {
+        self.inner.wait_stack(name).await
+    }
+    async fn delete_stack(&self, name: &str) -> Result<(), SetupError> {
+        self.inner.delete_stack(name).await
+    }
+    async fn rules_targeting(&self, arn: &str) -> Result<Vec<String>, SetupError> {
+        self.inner.rules_targeting(arn).await
+    }
+}
+
+#[tokio::test]
+async fn a_stack_whose_update_left_a_resource_unretained_is_not_deleted() {
+    use kubectl_karpenter::setup::adopt::{retain_and_delete, Stacks};
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    create_v027_stack(&aws).await;
+    let stacks = UpdateDropsRetain {
+        inner: AwsLive::new(&aws.config).with_poll_interval(Duration::from_millis(10)),
+        header: "  KarpenterInterruptionQueue:",
+    };
+    let ids = node_role_profile_and_queue(&aws)
+        .await
+        .expect("stack made them");
+
+    let err = retain_and_delete(&stacks, "Karpenter-demo")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SetupError::NotRetained { stack, resources }
+            if stack == "Karpenter-demo" && resources == &["KarpenterInterruptionQueue"]),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("was not deleted"), "{msg}");
+    assert!(msg.contains("KarpenterInterruptionQueue"), "{msg}");
+    // Nothing deleted: the stack and every resource are still there.
+    let info = stacks.describe_stack("Karpenter-demo").await.unwrap();
+    assert_eq!(info.map(|i| i.status).as_deref(), Some("UPDATE_COMPLETE"));
+    assert_eq!(node_role_profile_and_queue(&aws).await, Some(ids));
+}
+
+// ---------------------------------------------------------------- ownership: only what setup made
+
+/// What a hand-made `demo-karpenter` role and a hand-made queue `demo` look like, read back.
+#[derive(Debug, PartialEq)]
+struct HandMade {
+    role_trust: Value,
+    role_attached: Vec<String>,
+    role_inline: Vec<String>,
+    role_tags: Vec<(String, String)>,
+    queue_attributes: BTreeMap<String, String>,
+    queue_tags: BTreeMap<String, String>,
+}
+
+const HAND_MADE_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+
+/// Someone else's `<cluster>-karpenter` role (with an inline policy and a customer managed policy
+/// of its own) and queue named after the cluster (other retention, its own policy and tags).
+async fn make_hand_made(aws: &kubectl_karpenter::cloud::aws::AwsContext) {
+    let iam = aws.iam();
+    iam.create_role()
+        .role_name("demo-karpenter")
+        .assume_role_policy_document(HAND_MADE_TRUST)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("team")
+                .value("platform")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let own = iam
+        .create_policy()
+        .policy_name("platform-karpenter")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name("demo-karpenter")
+        .policy_arn(own.policy().unwrap().arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name("demo-karpenter")
+        .policy_name("inline")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.sqs()
+        .create_queue()
+        .queue_name("demo")
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .attributes(
+            QueueAttributeName::Policy,
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"Mine","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sqs:SendMessage","Resource":"*"}]}"#,
+        )
+        .tags("team", "platform")
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn read_hand_made(aws: &kubectl_karpenter::cloud::aws::AwsContext) -> Option<HandMade> {
+    let iam = aws.iam();
+    let role = iam
+        .get_role()
+        .role_name("demo-karpenter")
+        .send()
+        .await
+        .ok()?;
+    let role = role.role()?;
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("demo-karpenter")
+        .send()
+        .await
+        .unwrap();
+    let inline = iam
+        .list_role_policies()
+        .role_name("demo-karpenter")
+        .send()
+        .await
+        .unwrap();
+    let url = aws
+        .sqs()
+        .get_queue_url()
+        .queue_name("demo")
+        .send()
+        .await
+        .ok()?;
+    let url = url.queue_url()?;
+    let attrs = aws
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let tags = aws
+        .sqs()
+        .list_queue_tags()
+        .queue_url(url)
+        .send()
+        .await
+        .unwrap();
+    let mut role_tags: Vec<(String, String)> = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    role_tags.sort();
+    Some(HandMade {
+        role_trust: normalize_policy(
+            &parse_document(role.assume_role_policy_document().unwrap()).unwrap(),
+        ),
+        role_attached: attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_name().map(str::to_string))
+            .collect(),
+        role_inline: inline.policy_names().to_vec(),
+        role_tags,
+        queue_attributes: attrs
+            .attributes()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| {
+                matches!(
+                    k,
+                    QueueAttributeName::MessageRetentionPeriod
+                        | QueueAttributeName::Policy
+                        | QueueAttributeName::SqsManagedSseEnabled
+                )
+            })
+            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+            .collect(),
+        queue_tags: tags
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    })
+}
+
+#[tokio::test]
+async fn a_hand_made_role_and_queue_survive_setup_and_teardown_untouched() {
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    make_hand_made(&aws).await;
+    let before = read_hand_made(&aws).await.unwrap();
+    assert_eq!(before.role_attached, ["platform-karpenter"]);
+    assert_eq!(before.role_inline, ["inline"]);
+
+    let out = cli(&moto, &["setup", "--cluster-name", "demo", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("exists, not managed by kubectl-karpenter"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("sqs:SetQueueAttributes"), "{stdout}");
+    assert_eq!(read_hand_made(&aws).await.as_ref(), Some(&before));
+
+    // The teardown plan names them and leaves them; everything setup made goes.
+    let out = cli(
+        &moto,
+        &[
+            "setup",
+            "--cluster-name",
+            "demo",
+            "--delete",
+            "-o",
+            "json",
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |kind: &str, name: &str| {
+        v["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == kind && a["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{kind} {name} not in {v:#}"))
+    };
+    for (kind, name) in [("iam-role", "demo-karpenter"), ("sqs-queue", "demo")] {
+        let r = row(kind, name);
+        assert_eq!(r["action"], "none", "{r}");
+        assert!(
+            r["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("exists, not managed by kubectl-karpenter"),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        row("iam-role", "KarpenterNodeRole-demo")["action"],
+        "delete"
+    );
+
+    let out = cli(
+        &moto,
+        &["setup", "--cluster-name", "demo", "--delete", "--yes"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        read_hand_made(&aws).await.as_ref(),
+        Some(&before),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(aws
+        .iam()
+        .get_role()
+        .role_name("KarpenterNodeRole-demo")
+        .send()
+        .await
+        .is_err());
+    // Rules setup created went with the teardown; the queue stayed.
+    let live = AwsLive::new(&aws.config);
+    let d = Desired::new(target("demo"));
+    let left = live.read(&d, ReadScope::Teardown).await.unwrap();
+    assert!(left.rules.is_empty() && left.policies.is_empty());
+    assert_eq!(
+        left.roles.keys().collect::<Vec<_>>(),
+        ["demo-karpenter"],
+        "only the hand-made role is left"
+    );
+    assert!(left.queue.is_some());
+
+    // --adopt takes the queue over (setup wants it): tagged and converged; the role is not one
+    // setup wants without a cluster, so it stays as it is.
+    let out = cli(
+        &moto,
+        &["setup", "--cluster-name", "demo", "--adopt", "--yes"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("ok    sqs:TagQueue demo {OWNERSHIP_TAG}=demo")),
+        "{}",
+        text(&out.stdout)
+    );
+    let adopted = read_hand_made(&aws).await.unwrap();
+    assert_eq!(adopted.queue_attributes["MessageRetentionPeriod"], "300");
+    assert_eq!(adopted.role_trust, before.role_trust);
+    // Now setup's: a plain teardown deletes the queue, and still leaves the role.
+    let out = cli(
+        &moto,
+        &["setup", "--cluster-name", "demo", "--delete", "--yes"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(aws
+        .sqs()
+        .get_queue_url()
+        .queue_name("demo")
+        .send()
+        .await
+        .is_err());
+    assert!(aws
+        .iam()
+        .get_role()
+        .role_name("demo-karpenter")
+        .send()
+        .await
+        .is_ok());
+    // --delete --adopt deletes it too.
+    let out = cli(
+        &moto,
+        &[
+            "setup",
+            "--cluster-name",
+            "demo",
+            "--delete",
+            "--adopt",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(aws
+        .iam()
+        .get_role()
+        .role_name("demo-karpenter")
+        .send()
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn with_adopt_a_hand_made_role_and_queue_are_converged_then_torn_down() {
+    use kubectl_karpenter::setup::cluster::{decide, teardown_extras, ExtrasRequest};
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    make_hand_made(&aws).await;
+    let before = read_hand_made(&aws).await.unwrap();
+    let facts = moto_cluster_facts(&moto, "demo").await;
+    let live = FakeEks::new(AwsLive::new(&aws.config), Some(facts.clone()));
+    let (extras, _) = decide("demo", Some(&facts), &ExtrasRequest::default()).unwrap();
+    let d = Desired::new(target("demo")).with_extras(&extras);
+    assert!(
+        d.controller_role.is_some(),
+        "pod identity wants demo-karpenter"
+    );
+
+    // Without --adopt: shown, left untouched, even though setup wants that role.
+    let p = read_and_plan(&live, &d).await.unwrap();
+    for (kind, name) in [
+        (ResourceKind::IamRole, "demo-karpenter"),
+        (ResourceKind::SqsQueue, "demo"),
+        (ResourceKind::SqsQueuePolicy, "demo"),
+    ] {
+        let r = p
+            .actions
+            .iter()
+            .find(|a| a.kind == kind && a.name == name)
+            .unwrap();
+        assert_eq!(r.action, ActionKind::None, "{}", render::table(&p));
+        assert!(r.operations.is_empty());
+        assert!(r.detail.contains("not managed"), "{}", r.detail);
+    }
+    let mut out = Vec::new();
+    apply(&live, &p, fast_retry(), &mut out).await.unwrap();
+    assert_eq!(read_hand_made(&aws).await.as_ref(), Some(&before));
+
+    // --adopt: tagged, then converged like setup's own.
+    let adopting = d.clone().adopting(AdoptScope::All);
+    let p = read_and_plan(&live, &adopting).await.unwrap();
+    let role_row = p
+        .actions
+        .iter()
+        .find(|a| a.kind == ResourceKind::IamRole && a.name == "demo-karpenter")
+        .unwrap();
+    assert_eq!(role_row.action, ActionKind::Update);
+    assert_eq!(
+        role_row.operations[0].describe(),
+        format!("iam:TagRole demo-karpenter {OWNERSHIP_TAG}=demo")
+    );
+    apply(&live, &p, fast_retry(), &mut out).await.unwrap();
+    assert!(read_and_plan(&live, &adopting).await.unwrap().is_empty());
+    // Converged: the next run without --adopt sees them as setup's and plans nothing.
+    let again = read_and_plan(&live, &d).await.unwrap();
+    assert!(again.is_empty(), "{}", render::table(&again));
+    let after = read_hand_made(&aws).await.unwrap();
+    assert!(after
+        .role_tags
+        .contains(&(OWNERSHIP_TAG.to_string(), "demo".to_string())));
+    assert_eq!(
+        after.queue_tags.get(OWNERSHIP_TAG).map(String::as_str),
+        Some("demo")
+    );
+    assert_eq!(after.queue_attributes["MessageRetentionPeriod"], "300");
+    assert_eq!(after.queue_attributes["SqsManagedSseEnabled"], "true");
+    assert!(after.role_attached.len() >= 7, "{:?}", after.role_attached);
+    assert!(after
+        .role_trust
+        .to_string()
+        .contains("pods.eks.amazonaws.com"));
+
+    // Later teardown (no --adopt needed any more): they go with the rest.
+    let td = Desired::new(target("demo")).with_extras(&teardown_extras(
+        Some(&facts),
+        "kube-system",
+        "karpenter",
+    ));
+    let p = read_and_plan_teardown(&live, &td).await.unwrap();
+    apply(&live, &p, fast_retry(), &mut out).await.unwrap();
+    assert_eq!(read_hand_made(&aws).await, None);
+    assert!(read_and_plan_teardown(&live, &td).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn everything_setup_creates_carries_the_ownership_tag() {
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    let out = cli(&moto, &["setup", "--cluster-name", "demo", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let live = AwsLive::new(&aws.config);
+    let d = Desired::new(target("demo"));
+    let state = live.read(&d, ReadScope::Setup).await.unwrap();
+    let owned = d.ownership_tags();
+    assert_eq!(state.roles.len(), 1);
+    assert!(state.roles.values().all(|r| r.tags == owned));
+    assert_eq!(state.policies.len(), 6);
+    assert!(state.policies.values().all(|p| p.tags == owned));
+    assert_eq!(state.instance_profiles.len(), 1);
+    assert!(state.instance_profiles.values().all(|p| p.tags == owned));
+    assert_eq!(state.queue.as_ref().unwrap().tags, owned);
+    assert_eq!(state.rules.len(), 5);
+    assert!(state.rules.values().all(|r| r.tags == owned));
+    // Independently of the adapter: what IAM and EventBridge report.
+    let role = aws
+        .iam()
+        .get_role()
+        .role_name("KarpenterNodeRole-demo")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(role.role().unwrap().tags()[0].key(), OWNERSHIP_TAG);
+    let rule_tags = aws
+        .eventbridge()
+        .list_tags_for_resource()
+        .resource_arn("arn:aws:events:us-west-2:123456789012:rule/Karpenter-demo-SpotInterruption")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rule_tags.tags()[0].key(), OWNERSHIP_TAG);
+    assert_eq!(rule_tags.tags()[0].value(), "demo");
+}
+
+#[tokio::test]
+async fn teardown_names_the_instances_still_using_the_instance_profile() {
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    let out = cli(&moto, &["setup", "--cluster-name", "demo", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ec2 = aws.ec2();
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    let mut ids = vec![];
+    for (key, value) in [
+        ("kubernetes.io/cluster/demo", "owned"),
+        ("eks:eks-cluster-name", "demo"),
+        ("kubernetes.io/cluster/other", "owned"),
+    ] {
+        let run = ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(aws_sdk_ec2::types::InstanceType::M5Large)
+            .min_count(1)
+            .max_count(1)
+            .iam_instance_profile(
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                    .name("KarpenterNodeInstanceProfile-demo")
+                    .build(),
+            )
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                    .tags(tag(key, value))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        ids.push(run.instances()[0].instance_id().unwrap().to_string());
+    }
+    // A terminated one is not named.
+    let gone = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(tag("kubernetes.io/cluster/demo", "owned"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let gone = gone.instances()[0].instance_id().unwrap().to_string();
+    ec2.terminate_instances()
+        .instance_ids(&gone)
+        .send()
+        .await
+        .unwrap();
+
+    let out = cli(
+        &moto,
+        &["setup", "--cluster-name", "demo", "--delete", "--dry-run"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: "))
+        .unwrap_or_else(|| panic!("no warning in {err}"));
+    assert!(
+        warning.contains("2 EC2 instances tagged for cluster demo"),
+        "{warning}"
+    );
+    for id in &ids[..2] {
+        assert!(
+            warning.contains(&format!(
+                "{id} (running, instance profile KarpenterNodeInstanceProfile-demo)"
+            )),
+            "{warning}"
+        );
+    }
+    assert!(!warning.contains(&ids[2]), "another cluster's: {warning}");
+    assert!(!warning.contains(&gone), "terminated: {warning}");
+    // -o json carries it too.
+    let out = cli(
+        &moto,
+        &[
+            "setup",
+            "--cluster-name",
+            "demo",
+            "--delete",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["warnings"][0].as_str().unwrap().contains(&ids[0]),
+        "{v:#}"
     );
 }

@@ -6,14 +6,16 @@ use anyhow::Context as _;
 
 use super::{GlobalArgs, OutputFormat};
 use crate::cloud::aws::{AwsContext, AwsOptions};
-use crate::setup::adopt::{adopt, adoption_rows, adoption_table, plan_with_stale_rules, Stacks};
+use crate::setup::adopt::{
+    adopt, adopting_stack, adoption_rows, adoption_table, plan_with_stale_rules, Stacks,
+};
 use crate::setup::apply::{apply, RetryPolicy};
 use crate::setup::aws::AwsLive;
 use crate::setup::aws_auth::KubeAwsAuth;
 use crate::setup::cluster::{decide, teardown_extras, ExtrasRequest, IdentityMode, NodeAccessMode};
 use crate::setup::{
-    read_and_plan, read_and_plan_teardown, render, ClusterName, Desired, Live, Partition, Plan,
-    Target,
+    read_and_plan, read_and_plan_teardown, render, AdoptScope, ClusterName, Desired, Live,
+    Partition, Plan, Target,
 };
 
 /// How the Karpenter controller gets its AWS credentials.
@@ -44,7 +46,9 @@ pub enum NodeAccess {
 #[command(
     after_help = "Needs --cluster-name. Creates KarpenterNodeRole-<C> (+ KarpenterNodeInstanceProfile-<C>), \
 the six KarpenterController*Policy-<C> policies, the SQS queue <C> with its policy, and five \
-EventBridge rules Karpenter-<C>-*. Re-running converges; --delete removes it all."
+EventBridge rules Karpenter-<C>-*, each tagged kubectl-karpenter.io/managed-by=<C>. Re-running \
+converges; --delete removes what carries that tag. Resources under these names without the tag are \
+left untouched unless --adopt is given."
 )]
 pub struct SetupArgs {
     /// Show the plan and stop without changing anything
@@ -86,6 +90,11 @@ pub struct SetupArgs {
     /// calling AWS
     #[arg(long, conflicts_with_all = ["delete", "from_cloudformation"])]
     pub export_cloudformation: bool,
+    /// Take over resources that exist under setup's names without its ownership tag
+    /// (kubectl-karpenter.io/managed-by=<cluster>): tag them and converge them; with --delete,
+    /// delete them too. Without it they are shown as "not managed" and left untouched
+    #[arg(long, conflicts_with = "export_cloudformation")]
+    pub adopt: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<ExitCode> {
@@ -128,6 +137,11 @@ pub async fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<ExitCod
         region,
         account,
     });
+    let base = if args.adopt {
+        base.adopting(AdoptScope::All)
+    } else {
+        base
+    };
     let desired = if args.delete {
         base.with_extras(&teardown_extras(
             facts.as_ref(),
@@ -297,7 +311,7 @@ async fn adopt_stack<L: Live + Stacks + Sync>(
     })?;
     let rows = adoption_table(&info, &adoption_rows(&info, desired));
     let _ = write!(progress, "{rows}");
-    let preview = plan_with_stale_rules(live, desired, &stack).await?;
+    let preview = plan_with_stale_rules(live, &adopting_stack(desired, &info), &stack).await?;
     print_plan(&preview, format)?;
     if args.dry_run {
         let _ = writeln!(progress, "Dry run: nothing was changed.");
@@ -340,6 +354,9 @@ fn print_plan(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(())
 }
 

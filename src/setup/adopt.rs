@@ -1,10 +1,11 @@
 //! `--from-cloudformation`: take over the resources of a getting-started CloudFormation stack
 //! (v0.27-era or v1), then delete the stack while retaining them.
 //!
-//! The pure half: what each stack resource becomes ([`adoption_rows`]), the template rewrite that
-//! sets `DeletionPolicy: Retain` on every resource ([`retain_template`]), and the clean-up of the
-//! stack's EventBridge rules, whose names CloudFormation generated ([`stale_rule_deletes`]). The
-//! [`Stacks`] port does the CloudFormation calls.
+//! The pure half: what each stack resource becomes ([`adoption_rows`]), the clean-up of the
+//! stack's EventBridge rules, whose names CloudFormation generated ([`stale_rule_deletes`]), and
+//! the order of the stack's retirement ([`retain_and_delete`]: the template edit of
+//! [`super::retain`], the update, a check of the updated template against the stack's resources,
+//! and only then the delete). The [`Stacks`] port does the CloudFormation calls, one per method.
 use std::future::Future;
 
 use serde::Serialize;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use super::desired::Desired;
 use super::live::Operation;
 use super::plan::{ActionKind, PlannedAction, ResourceKind};
+use super::retain::{not_retained, retain_template};
 use super::SetupError;
 
 /// One resource of a stack.
@@ -131,73 +133,6 @@ pub fn adoption_table(stack: &StackInfo, rows: &[AdoptRow]) -> String {
     )
 }
 
-/// Rewrite a template body so that every resource has `DeletionPolicy: Retain` (JSON templates are
-/// edited as JSON; YAML templates as text, since their `!Sub`-style tags have no JSON form).
-pub fn retain_template(body: &str) -> Result<String, SetupError> {
-    if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(body) {
-        let resources = v
-            .get_mut("Resources")
-            .and_then(|r| r.as_object_mut())
-            .ok_or_else(|| SetupError::Malformed {
-                what: "the stack template".into(),
-                message: "it has no Resources object".into(),
-            })?;
-        for r in resources.values_mut() {
-            if let Some(o) = r.as_object_mut() {
-                o.insert("DeletionPolicy".into(), "Retain".into());
-            }
-        }
-        return serde_json::to_string_pretty(&v).map_err(|e| SetupError::Malformed {
-            what: "the stack template".into(),
-            message: e.to_string(),
-        });
-    }
-    let lines: Vec<&str> = body.lines().collect();
-    let Some(start) = lines.iter().position(|l| l.trim_end() == "Resources:") else {
-        return Err(SetupError::Malformed {
-            what: "the stack template".into(),
-            message: "no top-level `Resources:` line found".into(),
-        });
-    };
-    let indent_of = |l: &str| l.len() - l.trim_start().len();
-    let child_indent = lines[start + 1..]
-        .iter()
-        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|l| indent_of(l))
-        .filter(|i| *i > 0)
-        .ok_or_else(|| SetupError::Malformed {
-            what: "the stack template".into(),
-            message: "`Resources:` is empty".into(),
-        })?;
-    let mut out: Vec<String> = lines[..=start].iter().map(|l| l.to_string()).collect();
-    let mut in_resources = true;
-    for l in &lines[start + 1..] {
-        let blank = l.trim().is_empty() || l.trim_start().starts_with('#');
-        if !blank && indent_of(l) == 0 {
-            in_resources = false;
-        }
-        if in_resources && !blank {
-            let ind = indent_of(l);
-            // Drop an existing DeletionPolicy of a resource; it is re-added below.
-            if ind == child_indent + 2 && l.trim_start().starts_with("DeletionPolicy:") {
-                continue;
-            }
-            out.push(l.to_string());
-            if ind == child_indent && l.trim_end().ends_with(':') {
-                out.push(format!(
-                    "{}DeletionPolicy: Retain",
-                    " ".repeat(child_indent + 2)
-                ));
-            }
-            continue;
-        }
-        out.push(l.to_string());
-    }
-    let mut s = out.join("\n");
-    s.push('\n');
-    Ok(s)
-}
-
 /// Delete rows for the stack's rules (CloudFormation names them `<stack>-<LogicalId>-<random>`)
 /// that target the interruption queue, so events are not delivered twice once setup's rules exist.
 pub fn stale_rule_deletes(
@@ -227,21 +162,115 @@ pub fn stale_rule_deletes(
 
 /// CloudFormation calls adoption needs.
 pub trait Stacks {
-    /// The stack and its resources; `None` if it does not exist.
+    /// The stack and its resources (`cloudformation:DescribeStacks`, `DescribeStackResources`);
+    /// `None` if it does not exist.
     fn describe_stack(
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<StackInfo>, SetupError>> + Send;
 
-    /// Set `DeletionPolicy: Retain` on every resource (update the stack with the rewritten
-    /// template), then delete the stack, waiting for each step.
-    fn retain_and_delete(&self, name: &str) -> impl Future<Output = Result<(), SetupError>> + Send;
+    /// The stack's current template body (`cloudformation:GetTemplate`).
+    fn stack_template(&self, name: &str)
+        -> impl Future<Output = Result<String, SetupError>> + Send;
+
+    /// Update the stack to `body`, keeping its parameters (`cloudformation:UpdateStack`); `false`
+    /// when CloudFormation reports nothing to update. Does not wait.
+    fn update_stack_template(
+        &self,
+        name: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<bool, SetupError>> + Send;
+
+    /// Wait until the stack leaves `*_IN_PROGRESS`; its final status (`None`: gone).
+    fn wait_stack(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, SetupError>> + Send;
+
+    /// `cloudformation:DeleteStack` (does not wait).
+    fn delete_stack(&self, name: &str) -> impl Future<Output = Result<(), SetupError>> + Send;
 
     /// Names of the rules on the default bus that target `arn`.
     fn rules_targeting(
         &self,
         arn: &str,
     ) -> impl Future<Output = Result<Vec<String>, SetupError>> + Send;
+}
+
+/// Whether a stack may be deleted after the update that sets `DeletionPolicy: Retain`: an update
+/// that was made must have completed (`UPDATE_ROLLBACK_COMPLETE` means it was undone and
+/// nothing is retained); with nothing to update the template already retains everything, so
+/// any settled state an earlier change left is fine. A stack that is gone needs no delete.
+fn retained_after_update(updated: bool, status: Option<&str>) -> bool {
+    match status {
+        None => true,
+        Some(s) if updated => s == "UPDATE_COMPLETE",
+        Some(s) => matches!(
+            s,
+            "UPDATE_COMPLETE" | "CREATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE"
+        ),
+    }
+}
+
+/// Set `DeletionPolicy: Retain` on every resource of stack `name` (update it with the edited
+/// template), then delete it, waiting for each step. Before the delete, the stack's template is
+/// read again and every resource DescribeStackResources lists must be retained in it; otherwise
+/// nothing is deleted and the error names the resources that would have gone with the stack.
+pub async fn retain_and_delete<S: Stacks>(stacks: &S, name: &str) -> Result<(), SetupError> {
+    let body = stacks.stack_template(name).await?;
+    let retained = retain_template(&body)?;
+    let updated = stacks.update_stack_template(name, &retained).await?;
+    match stacks.wait_stack(name).await?.as_deref() {
+        None => return Ok(()),
+        status if retained_after_update(updated, status) => {}
+        status => {
+            let other = status.unwrap_or("unknown");
+            return Err(SetupError::Aws {
+                action: "cloudformation:UpdateStack".into(),
+                message: format!(
+                    "stack {name} ended in {other} while setting DeletionPolicy: Retain; nothing was deleted"
+                ),
+            });
+        }
+    }
+    let Some(info) = stacks.describe_stack(name).await? else {
+        return Ok(());
+    };
+    let current = stacks.stack_template(name).await?;
+    let listed: Vec<String> = info
+        .resources
+        .iter()
+        .map(|r| r.logical_id.clone())
+        .collect();
+    let missing = not_retained(&current, &listed)?;
+    if !missing.is_empty() {
+        return Err(SetupError::NotRetained {
+            stack: name.to_string(),
+            resources: missing,
+        });
+    }
+    stacks.delete_stack(name).await?;
+    match stacks.wait_stack(name).await?.as_deref() {
+        None | Some("DELETE_COMPLETE") => Ok(()),
+        Some(other) => Err(SetupError::Aws {
+            action: "cloudformation:DeleteStack".into(),
+            message: format!("stack {name} ended in {other}"),
+        }),
+    }
+}
+
+/// `desired`, adopting the resources of `stack` that setup manages under the same names (the
+/// stack's resources lack setup's ownership tag; adoption tags them).
+pub fn adopting_stack(desired: &Desired, stack: &StackInfo) -> Desired {
+    let names = stack
+        .resources
+        .iter()
+        .map(|r| last_segment(&r.physical_id).to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    desired
+        .clone()
+        .adopting(super::desired::AdoptScope::Named(names))
 }
 
 /// The setup plan plus the deletion of the stack's own rules (appended, so setup's rules exist first).
@@ -266,43 +295,49 @@ pub async fn adopt<L: super::Live + Stacks>(
     retry: super::apply::RetryPolicy,
     out: &mut dyn std::io::Write,
 ) -> Result<(super::Plan, super::apply::ApplyReport), SetupError> {
-    if live.describe_stack(stack).await?.is_some() {
+    let mut desired = desired.clone();
+    if let Some(info) = live.describe_stack(stack).await? {
+        desired = adopting_stack(&desired, &info);
+        // Tag what is taken over before the stack goes, so that a re-run after a failure finds
+        // the resources already setup's.
+        let mut tagging = super::read_and_plan(live, &desired).await?;
+        for row in &mut tagging.actions {
+            row.operations
+                .retain(|op| matches!(op, Operation::Tag { .. }));
+        }
+        tagging.actions.retain(|row| !row.operations.is_empty());
+        super::apply::apply(live, &tagging, retry, out).await?;
         let _ = writeln!(
             out,
             "retaining the resources of stack {stack} and deleting the stack"
         );
-        live.retain_and_delete(stack).await?;
+        retain_and_delete(live, stack).await?;
     }
     // Plan after the stack is gone: an update may have replaced the stack's rules.
-    let plan = plan_with_stale_rules(live, desired, stack).await?;
+    let plan = plan_with_stale_rules(live, &desired, stack).await?;
     let report = super::apply::apply(live, &plan, retry, out).await?;
     Ok((plan, report))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::retained_after_update;
 
     #[test]
-    fn yaml_templates_get_retain_on_every_resource() {
-        let body = "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  # the role\n  Role:\n    Type: AWS::IAM::Role\n    DeletionPolicy: Delete\n    Properties:\n      RoleName: !Sub \"r-${X}\"\n      Nested:\n        Key: v\n  Queue:\n    Type: AWS::SQS::Queue\nOutputs:\n  Out:\n    Value: x\n";
-        let out = retain_template(body).unwrap();
-        assert_eq!(out.matches("DeletionPolicy: Retain").count(), 2, "{out}");
-        assert!(!out.contains("DeletionPolicy: Delete"));
-        assert!(out.contains("  Role:\n    DeletionPolicy: Retain\n    Type: AWS::IAM::Role"));
-        assert!(out.contains("Outputs:\n  Out:\n    Value: x"), "{out}");
-        assert!(out.contains("RoleName: !Sub \"r-${X}\""));
-    }
-
-    #[test]
-    fn json_templates_get_retain_on_every_resource() {
-        let out = retain_template(
-            r#"{"Resources":{"A":{"Type":"T"},"B":{"Type":"T","DeletionPolicy":"Delete"}}}"#,
-        )
-        .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["Resources"]["A"]["DeletionPolicy"], "Retain");
-        assert_eq!(v["Resources"]["B"]["DeletionPolicy"], "Retain");
-        assert!(retain_template("Foo: bar\n").is_err());
+    fn a_rolled_back_retain_update_stops_the_stack_deletion() {
+        assert!(retained_after_update(true, Some("UPDATE_COMPLETE")));
+        assert!(
+            !retained_after_update(true, Some("UPDATE_ROLLBACK_COMPLETE")),
+            "the Retain policies were rolled back: deleting the stack would delete the resources"
+        );
+        assert!(!retained_after_update(true, Some("UPDATE_FAILED")));
+        // nothing to update: an earlier run already retained everything
+        assert!(retained_after_update(
+            false,
+            Some("UPDATE_ROLLBACK_COMPLETE")
+        ));
+        assert!(retained_after_update(false, Some("CREATE_COMPLETE")));
+        assert!(!retained_after_update(false, Some("ROLLBACK_COMPLETE")));
+        assert!(retained_after_update(true, None));
     }
 }

@@ -203,6 +203,7 @@ mod tests {
                 detail: String::new(),
                 operations: vec![op],
             }],
+            warnings: vec![],
         }
     }
 

@@ -212,8 +212,17 @@ impl<L: Stacks + Sync> Stacks for KubeAwsAuth<L> {
         self.inner.describe_stack(name).await
     }
 
-    async fn retain_and_delete(&self, name: &str) -> Result<(), SetupError> {
-        self.inner.retain_and_delete(name).await
+    async fn stack_template(&self, name: &str) -> Result<String, SetupError> {
+        self.inner.stack_template(name).await
+    }
+    async fn update_stack_template(&self, name: &str, body: &str) -> Result<bool, SetupError> {
+        self.inner.update_stack_template(name, body).await
+    }
+    async fn wait_stack(&self, name: &str) -> Result<Option<String>, SetupError> {
+        self.inner.wait_stack(name).await
+    }
+    async fn delete_stack(&self, name: &str) -> Result<(), SetupError> {
+        self.inner.delete_stack(name).await
     }
 
     async fn rules_targeting(&self, arn: &str) -> Result<Vec<String>, SetupError> {

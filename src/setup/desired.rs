@@ -4,7 +4,7 @@
 //!
 //! Pure: cluster name, partition, region and account in; names, policy documents, queue attributes
 //! and rules out. Transcribed from the upstream template (`cloudformation.yaml` at v1.14.1).
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -223,6 +223,8 @@ pub struct Desired {
     pub spot_service_linked_role: bool,
     /// (aws-auth node access) the role ARN to map in kube-system/aws-auth.
     pub aws_auth_role: Option<String>,
+    /// Existing resources without the ownership tag to take over.
+    pub adopt: AdoptScope,
 }
 
 /// An IAM OIDC identity provider for the cluster's issuer.
@@ -252,6 +254,44 @@ pub struct AccessEntrySpec {
     pub principal_arn: String,
     /// Entry type (`EC2_LINUX`).
     pub kind: String,
+}
+
+/// The tag setup puts on everything it creates (IAM roles, customer managed policies, instance
+/// profiles, the OIDC provider, the queue, the rules), valued with the cluster name. Setup changes
+/// and deletes only resources carrying it for this cluster (or adopted with `--adopt`).
+///
+/// Chosen not to collide with the tags Karpenter itself reads or writes: `karpenter.sh/*` and
+/// `karpenter.k8s.aws/*` (v0.32 used `karpenter.sh/managed-by`), `eks:eks-cluster-name`,
+/// `kubernetes.io/cluster/<C>` (`../shared/reference/karpenter-aws.md` §9), nor with the
+/// `aws:cloudformation:*` tags a stack puts on its resources.
+pub const OWNERSHIP_TAG: &str = "kubectl-karpenter.io/managed-by";
+
+/// Resource tags, key to value.
+pub type Tags = BTreeMap<String, String>;
+
+/// Which existing resources without the ownership tag setup takes over (tags, then converges or,
+/// in a teardown, deletes).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AdoptScope {
+    /// None: they are shown as "not managed" and left untouched.
+    #[default]
+    None,
+    /// Every resource under setup's names (`--adopt`).
+    All,
+    /// Resources with these names (the resources of an adopted CloudFormation stack).
+    Named(BTreeSet<String>),
+}
+
+impl AdoptScope {
+    /// Whether the resource named `name` (role, policy, profile or queue name, rule name or
+    /// OIDC issuer) is adopted.
+    pub fn covers(&self, name: &str) -> bool {
+        match self {
+            Self::None => false,
+            Self::All => true,
+            Self::Named(names) => names.contains(name),
+        }
+    }
 }
 
 /// The tag key Karpenter's getting-started guide selects subnets and security groups by.
@@ -328,6 +368,16 @@ impl Target {
             self.region,
             self.account,
             self.cluster
+        )
+    }
+
+    /// `arn:<P>:events:<R>:<A>:rule/<name>` (default bus).
+    pub fn rule_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:events:{}:{}:rule/{name}",
+            self.p(),
+            self.region,
+            self.account
         )
     }
 
@@ -704,6 +754,7 @@ impl Desired {
             discovery_resources: vec![],
             spot_service_linked_role: false,
             aws_auth_role: None,
+            adopt: AdoptScope::None,
             node_instance_profile: InstanceProfileSpec {
                 name: format!("KarpenterNodeInstanceProfile-{c}"),
                 path: "/".into(),
@@ -715,6 +766,29 @@ impl Desired {
             rules,
             target,
         }
+    }
+
+    /// The tags setup gives what it creates: [`OWNERSHIP_TAG`] = the cluster name.
+    pub fn ownership_tags(&self) -> Tags {
+        Tags::from([(OWNERSHIP_TAG.to_string(), self.target.cluster.to_string())])
+    }
+
+    /// Whether a resource with `tags` is setup's for this cluster.
+    pub fn owns(&self, tags: &Tags) -> bool {
+        tags.get(OWNERSHIP_TAG).map(String::as_str) == Some(self.target.cluster.as_str())
+    }
+
+    /// The same desired state, adopting `scope` as well (`All` wins over names).
+    pub fn adopting(mut self, scope: AdoptScope) -> Self {
+        self.adopt = match (self.adopt, scope) {
+            (AdoptScope::All, _) | (_, AdoptScope::All) => AdoptScope::All,
+            (AdoptScope::None, other) | (other, AdoptScope::None) => other,
+            (AdoptScope::Named(mut a), AdoptScope::Named(b)) => {
+                a.extend(b);
+                AdoptScope::Named(a)
+            }
+        };
+        self
     }
 
     /// The controller role's name, `<C>-karpenter` (as the getting-started guide's eksctl config names it).

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use serde_json::Value;
 
-use super::desired::{Desired, TargetSpec};
+use super::desired::{Desired, Tags, TargetSpec};
 use super::SetupError;
 
 /// What to read: the resources setup manages, or those plus the runtime leftovers teardown removes.
@@ -32,6 +32,8 @@ pub struct LiveRole {
     pub inline_policies: Vec<String>,
     /// Instance profiles the role is in.
     pub instance_profiles: Vec<String>,
+    /// Its tags.
+    pub tags: Tags,
 }
 
 /// A customer managed policy as it exists.
@@ -47,6 +49,8 @@ pub struct LivePolicy {
     pub other_versions: Vec<String>,
     /// Roles it is attached to.
     pub attached_roles: Vec<String>,
+    /// Its tags.
+    pub tags: Tags,
 }
 
 /// An instance profile as it exists.
@@ -58,6 +62,8 @@ pub struct LiveInstanceProfile {
     pub path: String,
     /// Role names in it.
     pub roles: Vec<String>,
+    /// Its tags (read for the profile setup manages; not for Karpenter's own profiles).
+    pub tags: Tags,
 }
 
 /// The interruption queue as it exists.
@@ -69,6 +75,8 @@ pub struct LiveQueue {
     pub attributes: BTreeMap<String, String>,
     /// The queue policy, if set.
     pub policy: Option<Value>,
+    /// Its tags.
+    pub tags: Tags,
 }
 
 /// An EventBridge rule as it exists.
@@ -82,6 +90,8 @@ pub struct LiveRule {
     pub state: String,
     /// Targets.
     pub targets: Vec<TargetSpec>,
+    /// Its tags.
+    pub tags: Tags,
 }
 
 /// A launch template Karpenter created for the cluster.
@@ -91,6 +101,17 @@ pub struct LiveLaunchTemplate {
     pub id: String,
     /// Launch template name.
     pub name: String,
+}
+
+/// An EC2 instance tagged for the cluster that is not terminated.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LiveInstance {
+    /// Instance id.
+    pub id: String,
+    /// `pending`, `running`, `stopping` or `stopped`.
+    pub state: String,
+    /// The name of its instance profile, if it has one.
+    pub instance_profile: Option<String>,
 }
 
 /// The account's state for one cluster, as far as setup cares. Absent resources are absent from the maps.
@@ -112,6 +133,11 @@ pub struct LiveState {
     pub karpenter_instance_profiles: Vec<LiveInstanceProfile>,
     /// IAM OIDC provider ARNs (read when IRSA is desired).
     pub oidc_providers: BTreeSet<String>,
+    /// The tags of the desired OIDC provider, when it exists.
+    pub oidc_provider_tags: Tags,
+    /// (Teardown) EC2 instances tagged for the cluster that are not terminated: their instance
+    /// profile is in use.
+    pub cluster_instances: Vec<LiveInstance>,
     /// Whether the spot service-linked role exists (`None`: not read).
     pub spot_service_linked_role: Option<bool>,
     /// Current `karpenter.sh/discovery` value of each desired subnet / security group (`None`: untagged).
@@ -174,6 +200,8 @@ pub enum Operation {
         path: String,
         /// Trust policy.
         trust: Value,
+        /// Tags.
+        tags: Tags,
     },
     /// `iam:UpdateAssumeRolePolicy`.
     UpdateTrust {
@@ -216,6 +244,8 @@ pub enum Operation {
         path: String,
         /// Document.
         document: Value,
+        /// Tags.
+        tags: Tags,
     },
     /// `iam:DeletePolicyVersion` (IAM keeps at most five versions).
     DeletePolicyVersion {
@@ -242,6 +272,8 @@ pub enum Operation {
         name: String,
         /// IAM path.
         path: String,
+        /// Tags.
+        tags: Tags,
     },
     /// `iam:AddRoleToInstanceProfile`.
     AddRoleToInstanceProfile {
@@ -268,6 +300,8 @@ pub enum Operation {
         name: String,
         /// Attributes (may include `Policy` as a JSON string).
         attributes: BTreeMap<String, String>,
+        /// Tags.
+        tags: Tags,
     },
     /// `sqs:SetQueueAttributes`.
     SetQueueAttributes {
@@ -289,6 +323,8 @@ pub enum Operation {
         pattern: Value,
         /// Description.
         description: String,
+        /// Tags, given when the rule is created (EventBridge ignores them on an update).
+        tags: Tags,
     },
     /// `events:PutTargets`.
     PutTargets {
@@ -320,6 +356,16 @@ pub enum Operation {
     CreateOidcProvider {
         /// Issuer URL without the scheme.
         issuer: String,
+        /// Tags.
+        tags: Tags,
+    },
+    /// Tag an existing resource (`iam:TagRole`, `iam:TagPolicy`, `iam:TagInstanceProfile`,
+    /// `iam:TagOpenIDConnectProvider`, `sqs:TagQueue`, `events:TagResource`): `--adopt`.
+    Tag {
+        /// What is tagged.
+        resource: TagTarget,
+        /// Tags added (others stay).
+        tags: Tags,
     },
     /// `iam:CreateServiceLinkedRole`.
     CreateServiceLinkedRole {
@@ -398,6 +444,49 @@ pub enum Operation {
     },
 }
 
+/// A resource [`Operation::Tag`] can tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagTarget {
+    /// IAM role by name.
+    Role(String),
+    /// Customer managed policy by ARN.
+    Policy(String),
+    /// Instance profile by name.
+    InstanceProfile(String),
+    /// IAM OIDC provider by ARN.
+    OidcProvider(String),
+    /// SQS queue by name.
+    Queue(String),
+    /// EventBridge rule: name and ARN.
+    Rule {
+        /// Rule name.
+        name: String,
+        /// Rule ARN.
+        arn: String,
+    },
+}
+
+impl TagTarget {
+    fn api_action(&self) -> &'static str {
+        match self {
+            Self::Role(_) => "iam:TagRole",
+            Self::Policy(_) => "iam:TagPolicy",
+            Self::InstanceProfile(_) => "iam:TagInstanceProfile",
+            Self::OidcProvider(_) => "iam:TagOpenIDConnectProvider",
+            Self::Queue(_) => "sqs:TagQueue",
+            Self::Rule { .. } => "events:TagResource",
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Self::Role(n) | Self::InstanceProfile(n) | Self::Queue(n) => n,
+            Self::Policy(arn) | Self::OidcProvider(arn) => short_arn(arn),
+            Self::Rule { name, .. } => name,
+        }
+    }
+}
+
 impl Operation {
     /// The AWS API action this operation calls (for progress output and AccessDenied messages).
     pub fn api_action(&self) -> &'static str {
@@ -434,6 +523,7 @@ impl Operation {
             Self::CreateAccessEntry { .. } => "eks:CreateAccessEntry",
             Self::DeleteAccessEntry { .. } => "eks:DeleteAccessEntry",
             Self::WriteAwsAuth { .. } => "kubernetes:update configmaps/aws-auth",
+            Self::Tag { resource, .. } => resource.api_action(),
         }
     }
 
@@ -463,7 +553,15 @@ impl Operation {
             Self::PutRule { name, .. } | Self::DeleteRule { name } => name.clone(),
             Self::PutTargets { rule, .. } | Self::RemoveTargets { rule, .. } => rule.clone(),
             Self::DeleteLaunchTemplate { id, name } => format!("{name} ({id})"),
-            Self::CreateOidcProvider { issuer } => issuer.clone(),
+            Self::CreateOidcProvider { issuer, .. } => issuer.clone(),
+            Self::Tag { resource, tags } => format!(
+                "{} {}",
+                resource.name(),
+                tags.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Self::CreateServiceLinkedRole { service } => service.clone(),
             Self::CreateTags {
                 resources,

@@ -15,8 +15,9 @@ pub mod live;
 pub mod plan;
 pub mod policy;
 pub mod render;
+pub mod retain;
 
-pub use desired::{ClusterName, Desired, Partition, Target};
+pub use desired::{AdoptScope, ClusterName, Desired, Partition, Target, OWNERSHIP_TAG};
 pub use live::{Live, LiveState, Operation, ReadScope};
 pub use plan::{plan, plan_teardown, ActionKind, Plan, PlannedAction, ResourceKind};
 
@@ -98,6 +99,21 @@ pub enum SetupError {
         what: String,
         /// What to do instead.
         hint: String,
+    },
+    /// After the update that sets `DeletionPolicy: Retain`, the stack's template still lets
+    /// CloudFormation delete some of its resources; the stack is not deleted.
+    #[error(
+        "stack {stack} was not deleted: its template does not retain {} ({}), so deleting the \
+         stack would delete them; set DeletionPolicy: Retain on them in the stack (or remove them \
+         from it), then re-run",
+        if resources.len() == 1 { "this resource" } else { "these resources" },
+        resources.join(", ")
+    )]
+    NotRetained {
+        /// Stack name.
+        stack: String,
+        /// Logical ids of the resources without `DeletionPolicy: Retain`.
+        resources: Vec<String>,
     },
     /// An operation failed mid-apply. Everything before it is applied; re-running converges.
     #[error(

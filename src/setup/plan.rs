@@ -1,12 +1,21 @@
 //! Desired vs live → a plan: one row per resource (kind, name, create/update/delete/none, detail),
 //! each carrying the AWS operations that make it so, in dependency order. Pure.
+//!
+//! Ownership: what setup creates carries [`OWNERSHIP_TAG`]. A resource that exists under one of
+//! setup's names without it (someone else's `<cluster>-karpenter` role or queue `<cluster>`) gets a
+//! row "exists, not managed by kubectl-karpenter" and no operation, in a setup and in a teardown,
+//! unless [`Desired::adopt`] covers it: then it is tagged and converged (or deleted).
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::desired::{Desired, PolicySpec, RoleSpec, RuleSpec, DISCOVERY_TAG, SPOT_SERVICE};
-use super::live::{short_arn as short, LiveInstanceProfile, LiveRole, LiveState, Operation};
+use super::desired::{
+    Desired, PolicySpec, RoleSpec, RuleSpec, Tags, DISCOVERY_TAG, OWNERSHIP_TAG, SPOT_SERVICE,
+};
+use super::live::{
+    short_arn as short, LiveInstanceProfile, LiveRole, LiveState, Operation, TagTarget,
+};
 use super::policy::{normalize_pattern, policies_equal, statement_diff};
 
 /// The kind of resource a plan row is about. Serialized in kebab-case (`iam-policy`, `event-rule`, ...).
@@ -116,6 +125,10 @@ pub struct Plan {
     pub account: String,
     /// Rows in apply order.
     pub actions: Vec<PlannedAction>,
+    /// Things the user must know before applying (e.g. instances still using a profile a
+    /// teardown deletes). Omitted from JSON/YAML when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -126,6 +139,7 @@ impl Plan {
             region: desired.target.region.clone(),
             account: desired.target.account.clone(),
             actions,
+            warnings: vec![],
         }
     }
 
@@ -171,27 +185,146 @@ fn unchanged(kind: ResourceKind, name: &str) -> PlannedAction {
     row(kind, name, ActionKind::None, "", vec![])
 }
 
+/// Who an existing resource belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ownership {
+    /// Tagged for this cluster: setup's.
+    Owned,
+    /// Not tagged, but [`Desired::adopt`] covers it: tag it and treat it as setup's.
+    Adopted,
+    /// Not tagged: leave it alone.
+    Foreign,
+}
+
+fn ownership(desired: &Desired, tags: &Tags, name: &str) -> Ownership {
+    if desired.owns(tags) {
+        Ownership::Owned
+    } else if desired.adopt.covers(name) {
+        Ownership::Adopted
+    } else {
+        Ownership::Foreign
+    }
+}
+
+/// The detail of a row for a resource setup does not own.
+pub const NOT_MANAGED: &str = "exists, not managed by kubectl-karpenter";
+
+/// A row for an existing resource without the ownership tag, left untouched.
+fn not_managed(kind: ResourceKind, name: &str, teardown: bool) -> PlannedAction {
+    let what = if teardown {
+        "left in place (--adopt deletes it too)"
+    } else {
+        "left unchanged (--adopt tags it and takes it over)"
+    };
+    row(
+        kind,
+        name,
+        ActionKind::None,
+        format!("{NOT_MANAGED} (no {OWNERSHIP_TAG} tag); {what}"),
+        vec![],
+    )
+}
+
+/// Apply ownership to the row planned for an existing resource with `tags`: unchanged when setup
+/// owns it, tagged first when adopted, replaced by a hands-off row otherwise.
+fn guard(
+    desired: &Desired,
+    tags: Option<&Tags>,
+    planned: PlannedAction,
+    target: TagTarget,
+) -> PlannedAction {
+    let Some(tags) = tags else {
+        return planned;
+    };
+    match ownership(desired, tags, &planned.name) {
+        Ownership::Owned => planned,
+        Ownership::Foreign => not_managed(planned.kind, &planned.name, false),
+        Ownership::Adopted => {
+            let tag = format!("adopt: tag {OWNERSHIP_TAG}={}", desired.target.cluster);
+            let detail = if planned.detail.is_empty() {
+                tag
+            } else {
+                format!("{tag}; {}", planned.detail)
+            };
+            let mut operations = vec![Operation::Tag {
+                resource: target,
+                tags: desired.ownership_tags(),
+            }];
+            operations.extend(planned.operations);
+            row(
+                planned.kind,
+                &planned.name,
+                ActionKind::Update,
+                detail,
+                operations,
+            )
+        }
+    }
+}
+
 /// The plan that takes `live` to `desired`.
 pub fn plan(desired: &Desired, live: &LiveState) -> Plan {
     let mut actions = Vec::new();
     for p in &desired.controller_policies {
-        actions.push(plan_policy(p, live));
+        let l = live.policies.get(&p.name);
+        actions.push(guard(
+            desired,
+            l.map(|l| &l.tags),
+            plan_policy(p, desired, live),
+            TagTarget::Policy(l.map_or_else(|| p.arn.clone(), |l| l.arn.clone())),
+        ));
     }
-    actions.push(plan_role(
-        &desired.node_role,
-        live.roles.get(&desired.node_role.name),
+    actions.push(plan_role_owned(desired, &desired.node_role, live));
+    let profile = live
+        .instance_profiles
+        .get(&desired.node_instance_profile.name);
+    actions.push(guard(
+        desired,
+        profile.map(|p| &p.tags),
+        plan_instance_profile(desired, live),
+        TagTarget::InstanceProfile(desired.node_instance_profile.name.clone()),
     ));
-    actions.push(plan_instance_profile(desired, live));
     actions.extend(plan_extras_before_queue(desired, live));
-    actions.extend(plan_queue(desired, live));
+    let [queue, queue_policy] = plan_queue(desired, live);
+    let queue_tags = live.queue.as_ref().map(|q| &q.tags);
+    let queue_ownership = queue_tags.map(|t| ownership(desired, t, &desired.queue.name));
+    actions.push(guard(
+        desired,
+        queue_tags,
+        queue,
+        TagTarget::Queue(desired.queue.name.clone()),
+    ));
+    actions.push(if queue_ownership == Some(Ownership::Foreign) {
+        not_managed(ResourceKind::SqsQueuePolicy, &desired.queue.name, false)
+    } else {
+        queue_policy
+    });
     for r in &desired.rules {
-        actions.push(plan_rule(r, desired.target.cluster.as_str(), live));
+        actions.push(guard(
+            desired,
+            live.rules.get(&r.name).map(|l| &l.tags),
+            plan_rule(r, desired, live),
+            TagTarget::Rule {
+                name: r.name.clone(),
+                arn: desired.target.rule_arn(&r.name),
+            },
+        ));
     }
     actions.extend(plan_extras_after_rules(desired, live));
     Plan::new(desired, actions)
 }
 
-fn plan_policy(p: &PolicySpec, live: &LiveState) -> PlannedAction {
+fn plan_role_owned(desired: &Desired, spec: &RoleSpec, live: &LiveState) -> PlannedAction {
+    let l = live.roles.get(&spec.name);
+    guard(
+        desired,
+        l.map(|l| &l.tags),
+        plan_role(spec, desired, l),
+        TagTarget::Role(spec.name.clone()),
+    )
+}
+
+fn plan_policy(p: &PolicySpec, desired: &Desired, live: &LiveState) -> PlannedAction {
     let n_statements = p
         .document
         .get("Statement")
@@ -210,6 +343,7 @@ fn plan_policy(p: &PolicySpec, live: &LiveState) -> PlannedAction {
                 name: p.name.clone(),
                 path: p.path.clone(),
                 document: p.document.clone(),
+                tags: desired.ownership_tags(),
             }],
         ),
         Some(l) if policies_equal(&l.document, &p.document) => {
@@ -265,7 +399,7 @@ const SUPERSEDED_MANAGED_POLICIES: [(&str, &str); 1] = [(
     ":policy/AmazonEC2ContainerRegistryPullOnly",
 )];
 
-fn plan_role(spec: &RoleSpec, live: Option<&LiveRole>) -> PlannedAction {
+fn plan_role(spec: &RoleSpec, desired: &Desired, live: Option<&LiveRole>) -> PlannedAction {
     let principal = spec.trust["Statement"][0]["Principal"]
         .as_object()
         .and_then(|m| m.values().next())
@@ -280,6 +414,7 @@ fn plan_role(spec: &RoleSpec, live: Option<&LiveRole>) -> PlannedAction {
                 name: spec.name.clone(),
                 path: spec.path.clone(),
                 trust: spec.trust.clone(),
+                tags: desired.ownership_tags(),
             }];
             ops.extend(
                 spec.managed_policy_arns
@@ -379,6 +514,7 @@ fn plan_instance_profile(desired: &Desired, live: &LiveState) -> PlannedAction {
                 Operation::CreateInstanceProfile {
                     name: spec.name.clone(),
                     path: spec.path.clone(),
+                    tags: desired.ownership_tags(),
                 },
                 add,
             ],
@@ -440,6 +576,7 @@ fn plan_queue(desired: &Desired, live: &LiveState) -> [PlannedAction; 2] {
                 vec![Operation::CreateQueue {
                     name: q.name.clone(),
                     attributes: q.attributes.clone(),
+                    tags: desired.ownership_tags(),
                 }],
             ),
             row(
@@ -522,14 +659,16 @@ fn describe_pattern(p: &Value) -> String {
     format!("{}: {}", first("source"), first("detail-type"))
 }
 
-fn plan_rule(spec: &RuleSpec, cluster: &str, live: &LiveState) -> PlannedAction {
-    let put_rule = Operation::PutRule {
+fn plan_rule(spec: &RuleSpec, desired: &Desired, live: &LiveState) -> PlannedAction {
+    let cluster = desired.target.cluster.as_str();
+    let put_rule = |tags: Tags| Operation::PutRule {
         name: spec.name.clone(),
         pattern: spec.pattern.clone(),
         description: format!(
             "Karpenter interruption events ({}) for cluster {cluster}",
             spec.logical_id
         ),
+        tags,
     };
     let put_targets = Operation::PutTargets {
         rule: spec.name.clone(),
@@ -541,7 +680,7 @@ fn plan_rule(spec: &RuleSpec, cluster: &str, live: &LiveState) -> PlannedAction 
             &spec.name,
             ActionKind::Create,
             format!("{} -> queue", describe_pattern(&spec.pattern)),
-            vec![put_rule, put_targets],
+            vec![put_rule(desired.ownership_tags()), put_targets],
         ),
         Some(l) => {
             let mut ops = vec![];
@@ -560,7 +699,7 @@ fn plan_rule(spec: &RuleSpec, cluster: &str, live: &LiveState) -> PlannedAction 
                 detail.push(format!("state {} -> ENABLED", l.state));
             }
             if !detail.is_empty() {
-                ops.push(put_rule);
+                ops.push(put_rule(Tags::new()));
             }
             let missing_targets = spec.targets.iter().any(|t| !l.targets.contains(t));
             if missing_targets {
@@ -585,13 +724,25 @@ fn plan_rule(spec: &RuleSpec, cluster: &str, live: &LiveState) -> PlannedAction 
 
 /// The plan that removes everything setup created for the cluster, plus Karpenter's runtime leftovers
 /// (launch templates, managed instance profiles), in reverse dependency order.
+///
+/// Only resources setup owns (or [`Desired::adopt`] covers) are deleted; others under setup's
+/// names get a "not managed" row. The controller role's Pod Identity association and the node
+/// role's access entry and aws-auth mapping go only with a role setup owns (or that is gone).
 pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
     let mut actions = Vec::new();
     let cluster = desired.target.cluster.to_string();
     let controller_name = desired.controller_role_name();
     let controller_arn = desired.target.role_arn(&controller_name);
+    let deletable = |tags: &Tags, name: &str| ownership(desired, tags, name) != Ownership::Foreign;
+    let role_deletable = |name: &str| {
+        live.roles
+            .get(name)
+            .is_none_or(|r| deletable(&r.tags, name))
+    };
+    let controller_ours = role_deletable(&controller_name);
+    let node_role_ours = role_deletable(&desired.node_role.name);
     for a in &live.eks.pod_identity_associations {
-        if a.role_arn == controller_arn {
+        if a.role_arn == controller_arn && controller_ours {
             actions.push(row(
                 ResourceKind::EksPodIdentityAssociation,
                 &format!("{}/{}", a.namespace, a.service_account),
@@ -611,7 +762,10 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
         .as_ref()
         .and_then(|a| a.map_roles.as_deref())
     {
-        if let Ok(Some(_)) = super::aws_auth::without_node_role(text, &node_role_arn) {
+        if let (Ok(Some(_)), true) = (
+            super::aws_auth::without_node_role(text, &node_role_arn),
+            node_role_ours,
+        ) {
             actions.push(row(
                 ResourceKind::K8sAwsAuth,
                 AWS_AUTH,
@@ -625,7 +779,7 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
         }
     }
     if let Some(ae) = &live.eks.access_entry {
-        if ae.principal_arn == node_role_arn {
+        if ae.principal_arn == node_role_arn && node_role_ours {
             actions.push(row(
                 ResourceKind::EksAccessEntry,
                 &desired.node_role.name,
@@ -640,6 +794,10 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
     }
     for r in &desired.rules {
         if let Some(l) = live.rules.get(&r.name) {
+            if !deletable(&l.tags, &r.name) {
+                actions.push(not_managed(ResourceKind::EventRule, &r.name, true));
+                continue;
+            }
             let mut ops = vec![];
             if !l.targets.is_empty() {
                 ops.push(Operation::RemoveTargets {
@@ -660,16 +818,24 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
             ));
         }
     }
-    if live.queue.is_some() {
-        actions.push(row(
-            ResourceKind::SqsQueue,
-            &desired.queue.name,
-            ActionKind::Delete,
-            "with its queue policy and any messages",
-            vec![Operation::DeleteQueue {
-                name: desired.queue.name.clone(),
-            }],
-        ));
+    if let Some(q) = &live.queue {
+        if !deletable(&q.tags, &desired.queue.name) {
+            actions.push(not_managed(
+                ResourceKind::SqsQueue,
+                &desired.queue.name,
+                true,
+            ));
+        } else {
+            actions.push(row(
+                ResourceKind::SqsQueue,
+                &desired.queue.name,
+                ActionKind::Delete,
+                "with its queue policy and any messages",
+                vec![Operation::DeleteQueue {
+                    name: desired.queue.name.clone(),
+                }],
+            ));
+        }
     }
     for lt in &live.launch_templates {
         actions.push(row(
@@ -709,31 +875,42 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
             format!("{}{} (created by Karpenter)", p.path, p.name),
         ));
     }
-    if let Some(p) = live
+    let node_profile = live
         .instance_profiles
         .get(&desired.node_instance_profile.name)
-    {
+        .filter(|p| {
+            let ours = deletable(&p.tags, &p.name);
+            if !ours {
+                actions.push(not_managed(ResourceKind::IamInstanceProfile, &p.name, true));
+            }
+            ours
+        });
+    if let Some(p) = node_profile {
         actions.push(delete_profile(p, "remove role, delete".into()));
     }
     let deleted_profiles: Vec<&str> = live
         .karpenter_instance_profiles
         .iter()
         .map(|p| p.name.as_str())
-        .chain(
-            live.instance_profiles
-                .contains_key(&desired.node_instance_profile.name)
-                .then_some(desired.node_instance_profile.name.as_str()),
-        )
+        .chain(node_profile.map(|p| p.name.as_str()))
         .collect();
     let mut deleted_roles = vec![];
     for name in [&controller_name, &desired.node_role.name] {
         if let Some(role) = live.roles.get(name) {
+            if !deletable(&role.tags, name) {
+                actions.push(not_managed(ResourceKind::IamRole, name, true));
+                continue;
+            }
             actions.push(delete_role(role, &deleted_profiles));
             deleted_roles.push(name.clone());
         }
     }
     for p in &desired.controller_policies {
         if let Some(l) = live.policies.get(&p.name) {
+            if !deletable(&l.tags, &p.name) {
+                actions.push(not_managed(ResourceKind::IamPolicy, &p.name, true));
+                continue;
+            }
             // Roles outside this teardown that still have the policy attached.
             let others: Vec<&str> = l
                 .attached_roles
@@ -790,7 +967,34 @@ pub fn plan_teardown(desired: &Desired, live: &LiveState) -> Plan {
             }],
         ));
     }
-    Plan::new(desired, actions)
+    let mut plan = Plan::new(desired, actions);
+    plan.warnings.extend(instances_warning(&cluster, live));
+    plan
+}
+
+/// A warning naming the instances tagged for the cluster that still run: the instance profiles
+/// a teardown deletes (and the node role) are what those nodes use to reach AWS.
+fn instances_warning(cluster: &str, live: &LiveState) -> Option<String> {
+    if live.cluster_instances.is_empty() {
+        return None;
+    }
+    let n = live.cluster_instances.len();
+    let list: Vec<String> = live
+        .cluster_instances
+        .iter()
+        .map(|i| match &i.instance_profile {
+            Some(p) => format!("{} ({}, instance profile {p})", i.id, i.state),
+            None => format!("{} ({})", i.id, i.state),
+        })
+        .collect();
+    Some(format!(
+        "{n} EC2 instance{s} tagged for cluster {cluster} {are} still there: {}. Their instance \
+         profiles are in use; deleting them and the node role cuts those nodes off from AWS. \
+         Delete Karpenter's NodePools (and wait for their nodes to go) before the teardown",
+        list.join(", "),
+        s = if n == 1 { "" } else { "s" },
+        are = if n == 1 { "is" } else { "are" },
+    ))
 }
 
 fn delete_role(role: &LiveRole, deleted_profiles: &[&str]) -> PlannedAction {
@@ -838,8 +1042,15 @@ fn plan_extras_before_queue(desired: &Desired, live: &LiveState) -> Vec<PlannedA
     let cluster = desired.target.cluster.to_string();
     let mut actions = vec![];
     if let Some(oidc) = &desired.oidc_provider {
+        // An existing provider is used as it is (setup never changes or deletes one); the tag
+        // only says whether setup created it.
         actions.push(if live.oidc_providers.contains(&oidc.arn) {
-            unchanged(ResourceKind::IamOidcProvider, &oidc.issuer)
+            guard(
+                desired,
+                Some(&live.oidc_provider_tags),
+                unchanged(ResourceKind::IamOidcProvider, &oidc.issuer),
+                TagTarget::OidcProvider(oidc.arn.clone()),
+            )
         } else {
             row(
                 ResourceKind::IamOidcProvider,
@@ -848,12 +1059,13 @@ fn plan_extras_before_queue(desired: &Desired, live: &LiveState) -> Vec<PlannedA
                 "client id sts.amazonaws.com (for IRSA)",
                 vec![Operation::CreateOidcProvider {
                     issuer: oidc.issuer.clone(),
+                    tags: desired.ownership_tags(),
                 }],
             )
         });
     }
     if let Some(role) = &desired.controller_role {
-        actions.push(plan_role(role, live.roles.get(&role.name)));
+        actions.push(plan_role_owned(desired, role, live));
     }
     if let Some(pi) = &desired.pod_identity {
         let name = format!("{}/{}", pi.namespace, pi.service_account);
