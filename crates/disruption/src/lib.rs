@@ -1,0 +1,8 @@
+//! Karpenter's disruption decisions as a pure, synchronous core (upstream:
+//! `kubernetes-sigs/karpenter: pkg/controllers/disruption/`, budgets in `pkg/apis/v1/nodepool.go`,
+//! drift detection in `pkg/controllers/nodeclaim/disruption/` and the AWS provider's
+//! `pkg/cloudprovider/drift.go`).
+//!
+//! No I/O, no async, no clock: every time-dependent rule takes `now`.
+
+pub mod cron;
