@@ -5,4 +5,5 @@
 //!
 //! No I/O, no async, no clock: every time-dependent rule takes `now`.
 
+pub mod budget;
 pub mod cron;
