@@ -7,3 +7,4 @@
 
 pub mod budget;
 pub mod cron;
+pub mod timing;
