@@ -7,4 +7,5 @@
 
 pub mod budget;
 pub mod cron;
+pub mod drift;
 pub mod timing;
