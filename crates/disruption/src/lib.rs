@@ -8,4 +8,5 @@
 pub mod budget;
 pub mod cron;
 pub mod drift;
+pub mod price;
 pub mod timing;
