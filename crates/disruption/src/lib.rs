@@ -8,5 +8,6 @@
 pub mod budget;
 pub mod cron;
 pub mod drift;
+pub mod plan;
 pub mod price;
 pub mod timing;
