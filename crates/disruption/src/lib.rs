@@ -8,6 +8,12 @@
 pub mod budget;
 pub mod cron;
 pub mod drift;
+pub mod engine;
+pub mod input;
 pub mod plan;
 pub mod price;
 pub mod timing;
+
+pub use engine::{plan, Error, Stats};
+pub use input::{BoundPod, DisruptionInput, NodeInput, Options, PodBlock, Strategy};
+pub use plan::{Blocker, Command, Plan, Reason, Replacement, Unchosen};

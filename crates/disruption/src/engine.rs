@@ -1,0 +1,1378 @@
+//! The disruption engine: from the cluster at `now` to the whole plan, wave by wave, until
+//! nothing is left to do.
+//!
+//! Upstream: `kubernetes-sigs/karpenter: pkg/controllers/disruption/controller.go` (methods in
+//! order, the first that acts ends the pass), `helpers.go` (`SimulateScheduling`,
+//! `GetCandidates`, `BuildDisruptionBudgetMapping`), `types.go` (`NewCandidate`),
+//! `emptiness.go`, `drift.go`, `consolidation.go` (`computeConsolidation`),
+//! `multinodeconsolidation.go` (binary search over at most 100 candidates),
+//! `singlenodeconsolidation.go` (NodePools interleaved), and
+//! `pkg/controllers/nodeclaim/expiration/controller.go` (forceful expiration).
+//!
+//! A *wave* is what upstream starts together: with [`Strategy::Karpenter`] one controller pass
+//! (one command; emptiness puts every empty node it may into one command), with
+//! [`Strategy::Default`] every method acts as far as the budgets allow. A wave is applied to the
+//! modelled cluster (candidates gone, pods where the simulation put them, replacements
+//! initialized) before the next is computed, so each wave is valid on its own and the budgets
+//! are checked per wave. Expiration is forceful: all expired nodes go in wave 1, regardless of
+//! budgets, PDBs and do-not-disrupt; the pods they shed are placed as the provisioner would.
+//!
+//! Simplifications (documented, tested where they matter): a node's `Consolidatable` state is
+//! evaluated once at `now` (nodes receiving pods in the plan are not delayed by a new pod event);
+//! replacement nodes are treated as consolidatable only when their pool's `consolidateAfter` is
+//! 0; the claim requirements the price rules read are the NodePool's requirements narrowed by the
+//! claim's pods' node selectors, volume topology and single-term affinities for zone and
+//! capacity type.
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::jiff::Timestamp;
+use karpenter_scheduling::labels as l;
+use karpenter_scheduling::model::RunningPod;
+use karpenter_scheduling::{
+    solve, ExistingNode, InstanceType, NodeClaimPlan, Pod, Problem, Requirement, Requirements,
+    SolveOptions,
+};
+
+use crate::budget::{BudgetMapping, DisruptionReason, PoolCounts};
+use crate::input::{BoundPod, DisruptionInput, NodeInput, Options, PodBlock, Strategy};
+use crate::plan::{money, Blocker, Command, Method, Plan, Reason, Replacement, Unchosen};
+use crate::price::{
+    filter_out_same_instance_type, price_replacement, PricedCandidate, ReplacementClaim,
+};
+use crate::timing::{consolidatable, is_expired, Consolidatable, ConsolidationPolicy};
+
+/// Upstream's cap on multi-node consolidation candidates.
+pub const MULTI_NODE_MAX_CANDIDATES: usize = 100;
+
+/// Errors from the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The scheduling core refused the problem (an invalid NodePool).
+    #[error("scheduling simulation: {0}")]
+    Scheduling(#[from] karpenter_scheduling::Error),
+}
+
+/// Where a simulated pod came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Pending before the simulation.
+    Pending,
+    /// Bound pod `pod` of node `node` (a candidate or a deleting node).
+    Bound {
+        node: usize,
+        pod: usize,
+        deleting: bool,
+    },
+}
+
+/// The result of one scheduling simulation.
+struct Sim {
+    /// The first non-pending pod that could not be placed, with why.
+    failure: Option<String>,
+    /// New NodeClaims holding at least one non-pending pod.
+    claims: Vec<NodeClaimPlan>,
+    /// Existing node index → placed pods (problem indices).
+    placed: Vec<(usize, Vec<usize>)>,
+    /// The problem's pods and where they came from.
+    pods: Vec<Pod>,
+    origin: Vec<Origin>,
+}
+
+/// A candidate for graceful disruption.
+#[derive(Debug, Clone)]
+struct Cand {
+    node: usize,
+    pool: usize,
+    price: f64,
+    instance_type: Option<usize>,
+    reschedule_cost: f64,
+    empty: bool,
+    consolidatable: Consolidatable,
+    pod_block: Option<Blocker>,
+}
+
+impl Cand {
+    fn savings_ratio(&self) -> f64 {
+        self.price / self.reschedule_cost
+    }
+}
+
+/// The modelled cluster, changed wave by wave.
+struct World<'a> {
+    input: &'a DisruptionInput,
+    opts: &'a Options,
+    now: Timestamp,
+    nodes: Vec<NodeInput>,
+    gone: Vec<bool>,
+    /// Index of the NodePool settings by name.
+    pool_index: BTreeMap<String, usize>,
+    type_index: BTreeMap<String, usize>,
+    new_nodes: usize,
+    solve_opts: SolveOptions,
+    /// Simulations run (for the report).
+    simulations: usize,
+}
+
+fn pod_key(p: &Pod) -> String {
+    format!("{}/{}", p.namespace, p.name)
+}
+
+impl<'a> World<'a> {
+    fn new(input: &'a DisruptionInput, opts: &'a Options) -> Self {
+        let solve_opts = SolveOptions {
+            strategy: match opts.strategy {
+                Strategy::Karpenter => karpenter_scheduling::Strategy::Karpenter,
+                Strategy::Default => karpenter_scheduling::Strategy::Default,
+            },
+            ..SolveOptions::default()
+        };
+        World {
+            input,
+            opts,
+            now: input.now,
+            nodes: input.nodes.clone(),
+            gone: vec![false; input.nodes.len()],
+            pool_index: input
+                .pools
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.name.clone(), i))
+                .collect(),
+            type_index: input
+                .instance_types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.name.clone(), i))
+                .collect(),
+            new_nodes: 0,
+            solve_opts,
+            simulations: 0,
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| !self.gone[i])
+    }
+
+    fn instance_type(&self, n: usize) -> Option<&'a InstanceType> {
+        let name = self.nodes[n].label(l::INSTANCE_TYPE)?;
+        self.type_index
+            .get(name)
+            .map(|&i| &self.input.instance_types[i])
+    }
+
+    /// `SimulateScheduling`: the pods of `candidates`, of deleting nodes and the pending pods,
+    /// on every other live node plus new NodeClaims.
+    fn simulate(&mut self, candidates: &[usize]) -> Result<Sim, Error> {
+        self.simulations += 1;
+        let cset: BTreeSet<usize> = candidates.iter().copied().collect();
+        let mut pods = Vec::new();
+        let mut origin = Vec::new();
+        for p in &self.input.pending_pods {
+            pods.push(p.clone());
+            origin.push(Origin::Pending);
+        }
+        let mut existing = Vec::new();
+        let mut existing_idx = Vec::new();
+        for n in self.live() {
+            let node = &self.nodes[n];
+            let deleting = node.marked_for_deletion;
+            if cset.contains(&n) || deleting {
+                for (pi, bp) in node.pods.iter().enumerate() {
+                    if bp.reschedulable {
+                        let mut p = bp.pod.clone();
+                        p.creation_index = pods.len() as i64;
+                        pods.push(p);
+                        origin.push(Origin::Bound {
+                            node: n,
+                            pod: pi,
+                            deleting,
+                        });
+                    }
+                }
+                continue;
+            }
+            existing.push(node.node.clone());
+            existing_idx.push(n);
+        }
+        let problem = Problem {
+            instance_types: self.input.instance_types.clone(),
+            node_pools: self.input.scheduling_pools.clone(),
+            daemon_sets: self.input.daemon_sets.clone(),
+            existing_nodes: existing,
+            pods,
+        };
+        let sol = solve(&problem, &self.solve_opts)?;
+        let name_to_idx: BTreeMap<&str, usize> = existing_idx
+            .iter()
+            .map(|&n| (self.nodes[n].name(), n))
+            .collect();
+        let mut failure = None;
+        for pp in &sol.pending {
+            if origin[pp.pod] != Origin::Pending && failure.is_none() {
+                failure = Some(format!(
+                    "pod {} would not schedule: {}",
+                    pod_key(&problem.pods[pp.pod]),
+                    pp.reason
+                ));
+            }
+        }
+        let mut placed = Vec::new();
+        for (name, ps) in &sol.existing_nodes {
+            let Some(&n) = name_to_idx.get(name.as_str()) else {
+                continue;
+            };
+            if !self.nodes[n].node.initialized && failure.is_none() {
+                if let Some(&p) = ps.iter().find(|&&p| {
+                    matches!(
+                        origin[p],
+                        Origin::Bound {
+                            deleting: false,
+                            ..
+                        }
+                    )
+                }) {
+                    failure = Some(format!(
+                        "pod {} would schedule against uninitialized node {}",
+                        pod_key(&problem.pods[p]),
+                        name
+                    ));
+                }
+            }
+            placed.push((n, ps.clone()));
+        }
+        let claims = sol
+            .node_claims
+            .into_iter()
+            .filter(|c| c.pods.iter().any(|&p| origin[p] != Origin::Pending))
+            .collect();
+        Ok(Sim {
+            failure,
+            claims,
+            placed,
+            pods: problem.pods,
+            origin,
+        })
+    }
+
+    /// The requirements the price rules read for a simulated claim.
+    fn claim_requirements(&self, claim: &NodeClaimPlan, sim: &Sim) -> Requirements {
+        let mut reqs = Requirements::new();
+        if let Some(np) = self
+            .input
+            .scheduling_pools
+            .iter()
+            .find(|p| p.name == claim.node_pool)
+        {
+            if let Ok(r) = Requirements::from_terms(np.requirements.iter()) {
+                reqs = r;
+            }
+        }
+        for &pi in &claim.pods {
+            let p = &sim.pods[pi];
+            for key in [l::ZONE, l::CAPACITY_TYPE] {
+                if let Some(v) = p.node_selector.get(key) {
+                    reqs.add(key, Requirement::in_values([v.clone()]));
+                }
+            }
+            let mut terms: Vec<&karpenter_scheduling::NodeSelectorRequirement> =
+                p.volume_requirements.iter().collect();
+            if let [only] = p.required_node_affinity.as_slice() {
+                terms.extend(only.iter());
+            }
+            for t in terms {
+                if t.key == l::ZONE || t.key == l::CAPACITY_TYPE {
+                    if let Ok(r) = Requirement::from_term(t) {
+                        reqs.add(&t.key, r);
+                    }
+                }
+            }
+        }
+        reqs
+    }
+
+    fn replacement_claim(&self, claim: &NodeClaimPlan, sim: &Sim) -> ReplacementClaim<'a> {
+        ReplacementClaim {
+            types: claim
+                .instance_types
+                .iter()
+                .filter_map(|n| self.type_index.get(n))
+                .map(|&i| &self.input.instance_types[i])
+                .collect(),
+            requirements: self.claim_requirements(claim, sim),
+        }
+    }
+
+    fn priced(&self, c: &Cand) -> Option<PricedCandidate<'a>> {
+        let it = &self.input.instance_types[c.instance_type?];
+        let node = &self.input_node_labels(c.node);
+        Some(PricedCandidate {
+            instance_type: it,
+            zone: node.0,
+            capacity_type: node.1,
+            price: c.price,
+        })
+    }
+
+    /// Zone and capacity type labels with the world's lifetime (leaked into the input's
+    /// strings when the node is an input node, else interned in the type's offerings).
+    fn input_node_labels(&self, n: usize) -> (&'a str, &'a str) {
+        // Candidate zone/capacity type as &'a str: look them up among the type's offerings,
+        // which live as long as the input.
+        let node = &self.nodes[n];
+        let zone = node.label(l::ZONE).unwrap_or_default();
+        let ct = node.label(l::CAPACITY_TYPE).unwrap_or_default();
+        if let Some(it) = self.instance_type(n) {
+            if let Some(o) = it
+                .offerings
+                .iter()
+                .find(|o| o.zone == zone && o.capacity_type == ct)
+            {
+                return (&o.zone, &o.capacity_type);
+            }
+        }
+        ("", "")
+    }
+
+    fn replacement(&self, claim: &ReplacementClaim<'_>, pool: &str) -> Option<Replacement> {
+        let (it, o) = claim.cheapest()?;
+        Some(Replacement {
+            instance_type: it.name.clone(),
+            instance_types: claim.types.iter().map(|t| t.name.clone()).collect(),
+            zone: o.zone.clone(),
+            capacity_type: o.capacity_type.clone(),
+            price_per_hour: o.price,
+            node_pool: pool.to_string(),
+            requirements: Some(claim.requirements.clone()),
+        })
+    }
+
+    /// Move the simulated pods and create the replacement nodes; candidates disappear.
+    fn apply(&mut self, candidates: &[usize], sim: &Sim, replacements: &[Replacement]) {
+        for &c in candidates {
+            self.gone[c] = true;
+        }
+        // Pods of deleting nodes placed by the simulation are where the provisioner would put
+        // them too; their old nodes are gone once the wave finishes.
+        for o in &sim.origin {
+            if let Origin::Bound {
+                node,
+                deleting: true,
+                ..
+            } = *o
+            {
+                self.gone[node] = true;
+            }
+        }
+        let bound_of = |pi: usize| -> BoundPod {
+            match sim.origin[pi] {
+                Origin::Bound { node, pod, .. } => self.nodes[node].pods[pod].clone(),
+                Origin::Pending => BoundPod {
+                    pod: sim.pods[pi].clone(),
+                    reschedulable: true,
+                    eviction_cost: 1.0,
+                    blocks: None,
+                    start_time: None,
+                },
+            }
+        };
+        let moved_pods = |ps: &[usize]| -> Vec<BoundPod> {
+            ps.iter()
+                .filter(|&&p| sim.origin[p] != Origin::Pending)
+                .map(|&p| bound_of(p))
+                .collect()
+        };
+        let moved: Vec<(usize, Vec<BoundPod>)> = sim
+            .placed
+            .iter()
+            .map(|(n, ps)| (*n, moved_pods(ps)))
+            .collect();
+        let launched: Vec<Vec<BoundPod>> = sim.claims.iter().map(|c| moved_pods(&c.pods)).collect();
+        for (n, pods) in moved {
+            for bp in pods {
+                add_pod(&mut self.nodes[n], bp);
+            }
+        }
+        for ((claim, r), pods) in sim.claims.iter().zip(replacements).zip(launched) {
+            let node = self.new_node(claim, r, pods);
+            self.nodes.push(node);
+            self.gone.push(false);
+        }
+    }
+
+    fn new_node(
+        &mut self,
+        claim: &NodeClaimPlan,
+        r: &Replacement,
+        pods: Vec<BoundPod>,
+    ) -> NodeInput {
+        self.new_nodes += 1;
+        let name = format!("{}-replacement-{}", claim.node_pool, self.new_nodes);
+        let it = self
+            .type_index
+            .get(&r.instance_type)
+            .map(|&i| &self.input.instance_types[i]);
+        let sp = self
+            .input
+            .scheduling_pools
+            .iter()
+            .find(|p| p.name == claim.node_pool);
+        let mut labels = it.map(|t| t.labels.clone()).unwrap_or_default();
+        if let Some(sp) = sp {
+            labels.extend(sp.labels.clone());
+            for t in &sp.requirements {
+                if let ([v], karpenter_scheduling::Operator::In) = (t.values.as_slice(), t.operator)
+                {
+                    labels.entry(t.key.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        labels.insert(l::ZONE.into(), r.zone.clone());
+        labels.insert(l::CAPACITY_TYPE.into(), r.capacity_type.clone());
+        labels.insert(l::NODEPOOL.into(), claim.node_pool.clone());
+        labels.insert(l::HOSTNAME.into(), name.clone());
+        let settings = self
+            .pool_index
+            .get(&claim.node_pool)
+            .map(|&i| &self.input.pools[i]);
+        let mut node = NodeInput {
+            node: ExistingNode {
+                name: name.clone(),
+                labels,
+                taints: sp.map(|p| p.taints.clone()).unwrap_or_default(),
+                capacity: it.map(|t| t.capacity.clone()).unwrap_or_default(),
+                allocatable: it.map(|t| t.allocatable.clone()).unwrap_or_default(),
+                requested: claim.requests.clone(),
+                pods: Vec::new(),
+                host_ports: Vec::new(),
+                initialized: true,
+            },
+            node_pool: Some(claim.node_pool.clone()),
+            managed: true,
+            ready: true,
+            marked_for_deletion: false,
+            instance_terminating: false,
+            nominated: false,
+            do_not_disrupt: false,
+            created: self.now,
+            initialized_at: Some(self.now),
+            last_pod_event: None,
+            consolidatable_condition: settings
+                .is_some_and(|s| s.consolidate_after.is_some_and(|d| d.is_zero())),
+            expire_after: settings.and_then(|s| s.expire_after),
+            termination_grace_period: settings.and_then(|s| s.termination_grace_period),
+            drift: None,
+            pods: Vec::new(),
+            price: r.price_per_hour,
+        };
+        // `claim.requests` already counts the pods and the DaemonSet overhead.
+        for bp in pods {
+            node.node
+                .host_ports
+                .extend(bp.pod.host_ports.iter().cloned());
+            node.node.pods.push(running(&bp.pod));
+            node.pods.push(bp);
+        }
+        node
+    }
+
+    /// Budget node counts per pool (`BuildDisruptionBudgetMapping`), with `extra` nodes of the
+    /// current wave counted as disrupting.
+    fn counts(&self, extra: &BTreeMap<String, usize>) -> BTreeMap<String, PoolCounts> {
+        let mut counts: BTreeMap<String, PoolCounts> = BTreeMap::new();
+        for n in self.live() {
+            let node = &self.nodes[n];
+            if !node.managed || !node.node.initialized || node.instance_terminating {
+                continue;
+            }
+            let Some(pool) = &node.node_pool else {
+                continue;
+            };
+            let c = counts.entry(pool.clone()).or_default();
+            c.nodes += 1;
+            if !node.ready || node.marked_for_deletion {
+                c.disrupting += 1;
+            }
+        }
+        for (pool, n) in extra {
+            let c = counts.entry(pool.clone()).or_default();
+            c.nodes += n;
+            c.disrupting += n;
+        }
+        counts
+    }
+
+    fn mapping(
+        &self,
+        reason: DisruptionReason,
+        wave_disrupting: &BTreeMap<String, usize>,
+    ) -> BudgetMapping {
+        BudgetMapping::build(
+            self.input.pools.iter().map(|p| &p.budgets),
+            &self.counts(wave_disrupting),
+            self.now,
+            reason,
+        )
+    }
+
+    /// `NewCandidate`'s checks; `Err` says why the node is not a candidate at all.
+    fn candidate(&self, n: usize) -> Result<Cand, Blocker> {
+        let node = &self.nodes[n];
+        if !node.managed || node.node_pool.is_none() {
+            return Err(Blocker::NotManaged);
+        }
+        let pool = *self
+            .pool_index
+            .get(node.node_pool.as_ref().expect("checked"))
+            .ok_or(Blocker::NodePoolNotFound)?;
+        if !node.node.initialized {
+            return Err(Blocker::NotInitialized);
+        }
+        if node.marked_for_deletion {
+            return Err(Blocker::Deleting);
+        }
+        if node.nominated {
+            return Err(Blocker::Nominated);
+        }
+        if node.do_not_disrupt {
+            return Err(Blocker::DoNotDisruptNode);
+        }
+        let pod_block = node.pods.iter().find_map(|p| match &p.blocks {
+            Some(PodBlock::DoNotDisrupt(pod)) => Some(Blocker::DoNotDisruptPod(pod.clone())),
+            Some(PodBlock::Pdb(_, pdb)) => Some(Blocker::Pdb(pdb.clone())),
+            None => None,
+        });
+        let reschedule_cost = crate::timing::reschedule_disruption_cost(
+            node.pods
+                .iter()
+                .filter(|p| p.reschedulable)
+                .map(|p| p.eviction_cost),
+        );
+        let settings = &self.input.pools[pool];
+        Ok(Cand {
+            node: n,
+            pool,
+            price: node.price,
+            instance_type: node
+                .label(l::INSTANCE_TYPE)
+                .and_then(|t| self.type_index.get(t).copied()),
+            reschedule_cost,
+            empty: reschedule_cost <= crate::timing::PER_NODE_BASE_DISRUPTION_COST,
+            consolidatable: consolidatable(
+                settings.consolidate_after,
+                node.initialized_at.or(Some(node.created)),
+                node.last_pod_event,
+                node.consolidatable_condition,
+                self.now,
+            ),
+            pod_block,
+        })
+    }
+
+    fn candidates(&self, exclude: &BTreeSet<usize>) -> Vec<Cand> {
+        self.live()
+            .filter(|n| !exclude.contains(n))
+            .filter_map(|n| self.candidate(n).ok())
+            .collect()
+    }
+
+    fn pool_name(&self, c: &Cand) -> &str {
+        &self.input.pools[c.pool].name
+    }
+
+    fn node_name(&self, n: usize) -> String {
+        self.nodes[n].name().to_string()
+    }
+}
+
+fn running(p: &Pod) -> RunningPod {
+    RunningPod {
+        namespace: p.namespace.clone(),
+        labels: p.labels.clone(),
+        pod_anti_affinity: p.pod_anti_affinity.clone(),
+    }
+}
+
+fn add_pod(node: &mut NodeInput, bp: BoundPod) {
+    let mut r = bp.pod.requests.clone();
+    r.pods = 1;
+    node.node.requested.add(&r);
+    node.node
+        .host_ports
+        .extend(bp.pod.host_ports.iter().cloned());
+    node.node.pods.push(running(&bp.pod));
+    node.pods.push(bp);
+}
+
+/// A consolidation decision before it becomes a command.
+struct Decision {
+    candidates: Vec<usize>,
+    sim: Sim,
+    replacements: Vec<Replacement>,
+    savings: f64,
+    method: Method,
+}
+
+/// The outcome of `computeConsolidation` for a set of candidates.
+enum Computed {
+    Valid(Decision),
+    Invalid(Blocker, String),
+}
+
+struct Engine<'a> {
+    w: World<'a>,
+    commands: Vec<Command>,
+    /// Why a node that was looked at was not chosen (latest reason wins).
+    why: BTreeMap<usize, (Blocker, String)>,
+    /// Upstream passes (loops) needed.
+    pub passes: usize,
+}
+
+impl<'a> Engine<'a> {
+    fn note(&mut self, n: usize, b: Blocker, why: String) {
+        self.why.insert(n, (b, why));
+    }
+
+    /// `computeConsolidation`.
+    fn compute(&mut self, cands: &[&Cand], multi: bool) -> Result<Computed, Error> {
+        let nodes: Vec<usize> = cands.iter().map(|c| c.node).collect();
+        let sim = self.w.simulate(&nodes)?;
+        if let Some(f) = sim.failure.clone() {
+            return Ok(Computed::Invalid(Blocker::PodsDoNotFit, f));
+        }
+        let total: f64 = cands.iter().map(|c| c.price).sum();
+        if sim.claims.is_empty() {
+            return Ok(Computed::Valid(Decision {
+                candidates: nodes,
+                sim,
+                replacements: Vec::new(),
+                savings: total,
+                method: if multi {
+                    Method::MultiNodeConsolidation
+                } else {
+                    Method::SingleNodeConsolidation
+                },
+            }));
+        }
+        if sim.claims.len() != 1 {
+            return Ok(Computed::Invalid(
+                Blocker::NoCheaperPlacement,
+                format!(
+                    "its pods would need {} new nodes (consolidation replaces with at most one)",
+                    sim.claims.len()
+                ),
+            ));
+        }
+        let priced: Option<Vec<PricedCandidate<'a>>> =
+            cands.iter().map(|c| self.w.priced(c)).collect();
+        let Some(priced) = priced else {
+            return Ok(Computed::Invalid(
+                Blocker::Unpriceable,
+                "its instance type is not in the catalog, so it cannot be priced".into(),
+            ));
+        };
+        let claim = self.w.replacement_claim(&sim.claims[0], &sim);
+        let claim = match price_replacement(&priced, claim, self.w.opts.spot_to_spot_consolidation)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(Computed::Invalid(
+                    Blocker::NoCheaperPlacement,
+                    e.to_string(),
+                ))
+            }
+        };
+        let claim =
+            if multi {
+                match filter_out_same_instance_type(claim, &priced) {
+                    Ok(c) if !c.types.is_empty() => c,
+                    _ => return Ok(Computed::Invalid(
+                        Blocker::NoCheaperPlacement,
+                        "the only replacements are as dear as one of the nodes (deleting would do)"
+                            .into(),
+                    )),
+                }
+            } else {
+                claim
+            };
+        let pool = sim.claims[0].node_pool.clone();
+        let Some(r) = self.w.replacement(&claim, &pool) else {
+            return Ok(Computed::Invalid(
+                Blocker::NoCheaperPlacement,
+                "no available offering for the replacement".into(),
+            ));
+        };
+        let savings = total - r.price_per_hour;
+        Ok(Computed::Valid(Decision {
+            candidates: nodes,
+            sim,
+            replacements: vec![r],
+            savings,
+            method: if multi {
+                Method::MultiNodeConsolidation
+            } else {
+                Method::SingleNodeConsolidation
+            },
+        }))
+    }
+
+    fn command(&mut self, reason: Reason, wave: u32, d: Decision, explanation: String) {
+        let pools: Vec<String> = d
+            .candidates
+            .iter()
+            .map(|&n| self.w.nodes[n].node_pool.clone().unwrap_or_default())
+            .collect();
+        let names: Vec<String> = d.candidates.iter().map(|&n| self.w.node_name(n)).collect();
+        for &n in &d.candidates {
+            self.why.remove(&n);
+        }
+        self.w.apply(&d.candidates, &d.sim, &d.replacements);
+        self.commands.push(Command {
+            reason,
+            wave,
+            candidates: names,
+            replacements: d.replacements,
+            savings_per_hour: round6(d.savings),
+            explanation,
+            method: d.method,
+            node_pools: pools,
+        });
+    }
+
+    /// The claims a simulation launches, one replacement each (as the scheduler priced them
+    /// when no offering passes the claim requirements here).
+    fn replacements_of(&self, sim: &Sim) -> Vec<Replacement> {
+        sim.claims
+            .iter()
+            .map(|c| {
+                let claim = self.w.replacement_claim(c, sim);
+                self.w
+                    .replacement(&claim, &c.node_pool)
+                    .unwrap_or_else(|| Replacement {
+                        instance_type: c.instance_type.clone(),
+                        instance_types: c.instance_types.to_vec(),
+                        zone: c.zone.clone(),
+                        capacity_type: c.capacity_type.clone(),
+                        price_per_hour: c.price_per_hour,
+                        node_pool: c.node_pool.clone(),
+                        requirements: Some(claim.requirements),
+                    })
+            })
+            .collect()
+    }
+
+    /// Forceful expiration: every expired NodeClaim, in wave 1. Returns the expired nodes per
+    /// NodePool.
+    fn expiration(&mut self) -> Result<BTreeMap<String, usize>, Error> {
+        let expired: Vec<usize> = self
+            .w
+            .live()
+            .filter(|&n| {
+                let node = &self.w.nodes[n];
+                node.managed
+                    && !node.marked_for_deletion
+                    && is_expired(node.created, node.expire_after, self.w.now)
+            })
+            .collect();
+        let mut per_pool: BTreeMap<String, usize> = BTreeMap::new();
+        for &n in &expired {
+            let node = &self.w.nodes[n];
+            if node.node.initialized && node.ready {
+                if let Some(p) = &node.node_pool {
+                    *per_pool.entry(p.clone()).or_default() += 1;
+                }
+            }
+        }
+        if expired.is_empty() {
+            return Ok(per_pool);
+        }
+        let sim = self.w.simulate(&expired)?;
+        let replacements = self.replacements_of(&sim);
+        let total: f64 = expired.iter().map(|&n| self.w.nodes[n].price).sum();
+        let new: f64 = replacements.iter().map(|r| r.price_per_hour).sum();
+        let mut text = format!(
+            "{} reached expireAfter; expiration is forceful: the NodeClaim is deleted regardless of budgets, PDBs and do-not-disrupt",
+            list(&expired.iter().map(|&n| self.w.node_name(n)).collect::<Vec<_>>())
+        );
+        let tgps: BTreeSet<String> = expired
+            .iter()
+            .filter_map(|&n| self.w.nodes[n].termination_grace_period)
+            .map(|d| format!("{d:#}"))
+            .collect();
+        if !tgps.is_empty() {
+            text.push_str(&format!(
+                "; pods still blocked by a PDB or do-not-disrupt are removed after terminationGracePeriod ({})",
+                tgps.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        text.push_str(&replacement_text(&replacements, "the provisioner launches"));
+        if let Some(f) = &sim.failure {
+            text.push_str(&format!("; warning: {f}"));
+        }
+        let d = Decision {
+            candidates: expired,
+            sim,
+            replacements,
+            savings: total - new,
+            method: Method::Expiration,
+        };
+        self.command(Reason::Expired, 1, d, text);
+        Ok(per_pool)
+    }
+
+    /// `emptiness.go`: every empty consolidatable candidate within budget, in one command.
+    fn emptiness(
+        &mut self,
+        wave: u32,
+        disrupting: &mut BTreeMap<String, usize>,
+        exclude: &BTreeSet<usize>,
+    ) -> Result<bool, Error> {
+        let mut budget = self.w.mapping(DisruptionReason::Empty, disrupting);
+        let mut cands: Vec<Cand> = self
+            .w
+            .candidates(exclude)
+            .into_iter()
+            .filter(|c| {
+                let s = &self.w.input.pools[c.pool];
+                c.empty
+                    && !s.is_static
+                    && c.pod_block.is_none()
+                    && c.consolidatable == Consolidatable::Yes
+            })
+            .collect();
+        sort_by_savings_ratio(&mut cands, &self.w);
+        let mut chosen = Vec::new();
+        for c in &cands {
+            let pool = self.w.pool_name(c).to_string();
+            if budget.take(&pool) {
+                chosen.push(c.clone());
+            } else {
+                let why = budget.explain_blocked(&pool, Some(&self.w.input.pools[c.pool].budgets));
+                self.note(c.node, Blocker::Budget(DisruptionReason::Empty), why);
+            }
+        }
+        if chosen.is_empty() {
+            return Ok(false);
+        }
+        let nodes: Vec<usize> = chosen.iter().map(|c| c.node).collect();
+        let sim = self.w.simulate(&nodes)?;
+        let replacements = self.replacements_of(&sim);
+        let total: f64 = chosen.iter().map(|c| c.price).sum();
+        let new: f64 = replacements.iter().map(|r| r.price_per_hour).sum();
+        for c in &chosen {
+            *disrupting
+                .entry(self.w.pool_name(c).to_string())
+                .or_default() += 1;
+        }
+        let mut text = format!(
+            "{} {} no pod that would need rescheduling (DaemonSet and static pods do not count) and {} been so for consolidateAfter; deleting saves {}",
+            list(&nodes.iter().map(|&n| self.w.node_name(n)).collect::<Vec<_>>()),
+            if nodes.len() == 1 { "has" } else { "have" },
+            if nodes.len() == 1 { "has" } else { "have" },
+            money(total - new)
+        );
+        text.push_str(&replacement_text(&replacements, "the provisioner launches"));
+        let d = Decision {
+            candidates: nodes,
+            sim,
+            replacements,
+            savings: total - new,
+            method: Method::Emptiness,
+        };
+        self.command(Reason::Empty, wave, d, text);
+        Ok(true)
+    }
+
+    /// `drift.go`: drifted candidates, oldest drift first, empty ones first; each whose pods
+    /// fit elsewhere becomes a command with the simulated replacements.
+    fn drift(
+        &mut self,
+        wave: u32,
+        disrupting: &mut BTreeMap<String, usize>,
+        exclude: &mut BTreeSet<usize>,
+        one: bool,
+    ) -> Result<bool, Error> {
+        let mut budget = self.w.mapping(DisruptionReason::Drifted, disrupting);
+        let mut cands: Vec<Cand> = self
+            .w
+            .candidates(exclude)
+            .into_iter()
+            .filter(|c| {
+                self.w.nodes[c.node].drift.is_some() && !self.w.input.pools[c.pool].is_static
+            })
+            .collect();
+        // Drift is eventual: with a terminationGracePeriod the pod checks do not apply.
+        cands.retain(|c| match &c.pod_block {
+            Some(b) if self.w.nodes[c.node].termination_grace_period.is_none() => {
+                let d = self.w.nodes[c.node].drift.as_ref().expect("drifted");
+                let why = format!(
+                    "drifted ({}: {}) but {}",
+                    d.reason.as_str(),
+                    d.detail,
+                    blocker_text(b)
+                );
+                self.why.insert(c.node, (b.clone(), why));
+                false
+            }
+            _ => true,
+        });
+        cands.sort_by(|a, b| {
+            let (da, db) = (
+                self.w.nodes[a.node].drift.as_ref().expect("drifted"),
+                self.w.nodes[b.node].drift.as_ref().expect("drifted"),
+            );
+            let ea = self.w.nodes[a.node].pods.iter().any(|p| p.reschedulable);
+            let eb = self.w.nodes[b.node].pods.iter().any(|p| p.reschedulable);
+            ea.cmp(&eb)
+                .then(da.since.cmp(&db.since))
+                .then_with(|| self.w.nodes[a.node].name().cmp(self.w.nodes[b.node].name()))
+        });
+        let mut acted = false;
+        for c in cands {
+            if exclude.contains(&c.node) || self.w.gone[c.node] {
+                continue;
+            }
+            let pool = self.w.pool_name(&c).to_string();
+            if budget.remaining(&pool) == 0 {
+                let why = budget.explain_blocked(&pool, Some(&self.w.input.pools[c.pool].budgets));
+                self.note(c.node, Blocker::Budget(DisruptionReason::Drifted), why);
+                continue;
+            }
+            let sim = self.w.simulate(&[c.node])?;
+            let d = self.w.nodes[c.node].drift.clone().expect("drifted");
+            if let Some(f) = &sim.failure {
+                let why = format!("drifted ({}) but {f}", d.reason.as_str());
+                self.note(c.node, Blocker::PodsDoNotFit, why);
+                continue;
+            }
+            budget.take(&pool);
+            *disrupting.entry(pool).or_default() += 1;
+            let replacements = self.replacements_of(&sim);
+            let new: f64 = replacements.iter().map(|r| r.price_per_hour).sum();
+            let mut text = format!(
+                "{} drifted ({}: {})",
+                self.w.node_name(c.node),
+                d.reason.as_str(),
+                d.detail
+            );
+            text.push_str(&replacement_text(&replacements, "replaced by"));
+            if replacements.is_empty() {
+                text.push_str("; its pods fit on the remaining nodes");
+            }
+            for (n, _) in &sim.placed {
+                exclude.insert(*n);
+            }
+            let dec = Decision {
+                candidates: vec![c.node],
+                sim,
+                replacements,
+                savings: c.price - new,
+                method: Method::Drift,
+            };
+            self.command(Reason::Drifted, wave, dec, text);
+            acted = true;
+            if one {
+                break;
+            }
+        }
+        Ok(acted)
+    }
+
+    fn consolidation_candidates(&mut self, exclude: &BTreeSet<usize>) -> Vec<Cand> {
+        let cands = self.w.candidates(exclude);
+        let mut out = Vec::new();
+        for c in cands {
+            let s = &self.w.input.pools[c.pool];
+            let node = &self.w.nodes[c.node];
+            let blocked = if s.is_static {
+                Some((
+                    Blocker::StaticNodePool,
+                    "its NodePool is static (spec.replicas)".to_string(),
+                ))
+            } else if c.instance_type.is_none()
+                || node.label(l::CAPACITY_TYPE).is_none()
+                || node.label(l::ZONE).is_none()
+            {
+                Some((
+                    Blocker::Unpriceable,
+                    "its instance type, zone or capacity type is unknown, so it cannot be priced"
+                        .to_string(),
+                ))
+            } else if s.consolidate_after.is_none() {
+                Some((
+                    Blocker::ConsolidationDisabled,
+                    format!("NodePool {:?} has consolidateAfter: Never", s.name),
+                ))
+            } else if c.empty {
+                // Empty nodes are emptiness's.
+                Some((Blocker::Needed, String::new()))
+            } else if s.policy == ConsolidationPolicy::WhenEmpty {
+                Some((
+                    Blocker::WhenEmptyPolicy,
+                    format!(
+                        "NodePool {:?} has consolidationPolicy WhenEmpty and the node is not empty",
+                        s.name
+                    ),
+                ))
+            } else if let Consolidatable::NotYet { at } = c.consolidatable {
+                Some((
+                    Blocker::ConsolidateAfter,
+                    format!(
+                        "consolidateAfter has not elapsed since its last pod event (consolidatable from {at})"
+                    ),
+                ))
+            } else if c.consolidatable != Consolidatable::Yes {
+                Some((Blocker::NotInitialized, "not initialized".to_string()))
+            } else {
+                c.pod_block.as_ref().map(|b| (b.clone(), blocker_text(b)))
+            };
+            match blocked {
+                // Empty nodes are emptiness's; say nothing here.
+                Some((Blocker::Needed, _)) => {}
+                Some((b, why)) => self.note(c.node, b, why),
+                None => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// Multi-node consolidation: upstream's binary search over the budget-filtered prefix.
+    fn multi_node(
+        &mut self,
+        cands: &[Cand],
+        budget: &mut BudgetMapping,
+        cap: usize,
+    ) -> Result<Option<Decision>, Error> {
+        let mut usable: Vec<&Cand> = Vec::new();
+        let mut b = budget.clone();
+        for c in cands {
+            let pool = self.w.pool_name(c).to_string();
+            if b.take(&pool) {
+                usable.push(c);
+            }
+        }
+        if usable.len() < 2 {
+            return Ok(None);
+        }
+        let mut lo = 1usize;
+        let mut hi = if usable.len() <= cap {
+            usable.len() - 1
+        } else {
+            cap
+        };
+        let mut best = None;
+        while lo <= hi {
+            let mid = (lo + hi) / 2;
+            match self.compute(&usable[..=mid], true)? {
+                Computed::Valid(d) if d.savings >= self.w.opts.min_savings_per_hour => {
+                    best = Some(d);
+                    lo = mid + 1;
+                }
+                _ => hi = mid - 1,
+            }
+        }
+        if let Some(d) = &best {
+            for &n in &d.candidates {
+                let pool = self.w.nodes[n].node_pool.clone().unwrap_or_default();
+                budget.take(&pool);
+            }
+        }
+        Ok(best)
+    }
+
+    /// Single-node consolidation: candidates interleaved across NodePools; the first valid
+    /// command wins.
+    fn single_node(
+        &mut self,
+        cands: &[Cand],
+        budget: &mut BudgetMapping,
+    ) -> Result<Option<Decision>, Error> {
+        let mut by_pool: BTreeMap<usize, Vec<&Cand>> = BTreeMap::new();
+        for c in cands {
+            by_pool.entry(c.pool).or_default().push(c);
+        }
+        let max = by_pool.values().map(Vec::len).max().unwrap_or(0);
+        let mut order = Vec::new();
+        for i in 0..max {
+            for v in by_pool.values() {
+                if let Some(c) = v.get(i) {
+                    order.push(*c);
+                }
+            }
+        }
+        for c in order {
+            let pool = self.w.pool_name(c).to_string();
+            if budget.remaining(&pool) == 0 {
+                let why = budget.explain_blocked(&pool, Some(&self.w.input.pools[c.pool].budgets));
+                self.note(
+                    c.node,
+                    Blocker::Budget(DisruptionReason::Underutilized),
+                    why,
+                );
+                continue;
+            }
+            match self.compute(&[c], false)? {
+                Computed::Valid(d) if d.savings >= self.w.opts.min_savings_per_hour => {
+                    budget.take(&pool);
+                    return Ok(Some(d));
+                }
+                Computed::Valid(d) => self.note(
+                    c.node,
+                    Blocker::NoCheaperPlacement,
+                    format!(
+                        "consolidating it would save only {}, below the minimum saving of {}",
+                        money(d.savings),
+                        money(self.w.opts.min_savings_per_hour)
+                    ),
+                ),
+                Computed::Invalid(b, why) => self.note(c.node, b, why),
+            }
+        }
+        Ok(None)
+    }
+
+    fn consolidation_text(&self, d: &Decision) -> String {
+        let names: Vec<String> = d.candidates.iter().map(|&n| self.w.node_name(n)).collect();
+        let total: f64 = d.candidates.iter().map(|&n| self.w.nodes[n].price).sum();
+        let pods = d
+            .sim
+            .origin
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Origin::Bound {
+                        deleting: false,
+                        ..
+                    }
+                )
+            })
+            .count();
+        if d.replacements.is_empty() {
+            format!(
+                "the {pods} pod(s) of {} fit on the remaining nodes; deleting {} saves {}",
+                list(&names),
+                if names.len() == 1 { "it" } else { "them" },
+                money(d.savings)
+            )
+        } else {
+            let r = &d.replacements[0];
+            format!(
+                "the {pods} pod(s) of {} ({} together) fit on one cheaper {} {} node ({}){}; saves {}",
+                list(&names),
+                money(total),
+                r.capacity_type,
+                r.instance_type,
+                money(r.price_per_hour),
+                if r.instance_types.len() > 1 {
+                    format!(", launched from {} types", r.instance_types.len())
+                } else {
+                    String::new()
+                },
+                money(d.savings)
+            )
+        }
+    }
+
+    /// Consolidation within a wave; `one` stops after the first command (upstream).
+    fn consolidation(
+        &mut self,
+        wave: u32,
+        disrupting: &mut BTreeMap<String, usize>,
+        exclude: &mut BTreeSet<usize>,
+        one: bool,
+    ) -> Result<bool, Error> {
+        let mut acted = false;
+        loop {
+            let mut budget = self.w.mapping(DisruptionReason::Underutilized, disrupting);
+            let mut cands = self.consolidation_candidates(exclude);
+            if cands.is_empty() {
+                break;
+            }
+            sort_by_savings_ratio(&mut cands, &self.w);
+            let cap = if one {
+                MULTI_NODE_MAX_CANDIDATES
+            } else {
+                usize::MAX
+            };
+            let mut d = self.multi_node(&cands, &mut budget, cap)?;
+            if d.is_none() {
+                d = self.single_node(&cands, &mut budget)?;
+            }
+            let Some(d) = d else { break };
+            for &n in &d.candidates {
+                let pool = self.w.nodes[n].node_pool.clone().unwrap_or_default();
+                *disrupting.entry(pool).or_default() += 1;
+            }
+            for (n, _) in &d.sim.placed {
+                exclude.insert(*n);
+            }
+            let text = self.consolidation_text(&d);
+            self.command(Reason::Underutilized, wave, d, text);
+            acted = true;
+            if one {
+                break;
+            }
+        }
+        Ok(acted)
+    }
+
+    /// The nodes never chosen, with the last reason seen (or a fresh look).
+    fn unchosen(&mut self) -> Vec<Unchosen> {
+        let disrupted: BTreeSet<&str> = self
+            .commands
+            .iter()
+            .flat_map(|c| c.candidates.iter().map(String::as_str))
+            .collect();
+        let mut out = Vec::new();
+        for n in 0..self.w.input.nodes.len() {
+            let name = self.w.input.nodes[n].name();
+            if disrupted.contains(name) {
+                continue;
+            }
+            let (blocker, reason) = match self.why.get(&n) {
+                Some((b, w)) => (b.clone(), w.clone()),
+                None => match self.w.candidate(n) {
+                    Err(b) => (b.clone(), blocker_text(&b)),
+                    Ok(c) => match &c.pod_block {
+                        Some(b) => (b.clone(), blocker_text(b)),
+                        None => (
+                            Blocker::Needed,
+                            "no cheaper placement: its pods need it as it is".to_string(),
+                        ),
+                    },
+                },
+            };
+            out.push(Unchosen {
+                node: name.to_string(),
+                reason,
+                blocker,
+            });
+        }
+        out
+    }
+}
+
+fn sort_by_savings_ratio(cands: &mut [Cand], w: &World<'_>) {
+    cands.sort_by(|a, b| {
+        b.savings_ratio()
+            .total_cmp(&a.savings_ratio())
+            .then_with(|| w.nodes[a.node].name().cmp(w.nodes[b.node].name()))
+    });
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn list(names: &[String]) -> String {
+    match names {
+        [] => "no node".into(),
+        [one] => format!("node {one}"),
+        many if many.len() <= 6 => format!("nodes {}", many.join(", ")),
+        many => format!("nodes {} and {} more", many[..5].join(", "), many.len() - 5),
+    }
+}
+
+fn replacement_text(rs: &[Replacement], verb: &str) -> String {
+    if rs.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = rs
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} ({})",
+                r.capacity_type,
+                r.instance_type,
+                money(r.price_per_hour)
+            )
+        })
+        .collect();
+    format!("; {verb} {}", parts.join(", "))
+}
+
+/// A sentence for a blocker without more context.
+pub fn blocker_text(b: &Blocker) -> String {
+    match b {
+        Blocker::NotManaged => "not managed by Karpenter (no NodePool label or NodeClaim)".into(),
+        Blocker::NodePoolNotFound => "its NodePool is not in the input".into(),
+        Blocker::NotInitialized => "not initialized yet".into(),
+        Blocker::Deleting => "already being deleted or disrupted".into(),
+        Blocker::Nominated => "nominated for pending pods".into(),
+        Blocker::DoNotDisruptNode => "the node is annotated karpenter.sh/do-not-disrupt".into(),
+        Blocker::DoNotDisruptPod(p) => {
+            format!("pod {p} is annotated karpenter.sh/do-not-disrupt")
+        }
+        Blocker::Pdb(p) => format!("PodDisruptionBudget {p} allows no eviction now"),
+        Blocker::Budget(r) => format!("the NodePool's disruption budget for {r} is used up"),
+        Blocker::ConsolidateAfter => "consolidateAfter has not elapsed".into(),
+        Blocker::ConsolidationDisabled => "consolidateAfter is Never".into(),
+        Blocker::WhenEmptyPolicy => {
+            "consolidationPolicy WhenEmpty and the node is not empty".into()
+        }
+        Blocker::StaticNodePool => "its NodePool is static".into(),
+        Blocker::Unpriceable => "it cannot be priced".into(),
+        Blocker::PodsDoNotFit => "its pods do not fit elsewhere".into(),
+        Blocker::NoCheaperPlacement => "no cheaper placement for its pods".into(),
+        Blocker::Needed => "no cheaper placement: its pods need it as it is".into(),
+    }
+}
+
+/// What the engine reports besides the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Upstream controller passes that issued a command (Karpenter mode: one per wave).
+    pub passes: usize,
+    /// Scheduling simulations run.
+    pub simulations: usize,
+}
+
+/// Compute the whole plan.
+pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Error> {
+    let before: f64 = input.nodes.iter().map(|n| n.price).sum();
+    let mut e = Engine {
+        w: World::new(input, opts),
+        commands: Vec::new(),
+        why: BTreeMap::new(),
+        passes: 0,
+    };
+    // Expired nodes are deleted in wave 1 and count as disrupting in that wave's budgets.
+    let mut expired_disrupting = e.expiration()?;
+    let karpenter = opts.strategy == Strategy::Karpenter;
+    let mut wave = 1;
+    while wave <= opts.max_waves {
+        let mut disrupting: BTreeMap<String, usize> = std::mem::take(&mut expired_disrupting);
+        let mut exclude: BTreeSet<usize> = BTreeSet::new();
+        let acted = if karpenter {
+            e.emptiness(wave, &mut disrupting, &exclude)?
+                || e.drift(wave, &mut disrupting, &mut exclude, true)?
+                || e.consolidation(wave, &mut disrupting, &mut exclude, true)?
+        } else {
+            let a = e.emptiness(wave, &mut disrupting, &exclude)?;
+            let b = e.drift(wave, &mut disrupting, &mut exclude, false)?;
+            let c = e.consolidation(wave, &mut disrupting, &mut exclude, false)?;
+            a || b || c
+        };
+        if !acted {
+            break;
+        }
+        e.passes += 1;
+        wave += 1;
+    }
+    let unchosen = e.unchosen();
+    let after: f64 = e.w.live().map(|n| e.w.nodes[n].price).sum();
+    let stats = Stats {
+        passes: e.passes,
+        simulations: e.w.simulations,
+    };
+    Ok((
+        Plan {
+            commands: e.commands,
+            unchosen,
+            price_per_hour_before: round6(before),
+            price_per_hour_after: round6(after),
+        },
+        stats,
+    ))
+}
