@@ -629,6 +629,19 @@ struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
+    /// A pod blocker, mentioning drift when the node is drifted.
+    fn pod_block_text(&self, n: usize, b: &Blocker) -> String {
+        match &self.w.nodes[n].drift {
+            Some(d) => format!(
+                "drifted ({}: {}) but {} (set terminationGracePeriod on the NodePool to bound how long this may block)",
+                d.reason.as_str(),
+                d.detail,
+                blocker_text(b)
+            ),
+            None => blocker_text(b),
+        }
+    }
+
     fn note(&mut self, n: usize, b: Blocker, why: String) {
         self.why.insert(n, (b, why));
     }
@@ -904,13 +917,7 @@ impl<'a> Engine<'a> {
         // Drift is eventual: with a terminationGracePeriod the pod checks do not apply.
         cands.retain(|c| match &c.pod_block {
             Some(b) if self.w.nodes[c.node].termination_grace_period.is_none() => {
-                let d = self.w.nodes[c.node].drift.as_ref().expect("drifted");
-                let why = format!(
-                    "drifted ({}: {}) but {}",
-                    d.reason.as_str(),
-                    d.detail,
-                    blocker_text(b)
-                );
+                let why = self.pod_block_text(c.node, b);
                 self.why.insert(c.node, (b.clone(), why));
                 false
             }
@@ -1024,7 +1031,9 @@ impl<'a> Engine<'a> {
             } else if c.consolidatable != Consolidatable::Yes {
                 Some((Blocker::NotInitialized, "not initialized".to_string()))
             } else {
-                c.pod_block.as_ref().map(|b| (b.clone(), blocker_text(b)))
+                c.pod_block
+                    .as_ref()
+                    .map(|b| (b.clone(), self.pod_block_text(c.node, b)))
             };
             match blocked {
                 // Empty nodes are emptiness's; say nothing here.
@@ -1235,7 +1244,7 @@ impl<'a> Engine<'a> {
                 None => match self.w.candidate(n) {
                     Err(b) => (b.clone(), blocker_text(&b)),
                     Ok(c) => match &c.pod_block {
-                        Some(b) => (b.clone(), blocker_text(b)),
+                        Some(b) => (b.clone(), self.pod_block_text(n, b)),
                         None => (
                             Blocker::Needed,
                             "no cheaper placement: its pods need it as it is".to_string(),

@@ -17,3 +17,8 @@ pub mod timing;
 pub use engine::{plan, Error, Stats};
 pub use input::{BoundPod, DisruptionInput, NodeInput, Options, PodBlock, Strategy};
 pub use plan::{Blocker, Command, Plan, Reason, Replacement, Unchosen};
+
+#[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
+mod testkit;

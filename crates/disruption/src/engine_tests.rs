@@ -1,0 +1,880 @@
+//! Scenario tests of the engine, per rule, and a replay check used by the property tests.
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::jiff::SignedDuration;
+use karpenter_api::sh::v1;
+use karpenter_scheduling::instancetype::{ON_DEMAND, SPOT};
+use karpenter_scheduling::labels as l;
+use karpenter_scheduling::{solve, ExistingNode, Problem, SolveOptions};
+
+use crate::drift::{Drift, DriftReason};
+use crate::input::{DisruptionInput, Options, PodBlock, Strategy};
+use crate::plan::{Blocker, Plan, Reason};
+use crate::testkit::*;
+
+fn run(input: &DisruptionInput, strategy: Strategy) -> Plan {
+    let opts = Options {
+        strategy,
+        ..Options::default()
+    };
+    crate::plan(input, &opts).unwrap().0
+}
+
+fn budget(nodes: &str) -> v1::Disruption {
+    v1::Disruption {
+        budgets: Some(vec![v1::Budget {
+            nodes: Some(nodes.into()),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
+fn unchosen<'a>(plan: &'a Plan, node: &str) -> &'a crate::plan::Unchosen {
+    plan.unchosen
+        .iter()
+        .find(|u| u.node == node)
+        .unwrap_or_else(|| panic!("{node} not in unchosen: {:#?}", plan.unchosen))
+}
+
+/// Replays a plan wave by wave in the scheduler, independently of the engine: in each wave the
+/// candidates go, replacements come up empty, and every reschedulable pod of a removed node
+/// must fit on what is left (no new node). Also checks every candidate existed once, the
+/// budgets (`nodes: k` without schedule, per pool and wave, expiration aside) and that
+/// `pricePerHourAfter` is the price of what is left.
+pub fn replay(input: &DisruptionInput, plan: &Plan, budget_per_pool: Option<usize>) {
+    let its = &input.instance_types;
+    let mut nodes: Vec<(
+        ExistingNode,
+        Vec<karpenter_scheduling::Pod>,
+        f64,
+        Option<String>,
+    )> = input
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                n.node.clone(),
+                n.pods
+                    .iter()
+                    .filter(|p| p.reschedulable)
+                    .map(|p| p.pod.clone())
+                    .collect(),
+                n.price,
+                n.node_pool.clone(),
+            )
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    let waves: BTreeSet<u32> = plan.commands.iter().map(|c| c.wave).collect();
+    let mut prev = 0;
+    for w in waves {
+        assert_eq!(w, prev + 1, "waves are consecutive");
+        prev = w;
+        let cmds: Vec<_> = plan.commands.iter().filter(|c| c.wave == w).collect();
+        let mut per_pool: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut pods = Vec::new();
+        for c in &cmds {
+            for name in &c.candidates {
+                assert!(seen.insert(name.clone()), "{name} disrupted twice");
+                let i = nodes
+                    .iter()
+                    .position(|n| &n.0.name == name)
+                    .unwrap_or_else(|| panic!("candidate {name} does not exist in wave {w}"));
+                let (_, ps, _, pool) = nodes.remove(i);
+                let e = per_pool.entry(pool.unwrap_or_default()).or_default();
+                if c.reason == Reason::Expired {
+                    e.0 += 1;
+                } else {
+                    e.1 += 1;
+                }
+                pods.extend(ps);
+            }
+        }
+        if let Some(k) = budget_per_pool {
+            for (pool, (expired, graceful)) in &per_pool {
+                assert!(
+                    *graceful <= k.saturating_sub(*expired),
+                    "wave {w}: pool {pool} disrupts {graceful} nodes gracefully ({expired} expired), budget {k}"
+                );
+            }
+        }
+        for c in &cmds {
+            for (i, r) in c.replacements.iter().enumerate() {
+                let it = find(its, &r.instance_type);
+                assert!(c.replacements.len() == 1 || r.price_per_hour > 0.0);
+                let mut labels = it.labels.clone();
+                let name = format!("replay-{w}-{}-{i}", c.candidates.join("+"));
+                labels.insert(l::ZONE.into(), r.zone.clone());
+                labels.insert(l::CAPACITY_TYPE.into(), r.capacity_type.clone());
+                labels.insert(l::NODEPOOL.into(), r.node_pool.clone());
+                labels.insert(l::HOSTNAME.into(), name.clone());
+                nodes.push((
+                    ExistingNode {
+                        name,
+                        labels,
+                        capacity: it.capacity.clone(),
+                        allocatable: it.allocatable.clone(),
+                        initialized: true,
+                        ..Default::default()
+                    },
+                    Vec::new(),
+                    r.price_per_hour,
+                    Some(r.node_pool.clone()),
+                ));
+            }
+        }
+        let problem = Problem {
+            instance_types: its.clone(),
+            node_pools: Vec::new(), // no new nodes: everything must fit
+            daemon_sets: input.daemon_sets.clone(),
+            existing_nodes: nodes.iter().map(|n| n.0.clone()).collect(),
+            pods: pods.clone(),
+        };
+        let sol = solve(&problem, &SolveOptions::default()).unwrap();
+        assert!(
+            sol.pending.is_empty(),
+            "wave {w}: {} pod(s) stranded, e.g. {}: {}",
+            sol.pending.len(),
+            problem.pods[sol.pending[0].pod].name,
+            sol.pending[0].reason
+        );
+        for (name, ps) in &sol.existing_nodes {
+            let n = nodes.iter_mut().find(|n| &n.0.name == name).unwrap();
+            for &p in ps {
+                let mut r = problem.pods[p].requests.clone();
+                r.pods = 1;
+                n.0.requested.add(&r);
+                n.1.push(problem.pods[p].clone());
+            }
+        }
+    }
+    let after: f64 = nodes.iter().map(|n| n.2).sum();
+    assert!(
+        (after - plan.price_per_hour_after).abs() < 1e-6,
+        "after {after} vs plan {}",
+        plan.price_per_hour_after
+    );
+    for u in &plan.unchosen {
+        assert!(
+            !seen.contains(&u.node),
+            "{} both disrupted and unchosen",
+            u.node
+        );
+    }
+}
+
+#[test]
+fn empty_nodes_are_deleted_in_one_command() {
+    let its = catalog();
+    let m5 = find(&its, "m5.large");
+    let nodes = vec![
+        node("a", "default", m5, "us-east-1a", ON_DEMAND, vec![]),
+        node("b", "default", m5, "us-east-1a", ON_DEMAND, vec![]),
+        node(
+            "c",
+            "default",
+            m5,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-1", 1500, 5))],
+        ),
+    ];
+    let np = nodepool("default", |np| np.spec.disruption = Some(budget("100%")));
+    let inp = input(&[(np, &[ON_DEMAND])], nodes);
+    for s in [Strategy::Karpenter, Strategy::Default] {
+        let plan = run(&inp, s);
+        assert_eq!(plan.commands.len(), 1, "{s:?}: {:#?}", plan.commands);
+        let c = &plan.commands[0];
+        assert_eq!(c.reason, Reason::Empty);
+        assert_eq!(c.candidates, ["a", "b"]);
+        assert!(c.replacements.is_empty());
+        assert!((c.savings_per_hour - 0.192).abs() < 1e-9);
+        assert!((plan.price_per_hour_before - 0.288).abs() < 1e-9);
+        assert!((plan.price_per_hour_after - 0.096).abs() < 1e-9);
+        assert_eq!(unchosen(&plan, "c").blocker, Blocker::NoCheaperPlacement);
+        replay(&inp, &plan, None);
+    }
+}
+
+#[test]
+fn underutilized_nodes_are_merged_and_a_big_one_replaced_by_a_cheaper_one() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let xxl = find(&its, "m5.2xlarge");
+    let nodes = vec![
+        node(
+            "a",
+            "default",
+            xl,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-1", 1000, 2))],
+        ),
+        node(
+            "b",
+            "default",
+            xl,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-2", 1000, 2))],
+        ),
+        node(
+            "c",
+            "default",
+            xxl,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("db-1", 500, 1))],
+        ),
+    ];
+    let np = nodepool("default", |np| np.spec.disruption = Some(budget("100%")));
+    let inp = input(&[(np, &[ON_DEMAND])], nodes);
+    for s in [Strategy::Karpenter, Strategy::Default] {
+        let plan = run(&inp, s);
+        replay(&inp, &plan, None);
+        assert!(plan
+            .commands
+            .iter()
+            .all(|c| c.reason == Reason::Underutilized));
+        assert!(
+            plan.price_per_hour_after < plan.price_per_hour_before - 0.3,
+            "{s:?}: {} → {}: {:#?}",
+            plan.price_per_hour_before,
+            plan.price_per_hour_after,
+            plan.commands
+        );
+        // Every replacement is strictly cheaper than what it replaces.
+        for c in &plan.commands {
+            assert!(c.savings_per_hour > 0.0, "{c:?}");
+            assert!(!c.explanation.is_empty());
+        }
+    }
+}
+
+#[test]
+fn no_command_when_the_replacement_would_not_be_cheaper() {
+    let its = catalog();
+    let c5 = find(&its, "c5.large");
+    // 1.5 CPU and 3 GiB: c5.large is the cheapest type that fits; nothing cheaper exists.
+    let nodes = vec![node(
+        "a",
+        "default",
+        c5,
+        "us-east-1a",
+        ON_DEMAND,
+        vec![bound(pod("web-1", 1500, 3))],
+    )];
+    let inp = input(&[(nodepool("default", |_| {}), &[ON_DEMAND])], nodes);
+    for s in [Strategy::Karpenter, Strategy::Default] {
+        let plan = run(&inp, s);
+        assert!(plan.commands.is_empty(), "{:#?}", plan.commands);
+        let u = unchosen(&plan, "a");
+        assert_eq!(u.blocker, Blocker::NoCheaperPlacement);
+        assert!(u.reason.contains("cheaper"), "{}", u.reason);
+    }
+}
+
+#[test]
+fn no_same_type_replacement_and_no_command_that_strands_a_pod() {
+    let its = catalog();
+    let l = find(&its, "m5.large");
+    // Two m5.large at 1.5 CPU and 5 GiB each: they cannot share a node, the c5.large is too
+    // small, and an m5.large replacing one is not cheaper.
+    let nodes = vec![
+        node(
+            "a",
+            "default",
+            l,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-1", 1500, 5))],
+        ),
+        node(
+            "b",
+            "default",
+            l,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-2", 1500, 5))],
+        ),
+    ];
+    let inp = input(&[(nodepool("default", |_| {}), &[ON_DEMAND])], nodes);
+    for s in [Strategy::Karpenter, Strategy::Default] {
+        let plan = run(&inp, s);
+        assert!(plan.commands.is_empty(), "{s:?}: {:#?}", plan.commands);
+    }
+    // A pod too big for any other node: never a delete.
+    let big = find(&its, "m5.4xlarge");
+    let nodes = vec![
+        node(
+            "a",
+            "default",
+            big,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("huge-1", 14000, 50))],
+        ),
+        node(
+            "b",
+            "default",
+            l,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-1", 500, 1))],
+        ),
+    ];
+    let inp = input(&[(nodepool("default", |_| {}), &[ON_DEMAND])], nodes);
+    let plan = run(&inp, Strategy::Default);
+    replay(&inp, &plan, None);
+    assert!(plan
+        .commands
+        .iter()
+        .all(|c| !c.candidates.contains(&"a".to_string())));
+}
+
+#[test]
+fn do_not_disrupt_pods_and_nodes_and_pdbs_block() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let mk = |name: &str, b: Option<PodBlock>| {
+        let p = pod(&format!("{name}-pod"), 200, 1);
+        node(
+            name,
+            "default",
+            xl,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![match b {
+                Some(b) => blocked(p, b),
+                None => bound(p),
+            }],
+        )
+    };
+    let mut dnd_node = mk("node-annotated", None);
+    dnd_node.do_not_disrupt = true;
+    let nodes = vec![
+        mk(
+            "pod-annotated",
+            Some(PodBlock::DoNotDisrupt("default/pod-annotated-pod".into())),
+        ),
+        mk(
+            "pdb",
+            Some(PodBlock::Pdb(
+                "default/pdb-pod".into(),
+                "default/web".into(),
+            )),
+        ),
+        dnd_node,
+        node(
+            "big",
+            "default",
+            find(&its, "m5.4xlarge"),
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("x-1", 100, 1))],
+        ),
+    ];
+    let inp = input(
+        &[(
+            nodepool("default", |np| np.spec.disruption = Some(budget("100%"))),
+            &[ON_DEMAND],
+        )],
+        nodes,
+    );
+    for s in [Strategy::Karpenter, Strategy::Default] {
+        let plan = run(&inp, s);
+        replay(&inp, &plan, None);
+        let disrupted: Vec<&String> = plan.commands.iter().flat_map(|c| &c.candidates).collect();
+        assert!(
+            !disrupted
+                .iter()
+                .any(|n| ["pod-annotated", "pdb", "node-annotated"].contains(&n.as_str())),
+            "{s:?}: {disrupted:?}"
+        );
+        assert!(
+            disrupted.iter().any(|n| *n == "big"),
+            "{s:?}: the unblocked node moves: {:#?}",
+            plan.commands
+        );
+        assert_eq!(
+            unchosen(&plan, "pod-annotated").blocker,
+            Blocker::DoNotDisruptPod("default/pod-annotated-pod".into())
+        );
+        assert!(unchosen(&plan, "pod-annotated")
+            .reason
+            .contains("do-not-disrupt"));
+        assert_eq!(
+            unchosen(&plan, "pdb").blocker,
+            Blocker::Pdb("default/web".into())
+        );
+        assert!(unchosen(&plan, "pdb")
+            .reason
+            .contains("PodDisruptionBudget default/web"));
+        assert_eq!(
+            unchosen(&plan, "node-annotated").blocker,
+            Blocker::DoNotDisruptNode
+        );
+    }
+}
+
+#[test]
+fn budgets_bound_each_wave() {
+    let its = catalog();
+    let m5 = find(&its, "m5.large");
+    let nodes: Vec<_> = (0..10)
+        .map(|i| {
+            node(
+                &format!("n{i}"),
+                "default",
+                m5,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![],
+            )
+        })
+        .collect();
+    let np = nodepool("default", |np| np.spec.disruption = Some(budget("2")));
+    let inp = input(&[(np, &[ON_DEMAND])], nodes);
+    for s in [Strategy::Karpenter, Strategy::Default] {
+        let plan = run(&inp, s);
+        replay(&inp, &plan, Some(2));
+        assert_eq!(plan.commands.len(), 5, "{s:?}");
+        assert!(plan.commands.iter().all(|c| c.candidates.len() == 2));
+        assert_eq!(plan.commands.last().unwrap().wave, 5);
+        assert_eq!(plan.price_per_hour_after, 0.0);
+    }
+    // A percentage: 10% of 10 nodes → 1 per wave, then of 9 → 1 (rounded up), ...
+    let nodes: Vec<_> = (0..10)
+        .map(|i| {
+            node(
+                &format!("n{i}"),
+                "default",
+                m5,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![],
+            )
+        })
+        .collect();
+    let inp = input(&[(nodepool("default", |_| {}), &[ON_DEMAND])], nodes);
+    let plan = run(&inp, Strategy::Default);
+    replay(&inp, &plan, Some(1));
+    assert_eq!(plan.commands.len(), 10);
+    // Nodes already disrupting count against the budget; a zero budget blocks with a reason.
+    let mut nodes: Vec<_> = (0..4)
+        .map(|i| {
+            node(
+                &format!("n{i}"),
+                "default",
+                m5,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![],
+            )
+        })
+        .collect();
+    nodes[0].ready = false;
+    nodes[0].pods.clear();
+    let np = nodepool("default", |np| np.spec.disruption = Some(budget("1")));
+    let inp = input(&[(np, &[ON_DEMAND])], nodes);
+    let plan = run(&inp, Strategy::Default);
+    assert!(
+        plan.commands.is_empty(),
+        "the NotReady node uses the only disruption: {:#?}",
+        plan.commands
+    );
+    let u = unchosen(&plan, "n1");
+    assert_eq!(
+        u.blocker,
+        Blocker::Budget(crate::budget::DisruptionReason::Empty)
+    );
+    assert!(
+        u.reason.contains("allows 1 of its 4") && u.reason.contains("1 already disrupting"),
+        "{}",
+        u.reason
+    );
+}
+
+#[test]
+fn per_reason_budget_blocks_consolidation_but_not_emptiness() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let nodes = vec![
+        node("empty", "default", xl, "us-east-1a", ON_DEMAND, vec![]),
+        node(
+            "a",
+            "default",
+            xl,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-1", 500, 1))],
+        ),
+        node(
+            "b",
+            "default",
+            xl,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-2", 500, 1))],
+        ),
+    ];
+    let np = nodepool("default", |np| {
+        np.spec.disruption = Some(v1::Disruption {
+            budgets: Some(vec![
+                v1::Budget {
+                    nodes: Some("100%".into()),
+                    ..Default::default()
+                },
+                v1::Budget {
+                    nodes: Some("0".into()),
+                    reasons: Some(vec!["Underutilized".into()]),
+                    ..Default::default()
+                },
+            ]),
+            ..Default::default()
+        })
+    });
+    let inp = input(&[(np, &[ON_DEMAND])], nodes);
+    let plan = run(&inp, Strategy::Default);
+    assert_eq!(plan.commands.len(), 1);
+    assert_eq!(plan.commands[0].reason, Reason::Empty);
+    assert_eq!(
+        unchosen(&plan, "a").blocker,
+        Blocker::Budget(crate::budget::DisruptionReason::Underutilized)
+    );
+}
+
+#[test]
+fn consolidate_after_and_policy() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let mut recent = node(
+        "recent",
+        "default",
+        xl,
+        "us-east-1a",
+        ON_DEMAND,
+        vec![bound(pod("web-1", 500, 1))],
+    );
+    recent.last_pod_event = Some(now() - SignedDuration::from_secs(60));
+    let old = node(
+        "old",
+        "default",
+        xl,
+        "us-east-1a",
+        ON_DEMAND,
+        vec![bound(pod("web-2", 500, 1))],
+    );
+    let np = nodepool("default", |np| {
+        np.spec.disruption = Some(v1::Disruption {
+            consolidate_after: Some("5m".into()),
+            budgets: Some(vec![v1::Budget {
+                nodes: Some("100%".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        })
+    });
+    let inp = input(&[(np, &[ON_DEMAND])], vec![recent, old]);
+    let plan = run(&inp, Strategy::Default);
+    replay(&inp, &plan, None);
+    assert_eq!(plan.commands.len(), 1);
+    assert_eq!(plan.commands[0].candidates, ["old"]);
+    let u = unchosen(&plan, "recent");
+    assert_eq!(u.blocker, Blocker::ConsolidateAfter);
+    assert!(u.reason.contains("2026-03-02T12:04:00Z"), "{}", u.reason);
+    // WhenEmpty: non-empty nodes stay; Never: nothing happens, not even to empty nodes.
+    for (policy, after) in [("WhenEmpty", "0s"), ("WhenEmptyOrUnderutilized", "Never")] {
+        let nodes = vec![
+            node(
+                "a",
+                "default",
+                xl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-1", 500, 1))],
+            ),
+            node(
+                "b",
+                "default",
+                xl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-2", 500, 1))],
+            ),
+            node("e", "default", xl, "us-east-1a", ON_DEMAND, vec![]),
+        ];
+        let np = nodepool("default", |np| {
+            np.spec.disruption = Some(v1::Disruption {
+                consolidation_policy: Some(policy.into()),
+                consolidate_after: Some(after.into()),
+                budgets: Some(vec![v1::Budget {
+                    nodes: Some("100%".into()),
+                    ..Default::default()
+                }]),
+            })
+        });
+        let inp = input(&[(np, &[ON_DEMAND])], nodes);
+        let plan = run(&inp, Strategy::Default);
+        let want = if after == "Never" {
+            Blocker::ConsolidationDisabled
+        } else {
+            Blocker::WhenEmptyPolicy
+        };
+        assert_eq!(unchosen(&plan, "a").blocker, want, "{policy}/{after}");
+        if after == "Never" {
+            assert!(plan.commands.is_empty());
+        } else {
+            assert_eq!(plan.commands.len(), 1);
+            assert_eq!(plan.commands[0].reason, Reason::Empty);
+        }
+    }
+}
+
+#[test]
+fn drift_replaces_and_terminationgraceperiod_makes_it_eventual() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let drift = Drift {
+        reason: DriftReason::AMIDrift,
+        since: now(),
+        detail: "the node runs ami-old".into(),
+    };
+    // Fully used node: its pods need a replacement.
+    let mut a = node(
+        "a",
+        "default",
+        xl,
+        "us-east-1a",
+        ON_DEMAND,
+        vec![bound(pod("web-1", 3000, 10))],
+    );
+    a.drift = Some(drift.clone());
+    let mut b = node(
+        "b",
+        "default",
+        xl,
+        "us-east-1a",
+        ON_DEMAND,
+        vec![blocked(
+            pod("db-1", 3000, 10),
+            PodBlock::Pdb("default/db-1".into(), "default/db".into()),
+        )],
+    );
+    b.drift = Some(drift.clone());
+    let inp = input(
+        &[(
+            nodepool("default", |np| np.spec.disruption = Some(budget("100%"))),
+            &[ON_DEMAND],
+        )],
+        vec![a.clone(), b.clone()],
+    );
+    for s in [Strategy::Karpenter, Strategy::Default] {
+        let plan = run(&inp, s);
+        replay(&inp, &plan, None);
+        assert_eq!(plan.commands.len(), 1, "{s:?}: {:#?}", plan.commands);
+        let c = &plan.commands[0];
+        assert_eq!(
+            (c.reason, c.candidates.as_slice()),
+            (Reason::Drifted, ["a".to_string()].as_slice())
+        );
+        assert_eq!(c.replacements.len(), 1);
+        assert!(c.explanation.contains("AMIDrift"), "{}", c.explanation);
+        let u = unchosen(&plan, "b");
+        assert_eq!(u.blocker, Blocker::Pdb("default/db".into()));
+        assert!(u.reason.contains("drifted"), "{}", u.reason);
+    }
+    // With a terminationGracePeriod the PDB no longer blocks drift.
+    b.termination_grace_period = Some(SignedDuration::from_hours(1));
+    let inp = input(
+        &[(
+            nodepool("default", |np| np.spec.disruption = Some(budget("100%"))),
+            &[ON_DEMAND],
+        )],
+        vec![a, b],
+    );
+    let plan = run(&inp, Strategy::Default);
+    replay(&inp, &plan, None);
+    let drifted: Vec<&String> = plan.commands.iter().flat_map(|c| &c.candidates).collect();
+    assert_eq!(drifted, ["a", "b"]);
+    // Karpenter: one drift command per pass.
+    let plan = run(&inp, Strategy::Karpenter);
+    assert_eq!(
+        plan.commands.iter().map(|c| c.wave).collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+#[test]
+fn expiration_is_forceful_and_first() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let mut a = node(
+        "a",
+        "default",
+        xl,
+        "us-east-1a",
+        ON_DEMAND,
+        vec![blocked(
+            pod("web-1", 3000, 10),
+            PodBlock::DoNotDisrupt("default/web-1".into()),
+        )],
+    );
+    a.created = now() - SignedDuration::from_hours(721);
+    a.termination_grace_period = Some(SignedDuration::from_hours(2));
+    let mut never = node(
+        "b",
+        "default",
+        xl,
+        "us-east-1a",
+        ON_DEMAND,
+        vec![bound(pod("web-2", 3000, 10))],
+    );
+    never.created = now() - SignedDuration::from_hours(10_000);
+    never.expire_after = None;
+    let np = nodepool("default", |np| np.spec.disruption = Some(budget("0")));
+    let inp = input(&[(np, &[ON_DEMAND])], vec![a, never]);
+    let plan = run(&inp, Strategy::Default);
+    replay(&inp, &plan, None);
+    assert_eq!(plan.commands.len(), 1);
+    let c = &plan.commands[0];
+    assert_eq!((c.reason, c.wave), (Reason::Expired, 1));
+    assert_eq!(c.candidates, ["a"]);
+    assert_eq!(c.replacements.len(), 1, "the provisioner re-plans its pod");
+    assert!(
+        c.explanation.contains("forceful") && c.explanation.contains("terminationGracePeriod (2h)"),
+        "{}",
+        c.explanation
+    );
+    assert_eq!(
+        unchosen(&plan, "b").blocker,
+        Blocker::Budget(crate::budget::DisruptionReason::Underutilized)
+    );
+}
+
+#[test]
+fn spot_to_spot_needs_the_gate() {
+    let its = catalog();
+    let xl = find(&its, "m5.2xlarge");
+    let nodes = vec![node(
+        "s",
+        "default",
+        xl,
+        "us-east-1a",
+        SPOT,
+        vec![bound(pod("web-1", 500, 1))],
+    )];
+    let inp = input(&[(nodepool("default", |_| {}), &[SPOT])], nodes);
+    let plan = run(&inp, Strategy::Default);
+    assert!(plan.commands.is_empty());
+    let u = unchosen(&plan, "s");
+    assert!(
+        u.reason.contains("SpotToSpotConsolidation is disabled"),
+        "{}",
+        u.reason
+    );
+    // With the gate, a catalog of 5 types has fewer than 15 cheaper ones.
+    let opts = Options {
+        spot_to_spot_consolidation: true,
+        ..Options::default()
+    };
+    let plan = crate::plan(&inp, &opts).unwrap().0;
+    assert!(plan.commands.is_empty());
+    assert!(
+        unchosen(&plan, "s").reason.contains("requires 15 cheaper"),
+        "{}",
+        unchosen(&plan, "s").reason
+    );
+    // Spot candidates that empty out are still deleted (no replacement needed).
+    let nodes = vec![
+        node(
+            "s1",
+            "default",
+            xl,
+            "us-east-1a",
+            SPOT,
+            vec![bound(pod("web-1", 500, 1))],
+        ),
+        node(
+            "s2",
+            "default",
+            xl,
+            "us-east-1a",
+            SPOT,
+            vec![bound(pod("web-2", 500, 1))],
+        ),
+    ];
+    let inp = input(
+        &[(
+            nodepool("default", |np| np.spec.disruption = Some(budget("100%"))),
+            &[SPOT],
+        )],
+        nodes,
+    );
+    let plan = run(&inp, Strategy::Karpenter);
+    replay(&inp, &plan, None);
+    assert_eq!(plan.commands.len(), 1);
+    assert!(plan.commands[0].replacements.is_empty());
+}
+
+#[test]
+fn unmanaged_uninitialized_and_deleting_nodes_are_not_candidates() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let mut unmanaged = node("u", "default", xl, "us-east-1a", ON_DEMAND, vec![]);
+    unmanaged.managed = false;
+    unmanaged.node_pool = None;
+    let mut uninit = node("i", "default", xl, "us-east-1a", ON_DEMAND, vec![]);
+    uninit.node.initialized = false;
+    let mut deleting = node("d", "default", xl, "us-east-1a", ON_DEMAND, vec![]);
+    deleting.marked_for_deletion = true;
+    let mut orphan = node("o", "gone", xl, "us-east-1a", ON_DEMAND, vec![]);
+    orphan.node_pool = Some("gone".into());
+    let inp = input(
+        &[(
+            nodepool("default", |np| np.spec.disruption = Some(budget("100%"))),
+            &[ON_DEMAND],
+        )],
+        vec![unmanaged, uninit, deleting, orphan],
+    );
+    let plan = run(&inp, Strategy::Default);
+    assert!(plan.commands.is_empty(), "{:#?}", plan.commands);
+    assert_eq!(unchosen(&plan, "u").blocker, Blocker::NotManaged);
+    assert_eq!(unchosen(&plan, "i").blocker, Blocker::NotInitialized);
+    assert_eq!(unchosen(&plan, "d").blocker, Blocker::Deleting);
+    assert_eq!(unchosen(&plan, "o").blocker, Blocker::NodePoolNotFound);
+}
+
+#[test]
+fn default_strategy_is_never_dearer_than_karpenter_here_and_needs_fewer_waves() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let nodes: Vec<_> = (0..12)
+        .map(|i| {
+            node(
+                &format!("n{i:02}"),
+                "default",
+                xl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod(&format!("web-{i}"), 700, 2))],
+            )
+        })
+        .collect();
+    let np = nodepool("default", |np| np.spec.disruption = Some(budget("50%")));
+    let inp = input(&[(np, &[ON_DEMAND])], nodes);
+    let k = run(&inp, Strategy::Karpenter);
+    let d = run(&inp, Strategy::Default);
+    replay(&inp, &k, Some(6));
+    replay(&inp, &d, Some(6));
+    assert!(
+        d.price_per_hour_after <= k.price_per_hour_after + 1e-9,
+        "{} vs {}",
+        d.price_per_hour_after,
+        k.price_per_hour_after
+    );
+    let waves = |p: &Plan| p.commands.iter().map(|c| c.wave).max().unwrap_or(0);
+    assert!(waves(&d) <= waves(&k), "{} vs {}", waves(&d), waves(&k));
+    assert!(d.price_per_hour_after < d.price_per_hour_before);
+}
