@@ -108,6 +108,8 @@ struct World<'a> {
     pool_index: BTreeMap<String, usize>,
     type_index: BTreeMap<String, usize>,
     new_nodes: usize,
+    /// Replacements launched in the current wave (uninitialized until it finishes).
+    launching: Vec<usize>,
     solve_opts: SolveOptions,
     /// Simulations run (for the report).
     simulations: usize,
@@ -145,8 +147,16 @@ impl<'a> World<'a> {
                 .map(|(i, t)| (t.name.clone(), i))
                 .collect(),
             new_nodes: 0,
+            launching: Vec::new(),
             solve_opts,
             simulations: 0,
+        }
+    }
+
+    /// The wave has finished: its replacements are initialized.
+    fn finish_wave(&mut self) {
+        for n in std::mem::take(&mut self.launching) {
+            self.nodes[n].node.initialized = true;
         }
     }
 
@@ -343,6 +353,7 @@ impl<'a> World<'a> {
             capacity_type: o.capacity_type.clone(),
             price_per_hour: o.price,
             node_pool: pool.to_string(),
+            name: String::new(),
             requirements: Some(claim.requirements.clone()),
         })
     }
@@ -395,6 +406,7 @@ impl<'a> World<'a> {
         }
         for ((claim, r), pods) in sim.claims.iter().zip(replacements).zip(launched) {
             let node = self.new_node(claim, r, pods);
+            self.launching.push(self.nodes.len());
             self.nodes.push(node);
             self.gone.push(false);
         }
@@ -406,8 +418,7 @@ impl<'a> World<'a> {
         r: &Replacement,
         pods: Vec<BoundPod>,
     ) -> NodeInput {
-        self.new_nodes += 1;
-        let name = format!("{}-replacement-{}", claim.node_pool, self.new_nodes);
+        let name = r.name.clone();
         let it = self
             .type_index
             .get(&r.instance_type)
@@ -445,7 +456,8 @@ impl<'a> World<'a> {
                 requested: claim.requests.clone(),
                 pods: Vec::new(),
                 host_ports: Vec::new(),
-                initialized: true,
+                // Launching during this wave; initialized when the wave has finished.
+                initialized: false,
             },
             node_pool: Some(claim.node_pool.clone()),
             managed: true,
@@ -729,7 +741,11 @@ impl<'a> Engine<'a> {
         }))
     }
 
-    fn command(&mut self, reason: Reason, wave: u32, d: Decision, explanation: String) {
+    fn command(&mut self, reason: Reason, wave: u32, mut d: Decision, explanation: String) {
+        for r in &mut d.replacements {
+            self.w.new_nodes += 1;
+            r.name = format!("{}-replacement-{}", r.node_pool, self.w.new_nodes);
+        }
         let pools: Vec<String> = d
             .candidates
             .iter()
@@ -738,6 +754,21 @@ impl<'a> Engine<'a> {
         let names: Vec<String> = d.candidates.iter().map(|&n| self.w.node_name(n)).collect();
         for &n in &d.candidates {
             self.why.remove(&n);
+        }
+        let mut placements = Vec::new();
+        for (n, ps) in &d.sim.placed {
+            for &p in ps {
+                if d.sim.origin[p] != Origin::Pending {
+                    placements.push((pod_key(&d.sim.pods[p]), self.w.node_name(*n)));
+                }
+            }
+        }
+        for (c, r) in d.sim.claims.iter().zip(&d.replacements) {
+            for &p in &c.pods {
+                if d.sim.origin[p] != Origin::Pending {
+                    placements.push((pod_key(&d.sim.pods[p]), r.name.clone()));
+                }
+            }
         }
         self.w.apply(&d.candidates, &d.sim, &d.replacements);
         self.commands.push(Command {
@@ -749,6 +780,7 @@ impl<'a> Engine<'a> {
             explanation,
             method: d.method,
             node_pools: pools,
+            placements,
         });
     }
 
@@ -768,6 +800,7 @@ impl<'a> Engine<'a> {
                         capacity_type: c.capacity_type.clone(),
                         price_per_hour: c.price_per_hour,
                         node_pool: c.node_pool.clone(),
+                        name: String::new(),
                         requirements: Some(claim.requirements),
                     })
             })
@@ -1363,6 +1396,7 @@ pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Er
             let c = e.consolidation(wave, &mut disrupting, &mut exclude, false)?;
             a || b || c
         };
+        e.w.finish_wave();
         if !acted {
             break;
         }

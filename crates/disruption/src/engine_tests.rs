@@ -42,6 +42,10 @@ fn unchosen<'a>(plan: &'a Plan, node: &str) -> &'a crate::plan::Unchosen {
 /// must fit on what is left (no new node). Also checks every candidate existed once, the
 /// budgets (`nodes: k` without schedule, per pool and wave, expiration aside) and that
 /// `pricePerHourAfter` is the price of what is left.
+/// A label naming each node in the replay, to pin pods where the engine put them
+/// (`kubernetes.io/hostname` is refused in pod selectors by Karpenter's rules).
+const PIN: &str = "replay.test/node";
+
 pub fn replay(input: &DisruptionInput, plan: &Plan, budget_per_pool: Option<usize>) {
     let its = &input.instance_types;
     let mut nodes: Vec<(
@@ -104,7 +108,8 @@ pub fn replay(input: &DisruptionInput, plan: &Plan, budget_per_pool: Option<usiz
                 let it = find(its, &r.instance_type);
                 assert!(c.replacements.len() == 1 || r.price_per_hour > 0.0);
                 let mut labels = it.labels.clone();
-                let name = format!("replay-{w}-{}-{i}", c.candidates.join("+"));
+                let name = r.name.clone();
+                let _ = i;
                 labels.insert(l::ZONE.into(), r.zone.clone());
                 labels.insert(l::CAPACITY_TYPE.into(), r.capacity_type.clone());
                 labels.insert(l::NODEPOOL.into(), r.node_pool.clone());
@@ -123,6 +128,22 @@ pub fn replay(input: &DisruptionInput, plan: &Plan, budget_per_pool: Option<usiz
                     Some(r.node_pool.clone()),
                 ));
             }
+        }
+        // Each pod goes where the engine says (pinned by hostname), so the scheduler checks that
+        // placement against resources, taints, affinities and spread, with no new node allowed.
+        let placements: BTreeMap<&str, &str> = cmds
+            .iter()
+            .flat_map(|c| c.placements.iter().map(|(p, n)| (p.as_str(), n.as_str())))
+            .collect();
+        for p in &mut pods {
+            let key = format!("{}/{}", p.namespace, p.name);
+            let target = placements
+                .get(key.as_str())
+                .unwrap_or_else(|| panic!("wave {w}: no placement for displaced pod {key}"));
+            p.node_selector.insert(PIN.into(), target.to_string());
+        }
+        for n in &mut nodes {
+            n.0.labels.insert(PIN.into(), n.0.name.clone());
         }
         let problem = Problem {
             instance_types: its.clone(),
@@ -877,4 +898,151 @@ fn default_strategy_is_never_dearer_than_karpenter_here_and_needs_fewer_waves() 
     let waves = |p: &Plan| p.commands.iter().map(|c| c.wave).max().unwrap_or(0);
     assert!(waves(&d) <= waves(&k), "{} vs {}", waves(&d), waves(&k));
     assert!(d.price_per_hour_after < d.price_per_hour_before);
+}
+
+mod props {
+    use super::{blocked, bound, budget, catalog, input, node, nodepool, pod, replay};
+    use super::{BTreeMap, DisruptionInput, Options, PodBlock, ON_DEMAND, SPOT};
+    use crate::input::NodeInput;
+    use crate::input::Strategy as Mode;
+    use karpenter_scheduling::labels as l;
+    use karpenter_scheduling::model::{LabelSelector, PodAffinityTerm};
+    use proptest::prelude::{any, prop, prop_assert, prop_assert_eq, proptest, ProptestConfig};
+    use proptest::strategy::Strategy;
+
+    #[derive(Debug, Clone)]
+    struct NodeSpec {
+        pool: usize,
+        ty: usize,
+        zone: bool,
+        spot: bool,
+        pods: Vec<(i64, i64, u8)>,
+    }
+
+    fn node_spec() -> impl Strategy<Value = NodeSpec> {
+        (
+            0usize..2,
+            0usize..5,
+            any::<bool>(),
+            prop::bool::weighted(0.2),
+            prop::collection::vec((100i64..2500, 1i64..7, 0u8..10), 0..5),
+        )
+            .prop_map(|(pool, ty, zone, spot, pods)| NodeSpec {
+                pool,
+                ty,
+                zone,
+                spot,
+                pods,
+            })
+    }
+
+    fn build(specs: &[NodeSpec], budget_k: usize, spot_pool: bool) -> DisruptionInput {
+        let its = catalog();
+        let mut nodes: Vec<NodeInput> = Vec::new();
+        for (i, s) in specs.iter().enumerate() {
+            let it = &its[s.ty];
+            let pool = if s.pool == 0 { "a" } else { "b" };
+            let ct = if s.spot && spot_pool && pool == "b" {
+                SPOT
+            } else {
+                ON_DEMAND
+            };
+            let zone = if s.zone { "us-east-1a" } else { "us-east-1b" };
+            let mut used = karpenter_scheduling::Resources::default();
+            let mut pods = Vec::new();
+            for (j, &(cpu, mem, kind)) in s.pods.iter().enumerate() {
+                // db pods (kind 7) repel each other per host, so at most one per node.
+                let app = if kind == 7 {
+                    "db"
+                } else {
+                    ["web", "api"][usize::from(kind) % 2]
+                };
+                if kind == 7
+                    && pods.iter().any(|b: &crate::input::BoundPod| {
+                        b.pod.labels.get("app").is_some_and(|a| a == "db")
+                    })
+                {
+                    continue;
+                }
+                let mut p = pod(&format!("{app}-{i}-{j}"), cpu, mem);
+                let mut need = used.clone();
+                need.add(&p.requests);
+                need.pods += 1;
+                if !need.fits(&it.allocatable) {
+                    continue;
+                }
+                if kind == 7 {
+                    // One db per host, hard.
+                    p.pod_anti_affinity = vec![PodAffinityTerm {
+                        label_selector: LabelSelector {
+                            match_labels: BTreeMap::from([("app".into(), app.into())]),
+                            ..Default::default()
+                        },
+                        namespaces: vec![],
+                        topology_key: l::HOSTNAME.into(),
+                    }];
+                }
+                used = need;
+                pods.push(match kind {
+                    8 => blocked(p, PodBlock::DoNotDisrupt(format!("default/{app}-{i}-{j}"))),
+                    9 => blocked(
+                        p,
+                        PodBlock::Pdb(format!("default/{app}-{i}-{j}"), "default/pdb".into()),
+                    ),
+                    _ => bound(p),
+                });
+            }
+            nodes.push(node(&format!("n{i:02}"), pool, it, zone, ct, pods));
+        }
+        let np = |name: &str| {
+            nodepool(name, |np| {
+                np.spec.disruption = Some(budget(&budget_k.to_string()))
+            })
+        };
+        let b_cts: &[&str] = if spot_pool {
+            &[SPOT, ON_DEMAND]
+        } else {
+            &[ON_DEMAND]
+        };
+        input(&[(np("a"), &[ON_DEMAND]), (np("b"), b_cts)], nodes)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        /// Applying the commands never strands a pod (nor breaks its anti-affinity), never
+        /// exceeds a budget, and never raises $/h, in either strategy.
+        #[test]
+        fn plans_are_safe(
+            specs in prop::collection::vec(node_spec(), 1..8),
+            k in 1usize..4,
+            spot_pool in any::<bool>(),
+            gate in any::<bool>(),
+        ) {
+            let inp = build(&specs, k, spot_pool);
+            for strategy in [Mode::Karpenter, Mode::Default] {
+                let opts = Options { strategy, spot_to_spot_consolidation: gate, ..Options::default() };
+                let (plan, _) = crate::plan(&inp, &opts).unwrap();
+                replay(&inp, &plan, Some(k));
+                prop_assert!(plan.price_per_hour_after <= plan.price_per_hour_before + 1e-9,
+                    "{strategy:?}: {} -> {}", plan.price_per_hour_before, plan.price_per_hour_after);
+                for c in &plan.commands {
+                    prop_assert!(c.savings_per_hour >= 0.0, "{c:?}");
+                }
+                // Every node is either disrupted or explained.
+                let disrupted = plan
+                    .commands
+                    .iter()
+                    .flat_map(|c| &c.candidates)
+                    .filter(|n| inp.nodes.iter().any(|x| x.name() == n.as_str()))
+                    .count();
+                prop_assert_eq!(disrupted + plan.unchosen.len(), inp.nodes.len());
+                // Blocked nodes are never disrupted.
+                for n in &inp.nodes {
+                    if n.pods.iter().any(|p| p.blocks.is_some()) {
+                        prop_assert!(!plan.commands.iter().any(|c| c.candidates.iter().any(|x| x == n.name())));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -85,6 +85,10 @@ pub struct Replacement {
     /// The NodePool the NodeClaim belongs to.
     #[serde(skip)]
     pub node_pool: String,
+    /// The name the plan gives the new node (`<nodepool>-replacement-<n>`), so that a later
+    /// command may name it as a candidate.
+    #[serde(skip)]
+    pub name: String,
     /// The NodeClaim's requirements (capacity type pinned as the price rules require).
     #[serde(skip)]
     pub requirements: Option<Requirements>,
@@ -112,6 +116,10 @@ pub struct Command {
     /// The candidates' NodePools (for budget accounting), parallel to `candidates`.
     #[serde(skip)]
     pub node_pools: Vec<String>,
+    /// Where the simulation puts each displaced pod: `(namespace/name, node)`, the node being
+    /// an existing one or a replacement's [`Replacement::name`] (what `run` nominates).
+    #[serde(skip)]
+    pub placements: Vec<(String, String)>,
 }
 
 impl Command {
@@ -214,12 +222,14 @@ mod tests {
                     capacity_type: "on-demand".into(),
                     price_per_hour: 0.096,
                     node_pool: "default".into(),
+                    name: "default-replacement-1".into(),
                     requirements: None,
                 }],
                 savings_per_hour: 0.288,
                 explanation: "why".into(),
                 method: Method::MultiNodeConsolidation,
                 node_pools: vec!["default".into(), "default".into()],
+                placements: Vec::new(),
             }],
             unchosen: vec![Unchosen {
                 node: "n3".into(),
