@@ -1046,3 +1046,104 @@ mod props {
         }
     }
 }
+
+#[test]
+fn commands_are_revalidated_against_fresh_state() {
+    use crate::engine::{validate, ValidationError};
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let xxl = find(&its, "m5.2xlarge");
+    let nodes = vec![
+        node(
+            "a",
+            "default",
+            xl,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-1", 1000, 2))],
+        ),
+        node(
+            "b",
+            "default",
+            xl,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-2", 1000, 2))],
+        ),
+        node("e1", "default", xxl, "us-east-1a", ON_DEMAND, vec![]),
+        node("e2", "default", xxl, "us-east-1a", ON_DEMAND, vec![]),
+    ];
+    let np = nodepool("default", |np| np.spec.disruption = Some(budget("100%")));
+    let inp = input(&[(np, &[ON_DEMAND])], nodes);
+    let opts = Options::default();
+    let plan = crate::plan(&inp, &opts).unwrap().0;
+    let empty = plan
+        .commands
+        .iter()
+        .find(|c| c.reason == Reason::Empty)
+        .unwrap()
+        .clone();
+    assert_eq!(empty.candidates, ["e1", "e2"]);
+    // Unchanged state: valid as is.
+    assert_eq!(
+        validate(&inp, &empty, &opts).unwrap().candidates,
+        empty.candidates
+    );
+    // A pod landed on e1 meanwhile: emptiness keeps e2 only.
+    let mut changed = inp.clone();
+    changed.nodes[2].pods.push(bound(pod("late-1", 100, 1)));
+    let v = validate(&changed, &empty, &opts).unwrap();
+    assert_eq!(v.candidates, ["e2"]);
+    assert!((v.savings_per_hour - 0.384).abs() < 1e-9);
+    // Both gained pods: nothing left.
+    changed.nodes[3].pods.push(bound(pod("late-2", 100, 1)));
+    assert!(matches!(
+        validate(&changed, &empty, &opts),
+        Err(ValidationError::Churn(2))
+    ));
+    // A budget now at zero.
+    let mut zero = inp.clone();
+    zero.pools[0] = crate::timing::PoolSettings::from_nodepool(&nodepool("default", |np| {
+        np.spec.disruption = Some(budget("0"))
+    }))
+    .unwrap();
+    assert!(matches!(
+        validate(&zero, &empty, &opts),
+        Err(ValidationError::Budget(_))
+    ));
+    // Consolidation: a candidate that became do-not-disrupt invalidates the whole command.
+    let cons = crate::plan::Command {
+        reason: Reason::Underutilized,
+        wave: 1,
+        candidates: vec!["a".into()],
+        replacements: vec![],
+        savings_per_hour: 0.192,
+        explanation: String::new(),
+        method: crate::plan::Method::SingleNodeConsolidation,
+        node_pools: vec!["default".into()],
+        placements: vec![],
+    };
+    assert!(validate(&inp, &cons, &opts).is_ok());
+    let mut dnd = inp.clone();
+    dnd.nodes[0].do_not_disrupt = true;
+    assert!(matches!(
+        validate(&dnd, &cons, &opts),
+        Err(ValidationError::Churn(1))
+    ));
+    // Its pods no longer fit elsewhere: b filled up and the empty nodes are gone.
+    let mut full = inp.clone();
+    full.nodes.truncate(2);
+    full.nodes[1].pods.push(bound(pod("big-1", 2900, 10)));
+    full.nodes[1]
+        .node
+        .requested
+        .add(&karpenter_scheduling::Resources::cpu_mem(2900, 10 * GI));
+    let r = validate(&full, &cons, &opts);
+    assert!(
+        matches!(
+            r,
+            Err(ValidationError::Changed(_)) | Err(ValidationError::Scheduling(_))
+        ),
+        "{r:?}"
+    );
+}
