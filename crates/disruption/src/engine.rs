@@ -30,7 +30,7 @@ use karpenter_scheduling::labels as l;
 use karpenter_scheduling::model::RunningPod;
 use karpenter_scheduling::{
     solve, ExistingNode, InstanceType, NodeClaimPlan, Pod, Problem, Requirement, Requirements,
-    SolveOptions,
+    Resources, SolveOptions,
 };
 
 use crate::budget::{BudgetMapping, DisruptionReason, PoolCounts};
@@ -586,6 +586,55 @@ impl<'a> World<'a> {
             .filter(|n| !exclude.contains(n))
             .filter_map(|n| self.candidate(n).ok())
             .collect()
+    }
+
+    /// A necessary condition for a single-node consolidation, checked before simulating: a
+    /// delete needs the pods' requests within the other nodes' free room; a replace needs a
+    /// type cheaper than the node whose allocatable, with that free room, holds them. When
+    /// neither holds the simulation would fail too, so it is skipped.
+    fn cannot_improve(&self, c: &Cand) -> Option<String> {
+        let node = &self.nodes[c.node];
+        let mut need = Resources::default();
+        for p in node.pods.iter().filter(|p| p.reschedulable) {
+            let mut r = p.pod.requests.clone();
+            r.pods = 1;
+            need.add(&r);
+        }
+        if need.pods == 0 {
+            return None;
+        }
+        let mut free = Resources::default();
+        for n in self.live() {
+            let o = &self.nodes[n];
+            if n == c.node || o.marked_for_deletion || !o.node.initialized {
+                continue;
+            }
+            let mut f = o.node.allocatable.clone();
+            f.sub(&o.node.requested);
+            f.floor_zero();
+            free.add(&f);
+        }
+        if need.fits(&free) {
+            return None;
+        }
+        let cheaper_fits = self.input.instance_types.iter().any(|t| {
+            let cheapest = t
+                .offerings
+                .iter()
+                .filter(|o| o.available)
+                .map(|o| o.price)
+                .fold(f64::MAX, f64::min);
+            cheapest < c.price && need.fits_with(&Resources::default(), &{
+                let mut cap = free.clone();
+                cap.add(&t.allocatable);
+                cap
+            })
+        });
+        (!cheaper_fits).then(|| {
+            format!(
+                "no cheaper placement: its pods need {need}, the other nodes have {free} free, and no cheaper instance type would hold the rest"
+            )
+        })
     }
 
     fn pool_name(&self, c: &Cand) -> &str {
@@ -1151,6 +1200,10 @@ impl<'a> Engine<'a> {
                     Blocker::Budget(DisruptionReason::Underutilized),
                     why,
                 );
+                continue;
+            }
+            if let Some(why) = self.w.cannot_improve(c) {
+                self.note(c.node, Blocker::NoCheaperPlacement, why);
                 continue;
             }
             match self.compute(&[c], false)? {
