@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::jiff::Timestamp;
 use karpenter_scheduling::labels as l;
-use karpenter_scheduling::model::RunningPod;
+use karpenter_scheduling::model::{RunningPod, Taint, TaintEffect};
 use karpenter_scheduling::{
     solve, ExistingNode, InstanceType, NodeClaimPlan, Pod, Problem, Requirement, Requirements,
     Resources, SolveOptions,
@@ -40,6 +40,9 @@ use crate::price::{
     filter_out_same_instance_type, price_replacement, PricedCandidate, ReplacementClaim,
 };
 use crate::timing::{consolidatable, is_expired, Consolidatable, ConsolidationPolicy};
+
+/// The taint that keeps simulated pods off nodes inside their `consolidateAfter` window.
+const UNDER_CONSOLIDATE_AFTER_TAINT: &str = "karpenter.sh/simulation-under-consolidate-after";
 
 /// Upstream's cap on multi-node consolidation candidates.
 pub const MULTI_NODE_MAX_CANDIDATES: usize = 100;
@@ -153,6 +156,33 @@ impl<'a> World<'a> {
         }
     }
 
+    /// `IsUnderConsolidateAfter`: a managed, initialized node whose last pod event is more
+    /// recent than its NodePool's `consolidateAfter`.
+    fn under_consolidate_after(&self, n: usize) -> bool {
+        let node = &self.nodes[n];
+        let Some(pool) = node
+            .node_pool
+            .as_ref()
+            .and_then(|p| self.pool_index.get(p))
+            .map(|&i| &self.input.pools[i])
+        else {
+            return false;
+        };
+        if !node.managed || !node.node.initialized || node.consolidatable_condition {
+            return false;
+        }
+        matches!(
+            consolidatable(
+                pool.consolidate_after,
+                node.initialized_at.or(Some(node.created)),
+                node.last_pod_event,
+                false,
+                self.now,
+            ),
+            Consolidatable::NotYet { .. }
+        )
+    }
+
     /// The wave has finished: its replacements are initialized.
     fn finish_wave(&mut self) {
         for n in std::mem::take(&mut self.launching) {
@@ -172,8 +202,12 @@ impl<'a> World<'a> {
     }
 
     /// `SimulateScheduling`: the pods of `candidates`, of deleting nodes and the pending pods,
-    /// on every other live node plus new NodeClaims.
-    fn simulate(&mut self, candidates: &[usize]) -> Result<Sim, Error> {
+    /// on every other live node plus new NodeClaims. A consolidation simulation
+    /// (`IsConsolidationSimulation`, v1.14) keeps pods off managed nodes still inside their
+    /// `consolidateAfter` window; here they get a NoSchedule taint no pod tolerates, which
+    /// also keeps pending pods and pods of deleting nodes off them (upstream lets those
+    /// through), so it errs on the side of no command.
+    fn simulate(&mut self, candidates: &[usize], consolidation: bool) -> Result<Sim, Error> {
         self.simulations += 1;
         let cset: BTreeSet<usize> = candidates.iter().copied().collect();
         let mut pods = Vec::new();
@@ -202,7 +236,15 @@ impl<'a> World<'a> {
                 }
                 continue;
             }
-            existing.push(node.node.clone());
+            let mut en = node.node.clone();
+            if consolidation && self.under_consolidate_after(n) {
+                en.taints.push(Taint {
+                    key: UNDER_CONSOLIDATE_AFTER_TAINT.into(),
+                    value: String::new(),
+                    effect: TaintEffect::NoSchedule,
+                });
+            }
+            existing.push(en);
             existing_idx.push(n);
         }
         let problem = Problem {
@@ -469,8 +511,9 @@ impl<'a> World<'a> {
             created: self.now,
             initialized_at: Some(self.now),
             last_pod_event: None,
-            consolidatable_condition: settings
-                .is_some_and(|s| s.consolidate_after.is_some_and(|d| d.is_zero())),
+            // Waves are at least consolidateAfter apart: from the next wave on, a replacement
+            // is past its window.
+            consolidatable_condition: true,
             expire_after: settings.and_then(|s| s.expire_after),
             termination_grace_period: settings.and_then(|s| s.termination_grace_period),
             drift: None,
@@ -624,11 +667,12 @@ impl<'a> World<'a> {
                 .filter(|o| o.available)
                 .map(|o| o.price)
                 .fold(f64::MAX, f64::min);
-            cheapest < c.price && need.fits_with(&Resources::default(), &{
-                let mut cap = free.clone();
-                cap.add(&t.allocatable);
-                cap
-            })
+            cheapest < c.price
+                && need.fits_with(&Resources::default(), &{
+                    let mut cap = free.clone();
+                    cap.add(&t.allocatable);
+                    cap
+                })
         });
         (!cheaper_fits).then(|| {
             format!(
@@ -710,7 +754,7 @@ impl<'a> Engine<'a> {
     /// `computeConsolidation`.
     fn compute(&mut self, cands: &[&Cand], multi: bool) -> Result<Computed, Error> {
         let nodes: Vec<usize> = cands.iter().map(|c| c.node).collect();
-        let sim = self.w.simulate(&nodes)?;
+        let sim = self.w.simulate(&nodes, true)?;
         if let Some(f) = sim.failure.clone() {
             return Ok(Computed::Invalid(Blocker::PodsDoNotFit, f));
         }
@@ -881,7 +925,7 @@ impl<'a> Engine<'a> {
         if expired.is_empty() {
             return Ok(per_pool);
         }
-        let sim = self.w.simulate(&expired)?;
+        let sim = self.w.simulate(&expired, false)?;
         let replacements = self.replacements_of(&sim);
         let total: f64 = expired.iter().map(|&n| self.w.nodes[n].price).sum();
         let new: f64 = replacements.iter().map(|r| r.price_per_hour).sum();
@@ -950,7 +994,7 @@ impl<'a> Engine<'a> {
             return Ok(false);
         }
         let nodes: Vec<usize> = chosen.iter().map(|c| c.node).collect();
-        let sim = self.w.simulate(&nodes)?;
+        let sim = self.w.simulate(&nodes, false)?;
         let replacements = self.replacements_of(&sim);
         let total: f64 = chosen.iter().map(|c| c.price).sum();
         let new: f64 = replacements.iter().map(|r| r.price_per_hour).sum();
@@ -1027,7 +1071,7 @@ impl<'a> Engine<'a> {
                 self.note(c.node, Blocker::Budget(DisruptionReason::Drifted), why);
                 continue;
             }
-            let sim = self.w.simulate(&[c.node])?;
+            let sim = self.w.simulate(&[c.node], false)?;
             let d = self.w.nodes[c.node].drift.clone().expect("drifted");
             if let Some(f) = &sim.failure {
                 let why = format!("drifted ({}) but {f}", d.reason.as_str());
@@ -1594,7 +1638,7 @@ pub fn validate(
         }
     }
     let nodes: Vec<usize> = still.iter().map(|c| c.node).collect();
-    let sim = e.w.simulate(&nodes)?;
+    let sim = e.w.simulate(&nodes, true)?;
     if let Some(f) = sim.failure {
         return Err(ValidationError::Scheduling(f));
     }

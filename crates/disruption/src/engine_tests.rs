@@ -1147,3 +1147,412 @@ fn commands_are_revalidated_against_fresh_state() {
         "{r:?}"
     );
 }
+
+/// Upstream's disruption suites (`pkg/controllers/disruption/*_test.go`), re-expressed as
+/// plans under `Strategy::Karpenter`; each test names the upstream case it mirrors.
+mod parity {
+    use super::*;
+    use crate::input::NodeInput;
+    use karpenter_scheduling::model::{LabelSelector, PodAffinityTerm};
+    use karpenter_scheduling::Offering;
+
+    fn karpenter(inp: &DisruptionInput) -> Plan {
+        let plan = run(inp, Strategy::Karpenter);
+        replay(inp, &plan, None);
+        plan
+    }
+
+    fn pool100() -> v1::NodePool {
+        nodepool("default", |np| np.spec.disruption = Some(budget("100%")))
+    }
+
+    fn first_wave(plan: &Plan) -> Vec<&String> {
+        plan.commands
+            .iter()
+            .filter(|c| c.wave == 1)
+            .flat_map(|c| &c.candidates)
+            .collect()
+    }
+
+    /// emptiness_test.go / consolidation_test.go "should only allow 3 empty nodes to be
+    /// disrupted", "should allow all empty nodes to be disrupted", "should allow no empty
+    /// nodes to be disrupted".
+    #[test]
+    fn empty_node_budgets() {
+        let its = catalog();
+        let m5 = find(&its, "m5.large");
+        for (b, want) in [("3", 3), ("100%", 10), ("0", 0)] {
+            let nodes: Vec<_> = (0..10)
+                .map(|i| {
+                    node(
+                        &format!("n{i}"),
+                        "default",
+                        m5,
+                        "us-east-1a",
+                        ON_DEMAND,
+                        vec![],
+                    )
+                })
+                .collect();
+            let np = nodepool("default", |np| np.spec.disruption = Some(budget(b)));
+            let plan = karpenter(&input(&[(np, &[ON_DEMAND])], nodes));
+            assert_eq!(first_wave(&plan).len(), want, "budget {b}");
+        }
+    }
+
+    /// "should allow 2 nodes from each nodePool to be deleted" (multi-node delete, budgets per
+    /// pool): 10 underused nodes in each of two pools with a budget of 2.
+    #[test]
+    fn budgets_per_nodepool_in_multi_node_consolidation() {
+        let its = catalog();
+        let xl = find(&its, "m5.xlarge");
+        let mut nodes = Vec::new();
+        for pool in ["a", "b"] {
+            for i in 0..10 {
+                nodes.push(node(
+                    &format!("{pool}{i}"),
+                    pool,
+                    xl,
+                    "us-east-1a",
+                    ON_DEMAND,
+                    vec![bound(pod(&format!("web-{pool}{i}"), 200, 1))],
+                ));
+            }
+        }
+        let np = |n: &str| nodepool(n, |np| np.spec.disruption = Some(budget("2")));
+        let inp = input(&[(np("a"), &[ON_DEMAND]), (np("b"), &[ON_DEMAND])], nodes);
+        let plan = run(&inp, Strategy::Karpenter);
+        replay(&inp, &plan, Some(2));
+        let w1 = &plan.commands[0];
+        assert_eq!(w1.candidates.len(), 4, "{w1:?}");
+        assert_eq!(w1.node_pools.iter().filter(|p| *p == "a").count(), 2);
+    }
+
+    /// "can delete nodes, when non-Karpenter capacity can fit pods".
+    #[test]
+    fn unmanaged_capacity_takes_the_pods() {
+        let its = catalog();
+        let l = find(&its, "m5.large");
+        let xxl = find(&its, "m5.2xlarge");
+        let mut unmanaged = node("static", "none", xxl, "us-east-1a", ON_DEMAND, vec![]);
+        unmanaged.managed = false;
+        unmanaged.node_pool = None;
+        let nodes = vec![
+            unmanaged,
+            node(
+                "k",
+                "default",
+                l,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-1", 1000, 5))],
+            ),
+        ];
+        let plan = karpenter(&input(&[(pool100(), &[ON_DEMAND])], nodes));
+        assert_eq!(plan.commands.len(), 1);
+        assert_eq!(plan.commands[0].candidates, ["k"]);
+        assert!(plan.commands[0].replacements.is_empty());
+        assert_eq!(
+            plan.commands[0].placements,
+            [("default/web-1".to_string(), "static".to_string())]
+        );
+    }
+
+    /// "won't delete node if it would require pods to schedule on an uninitialized node".
+    #[test]
+    fn uninitialized_nodes_are_no_destination() {
+        let its = catalog();
+        let l = find(&its, "m5.large");
+        let xxl = find(&its, "m5.2xlarge");
+        let mut fresh = node("fresh", "default", xxl, "us-east-1a", ON_DEMAND, vec![]);
+        fresh.node.initialized = false;
+        let nodes = vec![
+            fresh,
+            node(
+                "k",
+                "default",
+                l,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-1", 1000, 5))],
+            ),
+        ];
+        let plan = karpenter(&input(&[(pool100(), &[ON_DEMAND])], nodes));
+        assert!(plan.commands.is_empty(), "{:#?}", plan.commands);
+        assert!(
+            unchosen(&plan, "k").reason.contains("uninitialized"),
+            "{}",
+            unchosen(&plan, "k").reason
+        );
+    }
+
+    /// "won't delete node if it would violate pod anti-affinity".
+    #[test]
+    fn anti_affinity_is_kept() {
+        let its = catalog();
+        let xl = find(&its, "m5.xlarge");
+        let anti = |name: &str| {
+            let mut p = pod(name, 100, 1);
+            p.labels.insert("app".into(), "db".into());
+            p.pod_anti_affinity = vec![PodAffinityTerm {
+                label_selector: LabelSelector {
+                    match_labels: BTreeMap::from([("app".into(), "db".into())]),
+                    ..Default::default()
+                },
+                namespaces: vec![],
+                topology_key: l::HOSTNAME.into(),
+            }];
+            bound(p)
+        };
+        let nodes = vec![
+            node(
+                "a",
+                "default",
+                xl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![anti("db-1"), bound(pod("web-1", 2500, 10))],
+            ),
+            node(
+                "b",
+                "default",
+                xl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![anti("db-2")],
+            ),
+        ];
+        let plan = karpenter(&input(&[(pool100(), &[ON_DEMAND])], nodes));
+        // b cannot be deleted (db-2 may not join db-1); it may be replaced by a cheaper node.
+        for c in &plan.commands {
+            assert!(
+                !c.replacements.is_empty() || !c.candidates.contains(&"b".to_string()),
+                "{c:?}"
+            );
+        }
+    }
+
+    /// "can merge 3 nodes into 1".
+    #[test]
+    fn three_nodes_merge_into_one() {
+        let its = catalog();
+        let l = find(&its, "m5.large");
+        let nodes: Vec<_> = (0..3)
+            .map(|i| {
+                node(
+                    &format!("n{i}"),
+                    "default",
+                    l,
+                    "us-east-1a",
+                    ON_DEMAND,
+                    vec![bound(pod(&format!("web-{i}"), 600, 1))],
+                )
+            })
+            .collect();
+        let plan = karpenter(&input(&[(pool100(), &[ON_DEMAND])], nodes));
+        assert_eq!(plan.commands.len(), 1, "{:#?}", plan.commands);
+        let c = &plan.commands[0];
+        assert_eq!(c.candidates.len(), 3);
+        assert_eq!(c.replacements.len(), 1);
+        assert!(c.replacements[0].price_per_hour < 3.0 * 0.096);
+        assert!(
+            c.explanation.contains("fit on one cheaper"),
+            "{}",
+            c.explanation
+        );
+    }
+
+    /// "should consolidate the node with best savings ratio first": the dearest, least
+    /// disruptive node is tried first.
+    #[test]
+    fn best_savings_ratio_first() {
+        let its = catalog();
+        let l = find(&its, "m5.large");
+        let xxl = find(&its, "m5.2xlarge");
+        let nodes = vec![
+            node(
+                "cheap",
+                "default",
+                l,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-1", 100, 1))],
+            ),
+            node(
+                "dear",
+                "default",
+                xxl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-2", 100, 1))],
+            ),
+            node(
+                "big",
+                "default",
+                find(&its, "m5.4xlarge"),
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-3", 100, 1))],
+            ),
+        ];
+        let np = nodepool("default", |np| np.spec.disruption = Some(budget("1")));
+        let plan = karpenter(&input(&[(np, &[ON_DEMAND])], nodes));
+        assert_eq!(
+            plan.commands[0].candidates,
+            ["big"],
+            "$0.768/h for one pod: best ratio"
+        );
+    }
+
+    /// "can delete nodes with a permanently pending pod": a pod no node can hold does not block
+    /// consolidation.
+    #[test]
+    fn permanently_pending_pods_do_not_block() {
+        let its = catalog();
+        let xl = find(&its, "m5.xlarge");
+        let nodes = vec![
+            node(
+                "a",
+                "default",
+                xl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-1", 500, 1))],
+            ),
+            node(
+                "b",
+                "default",
+                xl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-2", 500, 1))],
+            ),
+        ];
+        let mut inp = input(&[(pool100(), &[ON_DEMAND])], nodes);
+        inp.pending_pods.push(pod("huge-1", 100_000, 1));
+        let plan = karpenter(&inp);
+        assert!(!plan.commands.is_empty());
+        assert!(plan.price_per_hour_after < plan.price_per_hour_before);
+    }
+
+    /// "won't replace node if any spot replacement is more expensive": the replacement may be
+    /// spot in a zone where spot costs more than the node.
+    #[test]
+    fn worst_case_spot_price_decides() {
+        let mut its = catalog();
+        // c5.large spot: cheap in 1a, dearer than an m5.large in 1b.
+        let c5 = its.iter_mut().find(|t| t.name == "c5.large").unwrap();
+        c5.offerings = vec![
+            Offering {
+                zone: "us-east-1a".into(),
+                capacity_type: SPOT.into(),
+                price: 0.03,
+                available: true,
+            },
+            Offering {
+                zone: "us-east-1b".into(),
+                capacity_type: SPOT.into(),
+                price: 0.2,
+                available: true,
+            },
+            Offering {
+                zone: "us-east-1a".into(),
+                capacity_type: ON_DEMAND.into(),
+                price: 0.085,
+                available: true,
+            },
+        ];
+        let m5 = its.iter().find(|t| t.name == "m5.large").unwrap().clone();
+        let nodes: Vec<NodeInput> = vec![node(
+            "a",
+            "default",
+            &m5,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![bound(pod("web-1", 1000, 2))],
+        )];
+        let mut inp = input(&[(pool100(), &[ON_DEMAND, SPOT])], nodes);
+        inp.instance_types = its;
+        let plan = karpenter(&inp);
+        assert!(
+            plan.commands
+                .iter()
+                .all(|c| c.replacements.iter().all(|r| r.instance_type != "c5.large")),
+            "{:#?}",
+            plan.commands
+        );
+    }
+
+    /// "should not consolidate pods onto a destination node that is under its consolidateAfter
+    /// window", then the same after the window.
+    #[test]
+    fn destinations_inside_consolidate_after_are_refused() {
+        let its = catalog();
+        let c5 = find(&its, "c5.large");
+        let mk = |recent: bool| {
+            let mut dest = node(
+                "dest",
+                "default",
+                c5,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-1", 300, 1)), bound(pod("web-2", 300, 1))],
+            );
+            dest.last_pod_event = Some(if recent {
+                now()
+            } else {
+                now() - SignedDuration::from_mins(2)
+            });
+            let mut src = node(
+                "src",
+                "default",
+                c5,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-3", 300, 1))],
+            );
+            src.consolidatable_condition = true;
+            let np = nodepool("default", |np| {
+                np.spec.disruption = Some(v1::Disruption {
+                    consolidate_after: Some("1m".into()),
+                    budgets: Some(vec![v1::Budget {
+                        nodes: Some("100%".into()),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                })
+            });
+            input(&[(np, &[ON_DEMAND])], vec![dest, src])
+        };
+        let plan = karpenter(&mk(true));
+        assert!(plan.commands.is_empty(), "{:#?}", plan.commands);
+        let plan = karpenter(&mk(false));
+        assert_eq!(plan.commands.len(), 1);
+        assert_eq!(plan.commands[0].candidates, ["src"]);
+    }
+
+    /// "should not consolidate static NodePool nodes".
+    #[test]
+    fn static_pools_are_left_alone() {
+        let its = catalog();
+        let xl = find(&its, "m5.xlarge");
+        let nodes = vec![
+            node("a", "default", xl, "us-east-1a", ON_DEMAND, vec![]),
+            node(
+                "b",
+                "default",
+                xl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod("web-1", 100, 1))],
+            ),
+        ];
+        let np = nodepool("default", |np| {
+            np.spec.replicas = Some(2);
+            np.spec.disruption = Some(budget("100%"));
+        });
+        let plan = karpenter(&input(&[(np, &[ON_DEMAND])], nodes));
+        assert!(plan.commands.is_empty(), "{:#?}", plan.commands);
+        assert_eq!(unchosen(&plan, "b").blocker, Blocker::StaticNodePool);
+    }
+}
