@@ -184,6 +184,7 @@ fn main() {
             ("1,000 nodes / 10,000 pods, 20 NodePools", 20, 1000, 10),
         ]
     };
+    let verbose = args.iter().any(|a| a == "--verbose");
     for (label, pools, nodes, ppn) in cases {
         let input = scenario(pools, nodes, ppn);
         for strategy in [Strategy::Default, Strategy::Karpenter] {
@@ -195,12 +196,34 @@ fn main() {
             let (plan, stats) = karpenter_disruption::plan(&input, &opts).unwrap();
             let dt = t.elapsed();
             let waves = plan.commands.iter().map(|c| c.wave).max().unwrap_or(0);
+            if verbose {
+                let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+                for u in &plan.unchosen {
+                    let key: String = u.reason.chars().take(70).collect();
+                    *reasons.entry(key).or_default() += 1;
+                }
+                for c in &plan.commands {
+                    println!(
+                        "  wave {} {} {} nodes -> {} new: {}",
+                        c.wave,
+                        c.reason,
+                        c.candidates.len(),
+                        c.replacements.len(),
+                        c.explanation.chars().take(90).collect::<String>()
+                    );
+                }
+                for (r, n) in reasons {
+                    println!("  unchosen {n}: {r}");
+                }
+            }
             let disrupted: usize = plan.commands.iter().map(|c| c.candidates.len()).sum();
             println!(
-                "{label} [{strategy:?}]: {:.2} s, {} commands in {waves} waves ({disrupted} nodes), {} simulations, ${:.2}/h -> ${:.2}/h",
+                "{label} [{strategy:?}]: {:.2} s, {} commands in {waves} waves ({disrupted} nodes), {} simulations ({} multi-node, {} single-node), ${:.2}/h -> ${:.2}/h",
                 dt.as_secs_f64(),
                 plan.commands.len(),
                 stats.simulations,
+                stats.multi_node_simulations,
+                stats.single_node_simulations,
                 plan.price_per_hour_before,
                 plan.price_per_hour_after
             );

@@ -216,6 +216,29 @@ impl<'a> World<'a> {
             pods.push(p.clone());
             origin.push(Origin::Pending);
         }
+        // Running pods matter to scheduling only through topology spread and (anti-)affinity:
+        // when no pod to place has such terms and no running pod repels others, they are left
+        // out of the problem (at 20,000 bound pods, copying and counting them dominates).
+        let constrained = |p: &Pod| {
+            !p.topology_spread_constraints.is_empty()
+                || !p.pod_affinity.is_empty()
+                || !p.pod_anti_affinity.is_empty()
+                || !p.preferred_pod_affinity.is_empty()
+                || !p.preferred_pod_anti_affinity.is_empty()
+        };
+        let running_matter = self.input.pending_pods.iter().any(constrained)
+            || self.live().any(|n| {
+                let node = &self.nodes[n];
+                node.node
+                    .pods
+                    .iter()
+                    .any(|rp| !rp.pod_anti_affinity.is_empty())
+                    || ((cset.contains(&n) || node.marked_for_deletion)
+                        && node
+                            .pods
+                            .iter()
+                            .any(|bp| bp.reschedulable && constrained(&bp.pod)))
+            });
         let mut existing = Vec::new();
         let mut existing_idx = Vec::new();
         for n in self.live() {
@@ -236,7 +259,21 @@ impl<'a> World<'a> {
                 }
                 continue;
             }
-            let mut en = node.node.clone();
+            let mut en = if running_matter {
+                node.node.clone()
+            } else {
+                ExistingNode {
+                    name: node.node.name.clone(),
+                    labels: node.node.labels.clone(),
+                    taints: node.node.taints.clone(),
+                    capacity: node.node.capacity.clone(),
+                    allocatable: node.node.allocatable.clone(),
+                    requested: node.node.requested.clone(),
+                    pods: Vec::new(),
+                    host_ports: node.node.host_ports.clone(),
+                    initialized: node.node.initialized,
+                }
+            };
             if consolidation && self.under_consolidate_after(n) {
                 en.taints.push(Taint {
                     key: UNDER_CONSOLIDATE_AFTER_TAINT.into(),
@@ -731,6 +768,14 @@ struct Engine<'a> {
     why: BTreeMap<usize, (Blocker, String)>,
     /// Upstream passes (loops) needed.
     pub passes: usize,
+    multi_sims: usize,
+    single_sims: usize,
+    /// Single-node consolidations found impossible, while nothing could have made them
+    /// possible: without topology or affinity terms anywhere, a delete-only command only takes
+    /// room away, so a failure stands until a command launches a node.
+    single_failures: BTreeMap<usize, (Blocker, String)>,
+    /// Whether [`Self::single_failures`] may be used at all.
+    failures_stable: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -835,6 +880,9 @@ impl<'a> Engine<'a> {
     }
 
     fn command(&mut self, reason: Reason, wave: u32, mut d: Decision, explanation: String) {
+        if !d.replacements.is_empty() {
+            self.single_failures.clear();
+        }
         for r in &mut d.replacements {
             self.w.new_nodes += 1;
             r.name = format!("{}-replacement-{}", r.node_pool, self.w.new_nodes);
@@ -1198,6 +1246,7 @@ impl<'a> Engine<'a> {
         let mut best = None;
         while lo <= hi {
             let mid = (lo + hi) / 2;
+            self.multi_sims += 1;
             match self.compute(&usable[..=mid], true)? {
                 Computed::Valid(d) if d.savings >= self.w.opts.min_savings_per_hour => {
                     best = Some(d);
@@ -1250,6 +1299,16 @@ impl<'a> Engine<'a> {
                 self.note(c.node, Blocker::NoCheaperPlacement, why);
                 continue;
             }
+            if let Some((b, why)) = self
+                .single_failures
+                .get(&c.node)
+                .filter(|_| self.failures_stable)
+                .cloned()
+            {
+                self.note(c.node, b, why);
+                continue;
+            }
+            self.single_sims += 1;
             match self.compute(&[c], false)? {
                 Computed::Valid(d) if d.savings >= self.w.opts.min_savings_per_hour => {
                     budget.take(&pool);
@@ -1264,7 +1323,11 @@ impl<'a> Engine<'a> {
                         money(self.w.opts.min_savings_per_hour)
                     ),
                 ),
-                Computed::Invalid(b, why) => self.note(c.node, b, why),
+                Computed::Invalid(b, why) => {
+                    self.single_failures
+                        .insert(c.node, (b.clone(), why.clone()));
+                    self.note(c.node, b, why)
+                }
             }
         }
         Ok(None)
@@ -1465,6 +1528,10 @@ pub struct Stats {
     pub passes: usize,
     /// Scheduling simulations run.
     pub simulations: usize,
+    /// Of those, in multi-node consolidation's search.
+    pub multi_node_simulations: usize,
+    /// Of those, in single-node consolidation.
+    pub single_node_simulations: usize,
 }
 
 /// Compute the whole plan.
@@ -1475,7 +1542,23 @@ pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Er
         commands: Vec::new(),
         why: BTreeMap::new(),
         passes: 0,
+        multi_sims: 0,
+        single_sims: 0,
+        single_failures: BTreeMap::new(),
+        failures_stable: false,
     };
+    let constrained = |p: &Pod| {
+        !p.topology_spread_constraints.is_empty()
+            || !p.pod_affinity.is_empty()
+            || !p.pod_anti_affinity.is_empty()
+            || !p.preferred_pod_affinity.is_empty()
+            || !p.preferred_pod_anti_affinity.is_empty()
+    };
+    e.failures_stable = !input.pending_pods.iter().any(constrained)
+        && !input
+            .nodes
+            .iter()
+            .any(|n| n.pods.iter().any(|p| constrained(&p.pod)));
     // Expired nodes are deleted in wave 1 and count as disrupting in that wave's budgets.
     let mut expired_disrupting = e.expiration()?;
     let karpenter = opts.strategy == Strategy::Karpenter;
@@ -1493,6 +1576,10 @@ pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Er
             let c = e.consolidation(wave, &mut disrupting, &mut exclude, false)?;
             a || b || c
         };
+        if !e.w.launching.is_empty() {
+            // Replacements come up: room that was not there before.
+            e.single_failures.clear();
+        }
         e.w.finish_wave();
         if !acted {
             break;
@@ -1505,6 +1592,8 @@ pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Er
     let stats = Stats {
         passes: e.passes,
         simulations: e.w.simulations,
+        multi_node_simulations: e.multi_sims,
+        single_node_simulations: e.single_sims,
     };
     Ok((
         Plan {
@@ -1556,6 +1645,10 @@ pub fn validate(
         commands: Vec::new(),
         why: BTreeMap::new(),
         passes: 0,
+        multi_sims: 0,
+        single_sims: 0,
+        single_failures: BTreeMap::new(),
+        failures_stable: false,
     };
     let exclude = BTreeSet::new();
     let eligible: Vec<Cand> = if cmd.reason == Reason::Empty {
