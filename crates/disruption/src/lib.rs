@@ -20,5 +20,6 @@ pub use plan::{Blocker, Command, Plan, Reason, Replacement, Unchosen};
 
 #[cfg(test)]
 mod engine_tests;
+pub mod from_state;
 #[cfg(test)]
 mod testkit;
