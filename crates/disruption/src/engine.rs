@@ -19,18 +19,15 @@
 //!
 //! Simplifications (documented, tested where they matter): a node's `Consolidatable` state is
 //! evaluated once at `now` (nodes receiving pods in the plan are not delayed by a new pod event);
-//! replacement nodes are treated as consolidatable only when their pool's `consolidateAfter` is
-//! 0; the claim requirements the price rules read are the NodePool's requirements narrowed by the
-//! claim's pods' node selectors, volume topology and single-term affinities for zone and
-//! capacity type.
+//! replacement nodes are treated as past their `consolidateAfter` from the wave after their
+//! launch (waves are taken to be at least that far apart).
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::jiff::Timestamp;
 use karpenter_scheduling::labels as l;
 use karpenter_scheduling::model::{RunningPod, Taint, TaintEffect};
 use karpenter_scheduling::{
-    solve, ExistingNode, InstanceType, NodeClaimPlan, Pod, Problem, Requirement, Requirements,
-    Resources, SolveOptions,
+    solve, ExistingNode, InstanceType, NodeClaimPlan, Pod, Problem, Resources, SolveOptions,
 };
 
 use crate::budget::{BudgetMapping, DisruptionReason, PoolCounts};
@@ -344,43 +341,7 @@ impl<'a> World<'a> {
         })
     }
 
-    /// The requirements the price rules read for a simulated claim.
-    fn claim_requirements(&self, claim: &NodeClaimPlan, sim: &Sim) -> Requirements {
-        let mut reqs = Requirements::new();
-        if let Some(np) = self
-            .input
-            .scheduling_pools
-            .iter()
-            .find(|p| p.name == claim.node_pool)
-        {
-            if let Ok(r) = Requirements::from_terms(np.requirements.iter()) {
-                reqs = r;
-            }
-        }
-        for &pi in &claim.pods {
-            let p = &sim.pods[pi];
-            for key in [l::ZONE, l::CAPACITY_TYPE] {
-                if let Some(v) = p.node_selector.get(key) {
-                    reqs.add(key, Requirement::in_values([v.clone()]));
-                }
-            }
-            let mut terms: Vec<&karpenter_scheduling::NodeSelectorRequirement> =
-                p.volume_requirements.iter().collect();
-            if let [only] = p.required_node_affinity.as_slice() {
-                terms.extend(only.iter());
-            }
-            for t in terms {
-                if t.key == l::ZONE || t.key == l::CAPACITY_TYPE {
-                    if let Ok(r) = Requirement::from_term(t) {
-                        reqs.add(&t.key, r);
-                    }
-                }
-            }
-        }
-        reqs
-    }
-
-    fn replacement_claim(&self, claim: &NodeClaimPlan, sim: &Sim) -> ReplacementClaim<'a> {
+    fn replacement_claim(&self, claim: &NodeClaimPlan) -> ReplacementClaim<'a> {
         ReplacementClaim {
             types: claim
                 .instance_types
@@ -388,7 +349,7 @@ impl<'a> World<'a> {
                 .filter_map(|n| self.type_index.get(n))
                 .map(|&i| &self.input.instance_types[i])
                 .collect(),
-            requirements: self.claim_requirements(claim, sim),
+            requirements: (*claim.node_requirements).clone(),
         }
     }
 
@@ -834,7 +795,7 @@ impl<'a> Engine<'a> {
                 "its instance type is not in the catalog, so it cannot be priced".into(),
             ));
         };
-        let claim = self.w.replacement_claim(&sim.claims[0], &sim);
+        let claim = self.w.replacement_claim(&sim.claims[0]);
         let claim = match price_replacement(&priced, claim, self.w.opts.spot_to_spot_consolidation)
         {
             Ok(c) => c,
@@ -931,7 +892,7 @@ impl<'a> Engine<'a> {
         sim.claims
             .iter()
             .map(|c| {
-                let claim = self.w.replacement_claim(c, sim);
+                let claim = self.w.replacement_claim(c);
                 self.w
                     .replacement(&claim, &c.node_pool)
                     .unwrap_or_else(|| Replacement {
