@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::jiff::Timestamp;
+use karpenter_scheduling::instancetype::SPOT;
 use karpenter_scheduling::labels as l;
 use karpenter_scheduling::model::{RunningPod, Taint, TaintEffect};
 use karpenter_scheduling::{
@@ -34,7 +35,8 @@ use crate::budget::{BudgetMapping, DisruptionReason, PoolCounts};
 use crate::input::{BoundPod, DisruptionInput, NodeInput, Options, PodBlock, Strategy};
 use crate::plan::{money, Blocker, Command, Method, Plan, Reason, Replacement, Unchosen};
 use crate::price::{
-    filter_out_same_instance_type, price_replacement, PricedCandidate, ReplacementClaim,
+    filter_out_same_instance_type, price_repack_claim, price_replacement, PricedCandidate,
+    ReplacementClaim,
 };
 use crate::timing::{consolidatable, is_expired, Consolidatable, ConsolidationPolicy};
 
@@ -778,6 +780,13 @@ impl<'a> Engine<'a> {
                 },
             }));
         }
+        if sim.claims.len() > 1
+            && multi
+            && self.w.opts.strategy == Strategy::Default
+            && sim.claims.len() < cands.len()
+        {
+            return Ok(self.repack(cands, nodes, sim, total));
+        }
         if sim.claims.len() != 1 {
             return Ok(Computed::Invalid(
                 Blocker::NoCheaperPlacement,
@@ -838,6 +847,52 @@ impl<'a> Engine<'a> {
                 Method::SingleNodeConsolidation
             },
         }))
+    }
+
+    /// Beyond upstream: N candidates onto M < N new nodes, accepted when the worst-case launch
+    /// prices of the M together are below the candidates' prices by at least the minimum
+    /// saving.
+    fn repack(&self, cands: &[&Cand], nodes: Vec<usize>, sim: Sim, total: f64) -> Computed {
+        let all_spot = cands
+            .iter()
+            .all(|c| self.w.nodes[c.node].label(l::CAPACITY_TYPE) == Some(SPOT));
+        let mut replacements = Vec::new();
+        let mut worst = 0.0;
+        for c in &sim.claims {
+            let claim = self.w.replacement_claim(c);
+            let (claim, bound) =
+                match price_repack_claim(claim, all_spot, self.w.opts.spot_to_spot_consolidation) {
+                    Ok(x) => x,
+                    Err(e) => return Computed::Invalid(Blocker::NoCheaperPlacement, e.to_string()),
+                };
+            let Some(r) = self.w.replacement(&claim, &c.node_pool) else {
+                return Computed::Invalid(
+                    Blocker::NoCheaperPlacement,
+                    "no available offering for a replacement".into(),
+                );
+            };
+            worst += bound;
+            replacements.push(r);
+        }
+        if worst >= total - self.w.opts.min_savings_per_hour.max(0.0) {
+            return Computed::Invalid(
+                Blocker::NoCheaperPlacement,
+                format!(
+                    "repacking onto {} nodes would cost up to {} against {}",
+                    replacements.len(),
+                    money(worst),
+                    money(total)
+                ),
+            );
+        }
+        let new: f64 = replacements.iter().map(|r| r.price_per_hour).sum();
+        Computed::Valid(Decision {
+            candidates: nodes,
+            sim,
+            replacements,
+            savings: total - new,
+            method: Method::Repack,
+        })
     }
 
     fn command(&mut self, reason: Reason, wave: u32, mut d: Decision, explanation: String) {
@@ -1318,6 +1373,15 @@ impl<'a> Engine<'a> {
                 if names.len() == 1 { "it" } else { "them" },
                 money(d.savings)
             )
+        } else if d.replacements.len() > 1 {
+            format!(
+                "the {pods} pod(s) of {} ({} together) repack onto {} cheaper nodes{}; saves {}",
+                list(&names),
+                money(total),
+                d.replacements.len(),
+                replacement_text(&d.replacements, ""),
+                money(d.savings)
+            )
         } else {
             let r = &d.replacements[0];
             format!(
@@ -1493,6 +1557,10 @@ pub struct Stats {
     pub multi_node_simulations: usize,
     /// Of those, in single-node consolidation.
     pub single_node_simulations: usize,
+    /// Upstream sleeps 15 s to re-validate every emptiness and consolidation command before
+    /// starting it, blocking its loop: the plan's commands of those kinds × 15 s, a lower bound
+    /// on upstream's wall time (drains and launches come on top).
+    pub validation_wait_seconds: u64,
 }
 
 /// Compute the whole plan.
@@ -1555,6 +1623,11 @@ pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Er
         simulations: e.w.simulations,
         multi_node_simulations: e.multi_sims,
         single_node_simulations: e.single_sims,
+        validation_wait_seconds: 15
+            * e.commands
+                .iter()
+                .filter(|c| matches!(c.reason, Reason::Empty | Reason::Underutilized))
+                .count() as u64,
     };
     Ok((
         Plan {

@@ -1556,3 +1556,54 @@ mod parity {
         assert_eq!(unchosen(&plan, "b").blocker, Blocker::StaticNodePool);
     }
 }
+
+#[test]
+fn default_strategy_repacks_many_nodes_onto_fewer() {
+    let its = catalog();
+    let xxl = find(&its, "m5.2xlarge");
+    // Four 5-CPU pods, one per 8-CPU node: no two share an m5.2xlarge, three fit an
+    // m5.4xlarge (as dear as two m5.2xlarge), and no single node holds all four.
+    let nodes: Vec<_> = (0..4)
+        .map(|i| {
+            node(
+                &format!("n{i}"),
+                "default",
+                xxl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![bound(pod(&format!("batch-{i}"), 5000, 10))],
+            )
+        })
+        .collect();
+    let np = nodepool("default", |np| np.spec.disruption = Some(budget("100%")));
+    let inp = input(&[(np, &[ON_DEMAND])], nodes);
+    let d = run(&inp, Strategy::Default);
+    replay(&inp, &d, None);
+    let repack = d
+        .commands
+        .iter()
+        .find(|c| c.method == crate::plan::Method::Repack)
+        .unwrap_or_else(|| panic!("a repack: {:#?}", d.commands));
+    assert_eq!(repack.candidates.len(), 4, "{repack:?}");
+    assert_eq!(repack.replacements.len(), 2);
+    assert!(
+        repack.explanation.contains("repack onto 2 cheaper nodes"),
+        "{}",
+        repack.explanation
+    );
+    assert_eq!(d.commands.iter().map(|c| c.wave).max(), Some(1), "one wave");
+    let k = run(&inp, Strategy::Karpenter);
+    replay(&inp, &k, None);
+    assert!(
+        k.commands.iter().all(|c| c.replacements.len() <= 1),
+        "upstream never launches more than one"
+    );
+    // Upstream merges three of them (the fourth pod needs a second node, which it never
+    // launches); the repack moves all four at the same price.
+    assert!(
+        k.commands.iter().all(|c| c.candidates.len() <= 3),
+        "{:#?}",
+        k.commands
+    );
+    assert!(d.price_per_hour_after <= k.price_per_hour_after + 1e-9);
+}

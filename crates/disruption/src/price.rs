@@ -266,6 +266,42 @@ pub fn price_replacement<'a>(
     Ok(claim)
 }
 
+/// Beyond upstream: one of several NodeClaims of a many-to-many repack. The launch list keeps
+/// only types whose worst-case launch price is at most the first type's, so the move's cost is
+/// bounded by the sum of those prices whatever launches; spot-to-spot still needs the gate, and
+/// a claim allowed both spot and on-demand is pinned to spot. Returns the claim and its
+/// worst-case price.
+pub fn price_repack_claim<'a>(
+    mut claim: ReplacementClaim<'a>,
+    all_candidates_spot: bool,
+    spot_to_spot_gate: bool,
+) -> Result<(ReplacementClaim<'a>, f64), NoReplacement> {
+    order_by_price(&mut claim.types, &claim.requirements);
+    let may_be_spot = claim.requirements.allows(l::CAPACITY_TYPE, SPOT);
+    if all_candidates_spot && may_be_spot && !spot_to_spot_gate {
+        return Err(NoReplacement::SpotToSpotDisabled);
+    }
+    if may_be_spot && claim.requirements.allows(l::CAPACITY_TYPE, ON_DEMAND) {
+        claim.pin_spot();
+        claim.types = compatible(&claim.types, &claim.requirements);
+    }
+    let first = *claim.types.first().ok_or(NoReplacement::NotCheaper)?;
+    let bound = worst_launch_price(first, &claim.requirements);
+    if bound == f64::MAX {
+        return Err(NoReplacement::NotCheaper);
+    }
+    claim.types = remove_by_price_and_min_values(
+        &claim.types,
+        &claim.requirements,
+        bound + bound.abs() * 1e-12 + f64::MIN_POSITIVE,
+    )
+    .map_err(NoReplacement::MinValues)?;
+    if claim.types.is_empty() {
+        return Err(NoReplacement::NotCheaper);
+    }
+    Ok((claim, bound))
+}
+
 /// `filterOutSameInstanceType` (multi-node): when the replacement could launch as a type one of
 /// the candidates already is, drop every type priced at or above the cheapest such candidate
 /// (its cheapest offering compatible with the candidate's own zone and capacity type).
