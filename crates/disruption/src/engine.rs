@@ -11,7 +11,11 @@
 //!
 //! A *wave* is what upstream starts together: with [`Strategy::Karpenter`] one controller pass
 //! (one command; emptiness puts every empty node it may into one command), with
-//! [`Strategy::Default`] every method acts as far as the budgets allow. A wave is applied to the
+//! [`Strategy::Default`] every method acts as far as the budgets allow, consolidation issues as
+//! many commands as the budgets and the cluster allow (destinations of one command are not
+//! candidates of the next in the same wave; replacements stay uninitialized until the wave
+//! ends), multi-node consolidation searches every budget-allowed candidate (not only 100), and a
+//! multi-node move may land on several new nodes (a many-to-many repack) when that is cheaper. A wave is applied to the
 //! modelled cluster (candidates gone, pods where the simulation put them, replacements
 //! initialized) before the next is computed, so each wave is valid on its own and the budgets
 //! are checked per wave. Expiration is forceful: all expired nodes go in wave 1, regardless of
