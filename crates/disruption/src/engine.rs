@@ -1621,7 +1621,12 @@ pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Er
         wave += 1;
     }
     let unchosen = e.unchosen();
-    let after: f64 = e.w.live().map(|n| e.w.nodes[n].price).sum();
+    // Nodes already being deleted are gone once the plan has run, whatever it does.
+    let after: f64 =
+        e.w.live()
+            .filter(|&n| !e.w.nodes[n].marked_for_deletion)
+            .map(|n| e.w.nodes[n].price)
+            .sum();
     let stats = Stats {
         passes: e.passes,
         simulations: e.w.simulations,

@@ -170,7 +170,17 @@ pub fn replay(input: &DisruptionInput, plan: &Plan, budget_per_pool: Option<usiz
             }
         }
     }
-    let after: f64 = nodes.iter().map(|n| n.2).sum();
+    let deleting: BTreeSet<&str> = input
+        .nodes
+        .iter()
+        .filter(|n| n.marked_for_deletion)
+        .map(|n| n.name())
+        .collect();
+    let after: f64 = nodes
+        .iter()
+        .filter(|n| !deleting.contains(n.0.name.as_str()))
+        .map(|n| n.2)
+        .sum();
     assert!(
         (after - plan.price_per_hour_after).abs() < 1e-6,
         "after {after} vs plan {}",

@@ -198,15 +198,15 @@ pub fn input_from_cluster(
         let settings = pool_name
             .as_deref()
             .and_then(|p| pools.iter().find(|s| s.name == p));
-        let mut en = match (existing.get(name), sn.node) {
-            (Some(e), _) => (*e).clone(),
-            (None, Some(n)) => n.existing(),
-            (None, None) => match sn.claim {
-                Some(c) => c.in_flight(),
-                None => continue,
-            },
+        let deleting = sn.deleting();
+        let mut en = match (existing.get(name), sn.node, sn.claim) {
+            (Some(e), _, _) if !deleting => (*e).clone(),
+            // A NodeClaim not launched yet brings no capacity.
+            (None, None, _) if !deleting => continue,
+            (_, Some(n), _) => n.existing(),
+            (_, None, Some(c)) => c.in_flight(),
+            (_, None, None) => continue,
         };
-        let deleting = sn.deleting() || !existing.contains_key(name);
         if deleting {
             // Their pods are already among the problem's pods to place.
             en.requested = Default::default();
