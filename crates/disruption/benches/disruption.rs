@@ -218,7 +218,7 @@ fn main() {
             }
             let disrupted: usize = plan.commands.iter().map(|c| c.candidates.len()).sum();
             println!(
-                "{label} [{strategy:?}]: {:.2} s, {} commands in {waves} waves ({disrupted} nodes), {} simulations ({} multi-node, {} single-node), ${:.2}/h -> ${:.2}/h, upstream's 15 s validations alone: {:.1} min",
+                "{label} [{strategy:?}]: {:.2} s, {} commands in {waves} waves ({disrupted} nodes), {} simulations ({} multi-node, {} single-node), ${:.2}/h -> ${:.2}/h, upstream's 15 s validations alone: {:.1} min{}",
                 dt.as_secs_f64(),
                 plan.commands.len(),
                 stats.simulations,
@@ -226,7 +226,8 @@ fn main() {
                 stats.single_node_simulations,
                 plan.price_per_hour_before,
                 plan.price_per_hour_after,
-                stats.validation_wait_seconds as f64 / 60.0
+                stats.validation_wait_seconds as f64 / 60.0,
+                if stats.upstream_plan { " (upstream's plan kept: cheaper)" } else { "" }
             );
         }
     }

@@ -1565,10 +1565,47 @@ pub struct Stats {
     /// starting it, blocking its loop: the plan's commands of those kinds × 15 s, a lower bound
     /// on upstream's wall time (drains and launches come on top).
     pub validation_wait_seconds: u64,
+    /// With the default strategy: upstream's plan was kept, being cheaper.
+    pub upstream_plan: bool,
 }
 
 /// Compute the whole plan.
+///
+/// With [`Strategy::Default`] upstream's plan is computed too, and kept instead when it ends
+/// cheaper: the default strategy's wider search is greedy and not always better, and it must
+/// never cost more than upstream would ([`Stats::upstream_plan`] says which was kept).
 pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Error> {
+    let (plan, stats) = plan_with(input, opts)?;
+    if opts.strategy != Strategy::Default {
+        return Ok((plan, stats));
+    }
+    let upstream = Options {
+        strategy: Strategy::Karpenter,
+        ..opts.clone()
+    };
+    let (k, ks) = plan_with(input, &upstream)?;
+    let simulations = stats.simulations + ks.simulations;
+    if k.price_per_hour_after < plan.price_per_hour_after - 1e-9 {
+        Ok((
+            k,
+            Stats {
+                simulations,
+                upstream_plan: true,
+                ..ks
+            },
+        ))
+    } else {
+        Ok((
+            plan,
+            Stats {
+                simulations,
+                ..stats
+            },
+        ))
+    }
+}
+
+fn plan_with(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Error> {
     let before: f64 = input.nodes.iter().map(|n| n.price).sum();
     let mut e = Engine {
         w: World::new(input, opts),
@@ -1637,6 +1674,7 @@ pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Er
                 .iter()
                 .filter(|c| matches!(c.reason, Reason::Empty | Reason::Underutilized))
                 .count() as u64,
+        upstream_plan: false,
     };
     Ok((
         Plan {

@@ -1029,10 +1029,12 @@ mod props {
             gate in any::<bool>(),
         ) {
             let inp = build(&specs, k, spot_pool);
+            let mut after = Vec::new();
             for strategy in [Mode::Karpenter, Mode::Default] {
                 let opts = Options { strategy, spot_to_spot_consolidation: gate, ..Options::default() };
                 let (plan, _) = crate::plan(&inp, &opts).unwrap();
                 replay(&inp, &plan, Some(k));
+                after.push(plan.price_per_hour_after);
                 prop_assert!(plan.price_per_hour_after <= plan.price_per_hour_before + 1e-9,
                     "{strategy:?}: {} -> {}", plan.price_per_hour_before, plan.price_per_hour_after);
                 for c in &plan.commands {
@@ -1053,6 +1055,8 @@ mod props {
                     }
                 }
             }
+            // The default strategy never ends dearer than upstream's.
+            prop_assert!(after[1] <= after[0] + 1e-9, "default {} vs karpenter {}", after[1], after[0]);
         }
     }
 }
