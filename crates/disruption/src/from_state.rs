@@ -415,6 +415,13 @@ spec:
       - {key: kubernetes.io/arch, operator: In, values: [amd64]}
   disruption:
     budgets: [{nodes: "100%"}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: db, namespace: default}
+spec:
+  maxUnavailable: 0
+  selector: {matchLabels: {app: db}}
 "#,
         );
         text.push_str(&node("a", "m5.xlarge", ""));
@@ -439,21 +446,6 @@ spec:
         ));
         let mut r = Reader::new(Source::Manifests);
         r.add_source("test.yaml", &text).unwrap();
-        // The manifest reader skips PDBs (simulate has no use for them): add one directly.
-        let mut pdb = PodDisruptionBudget::default();
-        pdb.metadata.name = Some("db".into());
-        pdb.metadata.namespace = Some("default".into());
-        pdb.spec = Some(k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(0)),
-            selector: Some(
-                k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
-                    match_labels: Some(BTreeMap::from([("app".to_string(), "db".to_string())])),
-                    ..Default::default()
-                },
-            ),
-            ..Default::default()
-        });
-        r.cluster.upsert_pdb(pdb);
         r.cluster
     }
 
