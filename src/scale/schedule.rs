@@ -39,69 +39,9 @@ pub enum ScheduleError {
     Image,
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-
-fn parse_value(s: &str, min: u32, max: u32, names: &[&str], offset: u32) -> Result<u32, String> {
-    let n = match s.parse::<u32>() {
-        Ok(n) => n,
-        Err(_) => names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(s))
-            .map(|i| i as u32 + offset)
-            .ok_or_else(|| format!("{s:?} is not a number"))?,
-    };
-    if n < min || n > max {
-        return Err(format!("{n} is outside {min}-{max}"));
-    }
-    Ok(n)
-}
-
-fn check_field(
-    field: &str,
-    what: &str,
-    min: u32,
-    max: u32,
-    names: &[&str],
-    offset: u32,
-) -> Result<(), String> {
-    let ctx = |e: String| format!("{what} field {field:?}: {e}");
-    for item in field.split(',') {
-        if item.is_empty() {
-            return Err(ctx("empty list item".to_string()));
-        }
-        let (range, step) = match item.split_once('/') {
-            Some((r, s)) => (r, Some(s)),
-            None => (item, None),
-        };
-        if let Some(step) = step {
-            match step.parse::<u32>() {
-                Ok(n) if n > 0 => {}
-                _ => return Err(ctx(format!("step {step:?} must be a positive number"))),
-            }
-        }
-        if range == "*" || range == "?" {
-            continue;
-        }
-        match range.split_once('-') {
-            Some((a, b)) => {
-                let a = parse_value(a, min, max, names, offset).map_err(ctx)?;
-                let b = parse_value(b, min, max, names, offset).map_err(ctx)?;
-                if a > b {
-                    return Err(ctx(format!("range {a}-{b} is backwards")));
-                }
-            }
-            None => {
-                parse_value(range, min, max, names, offset).map_err(ctx)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Validate a CronJob schedule: five fields, or one of the `@` macros the controller accepts.
+/// The CronJob controller parses with robfig/cron's `ParseStandard`, as Karpenter's budgets
+/// do: the one parser is [`karpenter_disruption::cron`].
 pub fn validate_cron(flag: &'static str, expr: &str) -> Result<(), ScheduleError> {
     let err = |problem: String| ScheduleError::Cron {
         flag,
@@ -114,25 +54,9 @@ pub fn validate_cron(flag: &'static str, expr: &str) -> Result<(), ScheduleError
             "time zones in the schedule are rejected by Kubernetes; use --time-zone".to_string(),
         ));
     }
-    if let Some(m) = trimmed.strip_prefix('@') {
-        return match m {
-            "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => {
-                Ok(())
-            }
-            _ => Err(err(format!("unknown macro @{m}"))),
-        };
-    }
-    let fields: Vec<&str> = trimmed.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(err(format!("found {} fields, expected 5", fields.len())));
-    }
-    check_field(fields[0], "minute", 0, 59, &[], 0).map_err(err)?;
-    check_field(fields[1], "hour", 0, 23, &[], 0).map_err(err)?;
-    check_field(fields[2], "day-of-month", 1, 31, &[], 0).map_err(err)?;
-    check_field(fields[3], "month", 1, 12, &MONTHS, 1).map_err(err)?;
-    // The CronJob controller (robfig/cron) takes 0-6 only: 7 is not Sunday there.
-    check_field(fields[4], "day-of-week", 0, 6, &DAYS, 0).map_err(err)?;
-    Ok(())
+    karpenter_disruption::cron::Schedule::parse(trimmed)
+        .map(|_| ())
+        .map_err(|e| err(e.to_string()))
 }
 
 /// The IANA tz database areas (first component of `Area/Location` names).

@@ -1,0 +1,234 @@
+//! Disruption engine figures (run: `cargo bench -p karpenter-disruption`). Prints, for each
+//! scenario and strategy: wall time, commands, waves, simulations, $/h before and after.
+//!
+//! Scenarios (issue 12's targets): 2,000 underutilised m5.xlarge nodes carrying 20,000 bound
+//! pods in one NodePool (a few do-not-disrupt pods); 20 NodePools with 1,000 nodes.
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use karpenter_api::sh::v1;
+use karpenter_disruption::input::{
+    BoundPod, DisruptionInput, NodeInput, Options, PodBlock, Strategy,
+};
+use karpenter_disruption::timing::PoolSettings;
+use karpenter_scheduling::instancetype::ON_DEMAND;
+use karpenter_scheduling::labels as l;
+use karpenter_scheduling::model::RunningPod;
+use karpenter_scheduling::requirements::{NodeSelectorRequirement, Operator};
+use karpenter_scheduling::{ExistingNode, InstanceType, NodePool, Offering, Pod, Resources};
+
+const GI: i64 = 1 << 30;
+
+fn ty(name: &str, cpu: i64, mem_gi: i64, price: f64) -> InstanceType {
+    let mut cap = Resources::cpu_mem(cpu * 1000, mem_gi * GI);
+    cap.pods = 110;
+    InstanceType::new(
+        name,
+        BTreeMap::from([
+            (
+                l::INSTANCE_FAMILY.to_string(),
+                name.split('.').next().unwrap().to_string(),
+            ),
+            (l::ARCH.to_string(), "amd64".to_string()),
+        ]),
+        cap,
+        Resources::cpu_mem(100, GI / 2),
+        ["us-east-1a", "us-east-1b", "us-east-1c"]
+            .iter()
+            .map(|z| Offering {
+                zone: z.to_string(),
+                capacity_type: ON_DEMAND.into(),
+                price,
+                available: true,
+            })
+            .collect(),
+    )
+}
+
+fn catalog() -> Vec<InstanceType> {
+    let mut v = Vec::new();
+    for (fam, mem, base) in [("m5", 4, 0.048), ("c5", 2, 0.0425), ("r5", 8, 0.063)] {
+        for (size, cpu) in [
+            ("large", 2),
+            ("xlarge", 4),
+            ("2xlarge", 8),
+            ("4xlarge", 16),
+            ("8xlarge", 32),
+        ] {
+            v.push(ty(
+                &format!("{fam}.{size}"),
+                cpu,
+                cpu * mem,
+                base * cpu as f64,
+            ));
+        }
+    }
+    v
+}
+
+fn scenario(pools: usize, nodes: usize, pods_per_node: usize) -> DisruptionInput {
+    let now: Timestamp = "2026-03-02T12:00:00Z".parse().unwrap();
+    let its = catalog();
+    let xl = its.iter().find(|t| t.name == "m5.xlarge").unwrap().clone();
+    let mut out = Vec::new();
+    for i in 0..nodes {
+        let pool = format!("pool-{}", i % pools);
+        let name = format!("node-{i:05}");
+        let zone = ["us-east-1a", "us-east-1b", "us-east-1c"][i % 3];
+        let mut labels = xl.labels.clone();
+        labels.insert(l::ZONE.into(), zone.into());
+        labels.insert(l::CAPACITY_TYPE.into(), ON_DEMAND.into());
+        labels.insert(l::NODEPOOL.into(), pool.clone());
+        labels.insert(l::HOSTNAME.into(), name.clone());
+        let mut requested = Resources::default();
+        let mut running = Vec::new();
+        let mut pods = Vec::new();
+        for j in 0..pods_per_node {
+            let app = format!("app-{}", (i * pods_per_node + j) % 50);
+            let p = Pod {
+                namespace: "default".into(),
+                name: format!("{app}-{i}-{j}"),
+                uid: format!("{i}-{j}"),
+                labels: BTreeMap::from([("app".to_string(), app)]),
+                requests: Resources::cpu_mem(100, GI / 4),
+                ..Default::default()
+            };
+            let mut r = p.requests.clone();
+            r.pods = 1;
+            requested.add(&r);
+            running.push(RunningPod {
+                namespace: "default".into(),
+                labels: p.labels.clone(),
+                pod_anti_affinity: vec![],
+            });
+            let blocks = (i % 400 == 7 && j == 0)
+                .then(|| PodBlock::DoNotDisrupt(format!("default/{}", p.name)));
+            pods.push(BoundPod {
+                pod: p,
+                reschedulable: true,
+                eviction_cost: 1.0,
+                blocks,
+                start_time: None,
+            });
+        }
+        let created = now - SignedDuration::from_hours(48);
+        out.push(NodeInput {
+            node: ExistingNode {
+                name,
+                labels,
+                taints: vec![],
+                capacity: xl.capacity.clone(),
+                allocatable: xl.allocatable.clone(),
+                requested,
+                pods: running,
+                host_ports: vec![],
+                initialized: true,
+            },
+            node_pool: Some(pool),
+            managed: true,
+            ready: true,
+            marked_for_deletion: false,
+            instance_terminating: false,
+            nominated: false,
+            do_not_disrupt: false,
+            created,
+            initialized_at: Some(created),
+            last_pod_event: Some(created),
+            consolidatable_condition: true,
+            expire_after: None,
+            termination_grace_period: None,
+            drift: None,
+            pods,
+            price: 0.192,
+        });
+    }
+    let names: Vec<String> = (0..pools).map(|p| format!("pool-{p}")).collect();
+    DisruptionInput {
+        now,
+        pools: names
+            .iter()
+            .map(|n| {
+                let mut np = v1::NodePool::new(n, Default::default());
+                np.spec.template.spec.expire_after = Some("Never".into());
+                PoolSettings::from_nodepool(&np).unwrap()
+            })
+            .collect(),
+        scheduling_pools: names
+            .iter()
+            .map(|n| NodePool {
+                name: n.clone(),
+                requirements: vec![NodeSelectorRequirement::new(
+                    l::CAPACITY_TYPE,
+                    Operator::In,
+                    &[ON_DEMAND],
+                )],
+                ..Default::default()
+            })
+            .collect(),
+        instance_types: its,
+        daemon_sets: vec![],
+        nodes: out,
+        pending_pods: vec![],
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let cases: Vec<(&str, usize, usize, usize)> = if quick {
+        vec![("200 nodes / 2,000 pods, 1 NodePool", 1, 200, 10)]
+    } else {
+        vec![
+            ("2,000 nodes / 20,000 pods, 1 NodePool", 1, 2000, 10),
+            ("1,000 nodes / 10,000 pods, 20 NodePools", 20, 1000, 10),
+        ]
+    };
+    let verbose = args.iter().any(|a| a == "--verbose");
+    for (label, pools, nodes, ppn) in cases {
+        let input = scenario(pools, nodes, ppn);
+        for strategy in [Strategy::Default, Strategy::Karpenter] {
+            let opts = Options {
+                strategy,
+                ..Options::default()
+            };
+            let t = Instant::now();
+            let (plan, stats) = karpenter_disruption::plan(&input, &opts).unwrap();
+            let dt = t.elapsed();
+            let waves = plan.commands.iter().map(|c| c.wave).max().unwrap_or(0);
+            if verbose {
+                let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+                for u in &plan.unchosen {
+                    let key: String = u.reason.chars().take(70).collect();
+                    *reasons.entry(key).or_default() += 1;
+                }
+                for c in &plan.commands {
+                    println!(
+                        "  wave {} {} {} nodes -> {} new: {}",
+                        c.wave,
+                        c.reason,
+                        c.candidates.len(),
+                        c.replacements.len(),
+                        c.explanation.chars().take(90).collect::<String>()
+                    );
+                }
+                for (r, n) in reasons {
+                    println!("  unchosen {n}: {r}");
+                }
+            }
+            let disrupted: usize = plan.commands.iter().map(|c| c.candidates.len()).sum();
+            println!(
+                "{label} [{strategy:?}]: {:.2} s, {} commands in {waves} waves ({disrupted} nodes), {} simulations ({} multi-node, {} single-node), ${:.2}/h -> ${:.2}/h, upstream's 15 s validations alone: {:.1} min{}",
+                dt.as_secs_f64(),
+                plan.commands.len(),
+                stats.simulations,
+                stats.multi_node_simulations,
+                stats.single_node_simulations,
+                plan.price_per_hour_before,
+                plan.price_per_hour_after,
+                stats.validation_wait_seconds as f64 / 60.0,
+                if stats.upstream_plan { " (upstream's plan kept: cheaper)" } else { "" }
+            );
+        }
+    }
+}
