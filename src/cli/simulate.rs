@@ -275,7 +275,10 @@ pub fn run(global: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<ExitCode> 
                         .map(|p| p.node_class.as_str())
                         .filter(|n| !n.is_empty());
                     if let Some(class) = class {
-                        l.insert(karpenter_api::labels::EC2NODECLASS.to_string(), class.to_string());
+                        l.insert(
+                            karpenter_api::labels::EC2NODECLASS.to_string(),
+                            class.to_string(),
+                        );
                     }
                     l
                 },

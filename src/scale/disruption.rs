@@ -12,11 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
+use karpenter_state::pod::{opt_out, OptOut};
+use karpenter_state::{PdbState, StatePod};
 use serde::Serialize;
-
-use super::selector::Selector;
 
 /// Karpenter's opt-out annotation (pods and nodes).
 pub use karpenter_api::labels::DO_NOT_DISRUPT;
@@ -71,220 +70,22 @@ impl std::fmt::Display for Blocker {
     }
 }
 
-fn key(ns: Option<&str>, name: Option<&str>) -> String {
-    format!("{}/{}", ns.unwrap_or("default"), name.unwrap_or(""))
+/// The pods as the cluster model keeps them (the rules below live in `karpenter-state`).
+fn state_pods(pods: &[Pod]) -> Vec<StatePod> {
+    pods.iter().map(StatePod::new).collect()
 }
 
-/// A Go `time.ParseDuration` string (`1h30m`, `1.5h`, `300ms`, `0`) in seconds; `None` when it
-/// is not one (or is negative). Parsed by the one Go-duration parser, through
-/// [`karpenter_convert::duration::parse_go`].
-fn go_duration_seconds(text: &str) -> Option<f64> {
-    karpenter_convert::duration::parse_go(text).map(|nanos| nanos as f64 / 1e9)
-}
-
-/// The first of `keys` whose value opts out of disruption, as `key=value`.
-///
-/// `"true"` always protects. A duration (Karpenter v1.12+) protects while less than that long
-/// has passed since `started` (or while the pod has not started); other values except
-/// `"false"` are treated as protecting, which is the safe side.
+/// Scale-to-zero treats an opt-out value it cannot read as protecting: removing capacity in
+/// bulk is the place to be on the safe side.
 fn opt_out_value(
-    annotations: Option<&BTreeMap<String, String>>,
+    annotations: &BTreeMap<String, String>,
     keys: &[&str],
     started: Option<Timestamp>,
     now: Timestamp,
 ) -> Option<String> {
-    let annotations = annotations?;
-    keys.iter().find_map(|k| {
-        let v = annotations.get(*k)?.trim();
-        let protecting = match go_duration_seconds(v) {
-            Some(secs) => {
-                secs > 0.0
-                    && started.is_none_or(|s| {
-                        let elapsed = now.duration_since(s).as_secs_f64();
-                        elapsed < secs
-                    })
-            }
-            None => v != "false" && !v.is_empty(),
-        };
-        protecting.then(|| format!("{k}={v}"))
-    })
-}
-
-fn is_terminal(pod: &Pod) -> bool {
-    matches!(
-        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Succeeded" | "Failed")
-    )
-}
-
-/// The taint Karpenter puts on a node before draining it.
-pub use karpenter_api::labels::DISRUPTED_TAINT_KEY;
-
-/// Whether the pod tolerates `karpenter.sh/disrupted:NoSchedule` (Karpenter's drain neither
-/// evicts nor waits for such pods).
-fn tolerates_disrupted_taint(pod: &Pod) -> bool {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.tolerations.as_ref())
-        .is_some_and(|ts| {
-            ts.iter().any(|t| {
-                let effect_ok = t
-                    .effect
-                    .as_deref()
-                    .is_none_or(|e| e.is_empty() || e == "NoSchedule");
-                let key = t.key.as_deref().unwrap_or("");
-                let op = t.operator.as_deref().unwrap_or("Equal");
-                let key_ok = match op {
-                    "Exists" => key.is_empty() || key == DISRUPTED_TAINT_KEY,
-                    _ => key == DISRUPTED_TAINT_KEY && t.value.as_deref().unwrap_or("").is_empty(),
-                };
-                effect_ok && key_ok
-            })
-        })
-}
-
-/// Pods Karpenter evicts when draining: not terminal, not terminating, not DaemonSet or static,
-/// not tolerating the disrupted taint.
-fn is_evictable(pod: &Pod) -> bool {
-    let owned_by = |kind: &str| {
-        pod.metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.kind == kind)
-    };
-    !is_terminal(pod)
-        && !tolerates_disrupted_taint(pod)
-        && pod.metadata.deletion_timestamp.is_none()
-        && !owned_by("DaemonSet")
-        && !owned_by("Node")
-        && !pod
-            .metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"))
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn scaled(value: &IntOrString, total: i64, round_up: bool) -> Result<i64, String> {
-    match value {
-        IntOrString::Int(n) => Ok(i64::from(*n)),
-        IntOrString::String(s) => {
-            let pct: i64 = s
-                .strip_suffix('%')
-                .and_then(|p| p.trim().parse().ok())
-                .ok_or_else(|| format!("{s:?} is neither an integer nor a percentage"))?;
-            let product = pct * total;
-            Ok(if round_up {
-                (product + 99) / 100
-            } else {
-                product / 100
-            })
-        }
-    }
-}
-
-/// A PDB's computed state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PdbState {
-    /// `namespace/name`.
-    pub name: String,
-    /// Pods needed healthy.
-    pub desired_healthy: i64,
-    /// Pods that are Ready.
-    pub current_healthy: i64,
-    /// `max(0, current_healthy - desired_healthy)`.
-    pub disruptions_allowed: i64,
-    /// `spec.unhealthyPodEvictionPolicy == AlwaysAllow`.
-    pub always_allow_unhealthy: bool,
-    selector: Option<Selector>,
-    namespace: String,
-}
-
-impl PdbState {
-    /// Compute a PDB's state from the pods in the cluster.
-    pub fn compute(pdb: &PodDisruptionBudget, pods: &[Pod]) -> Result<Self, String> {
-        let namespace = pdb
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let name = key(Some(&namespace), pdb.metadata.name.as_deref());
-        let spec = pdb.spec.clone().unwrap_or_default();
-        // policy/v1: a null selector selects no pods; an empty one selects all in the namespace.
-        let selector = spec
-            .selector
-            .as_ref()
-            .map(Selector::from_label_selector)
-            .transpose()
-            .map_err(|e| format!("PDB {name}: {e}"))?;
-        let covered: Vec<&Pod> = pods
-            .iter()
-            .filter(|p| p.metadata.namespace.as_deref().unwrap_or("default") == namespace)
-            .filter(|p| !is_terminal(p))
-            .filter(|p| {
-                selector.as_ref().is_some_and(|s| {
-                    s.matches(p.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
-                })
-            })
-            .collect();
-        // The controller counts pods for an integer minAvailable, and the owners' desired
-        // replicas (published as status.expectedPods) for maxUnavailable and percentages; the
-        // pod count stands in when the status has not been written yet.
-        let pod_count = covered.len() as i64;
-        let scale_based = spec.max_unavailable.is_some()
-            || matches!(spec.min_available, Some(IntOrString::String(_)));
-        let expected = match pdb.status.as_ref().map(|s| i64::from(s.expected_pods)) {
-            Some(n) if scale_based && n > 0 => n,
-            _ => pod_count,
-        };
-        let current_healthy = covered
-            .iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none() && is_ready(p))
-            .count() as i64;
-        let desired_healthy = match (&spec.max_unavailable, &spec.min_available) {
-            (Some(max), _) => (expected
-                - scaled(max, expected, true)
-                    .map_err(|e| format!("PDB {name}: maxUnavailable {e}"))?)
-            .max(0),
-            (None, Some(min)) => {
-                scaled(min, expected, true).map_err(|e| format!("PDB {name}: minAvailable {e}"))?
-            }
-            // Neither set: the API server defaults minAvailable to 1.
-            (None, None) => 1,
-        };
-        Ok(PdbState {
-            disruptions_allowed: (current_healthy - desired_healthy).max(0),
-            always_allow_unhealthy: spec.unhealthy_pod_eviction_policy.as_deref()
-                == Some("AlwaysAllow"),
-            name,
-            desired_healthy,
-            current_healthy,
-            selector,
-            namespace,
-        })
-    }
-
-    fn covers(&self, pod: &Pod) -> bool {
-        pod.metadata.namespace.as_deref().unwrap_or("default") == self.namespace
-            && self.selector.as_ref().is_some_and(|s| {
-                s.matches(pod.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
-            })
-    }
-
-    /// Whether the Eviction API would refuse to evict `pod` now.
-    fn blocks(&self, pod: &Pod) -> bool {
-        if is_ready(pod) {
-            return self.disruptions_allowed == 0;
-        }
-        // Unhealthy pods: AlwaysAllow evicts them; IfHealthyBudget only while the budget holds.
-        !(self.always_allow_unhealthy || self.current_healthy >= self.desired_healthy)
+    match opt_out(annotations, keys, started, now) {
+        OptOut::Inactive => None,
+        OptOut::Active(v) | OptOut::Unrecognized(v) => Some(v),
     }
 }
 
@@ -308,39 +109,38 @@ pub fn blockers_at(
     pods: &[Pod],
     pdbs: &[PodDisruptionBudget],
 ) -> Result<BTreeMap<String, Vec<Blocker>>, String> {
+    let pods = state_pods(pods);
     let states = pdbs
         .iter()
-        .map(|p| PdbState::compute(p, pods))
+        .map(|p| PdbState::compute(p, &pods))
         .collect::<Result<Vec<_>, _>>()?;
     let mut out: BTreeMap<String, Vec<Blocker>> = BTreeMap::new();
+    let none = BTreeMap::new();
     for node in nodes {
-        if let Some(annotation) =
-            opt_out_value(node_annotations.get(node), &[DO_NOT_DISRUPT], None, now)
-        {
+        if let Some(annotation) = opt_out_value(
+            node_annotations.get(node).unwrap_or(&none),
+            &[DO_NOT_DISRUPT],
+            None,
+            now,
+        ) {
             out.entry(node.clone())
                 .or_default()
                 .push(Blocker::NodeDoNotDisrupt { annotation });
         }
     }
-    for pod in pods {
-        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()) else {
+    for pod in &pods {
+        let Some(node) = pod.node() else {
             continue;
         };
-        if !nodes.contains(node) || !is_evictable(pod) {
+        if !nodes.contains(node) || !pod.evictable() {
             continue;
         }
-        let pod_key = key(
-            pod.metadata.namespace.as_deref(),
-            pod.metadata.name.as_deref(),
-        );
+        let pod_key = pod.key.to_string();
         let mut found = Vec::new();
         if let Some(annotation) = opt_out_value(
-            pod.metadata.annotations.as_ref(),
+            &pod.annotations,
             &[DO_NOT_DISRUPT, DO_NOT_EVICT],
-            pod.status
-                .as_ref()
-                .and_then(|s| s.start_time.as_ref())
-                .map(|t| t.0),
+            pod.started,
             now,
         ) {
             found.push(Blocker::PodDoNotDisrupt {
@@ -349,7 +149,7 @@ pub fn blockers_at(
             });
         }
         // The Eviction API deletes Pending pods without consulting any budget.
-        let pending = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
+        let pending = pod.phase_pending;
         let covering: Vec<&PdbState> = if pending {
             Vec::new()
         } else {
@@ -372,7 +172,7 @@ pub fn blockers_at(
             }),
         }
         if !found.is_empty() {
-            out.entry(node.clone()).or_default().extend(found);
+            out.entry(node.to_string()).or_default().extend(found);
         }
     }
     for list in out.values_mut() {
@@ -414,22 +214,18 @@ pub fn shortfalls(
     pdbs: &[PodDisruptionBudget],
 ) -> Result<Vec<Shortfall>, String> {
     let mut out = Vec::new();
+    let pods = state_pods(pods);
     for pdb in pdbs {
-        let state = PdbState::compute(pdb, pods)?;
+        let state = PdbState::compute(pdb, &pods)?;
         let mut on_nodes = BTreeSet::new();
         let mut count = 0;
         for pod in pods
             .iter()
-            .filter(|p| is_evictable(p) && is_ready(p) && state.covers(p))
+            .filter(|p| p.evictable() && p.ready && state.covers(p))
         {
-            if let Some(node) = pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.as_ref())
-                .filter(|n| nodes.contains(*n))
-            {
+            if let Some(node) = pod.node().filter(|n| nodes.contains(*n)) {
                 count += 1;
-                on_nodes.insert(node.clone());
+                on_nodes.insert(node.to_string());
             }
         }
         if state.disruptions_allowed > 0 && count > state.disruptions_allowed {
@@ -547,13 +343,6 @@ mod tests {
             out.keys().collect::<Vec<_>>(),
             ["n1", "n4", "n5", "n6", "n7"]
         );
-        assert_eq!(go_duration_seconds("1h30m"), Some(5400.0));
-        assert_eq!(go_duration_seconds("300ms"), Some(0.3));
-        assert_eq!(go_duration_seconds("2m0.5s"), Some(120.5));
-        assert_eq!(go_duration_seconds("0"), Some(0.0));
-        for bad in ["", "1", "h", "1x", "-5m", "1h-2m", "true"] {
-            assert_eq!(go_duration_seconds(bad), None, "{bad:?}");
-        }
     }
 
     #[test]
@@ -658,7 +447,7 @@ mod tests {
             "web",
             json!({"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}),
         );
-        let s = PdbState::compute(&strict, &pods).unwrap();
+        let s = PdbState::compute(&strict, &state_pods(&pods)).unwrap();
         assert_eq!(
             (s.current_healthy, s.desired_healthy, s.disruptions_allowed),
             (2, 2, 0)
@@ -682,7 +471,7 @@ mod tests {
             json!({"maxUnavailable": "50%", "selector": {"matchLabels": {"app": "web"}}}),
         );
         assert_eq!(
-            PdbState::compute(&loose, &pods)
+            PdbState::compute(&loose, &state_pods(&pods))
                 .unwrap()
                 .disruptions_allowed,
             1
@@ -725,7 +514,7 @@ mod tests {
             json!({"maxUnavailable": 2, "selector": {"matchLabels": {"app": "web"}}}),
         );
         assert_eq!(
-            PdbState::compute(&budget, &pods)
+            PdbState::compute(&budget, &state_pods(&pods))
                 .unwrap()
                 .disruptions_allowed,
             2
@@ -736,7 +525,7 @@ mod tests {
             }))
             .unwrap(),
         );
-        let s = PdbState::compute(&budget, &pods).unwrap();
+        let s = PdbState::compute(&budget, &state_pods(&pods)).unwrap();
         assert_eq!((s.desired_healthy, s.disruptions_allowed), (2, 0));
     }
 

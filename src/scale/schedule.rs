@@ -400,7 +400,7 @@ mod tests {
                 fields[which] = (max[which] + excess).to_string();
                 let e = validate_cron("--down", &fields.join(" ")).unwrap_err().to_string();
                 prop_assert!(e.contains(&format!("{} field", names[which])), "{}", e);
-                prop_assert!(e.contains("is outside"), "{}", e);
+                prop_assert!(e.contains(&format!("{} is above the maximum {}", max[which] + excess, max[which])), "{}", e);
             }
         }
     }

@@ -44,8 +44,10 @@ use crate::price::{
 };
 use crate::timing::{consolidatable, is_expired, Consolidatable, ConsolidationPolicy};
 
-/// The taint that keeps simulated pods off nodes inside their `consolidateAfter` window.
-const UNDER_CONSOLIDATE_AFTER_TAINT: &str = "karpenter.sh/simulation-under-consolidate-after";
+/// The taint that keeps simulated pods off nodes inside their `consolidateAfter` window. It only
+/// ever exists inside a simulation, so it lives in this project's domain, not Karpenter's.
+const UNDER_CONSOLIDATE_AFTER_TAINT: &str =
+    "simulation.kubectl-karpenter.io/under-consolidate-after";
 
 /// Upstream's cap on multi-node consolidation candidates.
 pub const MULTI_NODE_MAX_CANDIDATES: usize = 100;

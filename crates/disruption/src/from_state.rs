@@ -12,20 +12,18 @@
 //! - The last pod event is the NodeClaim's `status.lastPodEventTime`, else the newest start
 //!   time of the node's pods, else its initialization.
 //! - A PDB's allowed disruptions are `status.disruptionsAllowed` when present, else computed
-//!   from the matching bound pods (all counted healthy) and `minAvailable`/`maxUnavailable`.
+//!   from the matching bound pods as the disruption controller would (`karpenter_state::pdb`;
+//!   a manifest pod without status counts as Ready).
 //! - Not modelled yet (the cluster model does not keep them): the Node's Ready condition (taken
 //!   as Ready), nominations, pod priority in the eviction cost.
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use karpenter_api::common::Condition;
 use karpenter_api::labels as l;
 use karpenter_scheduling::{Catalog, ExistingNode};
 use karpenter_state::problem::ProblemOptions;
-use karpenter_state::translate::selector;
-use karpenter_state::{Cluster, StatePod};
+use karpenter_state::{Cluster, OptOut, PdbState, StatePod};
 
 use crate::drift::{self, DriftInput, InstanceFacts};
 use crate::input::{BoundPod, DisruptionInput, NodeInput, PodBlock};
@@ -51,99 +49,28 @@ fn is_true(c: Option<&Condition>) -> bool {
     c.is_some_and(|c| c.status == "True")
 }
 
-/// `karpenter.sh/do-not-disrupt` on a pod at `now`: `"true"`, or a Go duration counted from the
-/// pod's start (v1.12+). Any other value does not block (upstream treats an invalid value as
-/// absent).
-pub fn pod_do_not_disrupt(value: Option<&str>, started: Option<Timestamp>, now: Timestamp) -> bool {
-    match value.map(str::trim) {
-        None => false,
-        Some("true") => true,
-        Some(v) => match (parse_duration(v), started) {
-            (Some(d), Some(s)) => now.duration_since(s) < d,
-            (Some(_), None) => true,
-            (None, _) => false,
-        },
-    }
-}
-
-fn scaled(v: &IntOrString, total: i64) -> Option<i64> {
-    match v {
-        IntOrString::Int(i) => Some(i64::from(*i)),
-        IntOrString::String(s) => {
-            let p: i64 = s.strip_suffix('%')?.parse().ok()?;
-            Some((p * total + 99) / 100)
-        }
-    }
-}
-
-/// A PDB's allowed disruptions: `status.disruptionsAllowed`, else from its spec over `matching`
-/// pods (all counted healthy, as nothing here reports readiness).
-pub fn pdb_allowed(pdb: &PodDisruptionBudget, matching: i64) -> i64 {
-    if let Some(s) = &pdb.status {
-        return i64::from(s.disruptions_allowed);
-    }
-    let spec = pdb.spec.clone().unwrap_or_default();
-    if let Some(min) = spec
-        .min_available
-        .as_ref()
-        .and_then(|m| scaled(m, matching))
-    {
-        return matching - min;
-    }
-    if let Some(max) = spec
-        .max_unavailable
-        .as_ref()
-        .and_then(|m| scaled(m, matching))
-    {
-        return max;
-    }
-    // Neither set: the disruption controller expects every matching pod healthy.
-    0
-}
-
-/// Why a bound pod blocks a graceful disruption at `now`.
-fn pod_block(
-    p: &StatePod,
-    pdbs: &[(
-        &PodDisruptionBudget,
-        karpenter_scheduling::model::LabelSelector,
-        i64,
-    )],
-    now: Timestamp,
-) -> Option<PodBlock> {
+/// Why a bound pod blocks a graceful disruption at `now`: an active `karpenter.sh/do-not-disrupt`
+/// (an unrecognized value does not block, as upstream), or a PDB allowing no eviction (its
+/// `status.disruptionsAllowed` when present), or two or more PDBs covering it (the Eviction API
+/// refuses those). The rules themselves are the cluster model's (`karpenter_state::pod`,
+/// `karpenter_state::pdb`).
+fn pod_block(p: &StatePod, pdbs: &[PdbState], now: Timestamp) -> Option<PodBlock> {
     if p.deleting || p.daemon {
         return None;
     }
-    if pod_do_not_disrupt(
-        p.annotations.get(l::DO_NOT_DISRUPT).map(String::as_str),
-        p.started,
-        now,
-    ) {
+    if let OptOut::Active(_) = p.do_not_disrupt(now) {
         return Some(PodBlock::DoNotDisrupt(p.key.to_string()));
     }
-    let covering: Vec<_> = pdbs
-        .iter()
-        .filter(|(pdb, sel, _)| {
-            pdb.metadata.namespace.as_deref().unwrap_or("default") == p.key.namespace
-                && sel.matches(&p.labels)
-        })
-        .collect();
-    let name = |pdb: &PodDisruptionBudget| {
-        format!(
-            "{}/{}",
-            pdb.metadata.namespace.as_deref().unwrap_or("default"),
-            pdb.metadata.name.as_deref().unwrap_or("")
-        )
-    };
+    let covering: Vec<&PdbState> = pdbs.iter().filter(|s| s.covers(p)).collect();
     match covering.as_slice() {
         [] => None,
-        [(pdb, _, allowed)] if *allowed <= 0 => Some(PodBlock::Pdb(p.key.to_string(), name(pdb))),
+        [one] if one.allowed() <= 0 => Some(PodBlock::Pdb(p.key.to_string(), one.name.clone())),
         [_] => None,
         many => Some(PodBlock::Pdb(
             p.key.to_string(),
             format!(
                 "{} (the pod is covered by {} PDBs, which the Eviction API refuses)",
-                name(many[0].0),
+                many[0].name,
                 many.len()
             ),
         )),
@@ -166,21 +93,13 @@ pub fn input_from_cluster(
         .node_pools()
         .map(|e| PoolSettings::from_nodepool(&e.pool))
         .collect::<Result<_, _>>()?;
-    // PDBs with their selectors and allowed disruptions.
+    // PDBs with their allowed disruptions, computed from the bound pods.
     let bound: Vec<&StatePod> = cluster.pods().filter(|p| p.node().is_some()).collect();
-    let pdbs: Vec<_> = cluster
+    let pdbs: Vec<PdbState> = cluster
         .pdbs()
-        .map(|pdb| {
-            let sel = selector(pdb.spec.as_ref().and_then(|s| s.selector.as_ref()));
-            let ns = pdb.metadata.namespace.as_deref().unwrap_or("default");
-            let matching = bound
-                .iter()
-                .filter(|p| p.key.namespace == ns && !p.deleting && sel.matches(&p.labels))
-                .count() as i64;
-            let allowed = pdb_allowed(pdb, matching);
-            (pdb, sel, allowed)
-        })
-        .collect();
+        .map(|pdb| PdbState::compute(pdb, bound.iter().copied()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| AdapterError::State(karpenter_state::Error::new(e)))?;
     let existing: BTreeMap<&str, &ExistingNode> = problem
         .existing_nodes
         .iter()
@@ -501,37 +420,56 @@ spec:
 
     #[test]
     fn do_not_disrupt_duration_form() {
+        use karpenter_state::pod::opt_out;
         let now: Timestamp = NOW.parse().unwrap();
         let started = Some("2026-03-02T11:30:00Z".parse().unwrap());
-        assert!(pod_do_not_disrupt(Some("true"), started, now));
-        assert!(pod_do_not_disrupt(Some("1h"), started, now));
-        assert!(
-            !pod_do_not_disrupt(Some("20m"), started, now),
-            "expired after 20 minutes"
-        );
-        assert!(!pod_do_not_disrupt(Some("false"), started, now));
-        assert!(
-            !pod_do_not_disrupt(Some("forever"), started, now),
-            "invalid values do not block"
-        );
-        assert!(!pod_do_not_disrupt(None, started, now));
+        let active = |v: Option<&str>| {
+            let a: BTreeMap<String, String> = v
+                .map(|v| (l::DO_NOT_DISRUPT.to_string(), v.to_string()))
+                .into_iter()
+                .collect();
+            matches!(
+                opt_out(&a, &[l::DO_NOT_DISRUPT], started, now),
+                OptOut::Active(_)
+            )
+        };
+        assert!(active(Some("true")));
+        assert!(active(Some("1h")));
+        assert!(!active(Some("20m")), "expired after 20 minutes");
+        assert!(!active(Some("false")));
+        assert!(!active(Some("forever")), "invalid values do not block");
+        assert!(!active(None));
     }
 
     #[test]
     fn pdb_allowed_disruptions() {
-        let mut pdb = PodDisruptionBudget {
-            spec: Some(Default::default()),
-            ..Default::default()
-        };
-        pdb.spec.as_mut().unwrap().min_available = Some(IntOrString::String("50%".into()));
-        assert_eq!(pdb_allowed(&pdb, 3), 1, "50% of 3 rounds up to 2 available");
+        use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+        use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        let pods: Vec<StatePod> = (0..3)
+            .map(|i| {
+                StatePod::new(
+                    &serde_json::from_value(serde_json::json!({
+                        "metadata": {"name": format!("p{i}"), "labels": {"app": "a"}},
+                        "spec": {"nodeName": "n", "containers": []}
+                    }))
+                    .unwrap(),
+                )
+            })
+            .collect();
+        let mut pdb: PodDisruptionBudget = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "b", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}}, "minAvailable": "50%"}
+        }))
+        .unwrap();
+        let allowed = |pdb: &PodDisruptionBudget| PdbState::compute(pdb, &pods).unwrap().allowed();
+        assert_eq!(allowed(&pdb), 1, "50% of 3 rounds up to 2 available");
         pdb.spec.as_mut().unwrap().min_available = None;
         pdb.spec.as_mut().unwrap().max_unavailable = Some(IntOrString::Int(2));
-        assert_eq!(pdb_allowed(&pdb, 3), 2);
+        assert_eq!(allowed(&pdb), 2);
         pdb.status = Some(k8s_openapi::api::policy::v1::PodDisruptionBudgetStatus {
             disruptions_allowed: 0,
             ..Default::default()
         });
-        assert_eq!(pdb_allowed(&pdb, 3), 0, "the status wins when present");
+        assert_eq!(allowed(&pdb), 0, "the status wins when present");
     }
 }

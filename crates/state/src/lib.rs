@@ -14,7 +14,8 @@
 //! |---|---|
 //! | [`cluster`] | the store: upserts and removals by object, in arrival order |
 //! | [`node`] | Nodes, NodeClaims and their join ([`StateNode`]) |
-//! | [`pod`] | pod rules: provisionable, bound, reschedulable |
+//! | [`pod`] | pod rules: provisionable, bound, reschedulable, evictable, do-not-disrupt (incl. the duration form) |
+//! | [`pdb`] | PodDisruptionBudget arithmetic: coverage, allowed disruptions, refused evictions |
 //! | [`nodepool`] | a NodePool as provisioning sees it; when a NodePool is skipped |
 //! | [`nodeclass`] | an EC2NodeClass → instance-type overhead and allocatable |
 //! | [`volume`] | volume topology and the claims upstream cannot use |
@@ -29,6 +30,7 @@ pub mod manifest;
 pub mod node;
 pub mod nodeclass;
 pub mod nodepool;
+pub mod pdb;
 pub mod pod;
 pub mod problem;
 pub mod translate;
@@ -39,7 +41,8 @@ pub use cluster::Cluster;
 pub use error::{Context, Error, Result};
 pub use manifest::{Reader, Snapshot};
 pub use node::{ClaimEntry, NodeEntry, StateNode};
-pub use pod::{PodKey, PodRole, StatePod};
+pub use pdb::PdbState;
+pub use pod::{OptOut, PodKey, PodRole, StatePod};
 pub use problem::{Pending, Prepared, ProblemOptions, Summary};
 
 /// Where the objects come from; it decides how strictly missing objects are treated.

@@ -227,8 +227,9 @@ impl Reader {
                 .and_then(|v| from_value::<NodeClaim>(v, "NodeClaim"))
                 .and_then(ClaimEntry::new)
                 .map(|c| self.cluster.upsert_node_claim(c)),
-            "PodDisruptionBudget" => from_value(doc, "PodDisruptionBudget")
-                .map(|pdb| self.cluster.upsert_pdb(pdb)),
+            "PodDisruptionBudget" => {
+                from_value(doc, "PodDisruptionBudget").map(|pdb| self.cluster.upsert_pdb(pdb))
+            }
             "PersistentVolumeClaim" => serde_json::from_value(doc)
                 .context("not a valid PersistentVolumeClaim")
                 .map(|c| {

@@ -10,6 +10,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::jiff::Timestamp;
 use karpenter_scheduling::Pod;
 
+use karpenter_api::labels::{DISRUPTED_TAINT_KEY, DO_NOT_DISRUPT};
+
 use crate::error::Error;
 use crate::translate::{labels_of, pod_from_spec};
 use crate::volume::{volume_refs, VolumeRef};
@@ -129,6 +131,81 @@ pub struct StatePod {
     pub scheduling: Result<Pod, Error>,
     /// Claims its volumes use.
     pub volumes: Vec<VolumeRef>,
+    /// `Succeeded` or `Failed`.
+    pub terminal: bool,
+    /// `status.phase` is `Pending` (the Eviction API deletes such pods without a budget).
+    pub phase_pending: bool,
+    /// Its `Ready` condition is `True`; a pod without any status (a manifest) is taken as
+    /// running and Ready.
+    pub ready: bool,
+    /// Tolerates `karpenter.sh/disrupted:NoSchedule`: a drain neither evicts nor waits for it.
+    pub tolerates_disrupted: bool,
+}
+
+/// A pod's `karpenter.sh/do-not-disrupt` (or another opt-out annotation) at a given time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptOut {
+    /// Not annotated, `"false"`, or a duration that has passed.
+    Inactive,
+    /// `"true"`, or a duration (v1.12+) that has not passed since the pod started (or the pod
+    /// has not started): `key=value`.
+    Active(String),
+    /// Another value: `key=value`. Upstream ignores it; a destructive batch command may
+    /// prefer to treat it as protecting.
+    Unrecognized(String),
+}
+
+/// Upstream's `HasDoNotDisrupt` (`pkg/utils/pod/scheduling.go`, the duration form from v1.12)
+/// over `keys` in order: the first active opt-out wins.
+pub fn opt_out(
+    annotations: &BTreeMap<String, String>,
+    keys: &[&str],
+    started: Option<Timestamp>,
+    now: Timestamp,
+) -> OptOut {
+    let mut out = OptOut::Inactive;
+    for k in keys {
+        let Some(v) = annotations.get(*k).map(|v| v.trim()) else {
+            continue;
+        };
+        let shown = format!("{k}={v}");
+        match v {
+            "" | "false" => {}
+            "true" => return OptOut::Active(shown),
+            _ => match karpenter_convert::duration::parse_go(v) {
+                Some(nanos) => {
+                    let protecting = nanos > 0
+                        && started.is_none_or(|s| now.duration_since(s).as_nanos() < nanos as i128);
+                    if protecting {
+                        return OptOut::Active(shown);
+                    }
+                }
+                None => {
+                    if out == OptOut::Inactive {
+                        out = OptOut::Unrecognized(shown);
+                    }
+                }
+            },
+        }
+    }
+    out
+}
+
+/// Whether the pod tolerates `karpenter.sh/disrupted:NoSchedule`.
+fn tolerates_disrupted_taint(spec: &core::PodSpec) -> bool {
+    spec.tolerations.iter().flatten().any(|t| {
+        let effect_ok = t
+            .effect
+            .as_deref()
+            .is_none_or(|e| e.is_empty() || e == "NoSchedule");
+        let key = t.key.as_deref().unwrap_or("");
+        let op = t.operator.as_deref().unwrap_or("Equal");
+        let key_ok = match op {
+            "Exists" => key.is_empty() || key == DISRUPTED_TAINT_KEY,
+            _ => key == DISRUPTED_TAINT_KEY && t.value.as_deref().unwrap_or("").is_empty(),
+        };
+        effect_ok && key_ok
+    })
 }
 
 impl StatePod {
@@ -146,7 +223,25 @@ impl StatePod {
         let default_spec = core::PodSpec::default();
         let spec = pod.spec.as_ref().unwrap_or(&default_spec);
         let bound = matches!(role, PodRole::Bound(_));
+        let status = pod.status.as_ref();
+        let phase = status.and_then(|s| s.phase.as_deref());
+        let mirror = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
         StatePod {
+            terminal: matches!(phase, Some("Succeeded" | "Failed")),
+            phase_pending: phase == Some("Pending"),
+            ready: match status {
+                None => true,
+                Some(s) => s
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .any(|c| c.type_ == "Ready" && c.status == "True"),
+            },
+            tolerates_disrupted: tolerates_disrupted_taint(spec),
             scheduling: pod_from_spec(
                 &key.namespace,
                 &key.name,
@@ -159,7 +254,7 @@ impl StatePod {
             labels: labels_of(Some(&pod.metadata)),
             annotations: pod.metadata.annotations.clone().unwrap_or_default(),
             deleting: is_deleting(&pod.metadata),
-            daemon: owner_kind_is(&pod.metadata, &["DaemonSet", "Node"]),
+            daemon: owner_kind_is(&pod.metadata, &["DaemonSet", "Node"]) || mirror,
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
             started: pod
                 .status
@@ -188,5 +283,16 @@ impl StatePod {
     /// Counts for topology spread and anti-affinity on its node (not terminating).
     pub fn counts(&self) -> bool {
         !self.deleting
+    }
+
+    /// A drain evicts it (upstream `IsEvictable`): not terminal, not terminating, not a
+    /// DaemonSet or static pod, not tolerating the disrupted taint.
+    pub fn evictable(&self) -> bool {
+        !self.terminal && !self.deleting && !self.daemon && !self.tolerates_disrupted
+    }
+
+    /// Its `karpenter.sh/do-not-disrupt` at `now`.
+    pub fn do_not_disrupt(&self, now: Timestamp) -> OptOut {
+        opt_out(&self.annotations, &[DO_NOT_DISRUPT], self.started, now)
     }
 }
