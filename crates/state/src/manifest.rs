@@ -219,6 +219,8 @@ impl Reader {
             "NodePool" => self.add_node_pool(file, index, doc),
             "EC2NodeClass" => to_v1(file, index, doc)
                 .and_then(|v| from_value::<EC2NodeClass>(v, "EC2NodeClass"))
+                // a setting the overhead cannot use is named here, with its file and object
+                .and_then(|c| Ok(crate::nodeclass::overhead_options(&c).map(|_| c)?))
                 .map(|c| self.cluster.upsert_node_class(c)),
             "Node" => from_value::<core::Node>(doc, "Node")
                 .and_then(|n| NodeEntry::new(&n))
