@@ -836,7 +836,7 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__setup)
-            opts="-n -o -v -y -h -V --dry-run --delete --identity --node-access --tag-discovery --spot-service-linked-role --service-account --from-cloudformation --export-cloudformation --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
+            opts="-n -o -v -y -h -V --dry-run --delete --identity --node-access --tag-discovery --spot-service-linked-role --service-account --from-cloudformation --export-cloudformation --adopt --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -71,6 +71,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setu
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l dry-run -d 'Show the plan and stop without changing anything'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l delete -d 'Remove everything setup creates for the cluster, plus the launch templates and instance profiles Karpenter created at runtime (found by tags and path)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l export-cloudformation -d 'Print the equivalent CloudFormation template (YAML, or JSON with -o json) instead of calling AWS'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -l adopt -d 'Take over resources that exist under setup\'s names without its ownership tag (kubectl-karpenter.io/managed-by=<cluster>): tag them and converge them; with --delete, delete them too. Without it they are shown as "not managed" and left untouched'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand setup" -s h -l help -d 'Print help (see more with \'--help\')'

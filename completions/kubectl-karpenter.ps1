@@ -69,6 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the plan and stop without changing anything')
             [CompletionResult]::new('--delete', '--delete', [CompletionResultType]::ParameterName, 'Remove everything setup creates for the cluster, plus the launch templates and instance profiles Karpenter created at runtime (found by tags and path)')
             [CompletionResult]::new('--export-cloudformation', '--export-cloudformation', [CompletionResultType]::ParameterName, 'Print the equivalent CloudFormation template (YAML, or JSON with -o json) instead of calling AWS')
+            [CompletionResult]::new('--adopt', '--adopt', [CompletionResultType]::ParameterName, 'Take over resources that exist under setup''s names without its ownership tag (kubectl-karpenter.io/managed-by=<cluster>): tag them and converge them; with --delete, delete them too. Without it they are shown as "not managed" and left untouched')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not prompt: answer yes to every confirmation')
