@@ -22,7 +22,7 @@ use kubectl_karpenter::cloud::provider::CloudProvider;
 use serde_json::{json, Value};
 
 use crate::support::moto::Moto;
-use crate::world;
+use super::world;
 
 /// The embedded catalog prices us-east-1 only, so everything runs there.
 const REGION: &str = "us-east-1";

@@ -17,7 +17,7 @@ use kubectl_karpenter::cloud::provider::{
 };
 
 use crate::support::moto::Moto;
-use crate::world::{self, CLUSTER};
+use super::world::{self, CLUSTER};
 
 #[tokio::test]
 async fn resolving_the_nodeclass_yields_tagged_subnets_sgs_ami_and_profile() {

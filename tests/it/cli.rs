@@ -131,7 +131,7 @@ fn completion_file(shell: Shell) -> PathBuf {
 }
 
 /// `completions/` must match the current CLI. Regenerate with
-/// `UPDATE_COMPLETIONS=1 cargo test --test cli completions`.
+/// `UPDATE_COMPLETIONS=1 cargo test --test it cli::completions`.
 #[test]
 fn completions_are_not_stale() {
     let update = std::env::var_os("UPDATE_COMPLETIONS").is_some();
@@ -150,7 +150,7 @@ fn completions_are_not_stale() {
     }
     assert!(
         stale.is_empty(),
-        "stale completion scripts {stale:?}: run `UPDATE_COMPLETIONS=1 cargo test --test cli completions`"
+        "stale completion scripts {stale:?}: run `UPDATE_COMPLETIONS=1 cargo test --test it cli::completions`"
     );
 }
 
