@@ -709,7 +709,10 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(launched.instance_type, "a");
-        assert_eq!(provider.list().await.unwrap(), [launched.clone()]);
+        assert_eq!(
+            provider.list().await.unwrap(),
+            std::slice::from_ref(&launched)
+        );
         provider.delete(&launched.id).await.unwrap();
         assert!(matches!(
             provider.delete(&launched.id).await,

@@ -8,6 +8,7 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
 use kubectl_karpenter::cloud::aws::{classify, AwsContext, AwsError, SharedConfigFiles};
 use serde_json::json;
+
 use crate::support::moto::{Moto, ACCOUNT_ID, REGION};
 
 const EKS_AL2023_AMI_PARAM: &str =

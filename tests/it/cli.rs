@@ -220,8 +220,7 @@ fn unknown_context_is_reported_with_its_name() {
     .unwrap();
     let mut opts = options_with_kubeconfig(path);
     opts.context = Some("missing-ctx".into());
-    let err =
-        block_on(kubectl_karpenter::cluster::client::config(&opts)).expect_err("bad context");
+    let err = block_on(kubectl_karpenter::cluster::client::config(&opts)).expect_err("bad context");
     let msg = err.to_string();
     assert!(msg.contains("\"missing-ctx\""), "{msg}");
 

@@ -107,7 +107,8 @@ fn nothing_outside_the_cli_uses_it() {
         .iter()
         .filter(|f| !f.starts_with(src.join("cli")) && *f != &src.join("main.rs"))
         .filter(|f| {
-            let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let text =
+                std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
             names_cli_module(&text)
         })
         .map(|f| f.strip_prefix(repo()).unwrap_or(f).display().to_string())

@@ -118,7 +118,10 @@ fn bundled_example_runs_without_arguments() {
     for c in &gpu {
         // the labels the NodeClaim would carry: the pool's template label and its class
         assert_eq!(c["labels"]["workload"], "gpu", "{c}");
-        assert_eq!(c["labels"]["karpenter.k8s.aws/ec2nodeclass"], "default", "{c}");
+        assert_eq!(
+            c["labels"]["karpenter.k8s.aws/ec2nodeclass"], "default",
+            "{c}"
+        );
         assert!(
             c["labels"].get("topology.kubernetes.io/zone").is_none(),
             "zone comes from the instance, not a label: {c}"

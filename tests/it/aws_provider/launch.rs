@@ -16,8 +16,8 @@ use kubectl_karpenter::cloud::provider::{
     UNAVAILABLE_OFFERING_TTL,
 };
 
-use crate::support::moto::Moto;
 use super::world::{self, CLUSTER};
+use crate::support::moto::Moto;
 
 #[tokio::test]
 async fn resolving_the_nodeclass_yields_tagged_subnets_sgs_ami_and_profile() {

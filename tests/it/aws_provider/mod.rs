@@ -2,10 +2,9 @@
 //! EC2NodeClass resolution, launch/terminate/GC, the CreateFleet seam (ordering, partial
 //! fulfilment, insufficient capacity), the interruption queue and live instance-type discovery.
 
-mod world;
-mod launch;
-mod interruption;
-mod cli;
-mod pricing;
-
 mod allocatable;
+mod cli;
+mod interruption;
+mod launch;
+mod pricing;
+mod world;

@@ -22,6 +22,7 @@ use kubectl_karpenter::setup::{
     OWNERSHIP_TAG,
 };
 use serde_json::{json, Value};
+
 use crate::support;
 use crate::support::moto::{Moto, ACCOUNT_ID, REGION};
 

@@ -3,7 +3,9 @@
 //! fields owned by another manager conflict (409 with `FieldManagerConflict` causes) unless forced, and fields a
 //! manager stops applying are removed when no one else owns them.
 
-use super::managed_fields::{managed_view, read_managed, sub_name, write_managed, ManagedEntry, Tracking};
+use super::managed_fields::{
+    managed_view, read_managed, sub_name, write_managed, ManagedEntry, Tracking,
+};
 use super::{meta_mut, meta_str, Store, Sub};
 use crate::patch::{self, FieldPath};
 use crate::resources::ResourceDef;

@@ -34,7 +34,13 @@ impl Store {
         self.compacted_rv = self.rv;
     }
 
-    pub(super) fn emit(&mut self, etype: &'static str, def: &ResourceDef, obj: &Value, prev: Option<Value>) {
+    pub(super) fn emit(
+        &mut self,
+        etype: &'static str,
+        def: &ResourceDef,
+        obj: &Value,
+        prev: Option<Value>,
+    ) {
         let namespace = meta_str(obj, "namespace").unwrap_or_default().to_string();
         self.history.push_back(Change {
             rv: self.rv,
