@@ -363,8 +363,11 @@ fn moto_dies_with_a_killed_test_process() {
     use std::process::{Command, Stdio};
 
     let exe = std::env::current_exe().expect("the test binary's path");
+    // Test names are module paths without the crate's name.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let helper = format!("{module}::moto_orphan_helper");
     let mut child = Command::new(exe)
-        .args(["--exact", "moto_orphan_helper", "--ignored", "--nocapture"])
+        .args(["--exact", &helper, "--ignored", "--nocapture"])
         .env(ORPHAN_HELPER_ENV, "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
