@@ -4,13 +4,14 @@
 //!
 //! [`InMemoryProvider`] keeps instances in memory (simulation and tests); the AWS implementation
 //! lives in `cloud::aws::provider`. Upstream's port is `pkg/cloudprovider/types.go` (the
-//! `CloudProvider` interface and its `NodeClaimNotFoundError` / `InsufficientCapacityError`).
+//! `CloudProvider` interface and its `NodeClaimNotFoundError`, `InsufficientCapacityError` and
+//! `NodeClassNotReadyError`).
 //!
 //! # A port that knows no provider
 //!
 //! This module depends on no adapter: [`CloudError`] names the outcomes the controllers act on
-//! (insufficient capacity: try other offerings; not found: the instance is gone; invalid: the
-//! NodeClaim or node class must change) and carries any other provider failure boxed in
+//! (insufficient capacity: try other offerings; not found: the instance is gone; node class not
+//! ready: wait for it; invalid: the NodeClaim or node class must change) and carries any other provider failure boxed in
 //! [`CloudError::Provider`], with its message unchanged. The AWS adapter converts its own `AwsError`
 //! into it; code that needs the adapter's detail can `downcast_ref` the box.
 //!
@@ -58,6 +59,10 @@ pub enum CloudError {
     /// The instance does not exist (or is already terminated).
     #[error("instance {0} not found")]
     NotFound(String),
+    /// The node class the NodeClaim references is not (yet) resolved and Ready: retry later
+    /// (upstream `NodeClassNotReadyError`).
+    #[error("{0}")]
+    NodeClassNotReady(String),
     /// The request cannot be served as given (names the object and field).
     #[error("{0}")]
     Invalid(String),

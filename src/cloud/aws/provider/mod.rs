@@ -262,7 +262,7 @@ impl<F: Fleet> AwsProvider<F> {
             .get(name)
             .cloned()
             .ok_or_else(|| {
-                CloudError::Invalid(format!(
+                CloudError::NodeClassNotReady(format!(
                     "EC2NodeClass {name} has not been resolved; it must exist and be Ready \
                      before NodeClaims that reference it can launch"
                 ))
