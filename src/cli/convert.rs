@@ -276,7 +276,7 @@ const CLUSTER_KINDS: &[(&str, &str, &str, &str)] = &[
 /// List the old Karpenter objects from the cluster. Kinds the cluster does not serve are skipped.
 async fn read_cluster(global: &GlobalArgs) -> anyhow::Result<Vec<Document>> {
     use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
-    let client = crate::cluster::client::client(global).await?;
+    let client = crate::cluster::client::client(&global.kube_options()).await?;
     let mut docs = Vec::new();
     for (group, version, kind, plural) in CLUSTER_KINDS {
         let gvk = GroupVersionKind::gvk(group, version, kind);

@@ -18,7 +18,7 @@ use crate::cloud::aws::provider::instancetypes::{build_instance_type, describe_i
 use crate::cloud::aws::provider::pricing::{
     embedded_on_demand, PriceBook, PricingApiPrices, EMBEDDED_PRICE_REGION,
 };
-use crate::cloud::aws::{AwsContext, AwsOptions};
+use crate::cloud::aws::AwsContext;
 use karpenter_api::aws::v1::EC2NodeClass;
 use karpenter_api::sh::v1::NodePool;
 use karpenter_state::nodeclass;
@@ -107,7 +107,7 @@ pub async fn run(global: &GlobalArgs, args: InstanceTypesArgs) -> anyhow::Result
     let mut opts = OverheadOptions::default();
     let mut narrowing = None;
     if args.nodepool.is_some() || args.nodeclass.is_some() {
-        let client = crate::cluster::client::client(global).await?;
+        let client = crate::cluster::client::client(&global.kube_options()).await?;
         let mut nodeclass = args.nodeclass.clone();
         if let Some(name) = &args.nodepool {
             let np = kube::Api::<NodePool>::all(client.clone())
@@ -282,7 +282,7 @@ async fn live_types(
     global: &GlobalArgs,
     opts: &OverheadOptions,
 ) -> anyhow::Result<Vec<InstanceType>> {
-    let ctx = AwsContext::load(AwsOptions::from_global(global)).await?;
+    let ctx = AwsContext::load(global.aws_options()).await?;
     live_types_from(&ctx, opts).await
 }
 

@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cloud::aws::AwsOptions;
+use crate::cluster::client::KubeOptions;
+
 pub mod completion;
 pub mod convert;
 pub mod instance_types;
@@ -72,6 +75,26 @@ pub struct GlobalArgs {
     /// EKS cluster name
     #[arg(long, global = true, value_name = "NAME", help_heading = "AWS")]
     pub cluster_name: Option<String>,
+}
+
+impl GlobalArgs {
+    /// Where to find the cluster, for `cluster::client`.
+    pub fn kube_options(&self) -> KubeOptions {
+        KubeOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// The AWS region and profile (`--region`, `--profile`); everything else from the usual places.
+    pub fn aws_options(&self) -> AwsOptions {
+        AwsOptions {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            ..AwsOptions::default()
+        }
+    }
 }
 
 // Parsed once per run and moved straight into its handler: the size of the largest variant
@@ -204,4 +227,47 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_options_take_region_and_profile() {
+        let g = GlobalArgs {
+            region: Some("eu-north-1".into()),
+            profile: Some("ops".into()),
+            ..Default::default()
+        };
+        let o = g.aws_options();
+        assert_eq!(o.region.as_deref(), Some("eu-north-1"));
+        assert_eq!(o.profile.as_deref(), Some("ops"));
+        assert!(o.endpoint_url.is_none() && o.static_credentials.is_none());
+    }
+
+    #[test]
+    fn kube_options_take_kubeconfig_context_and_namespace() {
+        let g = Cli::parse_from([
+            "kubectl-karpenter",
+            "--kubeconfig",
+            "/tmp/kc",
+            "--context",
+            "prod",
+            "-n",
+            "karpenter",
+            "--region",
+            "eu-north-1",
+            "version",
+        ])
+        .global;
+        assert_eq!(
+            g.kube_options(),
+            KubeOptions {
+                kubeconfig: Some(PathBuf::from("/tmp/kc")),
+                context: Some("prod".into()),
+                namespace: Some("karpenter".into()),
+            }
+        );
+    }
 }

@@ -368,7 +368,7 @@ pub async fn run(global: &GlobalArgs, args: ScaleToZeroArgs) -> anyhow::Result<E
         print!("{}", render_schedule(global, s)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let client = crate::cluster::client::client(global).await?;
+    let client = crate::cluster::client::client(&global.kube_options()).await?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mut confirm = confirmer(global.yes, interactive);
     let stdout = std::io::stdout();

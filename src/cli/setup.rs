@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::{GlobalArgs, OutputFormat};
-use crate::cloud::aws::{AwsContext, AwsOptions};
+use crate::cloud::aws::AwsContext;
 use crate::setup::adopt::{
     adopt, adopting_stack, adoption_rows, adoption_table, plan_with_stale_rules, Stacks,
 };
@@ -126,7 +126,7 @@ pub async fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<ExitCod
             problems.join("; ")
         );
     }
-    let aws = AwsContext::load(AwsOptions::from_global(global)).await?;
+    let aws = AwsContext::load(global.aws_options()).await?;
     let account = aws.account_id().await?;
     let region = aws.region().to_string();
     let live = AwsLive::new(&aws.config);
@@ -222,10 +222,12 @@ async fn kube_client_for(
     global: &GlobalArgs,
     facts: Option<&crate::setup::cluster::ClusterFacts>,
 ) -> anyhow::Result<kube::Client> {
-    let config = crate::cluster::client::config(global).await.context(
-        "node access through the aws-auth ConfigMap needs a kubeconfig for the cluster \
+    let config = crate::cluster::client::config(&global.kube_options())
+        .await
+        .context(
+            "node access through the aws-auth ConfigMap needs a kubeconfig for the cluster \
          (or pass --node-access access-entry|none)",
-    )?;
+        )?;
     if let Some(endpoint) = facts.and_then(|f| f.endpoint.as_deref()) {
         let norm = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
         let url = config.cluster_url.to_string();

@@ -164,7 +164,7 @@ fn sources(files: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
 
 /// Reads the cluster snapshot through the kubeconfig (list requests only).
 async fn read_cluster(global: &GlobalArgs) -> anyhow::Result<Snapshot> {
-    let config = crate::cluster::client::config(global).await?;
+    let config = crate::cluster::client::config(&global.kube_options()).await?;
     let server = config.cluster_url.to_string();
     let client = snapshot::client(config)?;
     Ok(snapshot::read(&client, &server).await?)

@@ -3,17 +3,42 @@
 //! selection both implementations use (karpenter-aws.md §4, §8).
 //!
 //! [`InMemoryProvider`] keeps instances in memory (simulation and tests); the AWS implementation
-//! lives in `cloud::aws::provider`.
+//! lives in `cloud::aws::provider`. Upstream's port is `pkg/cloudprovider/types.go` (the
+//! `CloudProvider` interface and its `NodeClaimNotFoundError`, `InsufficientCapacityError` and
+//! `NodeClassNotReadyError`).
+//!
+//! # A port that knows no provider
+//!
+//! This module depends on no adapter: [`CloudError`] names the outcomes the controllers act on
+//! (insufficient capacity: try other offerings; not found: the instance is gone; node class not
+//! ready: wait for it; invalid: the NodeClaim or node class must change) and carries any other provider failure boxed in
+//! [`CloudError::Provider`], with its message unchanged. The AWS adapter converts its own `AwsError`
+//! into it; code that needs the adapter's detail can `downcast_ref` the box.
+//!
+//! # Controllers hold `Arc<dyn CloudProvider>`
+//!
+//! The provisioner, disruption, garbage-collection and interruption controllers receive the
+//! provider as a trait object, not as a type parameter:
+//! - one compiled controller path serves every provider (AWS live, the in-memory one behind
+//!   `simulate` and the tests, and any fake a test builds). Generic controllers would be
+//!   monomorphised once per provider, in the binary and again in each test binary that uses them,
+//!   for no gain at run time;
+//! - the provider is chosen at run time (live or simulated) without a type parameter threading
+//!   through every controller, queue and handle that stores it;
+//! - the price is one boxed future per cloud call, each of which is a network round trip (or a map
+//!   lookup in memory): nothing measurable.
+//!
+//! A trait with `async fn` (or `-> impl Future`) methods cannot be made into an object, so each
+//! method returns a [`BoxFuture`] (`Pin<Box<dyn Future + Send>>`), which also keeps the futures
+//! `Send` for the multi-threaded runtime. Implementations write `Box::pin(async move { ... })`.
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use karpenter_scheduling::instancetype::{ON_DEMAND, SPOT};
 use karpenter_scheduling::model::Taint;
 use karpenter_scheduling::{labels, InstanceType, Offering, Requirements};
-
-use crate::cloud::aws::AwsError;
 
 /// How long an insufficient-capacity offering stays unavailable (upstream: 3 minutes).
 pub const UNAVAILABLE_OFFERING_TTL: Duration = Duration::from_secs(180);
@@ -34,12 +59,24 @@ pub enum CloudError {
     /// The instance does not exist (or is already terminated).
     #[error("instance {0} not found")]
     NotFound(String),
+    /// The node class the NodeClaim references is not (yet) resolved and Ready: retry later
+    /// (upstream `NodeClassNotReadyError`).
+    #[error("{0}")]
+    NodeClassNotReady(String),
     /// The request cannot be served as given (names the object and field).
     #[error("{0}")]
     Invalid(String),
-    /// An AWS call failed.
+    /// The provider's own API failed for any other reason (for AWS, an `AwsError`: throttling,
+    /// permissions, a service error). Shown as the provider's message.
     #[error(transparent)]
-    Aws(#[from] AwsError),
+    Provider(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl CloudError {
+    /// Box a provider's own error.
+    pub fn provider(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        CloudError::Provider(Box::new(err))
+    }
 }
 
 /// A time source, injectable so cache expiry can be tested without sleeping.
@@ -244,25 +281,26 @@ impl Instance {
 /// `karpenter.sh/nodeclaim`.
 pub use karpenter_api::labels::NODECLAIM_TAG;
 
-/// A Karpenter cloud provider. Futures are `Send` so a multi-threaded runtime can drive them.
+/// A Karpenter cloud provider, held as `Arc<dyn CloudProvider>` (see the module docs). Futures are
+/// boxed so the trait can be an object, and `Send` so a multi-threaded runtime can drive them.
 pub trait CloudProvider: Send + Sync {
     /// The instance types (with priced offerings and availability) NodeClaims using the named
     /// node class can launch.
-    fn instance_types(
-        &self,
-        nodeclass: &str,
-    ) -> impl Future<Output = Result<Vec<InstanceType>, CloudError>> + Send;
+    fn instance_types<'a>(
+        &'a self,
+        nodeclass: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<InstanceType>, CloudError>>;
     /// Launch one instance for the NodeClaim, cheapest available offering first.
-    fn create(
-        &self,
-        req: &NodeClaimRequest,
-    ) -> impl Future<Output = Result<Instance, CloudError>> + Send;
+    fn create<'a>(
+        &'a self,
+        req: &'a NodeClaimRequest,
+    ) -> BoxFuture<'a, Result<Instance, CloudError>>;
     /// The instance, or [`CloudError::NotFound`] if it does not exist or has terminated.
-    fn get(&self, id: &str) -> impl Future<Output = Result<Instance, CloudError>> + Send;
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Instance, CloudError>>;
     /// Every live instance this provider launched for the cluster.
-    fn list(&self) -> impl Future<Output = Result<Vec<Instance>, CloudError>> + Send;
+    fn list<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Instance>, CloudError>>;
     /// Terminate the instance ([`CloudError::NotFound`] if already gone).
-    fn delete(&self, id: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), CloudError>>;
 }
 
 /// Instances (from [`CloudProvider::list`]) that no NodeClaim references: garbage-collection
@@ -425,82 +463,96 @@ impl InMemoryProvider {
 }
 
 impl CloudProvider for InMemoryProvider {
-    async fn instance_types(&self, _nodeclass: &str) -> Result<Vec<InstanceType>, CloudError> {
-        let mut types = self.lock().instance_types.clone();
-        for it in &mut types {
-            for o in &mut it.offerings {
-                if self.unavailable.is_unavailable(&OfferingKey::new(
-                    &o.capacity_type,
-                    &it.name,
-                    &o.zone,
-                )) {
-                    o.available = false;
+    fn instance_types<'a>(
+        &'a self,
+        _nodeclass: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<InstanceType>, CloudError>> {
+        Box::pin(async move {
+            let mut types = self.lock().instance_types.clone();
+            for it in &mut types {
+                for o in &mut it.offerings {
+                    if self.unavailable.is_unavailable(&OfferingKey::new(
+                        &o.capacity_type,
+                        &it.name,
+                        &o.zone,
+                    )) {
+                        o.available = false;
+                    }
                 }
             }
-        }
-        Ok(types)
-    }
-
-    async fn create(&self, req: &NodeClaimRequest) -> Result<Instance, CloudError> {
-        let (capacity_type, candidates) = launch_candidates(req, &self.unavailable)?;
-        let mut st = self.lock();
-        for c in candidates {
-            let key = OfferingKey::new(&capacity_type, &c.instance_type, &c.offering.zone);
-            if st.no_capacity.contains(&key) {
-                self.unavailable
-                    .mark_unavailable(key, "InsufficientInstanceCapacity");
-                continue;
-            }
-            st.next_id += 1;
-            let id = format!("i-{:017x}", st.next_id);
-            let tags = BTreeMap::from([
-                (
-                    format!("kubernetes.io/cluster/{}", self.cluster),
-                    "owned".into(),
-                ),
-                ("eks:eks-cluster-name".to_string(), self.cluster.clone()),
-                (labels::NODEPOOL.to_string(), req.nodepool.clone()),
-                (NODECLAIM_TAG.to_string(), req.nodeclaim.clone()),
-                (labels::EC2NODECLASS.to_string(), req.nodeclass.clone()),
-                ("Name".to_string(), req.nodeclaim.clone()),
-            ]);
-            let inst = Instance {
-                id: id.clone(),
-                instance_type: c.instance_type,
-                zone: c.offering.zone,
-                capacity_type: capacity_type.clone(),
-                image_id: None,
-                subnet_id: None,
-                state: "running".into(),
-                tags,
-            };
-            st.instances.insert(id, inst.clone());
-            return Ok(inst);
-        }
-        Err(CloudError::InsufficientCapacity {
-            nodeclaim: req.nodeclaim.clone(),
-            reason: "every candidate offering reported insufficient capacity".into(),
+            Ok(types)
         })
     }
 
-    async fn get(&self, id: &str) -> Result<Instance, CloudError> {
-        self.lock()
-            .instances
-            .get(id)
-            .cloned()
-            .ok_or_else(|| CloudError::NotFound(id.to_string()))
+    fn create<'a>(
+        &'a self,
+        req: &'a NodeClaimRequest,
+    ) -> BoxFuture<'a, Result<Instance, CloudError>> {
+        Box::pin(async move {
+            let (capacity_type, candidates) = launch_candidates(req, &self.unavailable)?;
+            let mut st = self.lock();
+            for c in candidates {
+                let key = OfferingKey::new(&capacity_type, &c.instance_type, &c.offering.zone);
+                if st.no_capacity.contains(&key) {
+                    self.unavailable
+                        .mark_unavailable(key, "InsufficientInstanceCapacity");
+                    continue;
+                }
+                st.next_id += 1;
+                let id = format!("i-{:017x}", st.next_id);
+                let tags = BTreeMap::from([
+                    (
+                        format!("kubernetes.io/cluster/{}", self.cluster),
+                        "owned".into(),
+                    ),
+                    ("eks:eks-cluster-name".to_string(), self.cluster.clone()),
+                    (labels::NODEPOOL.to_string(), req.nodepool.clone()),
+                    (NODECLAIM_TAG.to_string(), req.nodeclaim.clone()),
+                    (labels::EC2NODECLASS.to_string(), req.nodeclass.clone()),
+                    ("Name".to_string(), req.nodeclaim.clone()),
+                ]);
+                let inst = Instance {
+                    id: id.clone(),
+                    instance_type: c.instance_type,
+                    zone: c.offering.zone,
+                    capacity_type: capacity_type.clone(),
+                    image_id: None,
+                    subnet_id: None,
+                    state: "running".into(),
+                    tags,
+                };
+                st.instances.insert(id, inst.clone());
+                return Ok(inst);
+            }
+            Err(CloudError::InsufficientCapacity {
+                nodeclaim: req.nodeclaim.clone(),
+                reason: "every candidate offering reported insufficient capacity".into(),
+            })
+        })
     }
 
-    async fn list(&self) -> Result<Vec<Instance>, CloudError> {
-        Ok(self.lock().instances.values().cloned().collect())
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Instance, CloudError>> {
+        Box::pin(async move {
+            self.lock()
+                .instances
+                .get(id)
+                .cloned()
+                .ok_or_else(|| CloudError::NotFound(id.to_string()))
+        })
     }
 
-    async fn delete(&self, id: &str) -> Result<(), CloudError> {
-        self.lock()
-            .instances
-            .remove(id)
-            .map(|_| ())
-            .ok_or_else(|| CloudError::NotFound(id.to_string()))
+    fn list<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Instance>, CloudError>> {
+        Box::pin(async move { Ok(self.lock().instances.values().cloned().collect()) })
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async move {
+            self.lock()
+                .instances
+                .remove(id)
+                .map(|_| ())
+                .ok_or_else(|| CloudError::NotFound(id.to_string()))
+        })
     }
 }
 
@@ -643,6 +695,47 @@ mod tests {
         assert!(p.unavailable().current().is_empty());
         let listed = p.instance_types("default").await.unwrap();
         assert!(listed.iter().all(|t| t.offerings[0].available));
+    }
+
+    /// Controllers hold the provider as `Arc<dyn CloudProvider>`: the in-memory one works that way.
+    #[tokio::test]
+    async fn a_provider_is_usable_as_a_shared_trait_object() {
+        let memory = Arc::new(InMemoryProvider::new(
+            "demo",
+            Arc::new(FakeClock::default()),
+        ));
+        let provider: Arc<dyn CloudProvider> = memory.clone();
+        let r = req(vec![it("a", &[("z1", ON_DEMAND, 0.1)])]);
+        let launched = tokio::spawn({
+            let provider = provider.clone();
+            async move { provider.create(&r).await }
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(launched.instance_type, "a");
+        assert_eq!(
+            provider.list().await.unwrap(),
+            std::slice::from_ref(&launched)
+        );
+        provider.delete(&launched.id).await.unwrap();
+        assert!(matches!(
+            provider.delete(&launched.id).await,
+            Err(CloudError::NotFound(id)) if id == launched.id
+        ));
+    }
+
+    #[test]
+    fn a_provider_error_keeps_its_message_and_its_detail() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("ec2:RunInstances failed (Boom: it broke)")]
+        struct AdapterError;
+        let err = CloudError::provider(AdapterError);
+        assert_eq!(err.to_string(), "ec2:RunInstances failed (Boom: it broke)");
+        let CloudError::Provider(inner) = &err else {
+            panic!("boxed as Provider: {err:?}");
+        };
+        assert!(inner.downcast_ref::<AdapterError>().is_some());
     }
 
     #[test]

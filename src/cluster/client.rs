@@ -1,11 +1,22 @@
 //! Build a kube-rs `Client` the way kubectl does: `--kubeconfig`, else `$KUBECONFIG`, else
 //! `~/.kube/config`, else the in-cluster service account (for CronJobs); `--context` picks a
 //! context. Failures become one paragraph that says what was looked for and where.
+//!
+//! The CLI turns its flags into [`KubeOptions`]; nothing here knows the command line.
 use std::path::PathBuf;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::cli::GlobalArgs;
+/// Where to find the cluster: kubectl's `--kubeconfig`, `--context` and `--namespace`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubeOptions {
+    /// `--kubeconfig`; otherwise `$KUBECONFIG`, `~/.kube/config`, then in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`; otherwise the kubeconfig's current context.
+    pub context: Option<String>,
+    /// `--namespace`; otherwise the context's namespace.
+    pub namespace: Option<String>,
+}
 
 /// Why no Kubernetes client could be built.
 #[derive(Debug, thiserror::Error)]
@@ -19,8 +30,8 @@ pub struct KubeconfigProblem {
 ///
 /// Like kubectl, files listed in `$KUBECONFIG` that do not exist (and empty entries) are skipped;
 /// a missing `--kubeconfig` file is an error when it is read.
-fn kubeconfig_source(global: &GlobalArgs) -> (String, Option<Vec<PathBuf>>) {
-    if let Some(path) = &global.kubeconfig {
+fn kubeconfig_source(opts: &KubeOptions) -> (String, Option<Vec<PathBuf>>) {
+    if let Some(path) = &opts.kubeconfig {
         return (
             format!("--kubeconfig {}", path.display()),
             Some(vec![path.clone()]),
@@ -66,9 +77,9 @@ fn first_line(err: &dyn std::fmt::Display) -> String {
         .to_string()
 }
 
-/// Load the kube-rs configuration for the global flags.
-pub async fn config(global: &GlobalArgs) -> Result<kube::Config, KubeconfigProblem> {
-    let (described, paths) = kubeconfig_source(global);
+/// Load the kube-rs configuration for `opts`.
+pub async fn config(opts: &KubeOptions) -> Result<kube::Config, KubeconfigProblem> {
+    let (described, paths) = kubeconfig_source(opts);
     let hint = "Pass --kubeconfig PATH or set KUBECONFIG, or write one with \
                 `aws eks update-kubeconfig --name <cluster>`.";
     let mut config = match paths {
@@ -98,13 +109,13 @@ pub async fn config(global: &GlobalArgs) -> Result<kube::Config, KubeconfigProbl
                 });
             };
             let options = KubeConfigOptions {
-                context: global.context.clone(),
+                context: opts.context.clone(),
                 ..Default::default()
             };
             kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| {
-                    let context = global
+                    let context = opts
                         .context
                         .as_deref()
                         .map(|c| format!("context {c:?}"))
@@ -125,14 +136,14 @@ pub async fn config(global: &GlobalArgs) -> Result<kube::Config, KubeconfigProbl
             ),
         })?,
     };
-    if let Some(ns) = &global.namespace {
+    if let Some(ns) = &opts.namespace {
         config.default_namespace = ns.clone();
     }
     Ok(config)
 }
 
-/// A kube-rs client for the global flags.
-pub async fn client(global: &GlobalArgs) -> anyhow::Result<kube::Client> {
-    let config = config(global).await?;
+/// A kube-rs client for `opts`.
+pub async fn client(opts: &KubeOptions) -> anyhow::Result<kube::Client> {
+    let config = config(opts).await?;
     Ok(kube::Client::try_from(config)?)
 }

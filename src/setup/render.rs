@@ -1,5 +1,5 @@
 //! Plan output for people: an aligned table and progress verbs. Machines get the [`Plan`]
-//! serialization (JSON/YAML through `cli::output`).
+//! serialization (the CLI prints it as JSON or YAML).
 use std::fmt::Write as _;
 
 use super::plan::{ActionKind, Plan};

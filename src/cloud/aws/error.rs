@@ -8,6 +8,15 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+/// The AWS adapter's errors reach the cloud-provider port boxed: the port names no AWS type, and the
+/// message is unchanged. The provider maps instance not-found and insufficient capacity itself, where it
+/// knows the instance id and the NodeClaim.
+impl From<AwsError> for crate::cloud::provider::CloudError {
+    fn from(err: AwsError) -> Self {
+        crate::cloud::provider::CloudError::provider(err)
+    }
+}
+
 /// An AWS API failure, classified by what the caller can do about it.
 ///
 /// `action` is the IAM action of the failed call, e.g. `iam:CreateRole`; `code` is the AWS
@@ -414,6 +423,26 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
+
+    #[test]
+    fn reaches_the_cloud_provider_port_boxed_with_its_message() {
+        use crate::cloud::provider::CloudError;
+        let aws = AwsError::Unauthorized {
+            action: "ec2:CreateFleet".into(),
+            code: "UnauthorizedOperation".into(),
+            message: "no".into(),
+        };
+        let shown = aws.to_string();
+        let err = CloudError::from(aws);
+        assert_eq!(err.to_string(), shown);
+        let CloudError::Provider(inner) = &err else {
+            panic!("boxed as Provider: {err:?}");
+        };
+        assert!(matches!(
+            inner.downcast_ref::<AwsError>(),
+            Some(AwsError::Unauthorized { .. })
+        ));
+    }
 
     fn response(status: u16) -> HttpResponse {
         HttpResponse::new(

@@ -100,17 +100,6 @@ impl std::fmt::Debug for AwsOptions {
     }
 }
 
-impl AwsOptions {
-    /// Options from the global `--region` and `--profile` flags.
-    pub fn from_global(g: &crate::cli::GlobalArgs) -> Self {
-        AwsOptions {
-            region: g.region.clone(),
-            profile: g.profile.clone(),
-            ..AwsOptions::default()
-        }
-    }
-}
-
 /// A resolved AWS configuration (region and credentials verified) that hands out SDK clients.
 #[derive(Debug, Clone)]
 pub struct AwsContext {
@@ -577,19 +566,6 @@ mod tests {
         opts.retries = Some(Retries::Standard { max_attempts: 7 });
         let ctx = AwsContext::load(opts).await.expect("load");
         assert_eq!(ctx.config.retry_config().map(|r| r.max_attempts()), Some(7));
-    }
-
-    #[test]
-    fn from_global_takes_region_and_profile() {
-        let g = crate::cli::GlobalArgs {
-            region: Some("eu-north-1".into()),
-            profile: Some("ops".into()),
-            ..Default::default()
-        };
-        let o = AwsOptions::from_global(&g);
-        assert_eq!(o.region.as_deref(), Some("eu-north-1"));
-        assert_eq!(o.profile.as_deref(), Some("ops"));
-        assert!(o.endpoint_url.is_none() && o.static_credentials.is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use aws_sdk_ec2::types::{Filter, InstanceLifecycleType};
+use futures::future::BoxFuture;
 use karpenter_api::common::{BlockDevice, BlockDeviceMapping, KubeletConfiguration};
 use karpenter_scheduling::instancetype::{
     eviction_threshold, AmiFamily, OverheadOptions, ON_DEMAND, SPOT,
@@ -227,7 +228,7 @@ impl<F: Fleet> AwsProvider<F> {
         let mut r = nodeclass::resolve(&self.ctx, nc, &self.cluster.kubernetes_version)
             .await
             .map_err(|e| match e {
-                nodeclass::ResolveError::Aws(a) => CloudError::Aws(a),
+                nodeclass::ResolveError::Aws(a) => CloudError::from(a),
                 other => CloudError::Invalid(other.to_string()),
             })?;
         let name = r.name();
@@ -261,7 +262,7 @@ impl<F: Fleet> AwsProvider<F> {
             .get(name)
             .cloned()
             .ok_or_else(|| {
-                CloudError::Invalid(format!(
+                CloudError::NodeClassNotReady(format!(
                     "EC2NodeClass {name} has not been resolved; it must exist and be Ready \
                      before NodeClaims that reference it can launch"
                 ))
@@ -572,169 +573,190 @@ fn live_states() -> Filter {
         .build()
 }
 
+// Controllers hold the provider as `Arc<dyn CloudProvider>` (see `cloud::provider`).
+const _: fn(AwsProvider<Ec2Fleet>) -> Arc<dyn CloudProvider> = |p| Arc::new(p);
+
 impl<F: Fleet> CloudProvider for AwsProvider<F> {
     // Discovered types (cached for 12 h) with capacity and overhead for the class's AMI family
     // and kubelet settings, narrowed to the zones of its subnets and the types one of its
     // AMIs serves: the EC2NodeClass translation `simulate` and `instance-types` use too
     // (`karpenter_state::nodeclass`), fed the status this resolution reports.
-    async fn instance_types(&self, nodeclass: &str) -> Result<Vec<InstanceType>, CloudError> {
-        let nc = self.nodeclass(nodeclass)?;
-        let described = self.types.get(&self.ctx).await?;
-        let prices = {
-            let mut book = self.prices.lock().await;
-            if book.on_demand.is_empty() {
-                book.on_demand = pricing::embedded_on_demand(self.ctx.region());
-            }
-            book.clone()
-        };
-        let mut resolved = nc.nodeclass.clone();
-        resolved.status = Some(nc.status());
-        let narrowing = karpenter_state::nodeclass::resolved(&resolved)
-            .map_err(|e| CloudError::Invalid(e.to_string()))?;
-        let types = described
-            .iter()
-            .filter_map(|d| {
-                build_instance_type(
-                    d,
-                    self.ctx.region(),
-                    &nc.overhead,
-                    &prices,
-                    Some(&self.unavailable),
-                )
-            })
-            .collect();
-        Ok(narrowing.narrow(types))
-    }
-
-    async fn create(&self, req: &NodeClaimRequest) -> Result<Instance, CloudError> {
-        let fleet_req = self.fleet_request(req).await?;
-        let zone_of: HashMap<String, String> = fleet_req
-            .overrides()
-            .map(|(_, o)| (o.subnet_id.clone(), o.zone.clone()))
-            .collect();
-        let result = self.fleet.create_fleet(&fleet_req).await?;
-        let ct = fleet_req.capacity_type.clone();
-        let mut other_errors = Vec::new();
-        for e in &result.errors {
-            let zone = e
-                .zone
-                .clone()
-                .or_else(|| e.subnet_id.as_ref().and_then(|s| zone_of.get(s).cloned()));
-            match (&e.instance_type, zone) {
-                // Launches use one subnet per zone, so a subnet out of addresses fails every
-                // type in that zone: take them all out (upstream marks the subnet).
-                (_, Some(z)) if e.code == "InsufficientFreeAddressesInSubnet" => {
-                    for (_, o) in fleet_req.overrides().filter(|(_, o)| o.zone == z) {
-                        self.unavailable
-                            .mark_unavailable(OfferingKey::new(&ct, &o.instance_type, &z), &e.code);
-                    }
+    fn instance_types<'a>(
+        &'a self,
+        nodeclass: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<InstanceType>, CloudError>> {
+        Box::pin(async move {
+            let nc = self.nodeclass(nodeclass)?;
+            let described = self.types.get(&self.ctx).await?;
+            let prices = {
+                let mut book = self.prices.lock().await;
+                if book.on_demand.is_empty() {
+                    book.on_demand = pricing::embedded_on_demand(self.ctx.region());
                 }
-                (Some(t), Some(z)) if is_insufficient_capacity(&e.code) => {
-                    self.unavailable
-                        .mark_unavailable(OfferingKey::new(&ct, t, &z), &e.code);
-                }
-                _ => other_errors.push(format!("{}: {}", e.code, e.message)),
-            }
-        }
-        let Some(first) = result.instances.first() else {
-            let mut reason = format!(
-                "CreateFleet launched nothing ({} override(s) tried)",
-                fleet_req.overrides().count()
-            );
-            if !other_errors.is_empty() {
-                reason.push_str(&format!("; errors: {}", other_errors.join("; ")));
-            }
-            return Err(CloudError::InsufficientCapacity {
-                nodeclaim: req.nodeclaim.clone(),
-                reason,
-            });
-        };
-        let zone = first
-            .zone
-            .clone()
-            .or_else(|| {
-                first
-                    .subnet_id
-                    .as_ref()
-                    .and_then(|s| zone_of.get(s).cloned())
-            })
-            .unwrap_or_default();
-        let image_id = fleet_req
-            .overrides()
-            .find(|(_, o)| o.instance_type == first.instance_type)
-            .map(|(_, o)| o.image_id.clone());
-        Ok(Instance {
-            id: first.id.clone(),
-            instance_type: first.instance_type.clone(),
-            zone,
-            capacity_type: ct,
-            image_id,
-            subnet_id: first.subnet_id.clone(),
-            state: "pending".into(),
-            tags: fleet_req.tags.clone(),
+                book.clone()
+            };
+            let mut resolved = nc.nodeclass.clone();
+            resolved.status = Some(nc.status());
+            let narrowing = karpenter_state::nodeclass::resolved(&resolved)
+                .map_err(|e| CloudError::Invalid(e.to_string()))?;
+            let types = described
+                .iter()
+                .filter_map(|d| {
+                    build_instance_type(
+                        d,
+                        self.ctx.region(),
+                        &nc.overhead,
+                        &prices,
+                        Some(&self.unavailable),
+                    )
+                })
+                .collect();
+            Ok(narrowing.narrow(types))
         })
     }
 
-    async fn get(&self, id: &str) -> Result<Instance, CloudError> {
-        let found = self
-            .describe(vec![
-                Filter::builder().name("instance-id").values(id).build(),
-                live_states(),
-            ])
-            .await;
-        match found {
-            Ok(v) => v
-                .into_iter()
-                .next()
-                .ok_or_else(|| CloudError::NotFound(id.to_string())),
-            Err(e) if e.is_not_found() => Err(CloudError::NotFound(id.to_string())),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn list(&self) -> Result<Vec<Instance>, CloudError> {
-        Ok(self
-            .describe(vec![
-                Filter::builder()
-                    .name("tag-key")
-                    .values(karpenter_api::labels::NODEPOOL)
-                    .build(),
-                Filter::builder()
-                    .name("tag-key")
-                    .values(karpenter_api::labels::EC2NODECLASS)
-                    .build(),
-                Filter::builder()
-                    .name("tag:eks:eks-cluster-name")
-                    .values(&self.cluster.name)
-                    .build(),
-                live_states(),
-            ])
-            .await?)
-    }
-
-    async fn delete(&self, id: &str) -> Result<(), CloudError> {
-        let inst = self.get(id).await?;
-        if inst.state == "shutting-down" {
-            return Ok(());
-        }
-        match self
-            .ctx
-            .ec2()
-            .terminate_instances()
-            .instance_ids(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = classify("ec2:TerminateInstances", e);
-                if err.is_not_found() {
-                    Err(CloudError::NotFound(id.to_string()))
-                } else {
-                    Err(err.into())
+    fn create<'a>(
+        &'a self,
+        req: &'a NodeClaimRequest,
+    ) -> BoxFuture<'a, Result<Instance, CloudError>> {
+        Box::pin(async move {
+            let fleet_req = self.fleet_request(req).await?;
+            let zone_of: HashMap<String, String> = fleet_req
+                .overrides()
+                .map(|(_, o)| (o.subnet_id.clone(), o.zone.clone()))
+                .collect();
+            let result = self.fleet.create_fleet(&fleet_req).await?;
+            let ct = fleet_req.capacity_type.clone();
+            let mut other_errors = Vec::new();
+            for e in &result.errors {
+                let zone = e
+                    .zone
+                    .clone()
+                    .or_else(|| e.subnet_id.as_ref().and_then(|s| zone_of.get(s).cloned()));
+                match (&e.instance_type, zone) {
+                    // Launches use one subnet per zone, so a subnet out of addresses fails every
+                    // type in that zone: take them all out (upstream marks the subnet).
+                    (_, Some(z)) if e.code == "InsufficientFreeAddressesInSubnet" => {
+                        for (_, o) in fleet_req.overrides().filter(|(_, o)| o.zone == z) {
+                            self.unavailable.mark_unavailable(
+                                OfferingKey::new(&ct, &o.instance_type, &z),
+                                &e.code,
+                            );
+                        }
+                    }
+                    (Some(t), Some(z)) if is_insufficient_capacity(&e.code) => {
+                        self.unavailable
+                            .mark_unavailable(OfferingKey::new(&ct, t, &z), &e.code);
+                    }
+                    _ => other_errors.push(format!("{}: {}", e.code, e.message)),
                 }
             }
-        }
+            let Some(first) = result.instances.first() else {
+                let mut reason = format!(
+                    "CreateFleet launched nothing ({} override(s) tried)",
+                    fleet_req.overrides().count()
+                );
+                if !other_errors.is_empty() {
+                    reason.push_str(&format!("; errors: {}", other_errors.join("; ")));
+                }
+                return Err(CloudError::InsufficientCapacity {
+                    nodeclaim: req.nodeclaim.clone(),
+                    reason,
+                });
+            };
+            let zone = first
+                .zone
+                .clone()
+                .or_else(|| {
+                    first
+                        .subnet_id
+                        .as_ref()
+                        .and_then(|s| zone_of.get(s).cloned())
+                })
+                .unwrap_or_default();
+            let image_id = fleet_req
+                .overrides()
+                .find(|(_, o)| o.instance_type == first.instance_type)
+                .map(|(_, o)| o.image_id.clone());
+            Ok(Instance {
+                id: first.id.clone(),
+                instance_type: first.instance_type.clone(),
+                zone,
+                capacity_type: ct,
+                image_id,
+                subnet_id: first.subnet_id.clone(),
+                state: "pending".into(),
+                tags: fleet_req.tags.clone(),
+            })
+        })
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Instance, CloudError>> {
+        Box::pin(async move {
+            let found = self
+                .describe(vec![
+                    Filter::builder().name("instance-id").values(id).build(),
+                    live_states(),
+                ])
+                .await;
+            match found {
+                Ok(v) => v
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| CloudError::NotFound(id.to_string())),
+                Err(e) if e.is_not_found() => Err(CloudError::NotFound(id.to_string())),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn list<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Instance>, CloudError>> {
+        Box::pin(async move {
+            Ok(self
+                .describe(vec![
+                    Filter::builder()
+                        .name("tag-key")
+                        .values(karpenter_api::labels::NODEPOOL)
+                        .build(),
+                    Filter::builder()
+                        .name("tag-key")
+                        .values(karpenter_api::labels::EC2NODECLASS)
+                        .build(),
+                    Filter::builder()
+                        .name("tag:eks:eks-cluster-name")
+                        .values(&self.cluster.name)
+                        .build(),
+                    live_states(),
+                ])
+                .await?)
+        })
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async move {
+            let inst = self.get(id).await?;
+            if inst.state == "shutting-down" {
+                return Ok(());
+            }
+            match self
+                .ctx
+                .ec2()
+                .terminate_instances()
+                .instance_ids(id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let err = classify("ec2:TerminateInstances", e);
+                    if err.is_not_found() {
+                        Err(CloudError::NotFound(id.to_string()))
+                    } else {
+                        Err(err.into())
+                    }
+                }
+            }
+        })
     }
 }
 

@@ -21,8 +21,8 @@ use kubectl_karpenter::cloud::aws::AwsContext;
 use kubectl_karpenter::cloud::provider::CloudProvider;
 use serde_json::{json, Value};
 
+use super::world;
 use crate::support::moto::Moto;
-use crate::world;
 
 /// The embedded catalog prices us-east-1 only, so everything runs there.
 const REGION: &str = "us-east-1";

@@ -3,8 +3,6 @@
 //! Expectations come from the upstream getting-started template (controller policies are read from
 //! `../shared/crds/cloudformation/cloudformation-v1.yaml`) and from `../shared/reference/karpenter-aws.md`
 //! §16 (role, queue, queue policy, rules), and are compared as parsed JSON.
-mod support;
-#[path = "setup/template.rs"]
 mod template;
 
 use std::collections::BTreeMap;
@@ -24,7 +22,9 @@ use kubectl_karpenter::setup::{
     OWNERSHIP_TAG,
 };
 use serde_json::{json, Value};
-use support::moto::{Moto, ACCOUNT_ID, REGION};
+
+use crate::support;
+use crate::support::moto::{Moto, ACCOUNT_ID, REGION};
 
 fn target(cluster: &str) -> Target {
     Target {
@@ -50,7 +50,7 @@ async fn converge<L: Live>(live: &L, desired: &Desired) -> Plan {
 }
 
 fn golden(name: &str, value: &str) {
-    insta::with_settings!({snapshot_path => "setup/snapshots", prepend_module_to_snapshot => false}, {
+    insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!(name, value);
     });
 }

@@ -343,7 +343,7 @@ async fn a_bound_claim_pins_the_zone_and_a_missing_claim_is_pending() {
 
     let v = json_out(&simulate(&server, &["-o", "json"]));
     check_contract(&v, &["shop/db-0", "shop/db-9", "shop/free"]);
-    // without the volume the cheapest zone is us-east-1a (see tests/simulate_cli.rs)
+    // without the volume the cheapest zone is us-east-1a (see tests/it/simulate_cli.rs)
     assert_eq!(claim_of(&v, "shop/db-0")["zone"], "us-east-1c", "{v}");
     let pending = v["pending"].as_array().unwrap();
     assert_eq!(pending.len(), 1);

@@ -3,7 +3,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use clap_complete::Shell;
-use kubectl_karpenter::cli::{completion, GlobalArgs};
+use kubectl_karpenter::cli::completion;
+use kubectl_karpenter::cluster::client::KubeOptions;
 
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"));
@@ -131,7 +132,7 @@ fn completion_file(shell: Shell) -> PathBuf {
 }
 
 /// `completions/` must match the current CLI. Regenerate with
-/// `UPDATE_COMPLETIONS=1 cargo test --test cli completions`.
+/// `UPDATE_COMPLETIONS=1 cargo test --test it cli::completions`.
 #[test]
 fn completions_are_not_stale() {
     let update = std::env::var_os("UPDATE_COMPLETIONS").is_some();
@@ -150,7 +151,7 @@ fn completions_are_not_stale() {
     }
     assert!(
         stale.is_empty(),
-        "stale completion scripts {stale:?}: run `UPDATE_COMPLETIONS=1 cargo test --test cli completions`"
+        "stale completion scripts {stale:?}: run `UPDATE_COMPLETIONS=1 cargo test --test it cli::completions`"
     );
 }
 
@@ -162,8 +163,8 @@ fn completion_subcommand_prints_the_shipped_script() {
     assert!(stdout(&out).contains("kubectl-karpenter"));
 }
 
-fn global_with_kubeconfig(path: PathBuf) -> GlobalArgs {
-    GlobalArgs {
+fn options_with_kubeconfig(path: PathBuf) -> KubeOptions {
+    KubeOptions {
         kubeconfig: Some(path),
         ..Default::default()
     }
@@ -183,7 +184,7 @@ fn malformed_kubeconfig_is_one_paragraph_naming_the_file_and_the_fix() {
     let path = dir.path().join("config");
     std::fs::write(&path, "apiVersion: v1\nclusters: [this is: not: yaml\n").unwrap();
     let err = block_on(kubectl_karpenter::cluster::client::config(
-        &global_with_kubeconfig(path.clone()),
+        &options_with_kubeconfig(path.clone()),
     ))
     .expect_err("malformed kubeconfig must fail");
     let msg = err.to_string();
@@ -198,7 +199,7 @@ fn missing_kubeconfig_file_names_where_it_looked() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("does-not-exist");
     let err = block_on(kubectl_karpenter::cluster::client::config(
-        &global_with_kubeconfig(path.clone()),
+        &options_with_kubeconfig(path.clone()),
     ))
     .expect_err("missing kubeconfig must fail");
     let msg = err.to_string();
@@ -217,17 +218,16 @@ fn unknown_context_is_reported_with_its_name() {
          current-context: real\n",
     )
     .unwrap();
-    let mut global = global_with_kubeconfig(path);
-    global.context = Some("missing-ctx".into());
-    let err =
-        block_on(kubectl_karpenter::cluster::client::config(&global)).expect_err("bad context");
+    let mut opts = options_with_kubeconfig(path);
+    opts.context = Some("missing-ctx".into());
+    let err = block_on(kubectl_karpenter::cluster::client::config(&opts)).expect_err("bad context");
     let msg = err.to_string();
     assert!(msg.contains("\"missing-ctx\""), "{msg}");
 
     // The same file with the real context works, and -n overrides the namespace.
-    global.context = Some("real".into());
-    global.namespace = Some("karpenter".into());
-    let config = block_on(kubectl_karpenter::cluster::client::config(&global)).expect("valid");
+    opts.context = Some("real".into());
+    opts.namespace = Some("karpenter".into());
+    let config = block_on(kubectl_karpenter::cluster::client::config(&opts)).expect("valid");
     assert_eq!(config.default_namespace, "karpenter");
     assert_eq!(config.cluster_url.to_string(), "http://127.0.0.1:1/");
 }

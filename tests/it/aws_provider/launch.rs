@@ -16,8 +16,8 @@ use kubectl_karpenter::cloud::provider::{
     UNAVAILABLE_OFFERING_TTL,
 };
 
+use super::world::{self, CLUSTER};
 use crate::support::moto::Moto;
-use crate::world::{self, CLUSTER};
 
 #[tokio::test]
 async fn resolving_the_nodeclass_yields_tagged_subnets_sgs_ami_and_profile() {
@@ -130,6 +130,14 @@ async fn launch_tags_terminate_gc_and_launch_template_cleanup_against_moto() {
         .await
         .expect("resolve");
     let all = p.instance_types("default").await.expect("instance types");
+    let unresolved = p
+        .instance_types("not-resolved")
+        .await
+        .expect_err("a class that was never resolved");
+    assert!(
+        matches!(&unresolved, CloudError::NodeClassNotReady(m) if m.contains("EC2NodeClass not-resolved")),
+        "{unresolved:?}"
+    );
     let m5 = all.iter().find(|t| t.name == "m5.large").expect("m5.large");
     assert_eq!(m5.capacity.pods, 29);
     assert!(

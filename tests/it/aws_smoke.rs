@@ -1,9 +1,5 @@
 //! The AWS edge against moto: clients built by `AwsContext` reach the server, the seeded data
 //! is there, and failures map to `AwsError`.
-//!
-//! This is the one test binary for moto-based tests (each binary links every AWS SDK): add
-//! further modules here rather than new `tests/*.rs` files.
-mod support;
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +8,8 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
 use kubectl_karpenter::cloud::aws::{classify, AwsContext, AwsError, SharedConfigFiles};
 use serde_json::json;
-use support::moto::{Moto, ACCOUNT_ID, REGION};
+
+use crate::support::moto::{Moto, ACCOUNT_ID, REGION};
 
 const EKS_AL2023_AMI_PARAM: &str =
     "/aws/service/eks/optimized-ami/1.31/amazon-linux-2023/x86_64/standard/recommended/image_id";
@@ -366,8 +363,11 @@ fn moto_dies_with_a_killed_test_process() {
     use std::process::{Command, Stdio};
 
     let exe = std::env::current_exe().expect("the test binary's path");
+    // Test names are module paths without the crate's name.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let helper = format!("{module}::moto_orphan_helper");
     let mut child = Command::new(exe)
-        .args(["--exact", "moto_orphan_helper", "--ignored", "--nocapture"])
+        .args(["--exact", &helper, "--ignored", "--nocapture"])
         .env(ORPHAN_HELPER_ENV, "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
