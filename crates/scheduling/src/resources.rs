@@ -101,16 +101,16 @@ pub fn parse_quantity_units(s: &str) -> Result<i64, Error> {
 /// units for everything else). A negative quantity is an error (the API server rejects negative
 /// requests, limits and capacities), and so is one beyond `i64` engine units (`9Ei` bytes).
 pub fn parse_resource(name: &str, s: &str) -> Result<i64, Error> {
-    let v = if name == CPU {
-        i64::try_from(parse_quantity_milli(s)?)
-            .map_err(|_| Error::QuantityOutOfRange(s.to_string()))?
-    } else {
-        parse_quantity_units(s)?
-    };
-    if v < 0 {
+    let m = parse_quantity_milli(s)?;
+    // the sign is judged before rounding to whole units: `-1m` of memory is negative, not 0
+    if m < 0 {
         return Err(Error::NegativeQuantity(s.to_string()));
     }
-    Ok(v)
+    if name == CPU {
+        i64::try_from(m).map_err(|_| Error::QuantityOutOfRange(s.to_string()))
+    } else {
+        parse_quantity_units(s)
+    }
 }
 
 /// A resource vector: cpu in millicores, memory and ephemeral-storage in bytes, pods, and any
