@@ -6,5 +6,6 @@
 pub mod cli;
 pub mod cloud;
 pub mod cluster;
+pub mod controllers;
 pub mod scale;
 pub mod setup;

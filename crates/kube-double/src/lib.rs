@@ -27,7 +27,8 @@
 //!   apply with `managedFields`, conflicts and `force`; Update operations are tracked in
 //!   `managedFields` too;
 //! * finalizers and `deletionTimestamp`, delete preconditions, deletecollection;
-//! * the `pods/eviction` subresource with PodDisruptionBudget arithmetic;
+//! * the `pods/eviction` subresource with PodDisruptionBudget arithmetic, and `pods/binding`
+//!   (sets `spec.nodeName` and `PodScheduled=True`, as kube-scheduler binds);
 //! * Pod spec updates restricted as the real pod validation restricts them (images,
 //!   activeDeadlineSeconds, added tolerations, terminationGracePeriodSeconds);
 //! * `dryRun=All` writes answer with the would-be result and change nothing;

@@ -127,6 +127,7 @@ impl ResourceDef {
         }
         if self.group.is_empty() && self.plural == "pods" {
             s.push("eviction");
+            s.push("binding");
         }
         s
     }

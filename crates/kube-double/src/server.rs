@@ -440,6 +440,21 @@ fn route_locked(
             };
             Ok((201, store.evict(&ns, name, &opts)?))
         }
+        ("POST", Some(name), Some("binding")) if def.group.is_empty() && def.plural == "pods" => {
+            let body = parse_body(ctx.body)?;
+            if let Some(n) = body.pointer("/metadata/name").and_then(Value::as_str) {
+                if n != name {
+                    return Err(ApiError::bad_request(format!(
+                        "name in URL does not match name in Binding object ({n} != {name})"
+                    )));
+                }
+            }
+            let node = body
+                .pointer("/target/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Ok((201, store.bind(&ns, name, node)?))
+        }
         ("PUT", Some(name), _) => {
             let body = parse_body(ctx.body)?;
             let manager = manager_from(ctx.query, ctx.user_agent);
@@ -841,6 +856,7 @@ fn resource_list(defs: &[ResourceDef], group: &str, version: &str) -> Value {
         for s in d.subresources() {
             let (kind, verbs, grp, ver) = match s {
                 "eviction" => ("Eviction", json!(["create"]), "policy", "v1"),
+                "binding" => ("Binding", json!(["create"]), "", ""),
                 _ => (d.kind.as_str(), json!(["get", "patch", "update"]), "", ""),
             };
             let mut r = json!({

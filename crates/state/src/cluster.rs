@@ -151,6 +151,21 @@ impl Cluster {
         self.nodes.remove(&name.to_string())
     }
 
+    /// A Node.
+    pub fn node(&self, name: &str) -> Option<&NodeEntry> {
+        self.nodes.get(&name.to_string())
+    }
+
+    /// A NodeClaim.
+    pub fn node_claim(&self, name: &str) -> Option<&ClaimEntry> {
+        self.claims.get(&name.to_string())
+    }
+
+    /// Every NodeClaim, in arrival order.
+    pub fn node_claims(&self) -> impl DoubleEndedIterator<Item = &ClaimEntry> + '_ {
+        self.claims.values()
+    }
+
     /// Add or replace a NodeClaim.
     pub fn upsert_node_claim(&mut self, claim: ClaimEntry) {
         self.claims.upsert(claim.name().to_string(), claim);

@@ -23,6 +23,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 
 mod apply;
+mod binding;
 mod create;
 mod delete;
 mod eviction;

@@ -1,0 +1,166 @@
+//! Karpenter's controllers, as `kubectl karpenter run` will run them (issue 13): the
+//! foundations — cluster state from informers, the provisioner and the NodeClaim lifecycle —
+//! plus a simulated kubelet and kube-scheduler for tests and, later, `run --simulate`.
+//!
+//! One code path serves live and simulated runs: the edges are injected (the Kubernetes
+//! [`kube::Client`], a [`CloudProvider`], a [`Clock`]) and controller logic takes time only from
+//! the clock.
+//!
+//! | module | upstream | what |
+//! |---|---|---|
+//! | [`state`] | `pkg/controllers/state/informer/`, `cluster.go` | watchers → the shared [`karpenter_state::Cluster`], the synced gate, nominations |
+//! | [`provisioner`] | `pkg/controllers/provisioning/provisioner.go`, `batcher.go` | batch provisionable pods, solve, nominate, create NodeClaims within limits |
+//! | [`nodeclaim`] | `provisioning/scheduling/nodeclaimtemplate.go` | a plan → the v1 NodeClaim object (name, labels, hash annotations, requirements, owner) |
+//! | [`lifecycle`] | `pkg/controllers/nodeclaim/lifecycle/` | launch, register, initialize, registration timeout |
+//! | [`clock`] | — | the injectable time source |
+//! | [`error`] | — | the controllers' error, with a metric label per variant |
+//! | [`sim`] | — | simulated kubelet and kube-scheduler (tests, `run --simulate`) |
+//!
+//! The controllers are generic over the [`CloudProvider`] rather than holding a trait object:
+//! the port's methods return `impl Future` (no boxing per call), which a `dyn` cannot express.
+//!
+//! **Not built yet** (the next sessions): disruption orchestration (the engine is
+//! `crates/disruption`), termination (drain through the Eviction API, then instance delete and
+//! finalizer removal — today only a NodeClaim deleted before its Node registered is finalized),
+//! interruption (SQS), garbage collection, the launch timeout (5 min), EC2NodeClass status,
+//! NodePool status and readiness, node repair, static capacity, the Lease, `--dry-run`,
+//! metrics and health endpoints, and the `run` command's flags (`run` still says "not yet
+//! supported"). Nominations are recorded but nothing reads them until disruption lands. One
+//! EC2NodeClass's instance types serve a whole provisioning pass (as the state model builds one
+//! catalog per problem). A virtual clock for `run --simulate` is [`clock::TokioClock`] under
+//! tokio's paused time (it also drives kube-runtime's requeue timers) or [`clock::ManualClock`].
+pub mod clock;
+pub mod error;
+pub mod lifecycle;
+pub mod nodeclaim;
+pub mod provisioner;
+pub mod sim;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use karpenter_scheduling::Catalog;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::Client;
+use tokio::task::JoinHandle;
+
+pub use clock::Clock;
+pub use error::{Error, Result};
+pub use state::ClusterState;
+
+use crate::cloud::provider::CloudProvider;
+
+/// Settings, named as upstream's options where they exist.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The AWS region (instance-type overhead and the region label).
+    pub region: String,
+    /// `BATCH_IDLE_DURATION` (1 s).
+    pub batch_idle_duration: Duration,
+    /// `BATCH_MAX_DURATION` (10 s).
+    pub batch_max_duration: Duration,
+    /// How long a launched NodeClaim may take to register (15 min).
+    pub registration_ttl: Duration,
+    /// Seed for NodeClaim name suffixes (random when unset).
+    pub name_seed: Option<u64>,
+}
+
+impl Settings {
+    /// Upstream's defaults for `region`.
+    pub fn new(region: &str) -> Self {
+        Settings {
+            region: region.to_string(),
+            batch_idle_duration: Duration::from_secs(1),
+            batch_max_duration: Duration::from_secs(10),
+            registration_ttl: Duration::from_secs(15 * 60),
+            name_seed: None,
+        }
+    }
+
+    /// The catalog the state model derives instance-type overhead from.
+    pub fn catalog(&self) -> &'static Catalog {
+        Catalog::embedded()
+    }
+}
+
+/// What every controller shares (kube-rs's `Context` of a reconciler).
+pub struct Context<P> {
+    /// The API client.
+    pub client: Client,
+    /// The cluster model.
+    pub state: Arc<ClusterState>,
+    /// The cloud provider.
+    pub provider: Arc<P>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub settings: Settings,
+    /// NodeClaim name suffixes.
+    pub names: nodeclaim::Names,
+    recorder: Recorder,
+}
+
+impl<P> Context<P> {
+    /// Publish an Event about `regarding`; a failure is logged, not returned (events are
+    /// best-effort, as upstream's recorder).
+    pub async fn event(&self, regarding: &ObjectReference, type_: EventType, reason: &str, note: String) {
+        let ev = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: reason.to_string(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, regarding).await {
+            tracing::debug!(reason, error = %e, "event not recorded");
+        }
+    }
+}
+
+/// The running controllers.
+pub struct Controllers<P> {
+    /// The shared context.
+    pub context: Arc<Context<P>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl<P> Controllers<P> {
+    /// Stop every controller task.
+    pub fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Start the informers, the provisioner and the NodeClaim lifecycle controller.
+pub fn start<P: CloudProvider + 'static>(
+    client: Client,
+    provider: Arc<P>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+) -> Controllers<P> {
+    let (state, triggers) = ClusterState::new();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "karpenter".into(),
+            instance: None,
+        },
+    );
+    let context = Arc::new(Context {
+        names: nodeclaim::Names::new(settings.name_seed),
+        client: client.clone(),
+        state: state.clone(),
+        provider,
+        clock,
+        settings,
+        recorder,
+    });
+    let mut tasks = state::spawn_informers(&client, &state);
+    tasks.push(tokio::spawn(provisioner::run(context.clone(), triggers)));
+    tasks.push(tokio::spawn(lifecycle::run(context.clone())));
+    Controllers { context, tasks }
+}

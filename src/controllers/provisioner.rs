@@ -1,0 +1,467 @@
+//! The provisioner (upstream `pkg/controllers/provisioning/provisioner.go`, `batcher.go`):
+//! provisionable pods are batched (a window that closes after `batch_idle` without a new pod,
+//! or `batch_max` in all), the cluster is solved as a scheduling problem, pods placed on
+//! existing or in-flight capacity are nominated, and each new NodeClaim is created (named,
+//! labelled and annotated as upstream, see [`super::nodeclaim`]) and pushed into cluster state
+//! at once, so the next batch sees it.
+//!
+//! NodePool limits count every NodeClaim of the pool, launched or not: a NodeClaim not yet
+//! launched counts at the largest capacity among its instance types, both in the scheduling
+//! problem (so the solver's remaining-limit filter sees it) and in the check before each
+//! create. Two batches, or two NodeClaims of one batch, cannot together launch past a limit
+//! (upstream's race, kubernetes-sigs/karpenter#2915).
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::jiff::SignedDuration;
+use karpenter_api::sh::v1::{NodeClaim, NodePool};
+use karpenter_scheduling::resources::Resources;
+use karpenter_scheduling::{
+    labels, solve, ExistingNode, InstanceType, NodeClaimPlan, Problem, SolveOptions,
+};
+use karpenter_state::{Cluster, PodKey, ProblemOptions};
+use kube::api::PostParams;
+use kube::runtime::events::EventType;
+use kube::Api;
+use tokio::sync::mpsc;
+
+use super::clock::since;
+use super::error::{is_conflict, Error, Result};
+use super::nodeclaim::to_node_claim;
+use super::Context;
+use crate::cloud::provider::CloudProvider;
+
+/// Upstream requeues a provisionable pod every 10 s while it stays provisionable.
+pub const PENDING_RECHECK: Duration = Duration::from_secs(10);
+
+/// What one provisioning pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Pods the pass planned for.
+    pub pods: usize,
+    /// NodeClaims created.
+    pub created: Vec<String>,
+    /// Pods nominated to existing or in-flight capacity.
+    pub nominated: usize,
+    /// Pods left pending, with the reason.
+    pub pending: Vec<(String, String)>,
+}
+
+/// Run the provisioner until the trigger channel closes: wait for a provisionable pod (or the
+/// periodic re-check while any stays provisionable), close the batch window, provision.
+pub async fn run<P: CloudProvider + 'static>(
+    ctx: Arc<Context<P>>,
+    mut triggers: mpsc::UnboundedReceiver<String>,
+) {
+    loop {
+        let first = tokio::select! {
+            t = triggers.recv() => match t {
+                Some(t) => Some(t),
+                None => return,
+            },
+            _ = ctx.clock.sleep(PENDING_RECHECK) => None,
+        };
+        if first.is_none() && !has_provisionable(&ctx.state.read()) {
+            continue;
+        }
+        if !batch(&ctx, &mut triggers, first).await {
+            return;
+        }
+        ctx.state.wait_synced().await;
+        if let Err(e) = provision(&ctx).await {
+            tracing::error!(error = %e, error_kind = e.kind(), "provisioning failed");
+        }
+    }
+}
+
+fn has_provisionable(c: &Cluster) -> bool {
+    c.pods()
+        .any(|p| p.role == karpenter_state::PodRole::Pending)
+}
+
+/// Hold the batch window open (upstream `batcher.go`): it closes `batch_idle` after the last
+/// new trigger, or `batch_max` after the first. A repeated trigger does not extend it.
+/// Returns false when the trigger channel closed.
+async fn batch<P: CloudProvider>(
+    ctx: &Context<P>,
+    triggers: &mut mpsc::UnboundedReceiver<String>,
+    first: Option<String>,
+) -> bool {
+    let s = &ctx.settings;
+    let start = ctx.clock.now();
+    let mut seen: HashSet<String> = first.into_iter().collect();
+    let mut idle_from = start;
+    loop {
+        let now = ctx.clock.now();
+        let total = since(now, start);
+        let idle = since(now, idle_from);
+        if total >= s.batch_max_duration || idle >= s.batch_idle_duration {
+            return true;
+        }
+        let wait = (s.batch_max_duration - total).min(s.batch_idle_duration - idle);
+        tokio::select! {
+            t = triggers.recv() => match t {
+                Some(uid) => {
+                    if seen.insert(uid) {
+                        idle_from = ctx.clock.now();
+                    }
+                }
+                None => return false,
+            },
+            _ = ctx.clock.sleep(wait) => {}
+        }
+    }
+}
+
+/// One claim not launched yet, as in-flight capacity: the largest capacity among its instance
+/// types (what limits must assume) and the first (cheapest) type's allocatable.
+fn unlaunched(cluster: &Cluster, types: &HashMap<&str, &InstanceType>) -> Vec<ExistingNode> {
+    let mut out = Vec::new();
+    for c in cluster.node_claims() {
+        if c.provider_id().is_some() || c.deleting() {
+            continue;
+        }
+        let listed = claim_types(&c.claim, types);
+        let Some(first) = listed.first() else {
+            continue;
+        };
+        let mut capacity = Resources::default();
+        for t in &listed {
+            capacity.max_with(&t.capacity);
+        }
+        out.push(ExistingNode {
+            name: c.name().to_string(),
+            labels: c.labels.clone(),
+            taints: c.taints.clone(),
+            capacity,
+            allocatable: first.allocatable.clone(),
+            requested: Resources::default(),
+            pods: Vec::new(),
+            host_ports: Vec::new(),
+            initialized: false,
+        });
+    }
+    out
+}
+
+/// The instance types a NodeClaim's `node.kubernetes.io/instance-type In` requirement lists,
+/// in its order, among `types`.
+pub fn claim_types<'a>(
+    claim: &NodeClaim,
+    types: &HashMap<&str, &'a InstanceType>,
+) -> Vec<&'a InstanceType> {
+    claim
+        .spec
+        .requirements
+        .iter()
+        .filter(|r| r.key == labels::INSTANCE_TYPE && r.operator == "In")
+        .flat_map(|r| r.values.iter().flatten())
+        .filter_map(|n| types.get(n.as_str()).copied())
+        .collect()
+}
+
+/// The capacity a NodePool's nodes and NodeClaims hold: a registered Node's capacity, a
+/// launched claim's, else the largest among a claim's instance types; `nodes` counts them.
+fn pool_usage(
+    cluster: &Cluster,
+    pool: &str,
+    types: &HashMap<&str, &InstanceType>,
+) -> BTreeMap<String, i64> {
+    let mut used = Resources::default();
+    let mut nodes = 0;
+    for sn in cluster.state_nodes() {
+        if sn.node_pool() != Some(pool) {
+            continue;
+        }
+        nodes += 1;
+        match (sn.node, sn.claim) {
+            (Some(n), _) => used.add(&n.capacity),
+            (None, Some(c)) if c.provider_id().is_some() => used.add(&c.capacity),
+            (None, Some(c)) => {
+                let mut m = Resources::default();
+                for t in claim_types(&c.claim, types) {
+                    m.max_with(&t.capacity);
+                }
+                used.add(&m);
+            }
+            (None, None) => {}
+        }
+    }
+    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    out.insert("nodes".into(), nodes);
+    for k in ["cpu", "memory", "pods", "ephemeral-storage"] {
+        out.insert(k.into(), used.get(k));
+    }
+    for (k, v) in &used.extended {
+        out.insert(k.clone(), *v);
+    }
+    out
+}
+
+/// The first limit a new NodeClaim would pass, if any (`resource: used + new > limit`).
+fn exceeds(
+    limits: &BTreeMap<String, i64>,
+    used: &BTreeMap<String, i64>,
+    new: &Resources,
+) -> Option<String> {
+    for (k, limit) in limits {
+        let add = if k == "nodes" { 1 } else { new.get(k) };
+        let have = used.get(k).copied().unwrap_or(0);
+        if have + add > *limit {
+            return Some(format!("{k}: {have} in use + {add} > limit {limit}"));
+        }
+    }
+    None
+}
+
+fn pod_ref(key: &PodKey, uid: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        namespace: Some(key.namespace.clone()),
+        name: Some(key.name.clone()),
+        uid: (!uid.is_empty()).then(|| uid.to_string()),
+        ..ObjectReference::default()
+    }
+}
+
+/// One provisioning pass (upstream `Provisioner.Schedule` + `Create`).
+pub async fn provision<P: CloudProvider>(ctx: &Context<P>) -> Result<Outcome> {
+    // 1. the problem, from the model (the guard is dropped before any await)
+    let (mut prepared, pools, class) = {
+        let c = ctx.state.read();
+        let prepared = match c.problem(
+            ctx.settings.catalog(),
+            &ctx.settings.region,
+            &ProblemOptions::default(),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot provision");
+                return Ok(Outcome::default());
+            }
+        };
+        let pools: BTreeMap<String, NodePool> = c
+            .node_pools()
+            .map(|e| (e.scheduling.name.clone(), e.pool.clone()))
+            .collect();
+        let class = prepared
+            .problem
+            .node_pools
+            .iter()
+            .map(|p| p.node_class.clone())
+            .find(|n| !n.is_empty())
+            .unwrap_or_default();
+        (prepared, pools, class)
+    };
+    for n in &prepared.notes {
+        tracing::debug!(note = %n, "cluster state");
+    }
+    if prepared.problem.pods.is_empty() {
+        return Ok(Outcome::default());
+    }
+    // 2. instance types from the cloud provider (one node class per problem, as the state
+    // model builds one catalog per problem)
+    let types = ctx
+        .provider
+        .instance_types(&class)
+        .await
+        .map_err(|e| Error::cloud(format!("list instance types for EC2NodeClass {class:?}"), e))?;
+    let by_name: HashMap<&str, &InstanceType> = types.iter().map(|t| (t.name.as_str(), t)).collect();
+    {
+        let c = ctx.state.read();
+        prepared.problem.existing_nodes.extend(unlaunched(&c, &by_name));
+    }
+    prepared.problem.instance_types = types.clone();
+    let keys: Vec<PodKey> = prepared
+        .problem
+        .pods
+        .iter()
+        .map(|p| PodKey {
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+        })
+        .collect();
+    tracing::info!(
+        pods = %keys.iter().take(10).map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        count = keys.len(),
+        "found provisionable pod(s)"
+    );
+    // 3. solve (CPU-bound: off the async threads)
+    let problem: Problem = prepared.problem;
+    let opts = SolveOptions::default();
+    let solution = tokio::task::spawn_blocking(move || solve(&problem, &opts))
+        .await
+        .map_err(|e| Error::Invalid(format!("the scheduling simulation panicked: {e}")))??;
+    let mut out = Outcome {
+        pods: keys.len(),
+        ..Outcome::default()
+    };
+    let now = ctx.clock.now();
+    let window = (ctx.settings.batch_max_duration * 2).max(Duration::from_secs(10));
+    let until = now
+        .checked_add(SignedDuration::try_from(window).unwrap_or(SignedDuration::MAX))
+        .unwrap_or(now);
+    let uid_of = |k: &PodKey| {
+        ctx.state
+            .read()
+            .pod(k)
+            .map(|p| p.uid.clone())
+            .unwrap_or_default()
+    };
+    // 4. nominate pods placed on existing and in-flight capacity
+    for (node, pods) in &solution.existing_nodes {
+        ctx.state.nominate(node, until);
+        let target = if ctx.state.read().node(node).is_some() {
+            format!("node/{node}")
+        } else {
+            format!("nodeclaim/{node}")
+        };
+        for &i in pods {
+            out.nominated += 1;
+            ctx.event(
+                &pod_ref(&keys[i], &uid_of(&keys[i])),
+                EventType::Normal,
+                "Nominated",
+                format!("Pod should schedule on: {target}"),
+            )
+            .await;
+        }
+    }
+    for p in &solution.pending {
+        let k = &keys[p.pod];
+        out.pending.push((k.to_string(), p.reason.clone()));
+        ctx.event(
+            &pod_ref(k, &uid_of(k)),
+            EventType::Warning,
+            "FailedScheduling",
+            format!("Failed to schedule pod, {}", p.reason),
+        )
+        .await;
+    }
+    if !solution.node_claims.is_empty() {
+        tracing::info!(
+            nodeclaims = solution.node_claims.len(),
+            pods = solution.node_claims.iter().map(|c| c.pods.len()).sum::<usize>(),
+            "computed new nodeclaim(s) to fit pod(s)"
+        );
+    }
+    // 5. create the NodeClaims
+    for plan in &solution.node_claims {
+        match create(ctx, plan, &pools, &by_name).await {
+            Ok(name) => {
+                ctx.state.nominate(&name, until);
+                for &i in &plan.pods {
+                    ctx.event(
+                        &pod_ref(&keys[i], &uid_of(&keys[i])),
+                        EventType::Normal,
+                        "Nominated",
+                        format!("Pod should schedule on: nodeclaim/{name}"),
+                    )
+                    .await;
+                }
+                out.created.push(name);
+            }
+            Err(reason) => {
+                tracing::warn!(nodepool = %plan.node_pool, reason = %reason, "not creating nodeclaim");
+                for &i in &plan.pods {
+                    let k = &keys[i];
+                    out.pending.push((k.to_string(), reason.clone()));
+                    ctx.event(
+                        &pod_ref(k, &uid_of(k)),
+                        EventType::Warning,
+                        "FailedScheduling",
+                        format!("Failed to schedule pod, {reason}"),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Create one NodeClaim, re-checking the NodePool's limits against everything the pool holds
+/// (upstream `Provisioner.Create`). The reason when refused or failed.
+async fn create<P: CloudProvider>(
+    ctx: &Context<P>,
+    plan: &NodeClaimPlan,
+    pools: &BTreeMap<String, NodePool>,
+    types: &HashMap<&str, &InstanceType>,
+) -> std::result::Result<String, String> {
+    let pool = pools
+        .get(&plan.node_pool)
+        .ok_or_else(|| format!("NodePool {:?} is gone", plan.node_pool))?;
+    let mut largest = Resources::default();
+    for n in plan.instance_types.iter() {
+        if let Some(t) = types.get(n.as_str()) {
+            largest.max_with(&t.capacity);
+        }
+    }
+    {
+        let c = ctx.state.read();
+        let limits = c
+            .node_pool(&plan.node_pool)
+            .map(|e| e.scheduling.limits.clone())
+            .unwrap_or_default();
+        if let Some(why) = exceeds(&limits, &pool_usage(&c, &plan.node_pool, types), &largest) {
+            return Err(format!(
+                "NodePool {:?} limits would be exceeded ({why})",
+                plan.node_pool
+            ));
+        }
+    }
+    let api: Api<NodeClaim> = Api::all(ctx.client.clone());
+    for _ in 0..5 {
+        let name = ctx.names.next(&plan.node_pool);
+        let claim = to_node_claim(pool, plan, name.clone());
+        match api.create(&PostParams::default(), &claim).await {
+            Ok(created) => {
+                match karpenter_state::ClaimEntry::new(created) {
+                    Ok(e) => ctx.state.write().upsert_node_claim(e),
+                    Err(e) => tracing::warn!(nodeclaim = %name, error = %e, "created nodeclaim unreadable"),
+                }
+                tracing::info!(
+                    nodeclaim = %name,
+                    nodepool = %plan.node_pool,
+                    requests = ?super::nodeclaim::resource_list(&plan.requests),
+                    instance_types = %summarize(&plan.instance_types),
+                    "created nodeclaim"
+                );
+                return Ok(name);
+            }
+            Err(e) if is_conflict(&e) => continue,
+            Err(e) => return Err(Error::kube(format!("create NodeClaim {name}"), e).to_string()),
+        }
+    }
+    Err("five generated NodeClaim names were all taken".into())
+}
+
+fn summarize(types: &[String]) -> String {
+    let head: Vec<&str> = types.iter().take(5).map(String::as_str).collect();
+    if types.len() > 5 {
+        format!("{} and {} other(s)", head.join(", "), types.len() - 5)
+    } else {
+        head.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_is_exceeded_only_past_it_and_nodes_count_one_each() {
+        let limits = BTreeMap::from([("cpu".to_string(), 8000), ("nodes".to_string(), 3)]);
+        let used = BTreeMap::from([("cpu".to_string(), 4000), ("nodes".to_string(), 2)]);
+        assert_eq!(exceeds(&limits, &used, &Resources::cpu_mem(4000, 0)), None);
+        let why = exceeds(&limits, &used, &Resources::cpu_mem(4001, 0)).unwrap();
+        assert!(why.starts_with("cpu: 4000 in use + 4001 > limit 8000"), "{why}");
+        let full = BTreeMap::from([("cpu".to_string(), 0), ("nodes".to_string(), 3)]);
+        assert!(exceeds(&limits, &full, &Resources::default())
+            .unwrap()
+            .starts_with("nodes"));
+    }
+}

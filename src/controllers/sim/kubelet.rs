@@ -1,0 +1,257 @@
+//! The simulated kubelet (see [`super`]).
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeSpec, NodeStatus, Pod, Taint};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use karpenter_api::sh::v1::NodeClaim;
+use karpenter_scheduling::labels;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+
+use crate::cloud::provider::CloudProvider;
+use crate::controllers::clock::{since, Clock};
+use crate::controllers::error::{is_conflict, Error, Result};
+use crate::controllers::lifecycle::UNREGISTERED_TAINT;
+
+/// The taint the node lifecycle controller keeps on a Node until it is Ready.
+pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
+/// Marks Nodes this kubelet registered.
+pub const SIMULATED_ANNOTATION: &str = "kubectl-karpenter.io/simulated";
+
+/// A kubelet for every instance of one provider.
+pub struct Kubelet<P> {
+    client: Client,
+    provider: Arc<P>,
+    clock: Arc<dyn Clock>,
+    /// How long a Node takes from registration to Ready.
+    pub boot_delay: Duration,
+    /// How often it looks at the instances.
+    pub poll: Duration,
+    registered: Mutex<HashMap<String, Timestamp>>,
+}
+
+impl<P: CloudProvider + 'static> Kubelet<P> {
+    /// A kubelet with a 1 s poll and the given boot delay.
+    pub fn new(client: Client, provider: Arc<P>, clock: Arc<dyn Clock>, boot_delay: Duration) -> Self {
+        Kubelet {
+            client,
+            provider,
+            clock,
+            boot_delay,
+            poll: Duration::from_secs(1),
+            registered: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Run until aborted.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "simulated kubelet");
+            }
+            self.clock.sleep(self.poll).await;
+        }
+    }
+
+    /// One look: register new Nodes, make booted ones Ready, start bound pods.
+    pub async fn tick(&self) -> Result<()> {
+        let instances = self
+            .provider
+            .list()
+            .await
+            .map_err(|e| Error::cloud("list instances", e))?;
+        let claims: Api<NodeClaim> = Api::all(self.client.clone());
+        let claims: HashMap<String, NodeClaim> = claims
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list NodeClaims", e))?
+            .items
+            .into_iter()
+            .map(|c| (c.name_any(), c))
+            .collect();
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let by_pid: HashMap<String, Node> = nodes
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list Nodes", e))?
+            .items
+            .into_iter()
+            .filter_map(|n| {
+                let pid = n.spec.as_ref().and_then(|s| s.provider_id.clone())?;
+                Some((pid, n))
+            })
+            .collect();
+        let now = self.clock.now();
+        for inst in instances.iter().filter(|i| i.state == "running") {
+            let Some(claim) = inst.nodeclaim().and_then(|n| claims.get(n)) else {
+                continue;
+            };
+            let pid = inst.provider_id();
+            let status = claim.status.clone().unwrap_or_default();
+            if status.provider_id.as_deref() != Some(pid.as_str()) {
+                continue; // not launched yet as far as Karpenter knows
+            }
+            match by_pid.get(&pid) {
+                None => {
+                    let node = node_for(&inst.id, &pid, claim, now);
+                    match nodes.create(&PostParams::default(), &node).await {
+                        Ok(_) => {
+                            tracing::debug!(node = %inst.id, nodeclaim = %claim.name_any(), "simulated kubelet registered node");
+                            self.registered.lock().unwrap_or_else(|e| e.into_inner()).insert(inst.id.clone(), now);
+                        }
+                        Err(e) if is_conflict(&e) => {}
+                        Err(e) => return Err(Error::kube(format!("register Node {}", inst.id), e)),
+                    }
+                }
+                Some(node) if !is_ready(node) => {
+                    let at = *self
+                        .registered
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(node.name_any())
+                        .or_insert(now);
+                    if since(now, at) >= self.boot_delay {
+                        self.make_ready(&nodes, node, now).await?;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        self.start_pods(&by_pid).await
+    }
+
+    async fn make_ready(&self, nodes: &Api<Node>, node: &Node, now: Timestamp) -> Result<()> {
+        let name = node.name_any();
+        let mut n = node.clone();
+        if let Some(t) = n.spec.as_mut().and_then(|s| s.taints.as_mut()) {
+            t.retain(|t| t.key != NOT_READY_TAINT);
+        }
+        match nodes.replace(&name, &PostParams::default(), &n).await {
+            Ok(_) => {}
+            Err(e) if is_conflict(&e) => return Ok(()), // next tick
+            Err(e) => return Err(Error::kube(format!("remove the not-ready taint of Node {name}"), e)),
+        }
+        nodes
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"conditions": [ready_condition("True", now)]}})),
+            )
+            .await
+            .map_err(|e| Error::kube(format!("mark Node {name} Ready"), e))?;
+        tracing::debug!(node = %name, "simulated kubelet: node Ready");
+        Ok(())
+    }
+
+    /// Pods bound to Ready simulated Nodes and still Pending become Running and Ready.
+    async fn start_pods(&self, nodes: &HashMap<String, Node>) -> Result<()> {
+        let ready: Vec<String> = nodes
+            .values()
+            .filter(|n| is_ready(n) && n.annotations().contains_key(SIMULATED_ANNOTATION))
+            .map(|n| n.name_any())
+            .collect();
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        for p in pods
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list Pods", e))?
+            .items
+        {
+            let on = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+            let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+            if !ready.contains(&on) || phase == "Running" || p.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            if matches!(phase.as_str(), "Succeeded" | "Failed") {
+                continue;
+            }
+            let ns = p.namespace().unwrap_or_else(|| "default".into());
+            let mut conds = p.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+            conds.retain(|c| c.type_ != "Ready");
+            let mut conds = serde_json::to_value(conds).unwrap_or_else(|_| json!([]));
+            if let Some(a) = conds.as_array_mut() {
+                a.push(json!({"type": "Ready", "status": "True", "lastTransitionTime": Time(self.clock.now())}));
+            }
+            Api::<Pod>::namespaced(self.client.clone(), &ns)
+                .patch_status(
+                    &p.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"phase": "Running", "conditions": conds, "startTime": Time(self.clock.now())}})),
+                )
+                .await
+                .map_err(|e| Error::kube(format!("start Pod {ns}/{}", p.name_any()), e))?;
+        }
+        Ok(())
+    }
+}
+
+fn ready_condition(status: &str, now: Timestamp) -> serde_json::Value {
+    json!({
+        "type": "Ready",
+        "status": status,
+        "reason": if status == "True" { "KubeletReady" } else { "KubeletNotReady" },
+        "lastHeartbeatTime": Time(now),
+        "lastTransitionTime": Time(now),
+    })
+}
+
+/// Whether a Node's `Ready` condition is `True`.
+pub fn is_ready(n: &Node) -> bool {
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
+
+/// The Node a kubelet started with Karpenter's user data registers for `claim`.
+fn node_for(name: &str, provider_id: &str, claim: &NodeClaim, now: Timestamp) -> Node {
+    let status = claim.status.clone().unwrap_or_default();
+    let mut lbls: BTreeMap<String, String> = claim.labels().clone();
+    lbls.insert(labels::HOSTNAME.into(), name.to_string());
+    let mut taints: Vec<Taint> = claim.spec.taints.clone().unwrap_or_default();
+    taints.extend(claim.spec.startup_taints.clone().unwrap_or_default());
+    taints.push(Taint {
+        key: UNREGISTERED_TAINT.into(),
+        effect: "NoExecute".into(),
+        ..Taint::default()
+    });
+    taints.push(Taint {
+        key: NOT_READY_TAINT.into(),
+        effect: "NoSchedule".into(),
+        ..Taint::default()
+    });
+    Node {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(lbls),
+            annotations: Some(BTreeMap::from([(SIMULATED_ANNOTATION.to_string(), "true".to_string())])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(NodeSpec {
+            provider_id: Some(provider_id.to_string()),
+            taints: Some(taints),
+            ..NodeSpec::default()
+        }),
+        status: Some(NodeStatus {
+            capacity: status.capacity.clone(),
+            allocatable: status.allocatable.clone().or(status.capacity),
+            conditions: Some(vec![NodeCondition {
+                type_: "Ready".into(),
+                status: "False".into(),
+                reason: Some("KubeletNotReady".into()),
+                last_heartbeat_time: Some(Time(now)),
+                last_transition_time: Some(Time(now)),
+                message: None,
+            }]),
+            ..NodeStatus::default()
+        }),
+    }
+}

@@ -1,0 +1,291 @@
+//! `run`'s controllers end to end over the API-server double and the in-memory cloud provider,
+//! with the simulated kubelet and kube-scheduler of `src/controllers/sim`: pending pods →
+//! NodeClaims (checked field by field against upstream's shape) → instances → Nodes → every
+//! pod bound; and a NodePool limit that two waves of pods cannot push past.
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube_double::ApiServer;
+use kubectl_karpenter::cloud::provider::{CloudProvider, InMemoryProvider, SystemClock};
+use kubectl_karpenter::controllers::clock::TokioClock;
+use kubectl_karpenter::controllers::sim::kubelet::Kubelet;
+use kubectl_karpenter::controllers::sim::scheduler::Scheduler;
+use kubectl_karpenter::controllers::{self, Clock, Settings};
+use karpenter_scheduling::{Catalog, OverheadOptions};
+use serde_json::{json, Value};
+
+const REGION: &str = "us-east-1";
+
+fn node_class() -> Value {
+    json!({
+        "apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass",
+        "metadata": {"name": "default"},
+        "spec": {"role": "KarpenterNodeRole", "amiSelectorTerms": [{"alias": "al2023@latest"}],
+                 "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": "demo"}}],
+                 "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": "demo"}}]}
+    })
+}
+
+fn node_pool(name: &str, limits: Option<Value>) -> Value {
+    let mut np = json!({
+        "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+        "metadata": {"name": name},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"team": "web"}, "annotations": {"example.com/owner": "web"}},
+                "spec": {
+                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                    "requirements": [
+                        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+                        {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["c", "m"]},
+                        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+                        {"key": "node.kubernetes.io/instance-type", "operator": "Exists", "minValues": 2}
+                    ],
+                    "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}],
+                    "expireAfter": "336h",
+                    "terminationGracePeriod": "1h"
+                }
+            },
+            "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "0s"}
+        }
+    });
+    if let Some(l) = limits {
+        np["spec"]["limits"] = l;
+    }
+    np
+}
+
+/// A Deployment's pod (owned by its ReplicaSet), not yet looked at by the scheduler.
+fn pod(name: &str, cpu: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "web"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                          "name": "web-7d4b9", "uid": "rs-uid", "controller": true}]},
+        "spec": {
+            "containers": [{"name": "app", "image": "nginx",
+                            "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}],
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "web", "effect": "NoSchedule"}]
+        },
+        "status": {"phase": "Pending"}
+    })
+}
+
+struct World {
+    server: ApiServer,
+    provider: Arc<InMemoryProvider>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    controllers: Option<controllers::Controllers<InMemoryProvider>>,
+}
+
+impl World {
+    async fn start(objects: Vec<Value>) -> World {
+        let server = ApiServer::start().await;
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+        server.seed_all(objects);
+        let provider = Arc::new(InMemoryProvider::new("demo", Arc::new(SystemClock)));
+        provider.set_instance_types(
+            Catalog::embedded()
+                .instance_types(REGION, &OverheadOptions::default())
+                .unwrap(),
+        );
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::default());
+        let mut settings = Settings::new(REGION);
+        settings.batch_idle_duration = Duration::from_millis(200);
+        settings.batch_max_duration = Duration::from_secs(2);
+        settings.name_seed = Some(42);
+        let ctl = controllers::start(server.client(), provider.clone(), clock.clone(), settings);
+        let mut kubelet = Kubelet::new(server.client(), provider.clone(), clock.clone(), Duration::from_millis(300));
+        kubelet.poll = Duration::from_millis(100);
+        let mut scheduler = Scheduler::new(server.client(), clock);
+        scheduler.poll = Duration::from_millis(100);
+        let tasks = vec![
+            tokio::spawn(Arc::new(kubelet).run()),
+            tokio::spawn(Arc::new(scheduler).run()),
+        ];
+        World { server, provider, tasks, controllers: Some(ctl) }
+    }
+
+    fn list(&self, api_version: &str, kind: &str) -> Vec<Value> {
+        self.server.list(api_version, kind, None)
+    }
+
+    /// Poll `done` every 50 ms for up to 60 s.
+    async fn wait_for(&self, what: &str, done: impl Fn(&World) -> bool) {
+        for _ in 0..1200 {
+            if done(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "timed out waiting until {what}\nnodeclaims: {:#}\nnodes: {:#}\npods: {:#}",
+            json!(self.list("karpenter.sh/v1", "NodeClaim")),
+            json!(self.list("v1", "Node")),
+            json!(self.list("v1", "Pod")),
+        );
+    }
+
+    fn unbound(&self) -> Vec<String> {
+        self.list("v1", "Pod")
+            .into_iter()
+            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str).is_none_or(str::is_empty))
+            .map(|p| p["metadata"]["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn stop(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(c) = self.controllers.take() {
+            c.shutdown();
+        }
+    }
+}
+
+fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a str> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .and_then(|c| c["status"].as_str())
+}
+
+fn all_initialized(w: &World) -> bool {
+    let claims = w.list("karpenter.sh/v1", "NodeClaim");
+    !claims.is_empty() && claims.iter().all(|c| condition(c, "Initialized") == Some("True"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_pods_become_nodeclaims_instances_nodes_and_bound_pods() {
+    let mut objects = vec![node_class(), node_pool("default", None)];
+    objects.extend((0..6).map(|i| pod(&format!("web-7d4b9-{i}"), "1")));
+    let w = World::start(objects).await;
+
+    w.wait_for("every pod is bound", |w| w.unbound().is_empty()).await;
+    w.wait_for("every NodeClaim is initialized", all_initialized).await;
+
+    let pool = &w.server.get("karpenter.sh/v1", "NodePool", None, "default").unwrap();
+    let claims = w.list("karpenter.sh/v1", "NodeClaim");
+    let nodes = w.list("v1", "Node");
+    let instances = w.provider.list().await.unwrap();
+    assert_eq!(instances.len(), claims.len(), "one instance per NodeClaim");
+    assert_eq!(nodes.len(), claims.len(), "one Node per NodeClaim");
+    for c in &claims {
+        let name = c["metadata"]["name"].as_str().unwrap();
+        let suffix = name.strip_prefix("default-").expect("named <nodepool>-<suffix>");
+        assert_eq!(suffix.len(), 5, "{name}");
+        let labels = &c["metadata"]["labels"];
+        assert_eq!(labels["karpenter.sh/nodepool"], "default");
+        assert_eq!(labels["karpenter.k8s.aws/ec2nodeclass"], "default");
+        assert_eq!(labels["team"], "web", "template labels");
+        assert_eq!(labels["karpenter.sh/capacity-type"], "on-demand");
+        let ann = &c["metadata"]["annotations"];
+        assert_eq!(ann["example.com/owner"], "web", "template annotations");
+        assert!(ann["karpenter.sh/nodepool-hash"].as_str().is_some_and(|h| h.parse::<u64>().is_ok()), "{ann}");
+        assert_eq!(ann["karpenter.sh/nodepool-hash-version"], "kubectl-karpenter-v1");
+        let owner = &c["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "NodePool");
+        assert_eq!(owner["name"], "default");
+        assert_eq!(owner["uid"], pool["metadata"]["uid"]);
+        assert_eq!(owner["blockOwnerDeletion"], true);
+        assert_eq!(c["metadata"]["finalizers"], json!(["karpenter.sh/termination"]));
+        let spec = &c["spec"];
+        assert_eq!(spec["nodeClassRef"]["name"], "default");
+        assert_eq!(spec["expireAfter"], "336h");
+        assert_eq!(spec["terminationGracePeriod"], "1h");
+        assert_eq!(spec["taints"], json!([{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]));
+        let reqs = spec["requirements"].as_array().unwrap();
+        let it = reqs.iter().find(|r| r["key"] == "node.kubernetes.io/instance-type").unwrap();
+        assert_eq!(it["operator"], "In");
+        assert_eq!(it["minValues"], 2, "minValues carried: {it}");
+        let types = it["values"].as_array().unwrap();
+        assert!(types.len() >= 2);
+        assert!(types.iter().all(|t| t.as_str().is_some_and(|t| t.starts_with('c') || t.starts_with('m'))), "{types:?}");
+        let ct = reqs.iter().find(|r| r["key"] == "karpenter.sh/capacity-type").unwrap();
+        assert_eq!(ct["values"], json!(["on-demand"]));
+        assert!(spec["resources"]["requests"]["cpu"].is_string(), "{spec}");
+        // status written by the lifecycle controller
+        let status = &c["status"];
+        let inst = instances.iter().find(|i| i.nodeclaim() == Some(name)).expect("an instance tagged with the claim");
+        assert_eq!(status["providerID"], inst.provider_id());
+        assert!(types.iter().any(|t| t == inst.instance_type.as_str()), "launched one of its types");
+        assert_eq!(labels["node.kubernetes.io/instance-type"], inst.instance_type.as_str());
+        assert!(status["capacity"]["cpu"].is_string() && status["allocatable"]["memory"].is_string(), "{status}");
+        for cond in ["Launched", "Registered", "Initialized", "Ready"] {
+            assert_eq!(condition(c, cond), Some("True"), "{cond}: {status}");
+        }
+        // its Node: synced, registered, initialized
+        let node = nodes.iter().find(|n| n["spec"]["providerID"] == status["providerID"]).expect("a node");
+        assert_eq!(status["nodeName"], node["metadata"]["name"]);
+        let nl = &node["metadata"]["labels"];
+        assert_eq!(nl["karpenter.sh/registered"], "true");
+        assert_eq!(nl["karpenter.sh/initialized"], "true");
+        assert_eq!(nl["team"], "web");
+        let taints = node["spec"]["taints"].as_array().cloned().unwrap_or_default();
+        assert!(!taints.iter().any(|t| t["key"] == "karpenter.sh/unregistered"), "{taints:?}");
+        assert!(taints.iter().any(|t| t["key"] == "dedicated"), "{taints:?}");
+        assert_eq!(node["metadata"]["finalizers"], json!(["karpenter.sh/termination"]));
+        assert_eq!(node["metadata"]["ownerReferences"][0]["kind"], "NodeClaim");
+        assert_eq!(node["metadata"]["ownerReferences"][0]["name"], name);
+    }
+    // every pod is on a Karpenter node and running there
+    for p in w.list("v1", "Pod") {
+        let on = p["spec"]["nodeName"].as_str().unwrap();
+        assert!(nodes.iter().any(|n| n["metadata"]["name"] == on));
+    }
+    w.wait_for("every pod runs", |w| {
+        w.list("v1", "Pod").iter().all(|p| p["status"]["phase"] == "Running")
+    })
+    .await;
+    // the pods were nominated (events.k8s.io Events, as kube-rs's recorder writes them)
+    let nominated: Vec<Value> = w
+        .list("events.k8s.io/v1", "Event")
+        .into_iter()
+        .filter(|e| e["reason"] == "Nominated")
+        .collect();
+    assert!(nominated.len() >= 6, "{nominated:#?}");
+    assert!(nominated.iter().all(|e| e["note"].as_str().is_some_and(|n| n.starts_with("Pod should schedule on: nodeclaim/default-"))));
+    w.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodepool_limit_holds_across_batches_and_in_flight_nodeclaims() {
+    // 4 vCPUs: room for one 4-vCPU node, whatever the timing of the two waves
+    let mut objects = vec![node_class(), node_pool("default", Some(json!({"cpu": "4"})))];
+    objects.extend((0..2).map(|i| pod(&format!("web-7d4b9-a{i}"), "900m")));
+    let w = World::start(objects).await;
+    w.wait_for("a NodeClaim exists", |w| !w.list("karpenter.sh/v1", "NodeClaim").is_empty()).await;
+    // a second wave while the first NodeClaim may still be in flight
+    w.server.seed_all((0..8).map(|i| pod(&format!("web-7d4b9-b{i}"), "900m")).collect());
+    w.wait_for("every NodeClaim is initialized", all_initialized).await;
+    // let a few more batch windows pass: nothing more may launch
+    w.wait_for("the unplaceable pods carry a FailedScheduling event", |w| {
+        w.list("events.k8s.io/v1", "Event").iter().any(|e| {
+            e["reason"] == "FailedScheduling"
+                && e["type"] == "Warning"
+                && e["note"].as_str().is_some_and(|n| n.contains("limit"))
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let claims = w.list("karpenter.sh/v1", "NodeClaim");
+    let instances = w.provider.list().await.unwrap();
+    assert_eq!(instances.len(), claims.len(), "no instance without a NodeClaim");
+    let types = Catalog::embedded().instance_types(REGION, &OverheadOptions::default()).unwrap();
+    let vcpus: i64 = instances
+        .iter()
+        .map(|i| types.iter().find(|t| t.name == i.instance_type).unwrap().capacity.cpu_millis)
+        .sum();
+    assert!(vcpus <= 4000, "launched {vcpus}m CPU past the 4-CPU limit: {instances:#?}");
+    assert!(!claims.is_empty());
+    let unbound = w.unbound();
+    assert!(!unbound.is_empty(), "10 pods of 900m cannot all fit in 4 CPUs");
+    let bound = 10 - unbound.len();
+    assert!(bound >= 1, "the limit still leaves room for some pods");
+    w.stop();
+}
