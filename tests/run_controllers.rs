@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube_double::ApiServer;
-use kubectl_karpenter::cloud::provider::{CloudProvider, InMemoryProvider, SystemClock};
+use kubectl_karpenter::cloud::provider::{CloudProvider, InMemoryProvider, OfferingKey, SystemClock};
 use kubectl_karpenter::controllers::clock::TokioClock;
 use kubectl_karpenter::controllers::sim::kubelet::Kubelet;
 use kubectl_karpenter::controllers::sim::scheduler::Scheduler;
@@ -80,6 +80,11 @@ struct World {
 
 impl World {
     async fn start(objects: Vec<Value>) -> World {
+        Self::start_with(objects, |_| {}, true).await
+    }
+
+    /// Start with `tune` applied to the settings, with or without the simulated kubelet.
+    async fn start_with(objects: Vec<Value>, tune: impl FnOnce(&mut Settings), with_kubelet: bool) -> World {
         let server = ApiServer::start().await;
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -97,15 +102,16 @@ impl World {
         settings.batch_idle_duration = Duration::from_millis(200);
         settings.batch_max_duration = Duration::from_secs(2);
         settings.name_seed = Some(42);
+        tune(&mut settings);
         let ctl = controllers::start(server.client(), provider.clone(), clock.clone(), settings);
         let mut kubelet = Kubelet::new(server.client(), provider.clone(), clock.clone(), Duration::from_millis(300));
         kubelet.poll = Duration::from_millis(100);
         let mut scheduler = Scheduler::new(server.client(), clock);
         scheduler.poll = Duration::from_millis(100);
-        let tasks = vec![
-            tokio::spawn(Arc::new(kubelet).run()),
-            tokio::spawn(Arc::new(scheduler).run()),
-        ];
+        let mut tasks = vec![tokio::spawn(Arc::new(scheduler).run())];
+        if with_kubelet {
+            tasks.push(tokio::spawn(Arc::new(kubelet).run()));
+        }
         World { server, provider, tasks, controllers: Some(ctl) }
     }
 
@@ -287,5 +293,62 @@ async fn a_nodepool_limit_holds_across_batches_and_in_flight_nodeclaims() {
     assert!(!unbound.is_empty(), "10 pods of 900m cannot all fit in 4 CPUs");
     let bound = 10 - unbound.len();
     assert!(bound >= 1, "the limit still leaves room for some pods");
+    w.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insufficient_capacity_deletes_the_nodeclaim_and_marks_the_offering_unavailable() {
+    // one instance type in one zone, and no capacity for it
+    let mut np = node_pool("default", None);
+    np["spec"]["template"]["spec"]["requirements"] = json!([
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["c5.large"]},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1a"]}
+    ]);
+    let w = World::start(vec![node_class(), np]).await;
+    let key = OfferingKey::new("on-demand", "c5.large", "us-east-1a");
+    w.provider.set_no_capacity(key.clone());
+    w.server.seed(pod("web-7d4b9-0", "1"));
+    w.wait_for("the offering is marked unavailable", |w| w.provider.unavailable().is_unavailable(&key)).await;
+    w.wait_for("the NodeClaim is deleted (finalizer removed)", |w| {
+        w.list("karpenter.sh/v1", "NodeClaim").is_empty()
+    })
+    .await;
+    assert!(w.provider.list().await.unwrap().is_empty(), "no instance was launched");
+    // the next batch re-plans with the offering unavailable: nothing to launch, the pod says why
+    w.wait_for("the pod carries a FailedScheduling event", |w| {
+        w.list("events.k8s.io/v1", "Event").iter().any(|e| {
+            e["reason"] == "FailedScheduling" && e["regarding"]["name"] == "web-7d4b9-0"
+        })
+    })
+    .await;
+    assert!(w.list("karpenter.sh/v1", "NodeClaim").is_empty(), "no NodeClaim for an unavailable offering");
+    assert_eq!(w.unbound(), ["web-7d4b9-0"]);
+    w.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodeclaim_whose_node_never_registers_is_deleted_and_its_instance_terminated() {
+    // no kubelet: the instance never registers a Node
+    let w = World::start_with(
+        vec![node_class(), node_pool("default", None), pod("web-7d4b9-0", "1")],
+        |s| s.registration_ttl = Duration::from_millis(500),
+        false,
+    )
+    .await;
+    w.wait_for("a NodeClaim is launched", |w| {
+        w.list("karpenter.sh/v1", "NodeClaim").iter().any(|c| condition(c, "Launched") == Some("True"))
+    })
+    .await;
+    let first = w.list("karpenter.sh/v1", "NodeClaim")[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let first_instance = w.provider.list().await.unwrap()[0].id.clone();
+    w.wait_for("the first NodeClaim is gone", |w| {
+        w.list("karpenter.sh/v1", "NodeClaim").iter().all(|c| c["metadata"]["name"] != first.as_str())
+    })
+    .await;
+    assert!(
+        w.provider.list().await.unwrap().iter().all(|i| i.id != first_instance),
+        "the instance of the timed-out NodeClaim is terminated"
+    );
     w.stop();
 }

@@ -142,6 +142,14 @@ async fn reconcile<P: CloudProvider + 'static>(
     claim: Arc<NodeClaim>,
     ctx: Arc<Context<P>>,
 ) -> Result<Action> {
+    // the controller's cache may lag our own last write: act on the current object, so a
+    // step is never repeated on a stale copy
+    let name = claim.name_any();
+    let claim = match api(&ctx).get_opt(&name).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Ok(Action::await_change()),
+        Err(e) => return Err(Error::kube(format!("get NodeClaim {name}"), e)),
+    };
     if claim.metadata.deletion_timestamp.is_some() {
         return finalize(&claim, &ctx).await;
     }

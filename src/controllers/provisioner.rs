@@ -451,6 +451,48 @@ fn summarize(types: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use karpenter_scheduling::{Catalog, OverheadOptions};
+    use karpenter_state::{ClaimEntry, Source};
+
+    fn claim(name: &str, types: &[&str], provider_id: Option<&str>) -> ClaimEntry {
+        let mut c = serde_json::json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+            "metadata": {"name": name, "labels": {"karpenter.sh/nodepool": "default"}},
+            "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": types}]
+            }
+        });
+        if let Some(p) = provider_id {
+            c["status"] = serde_json::json!({"providerID": p, "capacity": {"cpu": "2", "memory": "4Gi"}});
+        }
+        ClaimEntry::new(serde_json::from_value(c).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_unlaunched_claim_counts_at_its_largest_type_and_a_launched_one_at_its_capacity() {
+        let types = Catalog::embedded()
+            .instance_types("us-east-1", &OverheadOptions::default())
+            .unwrap();
+        let by_name: HashMap<&str, &InstanceType> = types.iter().map(|t| (t.name.as_str(), t)).collect();
+        let mut c = Cluster::new(Source::Cluster);
+        c.upsert_node_claim(claim("default-aaaaa", &["c5.large", "c5.xlarge"], None));
+        let used = pool_usage(&c, "default", &by_name);
+        assert_eq!(used["cpu"], 4000, "the largest type (c5.xlarge) is assumed");
+        assert_eq!(used["nodes"], 1);
+        let inflight = unlaunched(&c, &by_name);
+        assert_eq!(inflight.len(), 1);
+        assert_eq!(inflight[0].capacity.cpu_millis, 4000);
+        assert_eq!(inflight[0].allocatable, by_name["c5.large"].allocatable, "the cheapest type's allocatable");
+        assert!(!inflight[0].initialized);
+
+        c.upsert_node_claim(claim("default-bbbbb", &["c5.large", "c5.xlarge"], Some("aws:///z/i-1")));
+        let used = pool_usage(&c, "default", &by_name);
+        assert_eq!(used["cpu"], 6000, "a launched claim counts its status.capacity");
+        assert_eq!(used["nodes"], 2);
+        assert_eq!(unlaunched(&c, &by_name).len(), 1, "launched claims are the state model's in-flight capacity");
+        assert_eq!(pool_usage(&c, "other", &by_name)["nodes"], 0);
+    }
 
     #[test]
     fn a_limit_is_exceeded_only_past_it_and_nodes_count_one_each() {
