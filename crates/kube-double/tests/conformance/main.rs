@@ -2,6 +2,7 @@
 
 mod crud;
 mod delete;
+mod binding;
 mod eviction;
 mod faults;
 mod list;
