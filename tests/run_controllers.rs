@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube_double::ApiServer;
+use kubectl_karpenter::cloud::aws::provider::AwsProvider;
 use kubectl_karpenter::cloud::provider::{CloudProvider, InMemoryProvider, OfferingKey, SystemClock};
 use kubectl_karpenter::controllers::clock::TokioClock;
 use kubectl_karpenter::controllers::sim::kubelet::Kubelet;
@@ -13,6 +14,11 @@ use kubectl_karpenter::controllers::sim::scheduler::Scheduler;
 use kubectl_karpenter::controllers::{self, Clock, Settings};
 use karpenter_scheduling::{Catalog, OverheadOptions};
 use serde_json::{json, Value};
+
+mod support;
+
+#[path = "aws_provider/world.rs"]
+mod world;
 
 const REGION: &str = "us-east-1";
 
@@ -71,34 +77,47 @@ fn pod(name: &str, cpu: &str) -> Value {
     })
 }
 
-struct World {
+struct World<P: CloudProvider + 'static = InMemoryProvider> {
     server: ApiServer,
-    provider: Arc<InMemoryProvider>,
+    provider: Arc<P>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    controllers: Option<controllers::Controllers<InMemoryProvider>>,
+    controllers: Option<controllers::Controllers<P>>,
 }
 
-impl World {
-    async fn start(objects: Vec<Value>) -> World {
-        Self::start_with(objects, |_| {}, true).await
-    }
+fn in_memory() -> Arc<InMemoryProvider> {
+    let provider = Arc::new(InMemoryProvider::new("demo", Arc::new(SystemClock)));
+    provider.set_instance_types(
+        Catalog::embedded()
+            .instance_types(REGION, &OverheadOptions::default())
+            .unwrap(),
+    );
+    provider
+}
 
-    /// Start with `tune` applied to the settings, with or without the simulated kubelet.
-    async fn start_with(objects: Vec<Value>, tune: impl FnOnce(&mut Settings), with_kubelet: bool) -> World {
+impl World<InMemoryProvider> {
+    async fn start(objects: Vec<Value>) -> Self {
+        Self::start_with(in_memory(), REGION, objects, |_| {}, true).await
+    }
+}
+
+impl<P: CloudProvider + 'static> World<P> {
+    /// Start over `provider` with `tune` applied to the settings, with or without the
+    /// simulated kubelet.
+    async fn start_with(
+        provider: Arc<P>,
+        region: &str,
+        objects: Vec<Value>,
+        tune: impl FnOnce(&mut Settings),
+        with_kubelet: bool,
+    ) -> Self {
         let server = ApiServer::start().await;
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .try_init();
         server.seed_all(objects);
-        let provider = Arc::new(InMemoryProvider::new("demo", Arc::new(SystemClock)));
-        provider.set_instance_types(
-            Catalog::embedded()
-                .instance_types(REGION, &OverheadOptions::default())
-                .unwrap(),
-        );
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::default());
-        let mut settings = Settings::new(REGION);
+        let mut settings = Settings::new(region);
         settings.batch_idle_duration = Duration::from_millis(200);
         settings.batch_max_duration = Duration::from_secs(2);
         settings.name_seed = Some(42);
@@ -120,7 +139,7 @@ impl World {
     }
 
     /// Poll `done` every 50 ms for up to 60 s.
-    async fn wait_for(&self, what: &str, done: impl Fn(&World) -> bool) {
+    async fn wait_for(&self, what: &str, done: impl Fn(&Self) -> bool) {
         for _ in 0..1200 {
             if done(self) {
                 return;
@@ -161,7 +180,7 @@ fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a str> {
         .and_then(|c| c["status"].as_str())
 }
 
-fn all_initialized(w: &World) -> bool {
+fn all_initialized<P: CloudProvider>(w: &World<P>) -> bool {
     let claims = w.list("karpenter.sh/v1", "NodeClaim");
     !claims.is_empty() && claims.iter().all(|c| condition(c, "Initialized") == Some("True"))
 }
@@ -331,6 +350,8 @@ async fn insufficient_capacity_deletes_the_nodeclaim_and_marks_the_offering_unav
 async fn a_nodeclaim_whose_node_never_registers_is_deleted_and_its_instance_terminated() {
     // no kubelet: the instance never registers a Node
     let w = World::start_with(
+        in_memory(),
+        REGION,
         vec![node_class(), node_pool("default", None), pod("web-7d4b9-0", "1")],
         |s| s.registration_ttl = Duration::from_millis(500),
         false,
@@ -350,5 +371,49 @@ async fn a_nodeclaim_whose_node_never_registers_is_deleted_and_its_instance_term
         w.provider.list().await.unwrap().iter().all(|i| i.id != first_instance),
         "the instance of the timed-out NodeClaim is terminated"
     );
+    w.stop();
+}
+
+/// Scenario 1 of issue 13 over moto with the AWS provider: CreateFleet launches real (moto)
+/// instances tagged with their NodeClaims, the kubelet registers them, every pod is bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_moto_pending_pods_become_ec2_instances_nodes_and_bound_pods() {
+    let moto = support::moto::Moto::start();
+    let ctx = moto.context().await;
+    world::build(&ctx).await;
+    let provider = Arc::new(AwsProvider::new(ctx.clone(), world::cluster()));
+    // the EC2NodeClass status controller is not built yet: resolve the class up front
+    provider.resolve_nodeclass(&world::nodeclass()).await.expect("resolve the EC2NodeClass");
+    let mut class = serde_json::to_value(world::nodeclass()).unwrap();
+    class["apiVersion"] = json!("karpenter.k8s.aws/v1");
+    class["kind"] = json!("EC2NodeClass");
+    let mut objects = vec![class, node_pool("default", None)];
+    objects.extend((0..4).map(|i| pod(&format!("web-7d4b9-{i}"), "1")));
+    let w = World::start_with(provider, "us-west-2", objects, |_| {}, true).await;
+
+    w.wait_for("every pod is bound", |w| w.unbound().is_empty()).await;
+    w.wait_for("every NodeClaim is initialized", all_initialized).await;
+    let claims = w.list("karpenter.sh/v1", "NodeClaim");
+    let instances = w.provider.list().await.unwrap();
+    assert_eq!(instances.len(), claims.len(), "one EC2 instance per NodeClaim: {instances:#?}");
+    for c in &claims {
+        let name = c["metadata"]["name"].as_str().unwrap();
+        let inst = instances.iter().find(|i| i.nodeclaim() == Some(name)).expect("an instance tagged with the claim");
+        assert_eq!(c["status"]["providerID"], inst.provider_id());
+        assert!(inst.id.starts_with("i-"), "{inst:?}");
+        assert!(inst.zone.starts_with("us-west-2"), "{inst:?}");
+        let types = c["spec"]["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == "node.kubernetes.io/instance-type")
+            .unwrap()["values"]
+            .clone();
+        assert!(types.as_array().unwrap().iter().any(|t| t == inst.instance_type.as_str()), "{types}");
+        assert_eq!(c["status"]["imageID"].as_str(), inst.image_id.as_deref(), "the AMI CreateFleet used");
+        for cond in ["Launched", "Registered", "Initialized"] {
+            assert_eq!(condition(c, cond), Some("True"), "{cond}");
+        }
+    }
     w.stop();
 }

@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use karpenter_scheduling::Catalog;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 use tokio::task::JoinHandle;
@@ -55,7 +54,7 @@ use crate::cloud::provider::CloudProvider;
 /// Settings, named as upstream's options where they exist.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The AWS region (instance-type overhead and the region label).
+    /// The AWS region (the NodeClaims' `topology.kubernetes.io/region` label).
     pub region: String,
     /// `BATCH_IDLE_DURATION` (1 s).
     pub batch_idle_duration: Duration,
@@ -77,11 +76,6 @@ impl Settings {
             registration_ttl: Duration::from_secs(15 * 60),
             name_seed: None,
         }
-    }
-
-    /// The catalog the state model derives instance-type overhead from.
-    pub fn catalog(&self) -> &'static Catalog {
-        Catalog::embedded()
     }
 }
 

@@ -229,14 +229,30 @@ fn pod_ref(key: &PodKey, uid: &str) -> ObjectReference {
 
 /// One provisioning pass (upstream `Provisioner.Schedule` + `Create`).
 pub async fn provision<P: CloudProvider>(ctx: &Context<P>) -> Result<Outcome> {
-    // 1. the problem, from the model (the guard is dropped before any await)
-    let (mut prepared, pools, class) = {
+    // 1. the instance types, from the cloud provider, for the node class of the first usable
+    // NodePool (the state model builds one list per problem)
+    let class = {
         let c = ctx.state.read();
-        let prepared = match c.problem(
-            ctx.settings.catalog(),
-            &ctx.settings.region,
-            &ProblemOptions::default(),
-        ) {
+        let mut pools: Vec<_> = c.node_pools().map(|e| &e.scheduling).collect();
+        // upstream's order: weight descending, then name in reverse
+        pools.sort_by(|a, b| b.weight.cmp(&a.weight).then_with(|| b.name.cmp(&a.name)));
+        pools
+            .iter()
+            .map(|p| p.node_class.clone())
+            .find(|n| c.node_class(n).is_some())
+            .unwrap_or_default()
+    };
+    let types = ctx
+        .provider
+        .instance_types(&class)
+        .await
+        .map_err(|e| Error::cloud(format!("list instance types for EC2NodeClass {class:?}"), e))?;
+    let by_name: HashMap<&str, &InstanceType> = types.iter().map(|t| (t.name.as_str(), t)).collect();
+    // 2. the problem, from the model (the guard is dropped before any await), with NodeClaims
+    // not launched yet as in-flight capacity
+    let (mut prepared, pools) = {
+        let c = ctx.state.read();
+        let prepared = match c.problem_with_types(|_| Ok(types.clone()), &ProblemOptions::default()) {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot provision");
@@ -247,34 +263,18 @@ pub async fn provision<P: CloudProvider>(ctx: &Context<P>) -> Result<Outcome> {
             .node_pools()
             .map(|e| (e.scheduling.name.clone(), e.pool.clone()))
             .collect();
-        let class = prepared
-            .problem
-            .node_pools
-            .iter()
-            .map(|p| p.node_class.clone())
-            .find(|n| !n.is_empty())
-            .unwrap_or_default();
-        (prepared, pools, class)
+        (prepared, pools)
     };
+    {
+        let c = ctx.state.read();
+        prepared.problem.existing_nodes.extend(unlaunched(&c, &by_name));
+    }
     for n in &prepared.notes {
         tracing::debug!(note = %n, "cluster state");
     }
     if prepared.problem.pods.is_empty() {
         return Ok(Outcome::default());
     }
-    // 2. instance types from the cloud provider (one node class per problem, as the state
-    // model builds one catalog per problem)
-    let types = ctx
-        .provider
-        .instance_types(&class)
-        .await
-        .map_err(|e| Error::cloud(format!("list instance types for EC2NodeClass {class:?}"), e))?;
-    let by_name: HashMap<&str, &InstanceType> = types.iter().map(|t| (t.name.as_str(), t)).collect();
-    {
-        let c = ctx.state.read();
-        prepared.problem.existing_nodes.extend(unlaunched(&c, &by_name));
-    }
-    prepared.problem.instance_types = types.clone();
     let keys: Vec<PodKey> = prepared
         .problem
         .pods

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use karpenter_scheduling::model::RunningPod;
-use karpenter_scheduling::{Catalog, ExistingNode, Pod, Problem};
+use karpenter_scheduling::{Catalog, ExistingNode, InstanceType, OverheadOptions, Pod, Problem};
 use serde::Serialize;
 
 use crate::cluster::Cluster;
@@ -105,6 +105,18 @@ impl Cluster {
         region: &str,
         opts: &ProblemOptions,
     ) -> Result<Prepared> {
+        self.problem_with_types(|overhead| Ok(catalog.instance_types(region, overhead)?), opts)
+    }
+
+    /// The scheduling problem the cluster poses, with the instance types `types` gives for the
+    /// first referenced EC2NodeClass's overhead settings (a cloud provider's own list, already
+    /// priced and with its own overhead, may ignore them), narrowed as [`Cluster::problem`]
+    /// narrows them to the class's resolved status.
+    pub fn problem_with_types(
+        &self,
+        types: impl FnOnce(&OverheadOptions) -> Result<Vec<InstanceType>>,
+        opts: &ProblemOptions,
+    ) -> Result<Prepared> {
         let mut notes: Vec<String> = self.skipped_pools.values().cloned().collect::<Vec<_>>();
         let mut node_pools: Vec<_> = self
             .node_pools
@@ -158,7 +170,7 @@ impl Cluster {
             .map(crate::nodeclass::overhead_options)
             .transpose()?
             .unwrap_or_default();
-        let mut instance_types = catalog.instance_types(region, &overhead)?;
+        let mut instance_types = types(&overhead)?;
         // ... and its resolved status: the zones of its subnets, the types its AMIs serve
         if let Some(class) = class {
             match crate::nodeclass::resolved(class) {
