@@ -97,7 +97,9 @@ impl Clock for ManualClock {
 
 /// `now - then`, or zero when `then` is in the future.
 pub fn since(now: Timestamp, then: Timestamp) -> Duration {
-    now.duration_since(then).try_into().unwrap_or(Duration::ZERO)
+    now.duration_since(then)
+        .try_into()
+        .unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]

@@ -44,10 +44,14 @@ use super::error::{is_not_found, Error, Result};
 use super::nodeclaim::{resource_list, TERMINATION_FINALIZER};
 use super::provisioner::claim_types;
 use super::Context;
-use crate::cloud::provider::{CloudError, CloudProvider, Instance, NodeClaimRequest, NODECLAIM_TAG};
+use crate::cloud::provider::{
+    CloudError, CloudProvider, Instance, NodeClaimRequest, NODECLAIM_TAG,
+};
 
 /// The taint nodes register with until Karpenter has synced them.
 pub const UNREGISTERED_TAINT: &str = "karpenter.sh/unregistered";
+/// How often a launched NodeClaim looks for its Node between Node events.
+pub const REGISTRATION_POLL: Duration = Duration::from_secs(5);
 /// Set on a Node once registered.
 pub const REGISTERED_LABEL: &str = "karpenter.sh/registered";
 /// Set on a Node once initialized.
@@ -171,7 +175,11 @@ fn api<P>(ctx: &Context<P>) -> Api<NodeClaim> {
 
 async fn patch_status<P>(ctx: &Context<P>, name: &str, status: serde_json::Value) -> Result<()> {
     api(ctx)
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
         .await
         .map_err(|e| Error::kube(format!("update NodeClaim {name} status"), e))?;
     Ok(())
@@ -201,7 +209,11 @@ fn requirements(claim: &NodeClaim) -> Result<Requirements> {
 async fn launch<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result<Action> {
     let name = claim.name_any();
     // 1. the finalizer first, so an instance never exists without it
-    if !claim.finalizers().iter().any(|f| f == TERMINATION_FINALIZER) {
+    if !claim
+        .finalizers()
+        .iter()
+        .any(|f| f == TERMINATION_FINALIZER)
+    {
         let mut fins = claim.finalizers().to_vec();
         fins.push(TERMINATION_FINALIZER.to_string());
         api(ctx)
@@ -224,7 +236,8 @@ async fn launch<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result
         .instance_types(&class)
         .await
         .map_err(|e| Error::cloud(format!("list instance types for NodeClaim {name}"), e))?;
-    let by_name: HashMap<&str, &InstanceType> = types.iter().map(|t| (t.name.as_str(), t)).collect();
+    let by_name: HashMap<&str, &InstanceType> =
+        types.iter().map(|t| (t.name.as_str(), t)).collect();
     // 2. adopt an instance already launched for this NodeClaim (restart after a crash)
     let existing = ctx
         .provider
@@ -237,10 +250,17 @@ async fn launch<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result
         Some(i) => i,
         None => {
             let mut taint_list = taints(claim.spec.taints.as_ref(), "spec.taints")?;
-            taint_list.extend(taints(claim.spec.startup_taints.as_ref(), "spec.startupTaints")?);
+            taint_list.extend(taints(
+                claim.spec.startup_taints.as_ref(),
+                "spec.startupTaints",
+            )?);
             let req = NodeClaimRequest {
                 nodeclaim: name.clone(),
-                nodepool: claim.labels().get(labels::NODEPOOL).cloned().unwrap_or_default(),
+                nodepool: claim
+                    .labels()
+                    .get(labels::NODEPOOL)
+                    .cloned()
+                    .unwrap_or_default(),
                 nodeclass: class.clone(),
                 requirements: requirements(claim)?,
                 instance_types: claim_types(claim, &by_name).into_iter().cloned().collect(),
@@ -258,7 +278,14 @@ async fn launch<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result
                 }
                 Err(e) => {
                     let msg = e.to_string();
-                    let conds = with_condition(claim, "Launched", "Unknown", "LaunchFailed", &msg, ctx.clock.now());
+                    let conds = with_condition(
+                        claim,
+                        "Launched",
+                        "Unknown",
+                        "LaunchFailed",
+                        &msg,
+                        ctx.clock.now(),
+                    );
                     patch_status(ctx, &name, json!({ "conditions": conds })).await?;
                     return Err(Error::cloud(format!("launch NodeClaim {name}"), e));
                 }
@@ -278,7 +305,11 @@ async fn launch<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result
     new_labels.extend(claim.labels().clone());
     if &new_labels != claim.labels() {
         api(ctx)
-            .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": new_labels}})))
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": new_labels}})),
+            )
             .await
             .map_err(|e| Error::kube(format!("label NodeClaim {name}"), e))?;
     }
@@ -352,7 +383,10 @@ async fn register<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
     let pid = provider_id(claim).unwrap_or_default().to_string();
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     let found = match node_for(ctx, &pid) {
-        Some(n) => nodes.get_opt(&n).await.map_err(|e| Error::kube(format!("get Node {n}"), e))?,
+        Some(n) => nodes
+            .get_opt(&n)
+            .await
+            .map_err(|e| Error::kube(format!("get Node {n}"), e))?,
         None => None,
     };
     let Some(mut node) = found else {
@@ -367,7 +401,11 @@ async fn register<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
             delete_claim(ctx, &name).await?;
             return Ok(Action::await_change());
         }
-        return Ok(Action::requeue(ctx.settings.registration_ttl - waited));
+        // the Node's watch event re-runs this; the short poll covers a Node the cluster model
+        // has not seen yet when that event arrives
+        return Ok(Action::requeue(
+            (ctx.settings.registration_ttl - waited).min(REGISTRATION_POLL),
+        ));
     };
     let node_name = node.name_any();
     // labels and annotations: the NodeClaim's win
@@ -380,10 +418,25 @@ async fn register<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
     node.metadata.annotations = Some(ann);
     let spec = node.spec.get_or_insert_with(Default::default);
     let mut node_taints: Vec<ApiTaint> = spec.taints.take().unwrap_or_default();
-    let sync = node.metadata.labels.as_ref().and_then(|l| l.get(DO_NOT_SYNC_TAINTS_LABEL)).map(String::as_str) != Some("true");
+    let sync = node
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(DO_NOT_SYNC_TAINTS_LABEL))
+        .map(String::as_str)
+        != Some("true");
     if sync {
-        for t in claim.spec.taints.iter().flatten().chain(claim.spec.startup_taints.iter().flatten()) {
-            if !node_taints.iter().any(|n| n.key == t.key && n.effect == t.effect) {
+        for t in claim
+            .spec
+            .taints
+            .iter()
+            .flatten()
+            .chain(claim.spec.startup_taints.iter().flatten())
+        {
+            if !node_taints
+                .iter()
+                .any(|n| n.key == t.key && n.effect == t.effect)
+            {
                 node_taints.push(t.clone());
             }
         }
@@ -396,7 +449,10 @@ async fn register<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
     }
     node.metadata.finalizers = Some(fins);
     let owners = node.metadata.owner_references.get_or_insert_with(Vec::new);
-    if !owners.iter().any(|o| o.kind == "NodeClaim" && o.name == name) {
+    if !owners
+        .iter()
+        .any(|o| o.kind == "NodeClaim" && o.name == name)
+    {
         owners.push(OwnerReference {
             api_version: "karpenter.sh/v1".into(),
             kind: "NodeClaim".into(),
@@ -410,8 +466,20 @@ async fn register<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
         .replace(&node_name, &PostParams::default(), &node)
         .await
         .map_err(|e| Error::kube(format!("sync NodeClaim {name} onto Node {node_name}"), e))?;
-    let conds = with_condition(claim, "Registered", "True", "Registered", "", ctx.clock.now());
-    patch_status(ctx, &name, json!({ "nodeName": node_name, "conditions": conds })).await?;
+    let conds = with_condition(
+        claim,
+        "Registered",
+        "True",
+        "Registered",
+        "",
+        ctx.clock.now(),
+    );
+    patch_status(
+        ctx,
+        &name,
+        json!({ "nodeName": node_name, "conditions": conds }),
+    )
+    .await?;
     tracing::info!(nodeclaim = %name, node = %node_name, provider_id = %pid, "registered nodeclaim");
     Ok(Action::await_change())
 }
@@ -427,14 +495,30 @@ fn not_initialized(claim: &NodeClaim, node: &Node) -> Option<String> {
     if !ready {
         return Some("node is not Ready".into());
     }
-    let node_taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let node_taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
     for t in claim.spec.startup_taints.iter().flatten() {
-        if node_taints.iter().any(|n| n.key == t.key && n.effect == t.effect) {
+        if node_taints
+            .iter()
+            .any(|n| n.key == t.key && n.effect == t.effect)
+        {
             return Some(format!("startup taint {:?} is still on the node", t.key));
         }
     }
-    let alloc = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
-    let requests = claim.spec.resources.as_ref().and_then(|r| r.requests.clone()).unwrap_or_default();
+    let alloc = node
+        .status
+        .as_ref()
+        .and_then(|s| s.allocatable.clone())
+        .unwrap_or_default();
+    let requests = claim
+        .spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.clone())
+        .unwrap_or_default();
     for k in requests.keys() {
         if k.contains('/') && alloc.get(k).is_none_or(|q| q.0 == "0") {
             return Some(format!("resource {k:?} is not registered on the node"));
@@ -470,8 +554,14 @@ async fn initialize<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Re
         .map_err(|e| Error::kube(format!("label Node {node_name} initialized"), e))?;
     let now = ctx.clock.now();
     let mut c = claim.clone();
-    c.status.get_or_insert_with(Default::default).conditions =
-        Some(with_condition(claim, "Initialized", "True", "Initialized", "", now));
+    c.status.get_or_insert_with(Default::default).conditions = Some(with_condition(
+        claim,
+        "Initialized",
+        "True",
+        "Initialized",
+        "",
+        now,
+    ));
     let conds = with_condition(&c, "Ready", "True", "Ready", "", now);
     patch_status(ctx, &name, json!({ "conditions": conds })).await?;
     tracing::info!(nodeclaim = %name, node = %node_name, allocatable = ?node.status.as_ref().and_then(|s| s.allocatable.clone()), "initialized nodeclaim");
@@ -485,11 +575,19 @@ pub fn instance_id(provider_id: &str) -> &str {
 
 async fn finalize<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result<Action> {
     let name = claim.name_any();
-    if !claim.finalizers().iter().any(|f| f == TERMINATION_FINALIZER) {
+    if !claim
+        .finalizers()
+        .iter()
+        .any(|f| f == TERMINATION_FINALIZER)
+    {
         return Ok(Action::await_change());
     }
     let pid = provider_id(claim).map(str::to_string);
-    let registered = claim.status.as_ref().and_then(|s| s.node_name.as_ref()).is_some()
+    let registered = claim
+        .status
+        .as_ref()
+        .and_then(|s| s.node_name.as_ref())
+        .is_some()
         || pid.as_deref().and_then(|p| node_for(ctx, p)).is_some();
     if registered {
         // draining a registered node is the termination controller's job (not built yet)
@@ -500,7 +598,12 @@ async fn finalize<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
     if let Some(p) = &pid {
         match ctx.provider.delete(instance_id(p)).await {
             Ok(()) | Err(CloudError::NotFound(_)) => {}
-            Err(e) => return Err(Error::cloud(format!("terminate the instance of NodeClaim {name}"), e)),
+            Err(e) => {
+                return Err(Error::cloud(
+                    format!("terminate the instance of NodeClaim {name}"),
+                    e,
+                ))
+            }
         }
     } else {
         // launched but not recorded (a crash between create and the status write)
@@ -514,12 +617,22 @@ async fn finalize<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
         if let Some(i) = found {
             match ctx.provider.delete(&i.id).await {
                 Ok(()) | Err(CloudError::NotFound(_)) => {}
-                Err(e) => return Err(Error::cloud(format!("terminate the instance of NodeClaim {name}"), e)),
+                Err(e) => {
+                    return Err(Error::cloud(
+                        format!("terminate the instance of NodeClaim {name}"),
+                        e,
+                    ))
+                }
             }
             instance = Some(i);
         }
     }
-    let fins: Vec<String> = claim.finalizers().iter().filter(|f| *f != TERMINATION_FINALIZER).cloned().collect();
+    let fins: Vec<String> = claim
+        .finalizers()
+        .iter()
+        .filter(|f| *f != TERMINATION_FINALIZER)
+        .cloned()
+        .collect();
     match api(ctx)
         .patch(
             &name,
@@ -552,7 +665,10 @@ mod tests {
         let t1 = Timestamp::from_second(60).unwrap();
         let mut c = NodeClaim::default();
         let conds = with_condition(&c, "Launched", "Unknown", "LaunchFailed", "x", t0);
-        c.status = Some(karpenter_api::sh::v1::NodeClaimStatus { conditions: Some(conds), ..Default::default() });
+        c.status = Some(karpenter_api::sh::v1::NodeClaimStatus {
+            conditions: Some(conds),
+            ..Default::default()
+        });
         let again = with_condition(&c, "Launched", "Unknown", "LaunchFailed", "y", t1);
         assert_eq!(again[0].last_transition_time, Some(Time(t0)));
         let done = with_condition(&c, "Launched", "True", "Launched", "", t1);

@@ -99,7 +99,13 @@ pub struct Context<P> {
 impl<P> Context<P> {
     /// Publish an Event about `regarding`; a failure is logged, not returned (events are
     /// best-effort, as upstream's recorder).
-    pub async fn event(&self, regarding: &ObjectReference, type_: EventType, reason: &str, note: String) {
+    pub async fn event(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
         let ev = Event {
             type_,
             reason: reason.to_string(),

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use karpenter_api::common::{NodeSelectorRequirementWithMinValues, ResourceList, ResourceRequirements};
+use karpenter_api::common::{
+    NodeSelectorRequirementWithMinValues, ResourceList, ResourceRequirements,
+};
 use karpenter_api::sh::v1::{NodeClaim, NodeClaimSpec, NodePool};
 use karpenter_scheduling::resources::Resources;
 use karpenter_scheduling::{labels, NodeClaimPlan};

@@ -242,17 +242,18 @@ pub async fn provision<P: CloudProvider>(ctx: &Context<P>) -> Result<Outcome> {
             .find(|n| c.node_class(n).is_some())
             .unwrap_or_default()
     };
-    let types = ctx
-        .provider
-        .instance_types(&class)
-        .await
-        .map_err(|e| Error::cloud(format!("list instance types for EC2NodeClass {class:?}"), e))?;
-    let by_name: HashMap<&str, &InstanceType> = types.iter().map(|t| (t.name.as_str(), t)).collect();
+    let types =
+        ctx.provider.instance_types(&class).await.map_err(|e| {
+            Error::cloud(format!("list instance types for EC2NodeClass {class:?}"), e)
+        })?;
+    let by_name: HashMap<&str, &InstanceType> =
+        types.iter().map(|t| (t.name.as_str(), t)).collect();
     // 2. the problem, from the model (the guard is dropped before any await), with NodeClaims
     // not launched yet as in-flight capacity
     let (mut prepared, pools) = {
         let c = ctx.state.read();
-        let prepared = match c.problem_with_types(|_| Ok(types.clone()), &ProblemOptions::default()) {
+        let prepared = match c.problem_with_types(|_| Ok(types.clone()), &ProblemOptions::default())
+        {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot provision");
@@ -267,7 +268,10 @@ pub async fn provision<P: CloudProvider>(ctx: &Context<P>) -> Result<Outcome> {
     };
     {
         let c = ctx.state.read();
-        prepared.problem.existing_nodes.extend(unlaunched(&c, &by_name));
+        prepared
+            .problem
+            .existing_nodes
+            .extend(unlaunched(&c, &by_name));
     }
     for n in &prepared.notes {
         tracing::debug!(note = %n, "cluster state");
@@ -344,7 +348,11 @@ pub async fn provision<P: CloudProvider>(ctx: &Context<P>) -> Result<Outcome> {
     if !solution.node_claims.is_empty() {
         tracing::info!(
             nodeclaims = solution.node_claims.len(),
-            pods = solution.node_claims.iter().map(|c| c.pods.len()).sum::<usize>(),
+            pods = solution
+                .node_claims
+                .iter()
+                .map(|c| c.pods.len())
+                .sum::<usize>(),
             "computed new nodeclaim(s) to fit pod(s)"
         );
     }
@@ -421,7 +429,9 @@ async fn create<P: CloudProvider>(
             Ok(created) => {
                 match karpenter_state::ClaimEntry::new(created) {
                     Ok(e) => ctx.state.write().upsert_node_claim(e),
-                    Err(e) => tracing::warn!(nodeclaim = %name, error = %e, "created nodeclaim unreadable"),
+                    Err(e) => {
+                        tracing::warn!(nodeclaim = %name, error = %e, "created nodeclaim unreadable")
+                    }
                 }
                 tracing::info!(
                     nodeclaim = %name,
@@ -464,7 +474,8 @@ mod tests {
             }
         });
         if let Some(p) = provider_id {
-            c["status"] = serde_json::json!({"providerID": p, "capacity": {"cpu": "2", "memory": "4Gi"}});
+            c["status"] =
+                serde_json::json!({"providerID": p, "capacity": {"cpu": "2", "memory": "4Gi"}});
         }
         ClaimEntry::new(serde_json::from_value(c).unwrap()).unwrap()
     }
@@ -474,7 +485,8 @@ mod tests {
         let types = Catalog::embedded()
             .instance_types("us-east-1", &OverheadOptions::default())
             .unwrap();
-        let by_name: HashMap<&str, &InstanceType> = types.iter().map(|t| (t.name.as_str(), t)).collect();
+        let by_name: HashMap<&str, &InstanceType> =
+            types.iter().map(|t| (t.name.as_str(), t)).collect();
         let mut c = Cluster::new(Source::Cluster);
         c.upsert_node_claim(claim("default-aaaaa", &["c5.large", "c5.xlarge"], None));
         let used = pool_usage(&c, "default", &by_name);
@@ -483,14 +495,28 @@ mod tests {
         let inflight = unlaunched(&c, &by_name);
         assert_eq!(inflight.len(), 1);
         assert_eq!(inflight[0].capacity.cpu_millis, 4000);
-        assert_eq!(inflight[0].allocatable, by_name["c5.large"].allocatable, "the cheapest type's allocatable");
+        assert_eq!(
+            inflight[0].allocatable, by_name["c5.large"].allocatable,
+            "the cheapest type's allocatable"
+        );
         assert!(!inflight[0].initialized);
 
-        c.upsert_node_claim(claim("default-bbbbb", &["c5.large", "c5.xlarge"], Some("aws:///z/i-1")));
+        c.upsert_node_claim(claim(
+            "default-bbbbb",
+            &["c5.large", "c5.xlarge"],
+            Some("aws:///z/i-1"),
+        ));
         let used = pool_usage(&c, "default", &by_name);
-        assert_eq!(used["cpu"], 6000, "a launched claim counts its status.capacity");
+        assert_eq!(
+            used["cpu"], 6000,
+            "a launched claim counts its status.capacity"
+        );
         assert_eq!(used["nodes"], 2);
-        assert_eq!(unlaunched(&c, &by_name).len(), 1, "launched claims are the state model's in-flight capacity");
+        assert_eq!(
+            unlaunched(&c, &by_name).len(),
+            1,
+            "launched claims are the state model's in-flight capacity"
+        );
         assert_eq!(pool_usage(&c, "other", &by_name)["nodes"], 0);
     }
 
@@ -500,7 +526,10 @@ mod tests {
         let used = BTreeMap::from([("cpu".to_string(), 4000), ("nodes".to_string(), 2)]);
         assert_eq!(exceeds(&limits, &used, &Resources::cpu_mem(4000, 0)), None);
         let why = exceeds(&limits, &used, &Resources::cpu_mem(4001, 0)).unwrap();
-        assert!(why.starts_with("cpu: 4000 in use + 4001 > limit 8000"), "{why}");
+        assert!(
+            why.starts_with("cpu: 4000 in use + 4001 > limit 8000"),
+            "{why}"
+        );
         let full = BTreeMap::from([("cpu".to_string(), 0), ("nodes".to_string(), 3)]);
         assert!(exceeds(&limits, &full, &Resources::default())
             .unwrap()

@@ -243,7 +243,9 @@ impl Informed for ApiDaemonSet {
         let t = self.spec.map(|s| s.template).unwrap_or_default();
         let spec = t.spec.unwrap_or_default();
         match pod_from_spec(&ns, &name, labels_of(t.metadata.as_ref()), &spec, 0) {
-            Ok(pod) => state.write().upsert_daemon_set(&ns, DaemonSet { name, pod }),
+            Ok(pod) => state
+                .write()
+                .upsert_daemon_set(&ns, DaemonSet { name, pod }),
             Err(e) => tracing::warn!(daemonset = %format!("{ns}/{name}"), error = %e,
                 "ignoring daemonset"),
         }

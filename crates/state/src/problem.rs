@@ -105,7 +105,10 @@ impl Cluster {
         region: &str,
         opts: &ProblemOptions,
     ) -> Result<Prepared> {
-        self.problem_with_types(|overhead| Ok(catalog.instance_types(region, overhead)?), opts)
+        self.problem_with_types(
+            |overhead| Ok(catalog.instance_types(region, overhead)?),
+            opts,
+        )
     }
 
     /// The scheduling problem the cluster poses, with the instance types `types` gives for the

@@ -36,7 +36,12 @@ pub struct Kubelet<P> {
 
 impl<P: CloudProvider + 'static> Kubelet<P> {
     /// A kubelet with a 1 s poll and the given boot delay.
-    pub fn new(client: Client, provider: Arc<P>, clock: Arc<dyn Clock>, boot_delay: Duration) -> Self {
+    pub fn new(
+        client: Client,
+        provider: Arc<P>,
+        clock: Arc<dyn Clock>,
+        boot_delay: Duration,
+    ) -> Self {
         Kubelet {
             client,
             provider,
@@ -101,7 +106,10 @@ impl<P: CloudProvider + 'static> Kubelet<P> {
                     match nodes.create(&PostParams::default(), &node).await {
                         Ok(_) => {
                             tracing::debug!(node = %inst.id, nodeclaim = %claim.name_any(), "simulated kubelet registered node");
-                            self.registered.lock().unwrap_or_else(|e| e.into_inner()).insert(inst.id.clone(), now);
+                            self.registered
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(inst.id.clone(), now);
                         }
                         Err(e) if is_conflict(&e) => {}
                         Err(e) => return Err(Error::kube(format!("register Node {}", inst.id), e)),
@@ -133,7 +141,12 @@ impl<P: CloudProvider + 'static> Kubelet<P> {
         match nodes.replace(&name, &PostParams::default(), &n).await {
             Ok(_) => {}
             Err(e) if is_conflict(&e) => return Ok(()), // next tick
-            Err(e) => return Err(Error::kube(format!("remove the not-ready taint of Node {name}"), e)),
+            Err(e) => {
+                return Err(Error::kube(
+                    format!("remove the not-ready taint of Node {name}"),
+                    e,
+                ))
+            }
         }
         nodes
             .patch_status(
@@ -164,16 +177,29 @@ impl<P: CloudProvider + 'static> Kubelet<P> {
             .map_err(|e| Error::kube("list Pods", e))?
             .items
         {
-            let on = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-            let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
-            if !ready.contains(&on) || phase == "Running" || p.metadata.deletion_timestamp.is_some() {
+            let on = p
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .unwrap_or_default();
+            let phase = p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_default();
+            if !ready.contains(&on) || phase == "Running" || p.metadata.deletion_timestamp.is_some()
+            {
                 continue;
             }
             if matches!(phase.as_str(), "Succeeded" | "Failed") {
                 continue;
             }
             let ns = p.namespace().unwrap_or_else(|| "default".into());
-            let mut conds = p.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+            let mut conds = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.clone())
+                .unwrap_or_default();
             conds.retain(|c| c.type_ != "Ready");
             let mut conds = serde_json::to_value(conds).unwrap_or_else(|_| json!([]));
             if let Some(a) = conds.as_array_mut() {
@@ -232,7 +258,10 @@ fn node_for(name: &str, provider_id: &str, claim: &NodeClaim, now: Timestamp) ->
         metadata: ObjectMeta {
             name: Some(name.to_string()),
             labels: Some(lbls),
-            annotations: Some(BTreeMap::from([(SIMULATED_ANNOTATION.to_string(), "true".to_string())])),
+            annotations: Some(BTreeMap::from([(
+                SIMULATED_ANNOTATION.to_string(),
+                "true".to_string(),
+            )])),
             ..ObjectMeta::default()
         },
         spec: Some(NodeSpec {

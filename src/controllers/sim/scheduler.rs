@@ -68,20 +68,32 @@ impl Scheduler {
             .items;
         let mut existing = Vec::new();
         for n in &nodes {
-            let unschedulable = n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+            let unschedulable = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.unschedulable)
+                .unwrap_or(false);
             if !is_ready(n) || unschedulable || n.metadata.deletion_timestamp.is_some() {
                 continue;
             }
             match NodeEntry::new(n) {
                 Ok(e) => existing.push(e.existing()),
-                Err(e) => tracing::warn!(node = %n.name_any(), error = %e, "simulated kube-scheduler skips node"),
+                Err(e) => {
+                    tracing::warn!(node = %n.name_any(), error = %e, "simulated kube-scheduler skips node")
+                }
             }
         }
-        let index: BTreeMap<String, usize> = existing.iter().enumerate().map(|(i, n)| (n.name.clone(), i)).collect();
+        let index: BTreeMap<String, usize> = existing
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.clone(), i))
+            .collect();
         let mut pending: Vec<(&Pod, karpenter_scheduling::Pod)> = Vec::new();
         for p in &pods {
             let sp = StatePod::new(p);
-            let Ok(sched) = sp.scheduling.clone() else { continue };
+            let Ok(sched) = sp.scheduling.clone() else {
+                continue;
+            };
             match &sp.role {
                 PodRole::Bound(node) => {
                     if sp.counts() {
@@ -103,7 +115,9 @@ impl Scheduler {
                     let ours = spec
                         .and_then(|s| s.scheduler_name.as_deref())
                         .is_none_or(|s| s.is_empty() || s == "default-scheduler");
-                    let waiting = spec.and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty());
+                    let waiting = spec
+                        .and_then(|s| s.scheduling_gates.as_ref())
+                        .is_some_and(|g| !g.is_empty());
                     let terminal = matches!(
                         p.status.as_ref().and_then(|s| s.phase.as_deref()),
                         Some("Succeeded" | "Failed")
@@ -140,15 +154,21 @@ impl Scheduler {
                     "metadata": {"name": name, "namespace": ns},
                     "target": {"apiVersion": "v1", "kind": "Node", "name": node},
                 });
-                let r: std::result::Result<serde_json::Value, _> = Api::<Pod>::namespaced(self.client.clone(), &ns)
-                    .create_subresource("binding", &name, &PostParams::default(), &body)
-                    .await;
+                let r: std::result::Result<serde_json::Value, _> =
+                    Api::<Pod>::namespaced(self.client.clone(), &ns)
+                        .create_subresource("binding", &name, &PostParams::default(), &body)
+                        .await;
                 match r {
                     Ok(_) => {
                         pass.bound.insert(format!("{ns}/{name}"), node.clone());
                     }
                     Err(e) if is_conflict(&e) => {}
-                    Err(e) => return Err(Error::kube(format!("bind Pod {ns}/{name} to Node {node}"), e)),
+                    Err(e) => {
+                        return Err(Error::kube(
+                            format!("bind Pod {ns}/{name} to Node {node}"),
+                            e,
+                        ))
+                    }
                 }
             }
         }
@@ -159,7 +179,11 @@ impl Scheduler {
             }
             let ns = pod.namespace().unwrap_or_else(|| "default".into());
             let name = pod.name_any();
-            let mut conds = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+            let mut conds = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.clone())
+                .unwrap_or_default();
             conds.retain(|c| c.type_ != "PodScheduled");
             let mut conds = serde_json::to_value(conds).unwrap_or_else(|_| json!([]));
             if let Some(a) = conds.as_array_mut() {
@@ -170,7 +194,11 @@ impl Scheduler {
                 }));
             }
             Api::<Pod>::namespaced(self.client.clone(), &ns)
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {"conditions": conds}})))
+                .patch_status(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"conditions": conds}})),
+                )
                 .await
                 .map_err(|e| Error::kube(format!("mark Pod {ns}/{name} Unschedulable"), e))?;
             pass.unschedulable.push(format!("{ns}/{name}"));

@@ -37,7 +37,11 @@ async fn binding_sets_the_node_and_pod_scheduled_once() {
         .await;
     let err = api_err(again);
     assert_eq!(err.code, 409);
-    assert!(err.message.contains("already assigned to node \"n1\""), "{}", err.message);
+    assert!(
+        err.message.contains("already assigned to node \"n1\""),
+        "{}",
+        err.message
+    );
     // the name in the body must match the URL; the target is required
     let wrong: Result<Value, _> = pods
         .create_subresource("binding", "p", &PostParams::default(), &binding("q", "n2"))

@@ -1,8 +1,8 @@
 //! Conformance tests: the real kube-rs client against the double.
 
+mod binding;
 mod crud;
 mod delete;
-mod binding;
 mod eviction;
 mod faults;
 mod list;
