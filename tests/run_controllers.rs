@@ -581,3 +581,75 @@ async fn over_moto_pending_pods_become_ec2_instances_nodes_and_bound_pods() {
     }
     w.stop();
 }
+
+/// The simulated kube-scheduler binds as kube-scheduler would: requests, taints and
+/// tolerations, node selectors; Nodes that are not Ready take nothing; what fits nowhere is
+/// marked Unschedulable (and so becomes provisionable).
+#[tokio::test]
+async fn the_simulated_scheduler_honours_requests_taints_selectors_and_readiness() {
+    let server = ApiServer::start().await;
+    let node = |name: &str, ready: bool, labels: Value, taints: Value| {
+        json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"taints": taints},
+            "status": {"capacity": {"cpu": "2", "memory": "4Gi", "pods": "10"},
+                       "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "10"},
+                       "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        })
+    };
+    let bare = |name: &str, cpu: &str| {
+        let mut p = pod(name, cpu);
+        p["spec"]["tolerations"] = json!([]);
+        p
+    };
+    let mut zoned = bare("zoned", "100m");
+    zoned["spec"]["nodeSelector"] = json!({"zone": "b"});
+    let mut tolerant = pod("tolerant", "100m");
+    tolerant["spec"]["nodeSelector"] = json!({"zone": "a"});
+    server.seed_all(vec![
+        node("plain", true, json!({"zone": "a"}), json!([])),
+        node(
+            "tainted",
+            true,
+            json!({"zone": "a"}),
+            json!([{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]),
+        ),
+        node("booting", false, json!({"zone": "b"}), json!([])),
+        bare("small", "500m"),
+        bare("huge", "3"),
+        zoned,
+        tolerant,
+    ]);
+    let scheduler = Scheduler::new(server.client(), Arc::new(TokioClock::default()));
+    let pass = scheduler.tick().await.unwrap();
+    assert_eq!(
+        pass.bound.get("default/small").map(String::as_str),
+        Some("plain"),
+        "{pass:?}"
+    );
+    assert!(
+        pass.bound
+            .get("default/tolerant")
+            .is_some_and(|n| n == "plain" || n == "tainted"),
+        "{pass:?}"
+    );
+    let mut unschedulable = pass.unschedulable.clone();
+    unschedulable.sort();
+    assert_eq!(
+        unschedulable,
+        ["default/huge", "default/zoned"],
+        "zone b's only node is not Ready"
+    );
+    let huge = server.get("v1", "Pod", Some("default"), "huge").unwrap();
+    assert_eq!(condition(&huge, "PodScheduled"), Some("False"));
+    assert_eq!(huge["status"]["conditions"][0]["reason"], "Unschedulable");
+    let small = server.get("v1", "Pod", Some("default"), "small").unwrap();
+    assert_eq!(small["spec"]["nodeName"], "plain");
+    // a second pass binds nothing twice and marks nothing twice
+    let again = scheduler.tick().await.unwrap();
+    assert!(
+        again.bound.is_empty() && again.unschedulable.is_empty(),
+        "{again:?}"
+    );
+}

@@ -19,16 +19,31 @@
 //! The controllers are generic over the [`CloudProvider`] rather than holding a trait object:
 //! the port's methods return `impl Future` (no boxing per call), which a `dyn` cannot express.
 //!
-//! **Not built yet** (the next sessions): disruption orchestration (the engine is
-//! `crates/disruption`), termination (drain through the Eviction API, then instance delete and
-//! finalizer removal — today only a NodeClaim deleted before its Node registered is finalized),
-//! interruption (SQS), garbage collection, the launch timeout (5 min), EC2NodeClass status,
-//! NodePool status and readiness, node repair, static capacity, the Lease, `--dry-run`,
-//! metrics and health endpoints, and the `run` command's flags (`run` still says "not yet
-//! supported"). Nominations are recorded but nothing reads them until disruption lands. One
-//! EC2NodeClass's instance types serve a whole provisioning pass (as the state model builds one
-//! catalog per problem). A virtual clock for `run --simulate` is [`clock::TokioClock`] under
-//! tokio's paused time (it also drives kube-runtime's requeue timers) or [`clock::ManualClock`].
+//! Proven end to end in `tests/run_controllers.rs` over `crates/kube-double` with the in-memory
+//! provider (NodeClaims checked field by field; a NodePool limit across two waves of pods;
+//! insufficient capacity; the registration timeout) and over moto with the AWS provider.
+//!
+//! **Not built yet** (the next sessions), each where it will live:
+//! - `disruption` orchestration: poll `crates/disruption`, taint candidates, launch
+//!   replacements, validate, delete; nominations ([`ClusterState::is_nominated`]) are recorded
+//!   for it but nothing reads them yet;
+//! - `termination`: the NodeClaim/Node finalizer flow (taint, evict through the Eviction API
+//!   respecting PDBs, `terminationGracePeriod`, volume detachment, instance delete). Today only
+//!   a NodeClaim deleted before its Node registered is finalized ([`lifecycle`]); the simulated
+//!   kubelet does not yet remove the Nodes of terminated instances;
+//! - `interruption` (SQS), `garbagecollection` (orphan instances, vanished instances, launch
+//!   templates), the launch timeout (5 min), expiration (`expireAfter`);
+//! - EC2NodeClass status (the AWS provider must have resolved a class before it lists instance
+//!   types: the moto test resolves it up front), NodePool status and readiness;
+//! - node repair, static capacity, the Lease, `--dry-run`, metrics and health endpoints,
+//!   re-stamping NodeClaims whose hash version is not [`nodeclaim::HASH_VERSION`], and the
+//!   `run` command's flags (`run` still says "not yet supported").
+//!
+//! One EC2NodeClass's instance types serve a whole provisioning pass (the first usable
+//! NodePool's, as the state model builds one list per problem). A virtual clock for
+//! `run --simulate` is [`clock::TokioClock`] under tokio's paused time (it also drives
+//! kube-runtime's requeue timers) or [`clock::ManualClock`]; an in-memory API server is still
+//! needed for that (the double answers over real sockets, which paused time does not wait for).
 pub mod clock;
 pub mod error;
 pub mod lifecycle;
