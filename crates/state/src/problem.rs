@@ -113,8 +113,8 @@ impl Cluster {
 
     /// The scheduling problem the cluster poses, with the instance types `types` gives for the
     /// first referenced EC2NodeClass's overhead settings (a cloud provider's own list, already
-    /// priced and with its own overhead, may ignore them), narrowed as [`Cluster::problem`]
-    /// narrows them to the class's resolved status.
+    /// priced and with its own overhead, may ignore them), then narrowed to that class's
+    /// resolved status (its subnets' zones, the architectures of its AMIs).
     pub fn problem_with_types(
         &self,
         types: impl FnOnce(&OverheadOptions) -> Result<Vec<InstanceType>>,
