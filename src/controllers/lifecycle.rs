@@ -39,6 +39,10 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
+use karpenter_api::labels::{
+    DO_NOT_SYNC_TAINTS, NODE_INITIALIZED, NODE_REGISTERED, UNREGISTERED_TAINT_KEY,
+};
+
 use super::clock::since;
 use super::error::{is_not_found, Error, Result};
 use super::nodeclaim::{resource_list, TERMINATION_FINALIZER};
@@ -48,16 +52,8 @@ use crate::cloud::provider::{
     CloudError, CloudProvider, Instance, NodeClaimRequest, NODECLAIM_TAG,
 };
 
-/// The taint nodes register with until Karpenter has synced them.
-pub const UNREGISTERED_TAINT: &str = "karpenter.sh/unregistered";
 /// How often a launched NodeClaim looks for its Node between Node events.
 pub const REGISTRATION_POLL: Duration = Duration::from_secs(5);
-/// Set on a Node once registered.
-pub const REGISTERED_LABEL: &str = "karpenter.sh/registered";
-/// Set on a Node once initialized.
-pub const INITIALIZED_LABEL: &str = "karpenter.sh/initialized";
-/// A Node labelled with this (`"true"`) keeps its own taints.
-pub const DO_NOT_SYNC_TAINTS_LABEL: &str = "karpenter.sh/do-not-sync-taints";
 
 /// Run the controller until the stream ends.
 pub async fn run<P: CloudProvider + 'static>(ctx: Arc<Context<P>>) {
@@ -411,7 +407,7 @@ async fn register<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
     // labels and annotations: the NodeClaim's win
     let mut lbls = node.labels().clone();
     lbls.extend(claim.labels().clone());
-    lbls.insert(REGISTERED_LABEL.into(), "true".into());
+    lbls.insert(NODE_REGISTERED.into(), "true".into());
     node.metadata.labels = Some(lbls);
     let mut ann = node.annotations().clone();
     ann.extend(claim.annotations().clone());
@@ -422,7 +418,7 @@ async fn register<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
         .metadata
         .labels
         .as_ref()
-        .and_then(|l| l.get(DO_NOT_SYNC_TAINTS_LABEL))
+        .and_then(|l| l.get(DO_NOT_SYNC_TAINTS))
         .map(String::as_str)
         != Some("true");
     if sync {
@@ -441,7 +437,7 @@ async fn register<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Resu
             }
         }
     }
-    node_taints.retain(|t| t.key != UNREGISTERED_TAINT);
+    node_taints.retain(|t| t.key != UNREGISTERED_TAINT_KEY);
     spec.taints = (!node_taints.is_empty()).then_some(node_taints);
     let mut fins = node.finalizers().to_vec();
     if !fins.iter().any(|f| f == TERMINATION_FINALIZER) {
@@ -548,7 +544,7 @@ async fn initialize<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Re
         .patch(
             &node_name,
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {INITIALIZED_LABEL: "true"}}})),
+            &Patch::Merge(json!({"metadata": {"labels": {NODE_INITIALIZED: "true"}}})),
         )
         .await
         .map_err(|e| Error::kube(format!("label Node {node_name} initialized"), e))?;

@@ -18,15 +18,11 @@ use karpenter_scheduling::resources::Resources;
 use karpenter_scheduling::{labels, NodeClaimPlan};
 use kube::ResourceExt;
 
-/// `karpenter.sh/nodepool-hash`.
-pub const NODEPOOL_HASH: &str = "karpenter.sh/nodepool-hash";
-/// `karpenter.sh/nodepool-hash-version`.
-pub const NODEPOOL_HASH_VERSION: &str = "karpenter.sh/nodepool-hash-version";
+pub use karpenter_api::labels::{NODEPOOL_HASH, NODEPOOL_HASH_VERSION, TERMINATION_FINALIZER};
+
 /// Our hash version. Upstream's is `v3`; ours differs on purpose (issue 13's interop note): a
 /// NodeClaim whose version is not ours is re-stamped, never treated as drifted.
 pub const HASH_VERSION: &str = "kubectl-karpenter-v1";
-/// `karpenter.sh/termination`, on NodeClaims and Nodes.
-pub const TERMINATION_FINALIZER: &str = "karpenter.sh/termination";
 
 /// The characters Kubernetes' `generateName` draws from (`k8s.io/apimachinery/pkg/util/rand`):
 /// no vowels, no confusable digits.

@@ -87,6 +87,9 @@ pub const DISRUPTION_TAINT_VALUE_V1BETA1: &str = "disrupting";
 pub const UNREGISTERED_TAINT_KEY: &str = "karpenter.sh/unregistered";
 /// Key of the taint `node.kubernetes.io/unschedulable:NoSchedule` on cordoned nodes.
 pub const UNSCHEDULABLE_TAINT_KEY: &str = "node.kubernetes.io/unschedulable";
+/// `node.kubernetes.io/not-ready`: the node lifecycle controller's taint on a Node until it is
+/// Ready.
+pub const NOT_READY_TAINT_KEY: &str = "node.kubernetes.io/not-ready";
 
 // ---- tags ----
 

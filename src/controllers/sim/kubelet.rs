@@ -15,10 +15,8 @@ use serde_json::json;
 use crate::cloud::provider::CloudProvider;
 use crate::controllers::clock::{since, Clock};
 use crate::controllers::error::{is_conflict, Error, Result};
-use crate::controllers::lifecycle::UNREGISTERED_TAINT;
+use karpenter_api::labels::{NOT_READY_TAINT_KEY, UNREGISTERED_TAINT_KEY};
 
-/// The taint the node lifecycle controller keeps on a Node until it is Ready.
-pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 /// Marks Nodes this kubelet registered.
 pub const SIMULATED_ANNOTATION: &str = "kubectl-karpenter.io/simulated";
 
@@ -136,7 +134,7 @@ impl<P: CloudProvider + 'static> Kubelet<P> {
         let name = node.name_any();
         let mut n = node.clone();
         if let Some(t) = n.spec.as_mut().and_then(|s| s.taints.as_mut()) {
-            t.retain(|t| t.key != NOT_READY_TAINT);
+            t.retain(|t| t.key != NOT_READY_TAINT_KEY);
         }
         match nodes.replace(&name, &PostParams::default(), &n).await {
             Ok(_) => {}
@@ -245,12 +243,12 @@ fn node_for(name: &str, provider_id: &str, claim: &NodeClaim, now: Timestamp) ->
     let mut taints: Vec<Taint> = claim.spec.taints.clone().unwrap_or_default();
     taints.extend(claim.spec.startup_taints.clone().unwrap_or_default());
     taints.push(Taint {
-        key: UNREGISTERED_TAINT.into(),
+        key: UNREGISTERED_TAINT_KEY.into(),
         effect: "NoExecute".into(),
         ..Taint::default()
     });
     taints.push(Taint {
-        key: NOT_READY_TAINT.into(),
+        key: NOT_READY_TAINT_KEY.into(),
         effect: "NoSchedule".into(),
         ..Taint::default()
     });
