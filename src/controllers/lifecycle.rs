@@ -48,15 +48,13 @@ use super::error::{is_not_found, Error, Result};
 use super::nodeclaim::{resource_list, TERMINATION_FINALIZER};
 use super::provisioner::claim_types;
 use super::Context;
-use crate::cloud::provider::{
-    CloudError, CloudProvider, Instance, NodeClaimRequest, NODECLAIM_TAG,
-};
+use crate::cloud::provider::{CloudError, Instance, NodeClaimRequest, NODECLAIM_TAG};
 
 /// How often a launched NodeClaim looks for its Node between Node events.
 pub const REGISTRATION_POLL: Duration = Duration::from_secs(5);
 
 /// Run the controller until the stream ends.
-pub async fn run<P: CloudProvider + 'static>(ctx: Arc<Context<P>>) {
+pub async fn run(ctx: Arc<Context>) {
     let claims: Api<NodeClaim> = Api::all(ctx.client.clone());
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     let controller = Controller::new(claims, watcher::Config::default());
@@ -84,7 +82,7 @@ pub async fn run<P: CloudProvider + 'static>(ctx: Arc<Context<P>>) {
         .await;
 }
 
-fn error_policy<P: CloudProvider>(claim: Arc<NodeClaim>, e: &Error, _: Arc<Context<P>>) -> Action {
+fn error_policy(claim: Arc<NodeClaim>, e: &Error, _: Arc<Context>) -> Action {
     tracing::warn!(nodeclaim = %claim.name_any(), error = %e, error_kind = e.kind(), "reconciling nodeclaim failed");
     Action::requeue(Duration::from_secs(5))
 }
@@ -138,10 +136,7 @@ fn with_condition(
     conds
 }
 
-async fn reconcile<P: CloudProvider + 'static>(
-    claim: Arc<NodeClaim>,
-    ctx: Arc<Context<P>>,
-) -> Result<Action> {
+async fn reconcile(claim: Arc<NodeClaim>, ctx: Arc<Context>) -> Result<Action> {
     // the controller's cache may lag our own last write: act on the current object, so a
     // step is never repeated on a stale copy
     let name = claim.name_any();
@@ -165,11 +160,11 @@ async fn reconcile<P: CloudProvider + 'static>(
     Ok(Action::await_change())
 }
 
-fn api<P>(ctx: &Context<P>) -> Api<NodeClaim> {
+fn api(ctx: &Context) -> Api<NodeClaim> {
     Api::all(ctx.client.clone())
 }
 
-async fn patch_status<P>(ctx: &Context<P>, name: &str, status: serde_json::Value) -> Result<()> {
+async fn patch_status(ctx: &Context, name: &str, status: serde_json::Value) -> Result<()> {
     api(ctx)
         .patch_status(
             name,
@@ -202,7 +197,7 @@ fn requirements(claim: &NodeClaim) -> Result<Requirements> {
     Requirements::from_terms(&terms).map_err(Error::from)
 }
 
-async fn launch<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result<Action> {
+async fn launch(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     let name = claim.name_any();
     // 1. the finalizer first, so an instance never exists without it
     if !claim
@@ -338,7 +333,7 @@ async fn launch<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result
     Ok(Action::requeue(ctx.settings.registration_ttl))
 }
 
-async fn delete_claim<P>(ctx: &Context<P>, name: &str) -> Result<()> {
+async fn delete_claim(ctx: &Context, name: &str) -> Result<()> {
     match api(ctx).delete(name, &DeleteParams::default()).await {
         Ok(either) => {
             // update the model now, so the next batch does not count this claim
@@ -356,7 +351,7 @@ async fn delete_claim<P>(ctx: &Context<P>, name: &str) -> Result<()> {
     }
 }
 
-fn node_for(ctx: &Context<impl Sized>, provider_id: &str) -> Option<String> {
+fn node_for(ctx: &Context, provider_id: &str) -> Option<String> {
     ctx.state
         .read()
         .state_nodes()
@@ -374,7 +369,7 @@ fn provider_id(claim: &NodeClaim) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-async fn register<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result<Action> {
+async fn register(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     let name = claim.name_any();
     let pid = provider_id(claim).unwrap_or_default().to_string();
     let nodes: Api<Node> = Api::all(ctx.client.clone());
@@ -523,7 +518,7 @@ fn not_initialized(claim: &NodeClaim, node: &Node) -> Option<String> {
     None
 }
 
-async fn initialize<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result<Action> {
+async fn initialize(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     let name = claim.name_any();
     let Some(node_name) = claim.status.as_ref().and_then(|s| s.node_name.clone()) else {
         return Ok(Action::await_change());
@@ -569,7 +564,7 @@ pub fn instance_id(provider_id: &str) -> &str {
     provider_id.rsplit('/').next().unwrap_or(provider_id)
 }
 
-async fn finalize<P: CloudProvider>(claim: &NodeClaim, ctx: &Context<P>) -> Result<Action> {
+async fn finalize(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     let name = claim.name_any();
     if !claim
         .finalizers()

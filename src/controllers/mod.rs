@@ -16,10 +16,9 @@
 //! | [`error`] | — | the controllers' error, with a metric label per variant |
 //! | [`sim`] | — | simulated kubelet and kube-scheduler (tests, `run --simulate`) |
 //!
-//! The controllers are generic over the [`CloudProvider`] rather than holding a trait object:
-//! the port's methods return `impl Future` (no boxing per call), which a `dyn` cannot express.
+//! The controllers hold the provider as `Arc<dyn CloudProvider>` (see the port's docs for why).
 //!
-//! Proven end to end in `tests/run_controllers.rs` over `crates/kube-double` with the in-memory
+//! Proven end to end in `tests/it/run_controllers.rs` over `crates/kube-double` with the in-memory
 //! provider (NodeClaims checked field by field; a NodePool limit across two waves of pods;
 //! insufficient capacity; the registration timeout) and over moto with the AWS provider.
 //!
@@ -95,13 +94,13 @@ impl Settings {
 }
 
 /// What every controller shares (kube-rs's `Context` of a reconciler).
-pub struct Context<P> {
+pub struct Context {
     /// The API client.
     pub client: Client,
     /// The cluster model.
     pub state: Arc<ClusterState>,
     /// The cloud provider.
-    pub provider: Arc<P>,
+    pub provider: Arc<dyn CloudProvider>,
     /// The time source.
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -111,7 +110,7 @@ pub struct Context<P> {
     recorder: Recorder,
 }
 
-impl<P> Context<P> {
+impl Context {
     /// Publish an Event about `regarding`; a failure is logged, not returned (events are
     /// best-effort, as upstream's recorder).
     pub async fn event(
@@ -135,13 +134,13 @@ impl<P> Context<P> {
 }
 
 /// The running controllers.
-pub struct Controllers<P> {
+pub struct Controllers {
     /// The shared context.
-    pub context: Arc<Context<P>>,
+    pub context: Arc<Context>,
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl<P> Controllers<P> {
+impl Controllers {
     /// Stop every controller task.
     pub fn shutdown(self) {
         for t in &self.tasks {
@@ -151,12 +150,12 @@ impl<P> Controllers<P> {
 }
 
 /// Start the informers, the provisioner and the NodeClaim lifecycle controller.
-pub fn start<P: CloudProvider + 'static>(
+pub fn start(
     client: Client,
-    provider: Arc<P>,
+    provider: Arc<dyn CloudProvider>,
     clock: Arc<dyn Clock>,
     settings: Settings,
-) -> Controllers<P> {
+) -> Controllers {
     let (state, triggers) = ClusterState::new();
     let recorder = Recorder::new(
         client.clone(),

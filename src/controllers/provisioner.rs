@@ -31,7 +31,6 @@ use super::clock::since;
 use super::error::{is_conflict, Error, Result};
 use super::nodeclaim::to_node_claim;
 use super::Context;
-use crate::cloud::provider::CloudProvider;
 
 /// Upstream requeues a provisionable pod every 10 s while it stays provisionable.
 pub const PENDING_RECHECK: Duration = Duration::from_secs(10);
@@ -51,10 +50,7 @@ pub struct Outcome {
 
 /// Run the provisioner until the trigger channel closes: wait for a provisionable pod (or the
 /// periodic re-check while any stays provisionable), close the batch window, provision.
-pub async fn run<P: CloudProvider + 'static>(
-    ctx: Arc<Context<P>>,
-    mut triggers: mpsc::UnboundedReceiver<String>,
-) {
+pub async fn run(ctx: Arc<Context>, mut triggers: mpsc::UnboundedReceiver<String>) {
     loop {
         let first = tokio::select! {
             t = triggers.recv() => match t {
@@ -84,8 +80,8 @@ fn has_provisionable(c: &Cluster) -> bool {
 /// Hold the batch window open (upstream `batcher.go`): it closes `batch_idle` after the last
 /// new trigger, or `batch_max` after the first. A repeated trigger does not extend it.
 /// Returns false when the trigger channel closed.
-async fn batch<P: CloudProvider>(
-    ctx: &Context<P>,
+async fn batch(
+    ctx: &Context,
     triggers: &mut mpsc::UnboundedReceiver<String>,
     first: Option<String>,
 ) -> bool {
@@ -228,7 +224,7 @@ fn pod_ref(key: &PodKey, uid: &str) -> ObjectReference {
 }
 
 /// One provisioning pass (upstream `Provisioner.Schedule` + `Create`).
-pub async fn provision<P: CloudProvider>(ctx: &Context<P>) -> Result<Outcome> {
+pub async fn provision(ctx: &Context) -> Result<Outcome> {
     // 1. the instance types, from the cloud provider, for the node class of the first usable
     // NodePool (the state model builds one list per problem)
     let class = {
@@ -393,8 +389,8 @@ pub async fn provision<P: CloudProvider>(ctx: &Context<P>) -> Result<Outcome> {
 
 /// Create one NodeClaim, re-checking the NodePool's limits against everything the pool holds
 /// (upstream `Provisioner.Create`). The reason when refused or failed.
-async fn create<P: CloudProvider>(
-    ctx: &Context<P>,
+async fn create(
+    ctx: &Context,
     plan: &NodeClaimPlan,
     pools: &BTreeMap<String, NodePool>,
     types: &HashMap<&str, &InstanceType>,

@@ -11,6 +11,7 @@ mod cli;
 mod convert_cli;
 mod krew_manifest;
 mod layout;
+mod run_controllers;
 mod scale_to_zero;
 mod setup;
 mod simulate_cli;

@@ -21,9 +21,9 @@ use karpenter_api::labels::{NOT_READY_TAINT_KEY, UNREGISTERED_TAINT_KEY};
 pub const SIMULATED_ANNOTATION: &str = "kubectl-karpenter.io/simulated";
 
 /// A kubelet for every instance of one provider.
-pub struct Kubelet<P> {
+pub struct Kubelet {
     client: Client,
-    provider: Arc<P>,
+    provider: Arc<dyn CloudProvider>,
     clock: Arc<dyn Clock>,
     /// How long a Node takes from registration to Ready.
     pub boot_delay: Duration,
@@ -32,11 +32,11 @@ pub struct Kubelet<P> {
     registered: Mutex<HashMap<String, Timestamp>>,
 }
 
-impl<P: CloudProvider + 'static> Kubelet<P> {
+impl Kubelet {
     /// A kubelet with a 1 s poll and the given boot delay.
     pub fn new(
         client: Client,
-        provider: Arc<P>,
+        provider: Arc<dyn CloudProvider>,
         clock: Arc<dyn Clock>,
         boot_delay: Duration,
     ) -> Self {

@@ -7,4 +7,4 @@ mod cli;
 mod interruption;
 mod launch;
 mod pricing;
-mod world;
+pub(crate) mod world;

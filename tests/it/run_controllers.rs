@@ -17,10 +17,7 @@ use kubectl_karpenter::controllers::sim::scheduler::Scheduler;
 use kubectl_karpenter::controllers::{self, Clock, Settings};
 use serde_json::{json, Value};
 
-mod support;
-
-#[path = "aws_provider/world.rs"]
-mod world;
+use crate::aws_provider::world;
 
 const REGION: &str = "us-east-1";
 
@@ -83,7 +80,7 @@ struct World<P: CloudProvider + 'static = InMemoryProvider> {
     server: ApiServer,
     provider: Arc<P>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    controllers: Option<controllers::Controllers<P>>,
+    controllers: Option<controllers::Controllers>,
 }
 
 fn in_memory() -> Arc<InMemoryProvider> {
@@ -519,7 +516,7 @@ async fn a_nodeclaim_whose_node_never_registers_is_deleted_and_its_instance_term
 /// instances tagged with their NodeClaims, the kubelet registers them, every pod is bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_moto_pending_pods_become_ec2_instances_nodes_and_bound_pods() {
-    let moto = support::moto::Moto::start();
+    let moto = crate::support::moto::Moto::start();
     let ctx = moto.context().await;
     world::build(&ctx).await;
     let provider = Arc::new(AwsProvider::new(ctx.clone(), world::cluster()));
