@@ -118,3 +118,47 @@ fn nothing_outside_the_cli_uses_it() {
         "these modules use the CLI's types; pass a plain option struct down instead: {offenders:?}"
     );
 }
+
+/// The pure crates stay pure: neither the AWS SDK nor the kube client (nor an async runtime) is
+/// in their dependency trees, so `cargo test -p <crate>` never builds them.
+#[test]
+fn pure_crates_have_no_io_stack() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for krate in [
+        "karpenter-api",
+        "karpenter-convert",
+        "karpenter-scheduling",
+        "karpenter-state",
+        "karpenter-disruption",
+    ] {
+        let out = std::process::Command::new(&cargo)
+            .args([
+                "tree",
+                "-p",
+                krate,
+                "-e",
+                "normal,dev",
+                "--prefix",
+                "none",
+                "--offline",
+            ])
+            .current_dir(repo())
+            .output()
+            .expect("cargo tree runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tree = String::from_utf8_lossy(&out.stdout);
+        assert!(tree.lines().count() > 3, "{krate}: {tree}");
+        for line in tree.lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            assert!(
+                !(name.starts_with("aws-")
+                    || ["kube-client", "hyper", "tokio", "reqwest"].contains(&name)),
+                "{krate} must stay pure, but depends on {line}"
+            );
+        }
+    }
+}
