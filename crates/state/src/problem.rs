@@ -58,8 +58,6 @@ pub struct Summary {
     pub nodes: usize,
     /// Launched NodeClaims whose Node has not registered, not being deleted.
     pub in_flight: usize,
-    /// Every pod read.
-    pub pods: usize,
     /// Provisionable pods (in the namespace, if one is given).
     pub pending: usize,
     /// Pods bound to nodes.
@@ -75,7 +73,6 @@ impl Cluster {
             node_pools: self.node_pools.len(),
             nodes: self.nodes.len(),
             in_flight: self.in_flight().count(),
-            pods: self.pods.len(),
             daemon_sets: self.daemon_sets.len(),
             ..Summary::default()
         };
