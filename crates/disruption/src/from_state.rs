@@ -106,6 +106,7 @@ pub fn input_from_cluster(
         .map(|n| (n.name.as_str(), n))
         .collect();
     let mut nodes = Vec::new();
+    let by_node = cluster.pods_by_node();
     for sn in cluster.state_nodes() {
         let name = sn.name();
         let claim = sn.claim.map(|c| &c.claim);
@@ -145,7 +146,7 @@ pub fn input_from_cluster(
             .filter(|c| c.status == "True")
             .and_then(|c| c.last_transition_time.as_ref().map(|t| t.0))
             .or(initialized.then_some(created));
-        let pods_here: Vec<&StatePod> = cluster.pods_on(name).collect();
+        let pods_here: &[&StatePod] = by_node.get(name).map(Vec::as_slice).unwrap_or(&[]);
         let newest_start = pods_here.iter().filter_map(|p| p.started).max();
         let last_pod_event = claim
             .and_then(|c| c.status.as_ref())
@@ -196,7 +197,7 @@ pub fn input_from_cluster(
             )
         });
         let mut pods = Vec::new();
-        for p in &pods_here {
+        for p in pods_here {
             let Ok(sched) = &p.scheduling else {
                 notes.push(format!(
                     "Pod {} on node {name} cannot be simulated, so the node is not disrupted",

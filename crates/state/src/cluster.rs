@@ -291,9 +291,16 @@ impl Cluster {
         out
     }
 
-    /// Pods bound to `node`, in arrival order.
-    pub fn pods_on<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a StatePod> + 'a {
-        self.pods.values().filter(move |p| p.node() == Some(node))
+    /// Bound pods grouped by node name, each list in arrival order: one pass over the pods,
+    /// for callers that visit every node.
+    pub fn pods_by_node(&self) -> HashMap<&str, Vec<&StatePod>> {
+        let mut out: HashMap<&str, Vec<&StatePod>> = HashMap::new();
+        for p in self.pods.values() {
+            if let Some(n) = p.node() {
+                out.entry(n).or_default().push(p);
+            }
+        }
+        out
     }
 
     /// The region the nodes' `topology.kubernetes.io/region` labels name, if they agree.

@@ -139,6 +139,24 @@ fn affinity_term(t: &core::PodAffinityTerm) -> PodAffinityTerm {
     }
 }
 
+/// Required and preferred terms of a pod affinity or anti-affinity (the two share a shape).
+fn affinity_terms(
+    required: Option<&Vec<core::PodAffinityTerm>>,
+    preferred: Option<&Vec<core::WeightedPodAffinityTerm>>,
+) -> (Vec<PodAffinityTerm>, Vec<Weighted<PodAffinityTerm>>) {
+    (
+        required.into_iter().flatten().map(affinity_term).collect(),
+        preferred
+            .into_iter()
+            .flatten()
+            .map(|w| Weighted {
+                weight: w.weight,
+                term: affinity_term(&w.pod_affinity_term),
+            })
+            .collect(),
+    )
+}
+
 /// A taint effect; empty means none.
 pub fn effect(s: Option<&str>) -> Result<Option<TaintEffect>> {
     Ok(match s {
@@ -227,42 +245,20 @@ pub fn pod_from_spec(
             }
         }
         if let Some(pa) = &aff.pod_affinity {
-            for t in pa
-                .required_during_scheduling_ignored_during_execution
-                .iter()
-                .flatten()
-            {
-                p.pod_affinity.push(affinity_term(t));
-            }
-            for w in pa
-                .preferred_during_scheduling_ignored_during_execution
-                .iter()
-                .flatten()
-            {
-                p.preferred_pod_affinity.push(Weighted {
-                    weight: w.weight,
-                    term: affinity_term(&w.pod_affinity_term),
-                });
-            }
+            (p.pod_affinity, p.preferred_pod_affinity) = affinity_terms(
+                pa.required_during_scheduling_ignored_during_execution
+                    .as_ref(),
+                pa.preferred_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            );
         }
         if let Some(pa) = &aff.pod_anti_affinity {
-            for t in pa
-                .required_during_scheduling_ignored_during_execution
-                .iter()
-                .flatten()
-            {
-                p.pod_anti_affinity.push(affinity_term(t));
-            }
-            for w in pa
-                .preferred_during_scheduling_ignored_during_execution
-                .iter()
-                .flatten()
-            {
-                p.preferred_pod_anti_affinity.push(Weighted {
-                    weight: w.weight,
-                    term: affinity_term(&w.pod_affinity_term),
-                });
-            }
+            (p.pod_anti_affinity, p.preferred_pod_anti_affinity) = affinity_terms(
+                pa.required_during_scheduling_ignored_during_execution
+                    .as_ref(),
+                pa.preferred_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            );
         }
     }
     for (i, c) in spec
