@@ -22,10 +22,12 @@
 //! | [`translate`] | Kubernetes objects → the scheduling engine's model |
 //! | [`problem`] | the cluster → a `karpenter_scheduling::Problem` |
 //! | [`manifest`] | untyped documents (files, list results) → the cluster |
+//! | [`features`] | upstream's feature gates (`--feature-gates`, `FEATURE_GATES`) |
 #![forbid(unsafe_code)]
 
 pub mod cluster;
 mod error;
+pub mod features;
 pub mod manifest;
 pub mod node;
 pub mod nodeclass;
@@ -39,6 +41,7 @@ pub mod volume;
 
 pub use cluster::Cluster;
 pub use error::{Context, Error, Result};
+pub use features::{FeatureGateError, FeatureGates};
 pub use manifest::{Reader, Snapshot};
 pub use node::{ClaimEntry, NodeEntry, StateNode};
 pub use pdb::PdbState;
