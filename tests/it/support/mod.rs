@@ -1,5 +1,6 @@
 //! Shared helpers for integration tests. One module per helper.
 pub mod moto;
+pub mod run_world;
 
 use std::path::{Path, PathBuf};
 
