@@ -185,6 +185,7 @@ fn main() {
         ]
     };
     let verbose = args.iter().any(|a| a == "--verbose");
+    let digest = args.iter().any(|a| a == "--digest");
     for (label, pools, nodes, ppn) in cases {
         let input = scenario(pools, nodes, ppn);
         for strategy in [Strategy::Default, Strategy::Karpenter] {
@@ -196,6 +197,21 @@ fn main() {
             let (plan, stats) = karpenter_disruption::plan(&input, &opts).unwrap();
             let dt = t.elapsed();
             let waves = plan.commands.iter().map(|c| c.wave).max().unwrap_or(0);
+            if digest {
+                // A fingerprint of the whole plan (every field, placements included) and the
+                // stats, to check that a speed-up changed no decision.
+                let text = format!("{plan:?} {stats:?}");
+                let h = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+                });
+                println!(
+                    "{label} [{strategy:?}]: digest={h:016x} commands={} $/h={:.3} ({:.2} s)",
+                    plan.commands.len(),
+                    plan.price_per_hour_after,
+                    dt.as_secs_f64()
+                );
+                continue;
+            }
             if verbose {
                 let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
                 for u in &plan.unchosen {
