@@ -1,0 +1,224 @@
+//! The modelled cluster, changed wave by wave: nodes, budget counts (upstream:
+//! `pkg/controllers/disruption/helpers.go`, `BuildDisruptionBudgetMapping`), replacement pricing.
+use std::collections::BTreeMap;
+
+use k8s_openapi::jiff::Timestamp;
+use karpenter_scheduling::labels as l;
+use karpenter_scheduling::{InstanceType, NodeClaimPlan, Pod, SolveOptions};
+
+use crate::budget::{BudgetMapping, DisruptionReason, PoolCounts};
+use crate::engine::candidates::Cand;
+use crate::input::{DisruptionInput, NodeInput, Options, Strategy};
+use crate::plan::Replacement;
+use crate::price::{PricedCandidate, ReplacementClaim};
+use crate::timing::{consolidatable, Consolidatable};
+
+/// The modelled cluster, changed wave by wave.
+pub(super) struct World<'a> {
+    pub(super) input: &'a DisruptionInput,
+    pub(super) opts: &'a Options,
+    pub(super) now: Timestamp,
+    pub(super) nodes: Vec<NodeInput>,
+    pub(super) gone: Vec<bool>,
+    /// Index of the NodePool settings by name.
+    pub(super) pool_index: BTreeMap<String, usize>,
+    pub(super) type_index: BTreeMap<String, usize>,
+    pub(super) new_nodes: usize,
+    /// Replacements launched in the current wave (uninitialized until it finishes).
+    pub(super) launching: Vec<usize>,
+    pub(super) solve_opts: SolveOptions,
+    /// Simulations run (for the report).
+    pub(super) simulations: usize,
+}
+
+pub(super) fn pod_key(p: &Pod) -> String {
+    format!("{}/{}", p.namespace, p.name)
+}
+
+impl<'a> World<'a> {
+    pub(super) fn new(input: &'a DisruptionInput, opts: &'a Options) -> Self {
+        let solve_opts = SolveOptions {
+            strategy: match opts.strategy {
+                Strategy::Karpenter => karpenter_scheduling::Strategy::Karpenter,
+                Strategy::Default => karpenter_scheduling::Strategy::Default,
+            },
+            ..SolveOptions::default()
+        };
+        World {
+            input,
+            opts,
+            now: input.now,
+            nodes: input.nodes.clone(),
+            gone: vec![false; input.nodes.len()],
+            pool_index: input
+                .pools
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.name.clone(), i))
+                .collect(),
+            type_index: input
+                .instance_types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.name.clone(), i))
+                .collect(),
+            new_nodes: 0,
+            launching: Vec::new(),
+            solve_opts,
+            simulations: 0,
+        }
+    }
+
+    /// `IsUnderConsolidateAfter`: a managed, initialized node whose last pod event is more
+    /// recent than its NodePool's `consolidateAfter`.
+    pub(super) fn under_consolidate_after(&self, n: usize) -> bool {
+        let node = &self.nodes[n];
+        let Some(pool) = node
+            .node_pool
+            .as_ref()
+            .and_then(|p| self.pool_index.get(p))
+            .map(|&i| &self.input.pools[i])
+        else {
+            return false;
+        };
+        if !node.managed || !node.node.initialized || node.consolidatable_condition {
+            return false;
+        }
+        matches!(
+            consolidatable(
+                pool.consolidate_after,
+                node.initialized_at.or(Some(node.created)),
+                node.last_pod_event,
+                false,
+                self.now,
+            ),
+            Consolidatable::NotYet { .. }
+        )
+    }
+
+    /// The wave has finished: its replacements are initialized.
+    pub(super) fn finish_wave(&mut self) {
+        for n in std::mem::take(&mut self.launching) {
+            self.nodes[n].node.initialized = true;
+        }
+    }
+
+    pub(super) fn live(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| !self.gone[i])
+    }
+
+    pub(super) fn instance_type(&self, n: usize) -> Option<&'a InstanceType> {
+        let name = self.nodes[n].label(l::INSTANCE_TYPE)?;
+        self.type_index
+            .get(name)
+            .map(|&i| &self.input.instance_types[i])
+    }
+
+    pub(super) fn replacement_claim(&self, claim: &NodeClaimPlan) -> ReplacementClaim<'a> {
+        ReplacementClaim {
+            types: claim
+                .instance_types
+                .iter()
+                .filter_map(|n| self.type_index.get(n))
+                .map(|&i| &self.input.instance_types[i])
+                .collect(),
+            requirements: (*claim.node_requirements).clone(),
+        }
+    }
+
+    pub(super) fn priced(&self, c: &Cand) -> Option<PricedCandidate<'a>> {
+        let it = &self.input.instance_types[c.instance_type?];
+        let node = &self.input_node_labels(c.node);
+        Some(PricedCandidate {
+            instance_type: it,
+            zone: node.0,
+            capacity_type: node.1,
+            price: c.price,
+        })
+    }
+
+    /// Zone and capacity type labels with the world's lifetime (leaked into the input's
+    /// strings when the node is an input node, else interned in the type's offerings).
+    pub(super) fn input_node_labels(&self, n: usize) -> (&'a str, &'a str) {
+        // Candidate zone/capacity type as &'a str: look them up among the type's offerings,
+        // which live as long as the input.
+        let node = &self.nodes[n];
+        let zone = node.label(l::ZONE).unwrap_or_default();
+        let ct = node.label(l::CAPACITY_TYPE).unwrap_or_default();
+        if let Some(it) = self.instance_type(n) {
+            if let Some(o) = it
+                .offerings
+                .iter()
+                .find(|o| o.zone == zone && o.capacity_type == ct)
+            {
+                return (&o.zone, &o.capacity_type);
+            }
+        }
+        ("", "")
+    }
+
+    pub(super) fn replacement(
+        &self,
+        claim: &ReplacementClaim<'_>,
+        pool: &str,
+    ) -> Option<Replacement> {
+        let (it, o) = claim.cheapest()?;
+        Some(Replacement {
+            instance_type: it.name.clone(),
+            instance_types: claim.types.iter().map(|t| t.name.clone()).collect(),
+            zone: o.zone.clone(),
+            capacity_type: o.capacity_type.clone(),
+            price_per_hour: o.price,
+            node_pool: pool.to_string(),
+            name: String::new(),
+            requirements: Some(claim.requirements.clone()),
+        })
+    }
+
+    /// Budget node counts per pool (`BuildDisruptionBudgetMapping`), with `extra` nodes of the
+    /// current wave counted as disrupting.
+    pub(super) fn counts(&self, extra: &BTreeMap<String, usize>) -> BTreeMap<String, PoolCounts> {
+        let mut counts: BTreeMap<String, PoolCounts> = BTreeMap::new();
+        for n in self.live() {
+            let node = &self.nodes[n];
+            if !node.managed || !node.node.initialized || node.instance_terminating {
+                continue;
+            }
+            let Some(pool) = &node.node_pool else {
+                continue;
+            };
+            let c = counts.entry(pool.clone()).or_default();
+            c.nodes += 1;
+            if !node.ready || node.marked_for_deletion {
+                c.disrupting += 1;
+            }
+        }
+        for (pool, n) in extra {
+            let c = counts.entry(pool.clone()).or_default();
+            c.nodes += n;
+            c.disrupting += n;
+        }
+        counts
+    }
+
+    pub(super) fn mapping(
+        &self,
+        reason: DisruptionReason,
+        wave_disrupting: &BTreeMap<String, usize>,
+    ) -> BudgetMapping {
+        BudgetMapping::build(
+            self.input.pools.iter().map(|p| &p.budgets),
+            &self.counts(wave_disrupting),
+            self.now,
+            reason,
+        )
+    }
+
+    pub(super) fn pool_name(&self, c: &Cand) -> &str {
+        &self.input.pools[c.pool].name
+    }
+
+    pub(super) fn node_name(&self, n: usize) -> String {
+        self.nodes[n].name().to_string()
+    }
+}
