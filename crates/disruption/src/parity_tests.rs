@@ -1567,3 +1567,456 @@ fn expiration_is_forceful() {
     }
     assert_eq!(unchosen(&k, "already-deleting").blocker, Blocker::Deleting);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Through the cluster model: manifests → `input_from_cluster` → plan, so that the per-pod and
+// per-NodeClaim rules (do-not-disrupt with its duration form, PDBs, the NodePool hash) are the
+// adapter's, as `simulate --disrupt` evaluates them.
+// ---------------------------------------------------------------------------------------------
+
+mod manifests {
+    use super::*;
+    use karpenter_scheduling::Catalog;
+    use karpenter_state::{Reader, Source};
+
+    /// 12:00 UTC, as the rest of the tests.
+    pub const T0: &str = "2026-03-02T12:00:00Z";
+
+    pub fn nodepool(consolidate_after: &str, annotations: &str) -> String {
+        format!(
+            r#"---
+apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: default
+  annotations: {{{annotations}}}
+spec:
+  template:
+    spec:
+      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
+      requirements:
+      - {{key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}}
+      - {{key: kubernetes.io/arch, operator: In, values: [amd64]}}
+  disruption:
+    consolidationPolicy: WhenEmptyOrUnderutilized
+    consolidateAfter: {consolidate_after}
+    budgets: [{{nodes: "100%"}}]
+"#
+        )
+    }
+
+    /// An initialized m5.xlarge Node of the `default` NodePool.
+    pub fn node(name: &str, annotations: &str) -> String {
+        format!(
+            r#"---
+apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+  creationTimestamp: "2026-02-20T00:00:00Z"
+  annotations: {{{annotations}}}
+  labels:
+    karpenter.sh/nodepool: default
+    karpenter.sh/initialized: "true"
+    karpenter.sh/registered: "true"
+    node.kubernetes.io/instance-type: m5.xlarge
+    topology.kubernetes.io/zone: us-east-1a
+    karpenter.sh/capacity-type: on-demand
+    kubernetes.io/arch: amd64
+    kubernetes.io/os: linux
+spec:
+  providerID: aws:///us-east-1a/i-{name}
+status:
+  capacity: {{cpu: "4", memory: 16Gi, pods: "58"}}
+  allocatable: {{cpu: 3920m, memory: 15Gi, pods: "58"}}
+"#
+        )
+    }
+
+    /// The Node's NodeClaim, launched and initialized, with `annotations`.
+    pub fn nodeclaim(node: &str, annotations: &str) -> String {
+        format!(
+            r#"---
+apiVersion: karpenter.sh/v1
+kind: NodeClaim
+metadata:
+  name: {node}-claim
+  creationTimestamp: "2026-02-20T00:00:00Z"
+  annotations: {{{annotations}}}
+  labels:
+    karpenter.sh/nodepool: default
+    node.kubernetes.io/instance-type: m5.xlarge
+    topology.kubernetes.io/zone: us-east-1a
+    karpenter.sh/capacity-type: on-demand
+    kubernetes.io/arch: amd64
+spec:
+  nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
+  requirements: []
+status:
+  providerID: aws:///us-east-1a/i-{node}
+  nodeName: {node}
+  conditions:
+  - {{type: Launched, status: "True", reason: Launched, lastTransitionTime: "2026-02-20T00:00:00Z"}}
+  - {{type: Registered, status: "True", reason: Registered, lastTransitionTime: "2026-02-20T00:00:00Z"}}
+  - {{type: Initialized, status: "True", reason: Initialized, lastTransitionTime: "2026-02-20T00:00:00Z"}}
+"#
+        )
+    }
+
+    /// A running 200m pod bound to `node`; `meta` adds metadata lines (annotations, owners,
+    /// deletion), `phase` its phase.
+    pub fn pod(name: &str, ns: &str, node: &str, app: &str, meta: &str, phase: &str) -> String {
+        format!(
+            r#"---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: {ns}
+  labels: {{app: {app}}}
+{meta}
+spec:
+  nodeName: {node}
+  containers:
+  - name: c
+    image: x
+    resources: {{requests: {{cpu: 200m, memory: 256Mi}}}}
+status:
+  phase: {phase}
+  startTime: "{T0}"
+"#
+        )
+    }
+
+    pub fn annotated(value: &str) -> String {
+        format!("  annotations: {{karpenter.sh/do-not-disrupt: \"{value}\"}}")
+    }
+
+    pub fn pdb(name: &str, ns: &str, app: &str) -> String {
+        format!(
+            r#"---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  maxUnavailable: 0
+  selector: {{matchLabels: {{app: {app}}}}}
+"#
+        )
+    }
+
+    pub fn input_at(text: &str, now: Timestamp) -> DisruptionInput {
+        let mut r = Reader::new(Source::Manifests);
+        r.add_source("parity.yaml", text).unwrap();
+        let (inp, _notes) = crate::input_from_cluster(
+            &r.cluster,
+            Catalog::embedded(),
+            "us-east-1",
+            now,
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        inp
+    }
+
+    /// Nodes whose unchosen reason is a do-not-disrupt pod.
+    pub fn dnd_blocked(plan: &Plan) -> BTreeSet<String> {
+        plan.unchosen
+            .iter()
+            .filter(|u| matches!(u.blocker, Blocker::DoNotDisruptPod(_)))
+            .map(|u| u.node.clone())
+            .collect()
+    }
+
+    pub fn pdb_blocked(plan: &Plan) -> BTreeSet<String> {
+        plan.unchosen
+            .iter()
+            .filter(|u| matches!(u.blocker, Blocker::Pdb(_)))
+            .map(|u| u.node.clone())
+            .collect()
+    }
+}
+
+fn names(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// The do-not-disrupt cases, through the adapter:
+/// consolidation_test.go, Context("Delete"): It("does not consolidate nodes with pods that have a
+/// duration-based do-not-disrupt annotation that is still active"), It("can consolidate nodes
+/// after duration-based do-not-disrupt annotation expires"), It("can delete nodes, considers
+/// invalid do-not-disrupt annotation format as not blocking");
+/// drift_test.go: It("should not drift nodes until the longest duration-based do-not-disrupt
+/// grace period expires across multiple pods") (here for consolidation);
+/// suite_test.go, Describe("Candidate Filtering"): It("should not consider candidates that have
+/// do-not-disrupt mirror pods scheduled"), It("should not consider candidates that have
+/// do-not-disrupt daemonset pods scheduled"), It("should consider candidates that have
+/// do-not-disrupt terminating pods"), It("should consider candidates that have do-not-disrupt
+/// terminal pods");
+/// emptiness_test.go: It("should delete nodes with the karpenter.sh/do-not-disrupt annotation
+/// set to false").
+#[test]
+fn do_not_disrupt_through_the_adapter() {
+    use manifests::*;
+    let mut text = nodepool("0s", "");
+    for n in [
+        "plain",
+        "dur2m",
+        "ds",
+        "mirror",
+        "terminating",
+        "terminal",
+        "invalid",
+        "longest",
+    ] {
+        text.push_str(&node(n, ""));
+    }
+    text.push_str(&node(
+        "node-false",
+        "karpenter.sh/do-not-disrupt: \"false\"",
+    ));
+    let running = "Running";
+    text.push_str(&pod("web-plain", "default", "plain", "web", "", running));
+    text.push_str(&pod(
+        "web-dur",
+        "default",
+        "dur2m",
+        "web",
+        &annotated("2m"),
+        running,
+    ));
+    text.push_str(&pod("web-ds", "default", "ds", "web", "", running));
+    text.push_str(&pod(
+        "ds-pod",
+        "default",
+        "ds",
+        "ds",
+        &format!(
+            "{}\n  ownerReferences: [{{apiVersion: apps/v1, kind: DaemonSet, name: ds, uid: u1, controller: true}}]",
+            annotated("true")
+        ),
+        running,
+    ));
+    text.push_str(&pod("web-mirror", "default", "mirror", "web", "", running));
+    text.push_str(&pod(
+        "static-pod",
+        "kube-system",
+        "mirror",
+        "static",
+        "  annotations: {karpenter.sh/do-not-disrupt: \"true\", kubernetes.io/config.mirror: abc}\n  ownerReferences: [{apiVersion: v1, kind: Node, name: mirror, uid: u2, controller: true}]",
+        running,
+    ));
+    text.push_str(&pod(
+        "leaving",
+        "default",
+        "terminating",
+        "web",
+        &format!(
+            "{}\n  deletionTimestamp: \"2026-03-02T11:59:00Z\"",
+            annotated("true")
+        ),
+        running,
+    ));
+    text.push_str(&pod(
+        "done",
+        "default",
+        "terminal",
+        "job",
+        &annotated("true"),
+        "Succeeded",
+    ));
+    text.push_str(&pod(
+        "web-invalid",
+        "default",
+        "invalid",
+        "web",
+        &annotated("invalid-format"),
+        running,
+    ));
+    text.push_str(&pod(
+        "web-1m",
+        "default",
+        "longest",
+        "web",
+        &annotated("1m"),
+        running,
+    ));
+    text.push_str(&pod(
+        "web-5m",
+        "default",
+        "longest",
+        "web",
+        &annotated("5m"),
+        running,
+    ));
+    text.push_str(&pod(
+        "web-false",
+        "default",
+        "node-false",
+        "web",
+        "",
+        running,
+    ));
+    let t0: Timestamp = T0.parse().unwrap();
+    for (minutes, blocked) in [
+        (0, names(&["dur2m", "ds", "mirror", "longest"])),
+        (3, names(&["ds", "mirror", "longest"])),
+        (6, names(&["ds", "mirror"])),
+    ] {
+        let inp = input_at(&text, t0 + SignedDuration::from_mins(minutes));
+        let k = karpenter(&inp);
+        assert_eq!(
+            dnd_blocked(&k),
+            blocked,
+            "at +{minutes}m: {:#?}",
+            k.unchosen
+        );
+        let all: BTreeSet<String> = inp.nodes.iter().map(|n| n.name().to_string()).collect();
+        let free: BTreeSet<String> = all.difference(&blocked).cloned().collect();
+        assert_eq!(disrupted(&k), free, "at +{minutes}m: {:#?}", k.commands);
+        default_no_worse(&inp, &k, false);
+    }
+}
+
+/// The PodDisruptionBudget cases, through the adapter:
+/// suite_test.go, Describe("Candidate Filtering"): It("should not consider candidates that have
+/// fully blocking PDBs"), It("should not consider candidates that have fully blocking PDBs on
+/// daemonset pods"), It("should consider candidates that have fully blocking PDBs on mirror
+/// pods"), It("should not consider candidates that have multiple PDBs on the same pod"),
+/// It("should consider candidates that have fully blocking PDBs on terminating pods");
+/// consolidation_test.go, Context("Replace"): DescribeTable("can replace nodes, PDB namespace
+/// must match"); Context("Delete"): It("can delete nodes, considers PDB").
+#[test]
+fn pdbs_through_the_adapter() {
+    use manifests::*;
+    let mut text = nodepool("0s", "");
+    for n in [
+        "db",
+        "ds",
+        "mirror",
+        "multi",
+        "other-ns",
+        "terminating",
+        "plain",
+    ] {
+        text.push_str(&node(n, ""));
+    }
+    text.push_str(&pdb("db", "default", "db"));
+    text.push_str(&pdb("ds", "default", "ds"));
+    text.push_str(&pdb("static", "kube-system", "static"));
+    // Two PDBs over app=multi, each allowing evictions.
+    for name in ["multi-a", "multi-b"] {
+        text.push_str(&format!(
+            "---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  maxUnavailable: 5\n  selector: {{matchLabels: {{app: multi}}}}\n"
+        ));
+    }
+    let running = "Running";
+    text.push_str(&pod("db-1", "default", "db", "db", "", running));
+    text.push_str(&pod(
+        "ds-pod",
+        "default",
+        "ds",
+        "ds",
+        "  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: ds, uid: u1, controller: true}]",
+        running,
+    ));
+    text.push_str(&pod("web-ds", "default", "ds", "web", "", running));
+    text.push_str(&pod(
+        "static-pod",
+        "kube-system",
+        "mirror",
+        "static",
+        "  annotations: {kubernetes.io/config.mirror: abc}\n  ownerReferences: [{apiVersion: v1, kind: Node, name: mirror, uid: u2, controller: true}]",
+        running,
+    ));
+    text.push_str(&pod("web-mirror", "default", "mirror", "web", "", running));
+    text.push_str(&pod("multi-1", "default", "multi", "multi", "", running));
+    text.push_str(&pod("db-other", "other", "other-ns", "db", "", running));
+    text.push_str(&pod(
+        "db-leaving",
+        "default",
+        "terminating",
+        "db",
+        "  deletionTimestamp: \"2026-03-02T11:59:00Z\"",
+        running,
+    ));
+    text.push_str(&pod("web-plain", "default", "plain", "web", "", running));
+    let inp = input_at(&text, T0.parse().unwrap());
+    let k = karpenter(&inp);
+    assert_eq!(
+        pdb_blocked(&k),
+        names(&["db", "ds", "multi"]),
+        "{:#?}",
+        k.unchosen
+    );
+    assert_eq!(
+        disrupted(&k),
+        names(&["mirror", "other-ns", "terminating", "plain"]),
+        "{:#?}",
+        k.commands
+    );
+    let multi = unchosen(&k, "multi");
+    assert!(multi.reason.contains("2 PDBs"), "{}", multi.reason);
+    default_no_worse(&inp, &k, false);
+}
+
+/// nodeclaim/disruption/drift_test.go, Context("NodePool Static Drift"):
+/// DescribeTable("should detect drift on changes to the static fields") (the hash differs at
+/// the same version), It("should not return drifted if the NodeClaim's
+/// karpenter.sh/nodepool-hash-version annotation does not match the NodePool's"),
+/// It("should not return drifted if karpenter.sh/nodepool-hash-version annotation is not
+/// present on the NodeClaim"), It("should not return drifted if karpenter.sh/nodepool-hash
+/// annotation is not present on the NodeClaim"); then drift_test.go It("should replace drifted
+/// nodes") for the one that drifted.
+#[test]
+fn nodepool_hash_drift_through_the_adapter() {
+    use manifests::*;
+    let hv = |h: &str, v: &str| {
+        format!("karpenter.sh/nodepool-hash: \"{h}\", karpenter.sh/nodepool-hash-version: \"{v}\"")
+    };
+    let mut text = nodepool("Never", &hv("h1", "v3"));
+    for (n, ann) in [
+        ("changed", hv("h0", "v3")),
+        ("old-version", hv("h0", "v2")),
+        (
+            "no-version",
+            "karpenter.sh/nodepool-hash: \"h0\"".to_string(),
+        ),
+        (
+            "no-hash",
+            "karpenter.sh/nodepool-hash-version: \"v3\"".to_string(),
+        ),
+        ("same", hv("h1", "v3")),
+    ] {
+        text.push_str(&node(n, ""));
+        text.push_str(&nodeclaim(n, &ann));
+        text.push_str(&pod(
+            &format!("web-{n}"),
+            "default",
+            n,
+            "web",
+            "",
+            "Running",
+        ));
+    }
+    let inp = input_at(&text, T0.parse().unwrap());
+    let drifted: Vec<(&str, &DriftReason)> = inp
+        .nodes
+        .iter()
+        .filter_map(|n| n.drift.as_ref().map(|d| (n.name(), &d.reason)))
+        .collect();
+    assert_eq!(drifted, [("changed", &DriftReason::NodePoolDrifted)]);
+    let k = karpenter(&inp);
+    assert_eq!(k.commands.len(), 1, "{:#?}", k.commands);
+    let c = &k.commands[0];
+    assert_eq!(
+        (c.reason, c.candidates.as_slice()),
+        (Reason::Drifted, &["changed".to_string()][..])
+    );
+    assert!(
+        c.explanation.contains("NodePoolDrifted"),
+        "{}",
+        c.explanation
+    );
+    default_no_worse(&inp, &k, false);
+}

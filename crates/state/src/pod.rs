@@ -123,6 +123,9 @@ pub struct StatePod {
     pub deleting: bool,
     /// Owned by a DaemonSet or a Node (mirror pod): never rescheduled.
     pub daemon: bool,
+    /// A mirror (static) pod: owned by its Node or annotated `kubernetes.io/config.mirror`
+    /// (upstream `IsOwnedByNode`). No eviction is ever attempted for it, so no PDB applies.
+    pub mirror: bool,
     /// `metadata.creationTimestamp`.
     pub created: Option<Timestamp>,
     /// `status.startTime`.
@@ -255,6 +258,7 @@ impl StatePod {
             annotations: pod.metadata.annotations.clone().unwrap_or_default(),
             deleting: is_deleting(&pod.metadata),
             daemon: owner_kind_is(&pod.metadata, &["DaemonSet", "Node"]) || mirror,
+            mirror: owner_kind_is(&pod.metadata, &["Node"]) || mirror,
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
             started: pod
                 .status
