@@ -2020,3 +2020,57 @@ fn nodepool_hash_drift_through_the_adapter() {
     );
     default_no_worse(&inp, &k, false);
 }
+
+/// emptiness_test.go: It("will consider a node with a DaemonSet pod as empty"),
+/// It("will consider a node with terminating Deployment pods as empty"),
+/// It("will not consider a node with a terminating StatefulSet pod as empty") (upstream's
+/// `IsReschedulable`: a terminating StatefulSet pod is re-created elsewhere, so it still needs
+/// room). The StatefulSet node may still be consolidated, but not as empty, and its pod is
+/// placed.
+#[test]
+fn emptiness_and_terminating_pods_through_the_adapter() {
+    use manifests::*;
+    let mut text = nodepool("0s", "");
+    for n in ["ds", "deploy", "sts"] {
+        text.push_str(&node(n, ""));
+    }
+    let owner = |kind: &str, api: &str| {
+        format!("  ownerReferences: [{{apiVersion: {api}, kind: {kind}, name: x, uid: u, controller: true}}]")
+    };
+    let leaving = "\n  deletionTimestamp: \"2026-03-02T11:59:00Z\"";
+    text.push_str(&pod("ds-pod", "default", "ds", "ds", &owner("DaemonSet", "apps/v1"), "Running"));
+    for i in 0..3 {
+        text.push_str(&pod(
+            &format!("web-{i}"),
+            "default",
+            "deploy",
+            "web",
+            &format!("{}{leaving}", owner("ReplicaSet", "apps/v1")),
+            "Running",
+        ));
+    }
+    text.push_str(&pod(
+        "db-0",
+        "default",
+        "sts",
+        "db",
+        &format!("{}{leaving}", owner("StatefulSet", "apps/v1")),
+        "Running",
+    ));
+    let inp = input_at(&text, T0.parse().unwrap());
+    let k = karpenter(&inp);
+    let empty: BTreeSet<String> = k
+        .commands
+        .iter()
+        .filter(|c| c.reason == Reason::Empty)
+        .flat_map(|c| c.candidates.iter().cloned())
+        .collect();
+    assert_eq!(empty, names(&["deploy", "ds"]), "{:#?}", k.commands);
+    for c in k.commands.iter().filter(|c| c.candidates.contains(&"sts".to_string())) {
+        assert!(
+            c.placements.iter().any(|(p, _)| p == "default/db-0"),
+            "the StatefulSet pod needs a place: {c:#?}"
+        );
+    }
+    default_no_worse(&inp, &k, false);
+}
