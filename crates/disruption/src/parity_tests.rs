@@ -2038,7 +2038,14 @@ fn emptiness_and_terminating_pods_through_the_adapter() {
         format!("  ownerReferences: [{{apiVersion: {api}, kind: {kind}, name: x, uid: u, controller: true}}]")
     };
     let leaving = "\n  deletionTimestamp: \"2026-03-02T11:59:00Z\"";
-    text.push_str(&pod("ds-pod", "default", "ds", "ds", &owner("DaemonSet", "apps/v1"), "Running"));
+    text.push_str(&pod(
+        "ds-pod",
+        "default",
+        "ds",
+        "ds",
+        &owner("DaemonSet", "apps/v1"),
+        "Running",
+    ));
     for i in 0..3 {
         text.push_str(&pod(
             &format!("web-{i}"),
@@ -2066,11 +2073,281 @@ fn emptiness_and_terminating_pods_through_the_adapter() {
         .flat_map(|c| c.candidates.iter().cloned())
         .collect();
     assert_eq!(empty, names(&["deploy", "ds"]), "{:#?}", k.commands);
-    for c in k.commands.iter().filter(|c| c.candidates.contains(&"sts".to_string())) {
+    for c in k
+        .commands
+        .iter()
+        .filter(|c| c.candidates.contains(&"sts".to_string()))
+    {
         assert!(
             c.placements.iter().any(|(p, _)| p == "default/db-0"),
             "the StatefulSet pod needs a place: {c:#?}"
         );
     }
+    default_no_worse(&inp, &k, false);
+}
+
+/// emptiness_test.go: It("considers pending pods when consolidating").
+/// A 64-CPU node holds a 1-CPU pod while a 62-CPU pod is pending: without the node both need
+/// the same large type again, so the node is not replaced by a small one.
+#[test]
+fn pending_pods_count_when_consolidating() {
+    let mut its = catalog();
+    its.push(ty("m5.16xlarge", 64, 256, 3.072));
+    let large = find(&its, "m5.16xlarge").clone();
+    let n = one_pod_node("large", "default", &large, ON_DEMAND, 1000);
+    let mut inp = input(
+        &[(pool("default", "0s", vec![budget("100%")]), &[ON_DEMAND])],
+        vec![n],
+    );
+    inp.instance_types = its;
+    inp.pending_pods.push(pod("huge-1", 62_000, 4));
+    let k = karpenter_s2s(&inp);
+    assert!(k.commands.is_empty(), "{:#?}", k.commands);
+    let d = default_no_worse(&inp, &k, true);
+    assert!(d.commands.is_empty(), "{:#?}", d.commands);
+}
+
+/// consolidation_test.go, Context("Parallelization"): It("should not consolidate a node that is
+/// launched for pods on a deleting node"). A node being deleted still has three pods; the node
+/// launched for them holds two and has room for the three: consolidating it would only need
+/// the same node again.
+#[test]
+fn node_launched_for_a_deleting_node_is_kept() {
+    let its = catalog();
+    let xxl = find(&its, "m5.2xlarge");
+    let pods = |prefix: &str, n: usize| -> Vec<_> {
+        (0..n)
+            .map(|i| bound(pod(&format!("{prefix}-{i}"), 1000, 1)))
+            .collect()
+    };
+    let mut old = node(
+        "old",
+        "default",
+        xxl,
+        "us-east-1a",
+        ON_DEMAND,
+        pods("web-old", 3),
+    );
+    old.marked_for_deletion = true;
+    let new = fresh(node(
+        "new",
+        "default",
+        xxl,
+        "us-east-1a",
+        ON_DEMAND,
+        pods("web-new", 2),
+    ));
+    let mut new = new;
+    new.consolidatable_condition = true;
+    let inp = input(
+        &[(pool("default", "0s", vec![budget("100%")]), &[ON_DEMAND])],
+        vec![old, new],
+    );
+    let k = karpenter_s2s(&inp);
+    assert!(k.commands.is_empty(), "{:#?}", k.commands);
+    let d = default_no_worse(&inp, &k, true);
+    assert!(d.commands.is_empty(), "{:#?}", d.commands);
+}
+
+/// consolidation_test.go (`computeConsolidation`, exercised by Context("Parallelization")
+/// It("should not schedule an additional node when receiving pending pods while consolidating")):
+/// the simulation places the pending pods too, and a new NodeClaim that only pending pods need
+/// still counts: here the candidate's pod fits on another node, but without the candidate the
+/// pending pod (which fits on the candidate now) needs a new node as dear as the candidate, so
+/// upstream issues nothing (it sees one new NodeClaim, not cheaper than the candidate).
+#[test]
+#[ignore = "differs: the engine drops new NodeClaims that hold only pending pods, so it deletes the candidate (and the provisioner then launches as dear a node for the pending pod); upstream counts that NodeClaim and, it not being cheaper, issues nothing"]
+fn pending_pods_needing_a_new_node_block_a_delete() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let a = one_pod_node("a", "default", xl, ON_DEMAND, 500);
+    let b = one_pod_node("b", "default", xl, ON_DEMAND, 3000);
+    let mut inp = input(
+        &[(pool("default", "0s", vec![budget("100%")]), &[ON_DEMAND])],
+        vec![a, b],
+    );
+    inp.pending_pods.push(pod("batch-1", 3500, 4));
+    let k = karpenter_s2s(&inp);
+    assert!(k.commands.is_empty(), "{:#?}", k.commands);
+}
+
+/// drift_test.go, Context("Drift"): It("should not create replacements for drifted nodes that
+/// have pods with the karpenter.sh/do-not-disrupt annotation set to true when the NodePool's
+/// TerminationGracePeriod is not nil") and It("should not create replacements for drifted nodes
+/// that have pods with the blocking PDBs when the NodePool's TerminationGracePeriod is not
+/// nil"). With a terminationGracePeriod the drifted node is a candidate, but upstream's
+/// simulation leaves out pods that cannot be evicted now (`IsCurrentlyReschedulable`): no
+/// capacity is launched for them, so the command has no replacement.
+#[test]
+#[ignore = "differs: the engine simulates do-not-disrupt and PDB-blocked pods of a drifted node with terminationGracePeriod and launches a replacement for them; upstream leaves them out of the simulation (pdb.Limits.IsCurrentlyReschedulable) and launches nothing"]
+fn drift_with_tgp_launches_nothing_for_blocked_pods() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    for b in [
+        PodBlock::DoNotDisrupt("default/n0-pod".into()),
+        PodBlock::Pdb("default/n0-pod".into(), "default/pdb".into()),
+    ] {
+        let mut n = drifted(
+            fresh(node(
+                "n0",
+                "default",
+                xl,
+                "us-east-1a",
+                ON_DEMAND,
+                vec![blocked(pod("n0-pod", 3000, 10), b.clone())],
+            )),
+            5,
+        );
+        n.termination_grace_period = Some(SignedDuration::from_secs(300));
+        let inp = input(
+            &[(pool("default", "1h", vec![budget("100%")]), &[ON_DEMAND])],
+            vec![n],
+        );
+        let k = plan_with(&inp, Strategy::Karpenter, false);
+        assert_eq!(k.commands.len(), 1, "{b:?}: {:#?}", k.commands);
+        assert_eq!(k.commands[0].reason, Reason::Drifted);
+        assert!(
+            k.commands[0].replacements.is_empty(),
+            "{b:?}: {:#?}",
+            k.commands[0]
+        );
+    }
+}
+
+/// drift_test.go, Context("Drift"): It("should not create replacements for drifted nodes that
+/// have pods with the karpenter.sh/do-not-disrupt annotation set to true") (no
+/// terminationGracePeriod: not a candidate at all), It("should ignore nodes with the
+/// karpenter.sh/do-not-disrupt annotation set to true"), It("should delete drifted nodes with
+/// the karpenter.sh/do-not-disrupt annotation set to false").
+#[test]
+fn drift_and_do_not_disrupt() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let pod_dnd = drifted(
+        fresh(node(
+            "pod-dnd",
+            "default",
+            xl,
+            "us-east-1a",
+            ON_DEMAND,
+            vec![blocked(
+                pod("pod-dnd-pod", 3000, 10),
+                PodBlock::DoNotDisrupt("default/pod-dnd-pod".into()),
+            )],
+        )),
+        30,
+    );
+    let mut node_dnd = drifted(
+        fresh(one_pod_node("node-dnd", "default", xl, ON_DEMAND, 3000)),
+        20,
+    );
+    node_dnd.do_not_disrupt = true;
+    // `karpenter.sh/do-not-disrupt: "false"` on the Node is no opt-out (the adapter reads only
+    // "true"): an ordinary node.
+    let plain = drifted(
+        fresh(one_pod_node("node-false", "default", xl, ON_DEMAND, 3000)),
+        10,
+    );
+    let inp = input(
+        &[(pool("default", "1h", vec![budget("100%")]), &[ON_DEMAND])],
+        vec![pod_dnd, node_dnd, plain],
+    );
+    let k = karpenter(&inp);
+    assert_eq!(disrupted(&k), names(&["node-false"]), "{:#?}", k.commands);
+    assert_eq!(k.commands[0].replacements.len(), 1);
+    // (The plan's last look at pod-dnd is consolidation's: consolidateAfter, still running.)
+    assert_eq!(unchosen(&k, "node-dnd").blocker, Blocker::DoNotDisruptNode);
+    default_no_worse(&inp, &k, false);
+}
+
+/// nodeclaim/disruption/consolidation_test.go: It("should mark NodeClaims as consolidatable"),
+/// It("should mark NodeClaims as consolidatable based on the nodeclaim initialized time"),
+/// It("should remove the status condition from the nodeClaim when lastPodEvent is too recent"),
+/// It("should remove the status condition from the nodeClaim when consolidateAfter is never"),
+/// It("should remove the status condition from the nodeClaim when the nodeClaim is not
+/// initialized"). Observed through emptiness with `consolidateAfter: 5m`.
+#[test]
+fn consolidatable_condition() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let mk = |name: &str, init_min: Option<i64>, event_min: Option<i64>| {
+        let mut n = node(name, "default", xl, "us-east-1a", ON_DEMAND, vec![]);
+        n.initialized_at = init_min.map(|m| now() - SignedDuration::from_mins(m));
+        n.last_pod_event = event_min.map(|m| now() - SignedDuration::from_mins(m));
+        if init_min.is_none() {
+            n.node.initialized = false;
+        }
+        n
+    };
+    let nodes = vec![
+        mk("old-event", Some(60), Some(10)),
+        mk("old-init", Some(10), None),
+        mk("recent-event", Some(60), Some(2)),
+        mk("recent-init", Some(2), None),
+        mk("not-initialized", None, None),
+    ];
+    let inp = input(
+        &[(pool("default", "5m", vec![budget("100%")]), &[ON_DEMAND])],
+        nodes.clone(),
+    );
+    let k = karpenter(&inp);
+    assert_eq!(k.commands.len(), 1);
+    assert_eq!(k.commands[0].reason, Reason::Empty);
+    assert_eq!(
+        disrupted(&k),
+        names(&["old-event", "old-init"]),
+        "{:#?}",
+        k.commands
+    );
+    assert_eq!(
+        unchosen(&k, "not-initialized").blocker,
+        Blocker::NotInitialized
+    );
+    // consolidateAfter: Never — no emptiness at all.
+    let inp = input(
+        &[(pool("default", "Never", vec![budget("100%")]), &[ON_DEMAND])],
+        nodes,
+    );
+    let k = karpenter(&inp);
+    assert!(k.commands.is_empty(), "{:#?}", k.commands);
+}
+
+/// drift_test.go, Context("Drift"): It("should ignore nodes without the drifted status
+/// condition"), It("should ignore nodes with the drifted status condition set to false"), and
+/// the condition set to true honoured as the disruption controller reads it; through the
+/// adapter, with NodeClaims carrying the condition.
+#[test]
+fn drifted_condition_through_the_adapter() {
+    use manifests::*;
+    let mut text = nodepool("Never", "");
+    let with_condition = |n: &str, status: Option<&str>| {
+        let claim = nodeclaim(n, "");
+        match status {
+            None => claim,
+            Some(s) => format!(
+                "{claim}  - {{type: Drifted, status: \"{s}\", reason: NodePoolDrifted, lastTransitionTime: \"2026-03-02T11:00:00Z\"}}\n"
+            ),
+        }
+    };
+    for (n, status) in [
+        ("cond-none", None),
+        ("cond-false", Some("False")),
+        ("cond-true", Some("True")),
+    ] {
+        text.push_str(&node(n, ""));
+        text.push_str(&with_condition(n, status));
+        text.push_str(&pod(
+            &format!("web-{n}"),
+            "default",
+            n,
+            "web",
+            "",
+            "Running",
+        ));
+    }
+    let inp = input_at(&text, T0.parse().unwrap());
+    let k = karpenter(&inp);
+    assert_eq!(disrupted(&k), names(&["cond-true"]), "{:#?}", k.commands);
+    assert_eq!(k.commands[0].reason, Reason::Drifted);
     default_no_worse(&inp, &k, false);
 }
