@@ -2351,3 +2351,212 @@ fn drifted_condition_through_the_adapter() {
     assert_eq!(k.commands[0].reason, Reason::Drifted);
     default_no_worse(&inp, &k, false);
 }
+
+/// consolidation_test.go, Context("Topology Consideration"): It("can replace node maintaining
+/// zonal topology spread"). Three nodes in three zones, one spread pod each (`maxSkew: 1` on
+/// the zone); the zone-b node is the dear one: it is replaced by a cheaper node in zone b.
+#[test]
+fn replacement_keeps_zonal_spread() {
+    use karpenter_scheduling::model::{LabelSelector, TopologySpreadConstraint};
+    let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
+    let offers = |price: f64| -> Vec<(&str, &str, f64, bool)> {
+        zones.iter().map(|z| (*z, ON_DEMAND, price, true)).collect()
+    };
+    let cheap = custom_type("c5.large", 2, 4, &offers(0.085));
+    let dear = custom_type("m5.4xlarge", 16, 64, &offers(0.768));
+    let spread = |name: &str| {
+        let mut p = pod(name, 1000, 1);
+        p.labels.insert("app".into(), "spread".into());
+        p.topology_spread_constraints = vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: l::ZONE.into(),
+            when_unsatisfiable: Default::default(),
+            label_selector: LabelSelector {
+                match_labels: BTreeMap::from([("app".to_string(), "spread".to_string())]),
+                ..Default::default()
+            },
+            min_domains: None,
+            node_affinity_policy: None,
+            node_taints_policy: None,
+            match_label_keys: Vec::new(),
+        }];
+        bound(p)
+    };
+    let nodes = vec![
+        node(
+            "a",
+            "default",
+            &cheap,
+            zones[0],
+            ON_DEMAND,
+            vec![spread("s-a")],
+        ),
+        node(
+            "b",
+            "default",
+            &dear,
+            zones[1],
+            ON_DEMAND,
+            vec![spread("s-b")],
+        ),
+        node(
+            "c",
+            "default",
+            &cheap,
+            zones[2],
+            ON_DEMAND,
+            vec![spread("s-c")],
+        ),
+    ];
+    let mut inp = input(
+        &[(pool("default", "0s", vec![budget("100%")]), &[ON_DEMAND])],
+        nodes,
+    );
+    inp.instance_types = vec![cheap, dear];
+    let k = karpenter(&inp);
+    assert_eq!(k.commands.len(), 1, "{:#?}", k.commands);
+    let c = &k.commands[0];
+    assert_eq!(c.candidates, ["b"]);
+    assert_eq!(c.replacements.len(), 1);
+    assert_eq!(c.replacements[0].zone, zones[1], "{:#?}", c.replacements[0]);
+    assert_eq!(c.replacements[0].instance_type, "c5.large");
+    default_no_worse(&inp, &k, false);
+}
+
+/// nodeclaim/expiration/suite_test.go: It("should delete NodeClaims if the nodeClaim is expired
+/// but the node isn't"). Through the adapter: the NodeClaim's `spec.expireAfter: 30s` from its
+/// own creation time, the Node registered just now.
+#[test]
+fn expiration_counts_from_the_nodeclaim_through_the_adapter() {
+    use manifests::*;
+    let mut text = nodepool("Never", "");
+    text.push_str(&node("n0", "").replace(
+        "creationTimestamp: \"2026-02-20T00:00:00Z\"",
+        "creationTimestamp: \"2026-03-02T11:59:55Z\"",
+    ));
+    text.push_str(
+        &nodeclaim("n0", "")
+            .replace(
+                "creationTimestamp: \"2026-02-20T00:00:00Z\"",
+                "creationTimestamp: \"2026-03-02T11:59:00Z\"",
+            )
+            .replace(
+                "  requirements: []\n",
+                "  requirements: []\n  expireAfter: 30s\n",
+            ),
+    );
+    text.push_str(&pod(
+        "web-0",
+        "default",
+        "n0",
+        "web",
+        &annotated("true"),
+        "Running",
+    ));
+    let inp = input_at(&text, T0.parse().unwrap());
+    let k = karpenter(&inp);
+    assert_eq!(k.commands.len(), 1, "{:#?}", k.commands);
+    assert_eq!(k.commands[0].reason, Reason::Expired);
+    assert_eq!(k.commands[0].candidates, ["n0"]);
+    // Not yet 30 s old at 11:59:20.
+    let inp = input_at(&text, "2026-03-02T11:59:20Z".parse().unwrap());
+    let k = karpenter(&inp);
+    assert!(k.commands.is_empty(), "{:#?}", k.commands);
+}
+
+/// nodeclaim/disruption/drift_test.go, Context("NodeRequirement Drift"): It("should return
+/// drifted only on NodeClaims that are drifted from an updated nodePool"), and It("should
+/// detect stale instance type drift if the instance type doesn't exist") with It("should
+/// remove the status condition from the nodeClaim if the nodeClaim is no longer drifted") for
+/// the young one (instance types are checked only for NodeClaims older than an hour). Through
+/// the adapter.
+#[test]
+fn requirement_and_instance_type_drift_through_the_adapter() {
+    use manifests::*;
+    let mut text = nodepool("Never", "").replace(
+        "      - {key: kubernetes.io/arch, operator: In, values: [amd64]}\n",
+        "      - {key: kubernetes.io/arch, operator: In, values: [amd64]}\n      - {key: topology.kubernetes.io/zone, operator: In, values: [us-east-1a]}\n      - {key: example.com/team, operator: NotIn, values: [blue]}\n",
+    );
+    let in_zone = |n: &str, zone: &str| {
+        node(n, "")
+            .replace(
+                "topology.kubernetes.io/zone: us-east-1a",
+                &format!("topology.kubernetes.io/zone: {zone}"),
+            )
+            .replace("aws:///us-east-1a/", &format!("aws:///{zone}/"))
+    };
+    // Fits the NodePool (a NotIn on a key it lacks is satisfied).
+    text.push_str(&node("fits", ""));
+    // Its zone is no longer allowed.
+    text.push_str(&in_zone("moved", "us-east-1b"));
+    // A type the catalog does not know: old (drifted) and young (not checked yet).
+    for (n, created) in [
+        ("gone-old", "2026-02-20T00:00:00Z"),
+        ("gone-young", "2026-03-02T11:30:00Z"),
+    ] {
+        text.push_str(
+            &node(n, "")
+                .replace("m5.xlarge", "m5.doesnotexist")
+                .replace("2026-02-20T00:00:00Z", created),
+        );
+    }
+    for n in ["fits", "moved", "gone-old", "gone-young"] {
+        text.push_str(&pod(
+            &format!("web-{n}"),
+            "default",
+            n,
+            "web",
+            "",
+            "Running",
+        ));
+    }
+    let inp = input_at(&text, T0.parse().unwrap());
+    let drifted: BTreeMap<&str, &DriftReason> = inp
+        .nodes
+        .iter()
+        .filter_map(|n| n.drift.as_ref().map(|d| (n.name(), &d.reason)))
+        .collect();
+    assert_eq!(
+        drifted,
+        BTreeMap::from([
+            ("gone-old", &DriftReason::InstanceTypeNotFound),
+            ("moved", &DriftReason::RequirementsDrifted),
+        ])
+    );
+    let k = karpenter(&inp);
+    assert!(k.commands.iter().all(|c| c.reason == Reason::Drifted));
+    assert!(disrupted(&k).contains("moved"), "{:#?}", k.commands);
+    assert!(!disrupted(&k).contains("fits"));
+    assert!(!disrupted(&k).contains("gone-young"));
+}
+
+/// suite_test.go, Describe("Candidate Filtering"): It("should consider candidates that do not
+/// have the karpenter.sh/capacity-type label"); consolidation_test.go, Context("Events"):
+/// It("should fire an event when a candidate does not have the capacity type label"). Drift
+/// still replaces such a node; consolidation cannot price it.
+#[test]
+fn nodes_without_pricing_labels() {
+    let its = catalog();
+    let xl = find(&its, "m5.xlarge");
+    let mut a = drifted(
+        fresh(one_pod_node("drifted", "default", xl, ON_DEMAND, 3000)),
+        5,
+    );
+    a.node.labels.remove(l::CAPACITY_TYPE);
+    let mut b = one_pod_node(
+        "unpriced",
+        "default",
+        find(&its, "m5.4xlarge"),
+        ON_DEMAND,
+        500,
+    );
+    b.node.labels.remove(l::CAPACITY_TYPE);
+    let inp = input(
+        &[(pool("default", "0s", vec![budget("100%")]), &[ON_DEMAND])],
+        vec![a, b],
+    );
+    let k = karpenter(&inp);
+    assert_eq!(disrupted(&k), names(&["drifted"]), "{:#?}", k.commands);
+    assert_eq!(k.commands[0].reason, Reason::Drifted);
+    assert_eq!(unchosen(&k, "unpriced").blocker, Blocker::Unpriceable);
+}
