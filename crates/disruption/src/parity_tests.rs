@@ -2531,9 +2531,12 @@ fn requirement_and_instance_type_drift_through_the_adapter() {
 }
 
 /// suite_test.go, Describe("Candidate Filtering"): It("should consider candidates that do not
-/// have the karpenter.sh/capacity-type label"); consolidation_test.go, Context("Events"):
-/// It("should fire an event when a candidate does not have the capacity type label"). Drift
-/// still replaces such a node; consolidation cannot price it.
+/// have the karpenter.sh/capacity-type label"), It("should consider candidates that have an
+/// instance type that cannot be resolved"); consolidation_test.go, Context("Events"):
+/// It("should fire an event when a candidate does not have the capacity type label"),
+/// It("should fire an event when a candidate does not have a resolvable instance type"),
+/// It("should fire an event when a candidate does not have the zone label"). Drift still
+/// replaces such a node; consolidation cannot price it.
 #[test]
 fn nodes_without_pricing_labels() {
     let its = catalog();
