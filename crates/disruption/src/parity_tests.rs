@@ -2563,3 +2563,47 @@ fn nodes_without_pricing_labels() {
     assert_eq!(k.commands[0].reason, Reason::Drifted);
     assert_eq!(unchosen(&k, "unpriced").blocker, Blocker::Unpriceable);
 }
+
+/// balanced_test.go, Describe("ScoreMove"): It("should reject a marginal move") / It("should
+/// approve an oversized node consolidation"); balanced_integration_test.go,
+/// Context("Single-Node"): It("should approve replacing an oversized node"). Under
+/// `consolidationPolicy: Balanced` (v1.14) a move needs (savings / pool cost) ÷ (move
+/// disruption cost / pool disruption cost) ≥ 1/2. One node with one pod: the replacement at
+/// $0.12 saves 37.5 % of the pool's cost for all of its disruption — rejected; at $0.085 it
+/// saves 56 % — approved. `WhenEmptyOrUnderutilized` takes both.
+#[test]
+#[ignore = "differs: the engine parses consolidationPolicy Balanced but does not score moves (balanced.go ScoreMove, k = 2); it replaces the node as under WhenEmptyOrUnderutilized"]
+fn balanced_policy_rejects_marginal_moves() {
+    let current = ty("m5.xlarge", 4, 16, 0.192);
+    for (price, approved) in [(0.12, false), (0.085, true)] {
+        let cheaper = custom_type(
+            "cheaper.large",
+            2,
+            8,
+            &[
+                ("us-east-1a", ON_DEMAND, price, true),
+                ("us-east-1b", ON_DEMAND, price, true),
+            ],
+        );
+        for policy in ["Balanced", "WhenEmptyOrUnderutilized"] {
+            let n = one_pod_node("n0", "default", &current, ON_DEMAND, 1000);
+            let np = nodepool("default", |np| {
+                np.spec.disruption = Some(v1::Disruption {
+                    consolidation_policy: Some(policy.into()),
+                    consolidate_after: Some("0s".into()),
+                    budgets: Some(vec![budget("100%")]),
+                })
+            });
+            let mut inp = input(&[(np, &[ON_DEMAND])], vec![n]);
+            inp.instance_types = vec![current.clone(), cheaper.clone()];
+            let k = karpenter(&inp);
+            let want = approved || policy != "Balanced";
+            assert_eq!(
+                !k.commands.is_empty(),
+                want,
+                "{policy} at ${price}: {:#?}",
+                k.commands
+            );
+        }
+    }
+}
