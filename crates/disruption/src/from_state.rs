@@ -49,17 +49,23 @@ fn is_true(c: Option<&Condition>) -> bool {
     c.is_some_and(|c| c.status == "True")
 }
 
-/// Why a bound pod blocks a graceful disruption at `now`: an active `karpenter.sh/do-not-disrupt`
-/// (an unrecognized value does not block, as upstream), or a PDB allowing no eviction (its
+/// Why a bound pod blocks a graceful disruption at `now` (upstream
+/// `StateNode.ValidatePodsDisruptable`): an active `karpenter.sh/do-not-disrupt` on any active pod,
+/// DaemonSet and mirror pods included (an unrecognized value does not block, as upstream); or,
+/// for a pod a drain would evict (`IsEvictable`: not a mirror pod, not tolerating the
+/// `karpenter.sh/disrupted` taint; DaemonSet pods count), a PDB allowing no eviction (its
 /// `status.disruptionsAllowed` when present), or two or more PDBs covering it (the Eviction API
 /// refuses those). The rules themselves are the cluster model's (`karpenter_state::pod`,
 /// `karpenter_state::pdb`).
 fn pod_block(p: &StatePod, pdbs: &[PdbState], now: Timestamp) -> Option<PodBlock> {
-    if p.deleting || p.daemon {
+    if p.deleting || p.terminal {
         return None;
     }
     if let OptOut::Active(_) = p.do_not_disrupt(now) {
         return Some(PodBlock::DoNotDisrupt(p.key.to_string()));
+    }
+    if p.mirror || p.tolerates_disrupted {
+        return None;
     }
     let covering: Vec<&PdbState> = pdbs.iter().filter(|s| s.covers(p)).collect();
     match covering.as_slice() {

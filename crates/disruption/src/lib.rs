@@ -36,4 +36,6 @@ pub use plan::{Blocker, Command, Plan, Reason, Replacement, Unchosen};
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
+mod parity_tests;
+#[cfg(test)]
 mod testkit;

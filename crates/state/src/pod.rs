@@ -123,6 +123,12 @@ pub struct StatePod {
     pub deleting: bool,
     /// Owned by a DaemonSet or a Node (mirror pod): never rescheduled.
     pub daemon: bool,
+    /// A mirror (static) pod: owned by its Node or annotated `kubernetes.io/config.mirror`
+    /// (upstream `IsOwnedByNode`). No eviction is ever attempted for it, so no PDB applies.
+    pub mirror: bool,
+    /// Owned by a StatefulSet: terminating, it is still re-created elsewhere (upstream
+    /// `IsOwnedByStatefulSet`).
+    pub stateful_set: bool,
     /// `metadata.creationTimestamp`.
     pub created: Option<Timestamp>,
     /// `status.startTime`.
@@ -255,6 +261,8 @@ impl StatePod {
             annotations: pod.metadata.annotations.clone().unwrap_or_default(),
             deleting: is_deleting(&pod.metadata),
             daemon: owner_kind_is(&pod.metadata, &["DaemonSet", "Node"]) || mirror,
+            mirror: owner_kind_is(&pod.metadata, &["Node"]) || mirror,
+            stateful_set: owner_kind_is(&pod.metadata, &["StatefulSet"]),
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
             started: pod
                 .status
@@ -275,9 +283,10 @@ impl StatePod {
     }
 
     /// Would be re-planned if its node went away (upstream `IsReschedulable`): not a DaemonSet
-    /// or static pod, not being deleted.
+    /// or static pod, not terminal, and not being deleted unless a StatefulSet owns it (its
+    /// replacement pod keeps the identity, so it must find room too).
     pub fn reschedulable(&self) -> bool {
-        !self.daemon && !self.deleting
+        !self.daemon && !self.terminal && (!self.deleting || self.stateful_set)
     }
 
     /// Counts for topology spread and anti-affinity on its node (not terminating).
