@@ -19,6 +19,7 @@ use crate::plan::{Command, Reason, Replacement};
 impl<'a> World<'a> {
     /// Move the simulated pods and create the replacement nodes; candidates disappear.
     pub(super) fn apply(&mut self, candidates: &[usize], sim: &Sim, replacements: &[Replacement]) {
+        self.pending_held = None;
         for &c in candidates {
             self.gone[c] = true;
         }

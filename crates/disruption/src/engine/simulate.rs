@@ -32,7 +32,8 @@ pub(super) enum Origin {
 pub(super) struct Sim {
     /// The first non-pending pod that could not be placed, with why.
     pub(super) failure: Option<String>,
-    /// New NodeClaims holding at least one non-pending pod.
+    /// New NodeClaims holding at least one non-pending pod, or (in a consolidation
+    /// simulation) a pending pod the cluster holds on an existing node without the move.
     pub(super) claims: Vec<NodeClaimPlan>,
     /// Existing node index → placed pods (problem indices).
     pub(super) placed: Vec<(usize, Vec<usize>)>,
@@ -48,11 +49,31 @@ impl<'a> World<'a> {
     /// `consolidateAfter` window; here they get a NoSchedule taint no pod tolerates, which
     /// also keeps pending pods and pods of deleting nodes off them (upstream lets those
     /// through), so it errs on the side of no command.
+    ///
+    /// New NodeClaims only pending pods need are provisioning's business and left out, except
+    /// in a consolidation simulation when they hold a pending pod that the cluster without the
+    /// move has room for: the move takes that room, and upstream (`computeConsolidation`, which
+    /// counts every new NodeClaim) would not issue a delete for it either.
     pub(super) fn simulate(
         &mut self,
         candidates: &[usize],
         consolidation: bool,
     ) -> Result<Sim, Error> {
+        let held = if consolidation && !self.input.pending_pods.is_empty() {
+            if self.pending_held.is_none() {
+                let base = self.simulate(&[], false)?;
+                let held = base
+                    .placed
+                    .iter()
+                    .flat_map(|(_, ps)| ps.iter().copied())
+                    .filter(|&p| base.origin[p] == Origin::Pending)
+                    .collect();
+                self.pending_held = Some(held);
+            }
+            self.pending_held.clone().unwrap_or_default()
+        } else {
+            BTreeSet::new()
+        };
         self.simulations += 1;
         let cset: BTreeSet<usize> = candidates.iter().copied().collect();
         let mut pods = Vec::new();
@@ -187,10 +208,16 @@ impl<'a> World<'a> {
             }
             placed.push((n, ps.clone()));
         }
+        // Pending pods come first in the problem, so their problem index is their index in
+        // `input.pending_pods`.
         let claims = sol
             .node_claims
             .into_iter()
-            .filter(|c| c.pods.iter().any(|&p| origin[p] != Origin::Pending))
+            .filter(|c| {
+                c.pods
+                    .iter()
+                    .any(|&p| origin[p] != Origin::Pending || held.contains(&p))
+            })
             .collect();
         Ok(Sim {
             failure,

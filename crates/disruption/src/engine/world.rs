@@ -29,6 +29,10 @@ pub(super) struct World<'a> {
     pub(super) solve_opts: SolveOptions,
     /// Simulations run (for the report).
     pub(super) simulations: usize,
+    /// The pending pods (indices into `input.pending_pods`) the cluster as it stands holds on
+    /// its existing nodes; computed when a consolidation simulation first needs it and
+    /// forgotten whenever the modelled cluster changes.
+    pub(super) pending_held: Option<std::collections::BTreeSet<usize>>,
 }
 
 pub(super) fn pod_key(p: &Pod) -> String {
@@ -66,6 +70,7 @@ impl<'a> World<'a> {
             launching: Vec::new(),
             solve_opts,
             simulations: 0,
+            pending_held: None,
         }
     }
 
@@ -98,6 +103,7 @@ impl<'a> World<'a> {
 
     /// The wave has finished: its replacements are initialized.
     pub(super) fn finish_wave(&mut self) {
+        self.pending_held = None;
         for n in std::mem::take(&mut self.launching) {
             self.nodes[n].node.initialized = true;
         }
