@@ -2615,3 +2615,32 @@ fn balanced_policy_rejects_marginal_moves() {
         }
     }
 }
+
+/// suite_test.go, Describe("Candidate Filtering"): It("should not consider candidate that has
+/// just a NodeClaim representation") — a launched NodeClaim whose Node has not registered, even
+/// empty and with its consolidateAfter long past, is never disrupted; the registered one next to
+/// it is. (Upstream's companion It("should not consider candidates that has just a Node
+/// representation") is deliberately not followed: this project synthesizes a NodeClaim for a
+/// managed Node given without one, so manifests need not carry NodeClaims.)
+#[test]
+fn nodeclaim_without_node_is_no_candidate_through_the_adapter() {
+    use manifests::*;
+    let mut text = nodepool("0s", "");
+    text.push_str(&node("registered", ""));
+    text.push_str(&nodeclaim("registered", ""));
+    text.push_str(
+        &nodeclaim("launching", "")
+            .replace("  nodeName: launching\n", "")
+            .replace(
+                "  - {type: Registered, status: \"True\", reason: Registered, lastTransitionTime: \"2026-02-20T00:00:00Z\"}\n  - {type: Initialized, status: \"True\", reason: Initialized, lastTransitionTime: \"2026-02-20T00:00:00Z\"}\n",
+                "",
+            ),
+    );
+    let inp = input_at(&text, T0.parse().unwrap());
+    let k = karpenter(&inp);
+    assert_eq!(disrupted(&k), names(&["registered"]), "{:#?}", k.commands);
+    assert_eq!(
+        unchosen(&k, "launching-claim").blocker,
+        Blocker::NotInitialized
+    );
+}
