@@ -2644,3 +2644,37 @@ fn nodeclaim_without_node_is_no_candidate_through_the_adapter() {
         Blocker::NotInitialized
     );
 }
+
+/// consolidation_test.go, Context("Replace"): It("spot to spot consolidation should consider the
+/// max of default and minimum number of instanceTypeOptions from minValues in requirement for
+/// truncation if minimum number of instanceTypeOptions from minValues in requirement is greater
+/// than 15.") and It("spot to spot consolidation should consider the default for truncation if
+/// minimum number of instanceTypeOptions from minValues in requirement is less than 15.").
+/// The eighteen types of the ordering test, with `node.kubernetes.io/instance-type Exists`
+/// and `minValues` 16 (the 16 cheapest launch) or 10 (the 15 cheapest).
+#[test]
+fn spot_to_spot_truncation_keeps_min_values() {
+    use karpenter_scheduling::requirements::{NodeSelectorRequirement, Operator};
+    for (min_values, want) in [(16usize, 16usize), (10, 15)] {
+        let mut its: Vec<InstanceType> = (0..18)
+            .map(|i| spot_type(&format!("s{i:02}.xlarge"), 1.00 + 0.1 * i as f64))
+            .collect();
+        its[16] = spot_type("s16.xlarge", 0.001);
+        let mut inp = spot_input(its, "s17.xlarge");
+        let mut r = NodeSelectorRequirement::new(l::INSTANCE_TYPE, Operator::Exists, &[]);
+        r.min_values = Some(min_values);
+        inp.scheduling_pools[0].requirements.push(r);
+        let k = karpenter_s2s(&inp);
+        assert_eq!(
+            k.commands.len(),
+            1,
+            "minValues {min_values}: {:#?}",
+            k.commands
+        );
+        let r = &k.commands[0].replacements[0];
+        let mut expected: Vec<String> = vec!["s16.xlarge".into()];
+        expected.extend((0..want - 1).map(|i| format!("s{i:02}.xlarge")));
+        assert_eq!(r.instance_types, expected, "minValues {min_values}");
+        default_no_worse(&inp, &k, true);
+    }
+}
