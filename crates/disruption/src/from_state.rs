@@ -54,7 +54,8 @@ fn is_true(c: Option<&Condition>) -> bool {
 /// DaemonSet and mirror pods included (an unrecognized value does not block, as upstream); or,
 /// for a pod a drain would evict (`IsEvictable`: not a mirror pod, not tolerating the
 /// `karpenter.sh/disrupted` taint; DaemonSet pods count), a PDB allowing no eviction (its
-/// `status.disruptionsAllowed` when present), or two or more PDBs covering it (the Eviction API
+/// `status.disruptionsAllowed` when present; a pod that is not Ready passes a PDB with
+/// `unhealthyPodEvictionPolicy: AlwaysAllow`), or two or more PDBs covering it (the Eviction API
 /// refuses those). The rules themselves are the cluster model's (`karpenter_state::pod`,
 /// `karpenter_state::pdb`).
 fn pod_block(p: &StatePod, pdbs: &[PdbState], now: Timestamp) -> Option<PodBlock> {
@@ -70,6 +71,9 @@ fn pod_block(p: &StatePod, pdbs: &[PdbState], now: Timestamp) -> Option<PodBlock
     let covering: Vec<&PdbState> = pdbs.iter().filter(|s| s.covers(p)).collect();
     match covering.as_slice() {
         [] => None,
+        // `unhealthyPodEvictionPolicy: AlwaysAllow` lets a pod that is not Ready go whatever
+        // the budget (upstream `pdb.Limits.isEvictable`).
+        [one] if one.always_allow_unhealthy && !p.ready => None,
         [one] if one.allowed() <= 0 => Some(PodBlock::Pdb(p.key.to_string(), one.name.clone())),
         [_] => None,
         many => Some(PodBlock::Pdb(

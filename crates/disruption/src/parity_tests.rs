@@ -2678,3 +2678,45 @@ fn spot_to_spot_truncation_keeps_min_values() {
         default_no_worse(&inp, &k, true);
     }
 }
+
+/// consolidation_test.go, Context("Replace"): DescribeTable("can replace nodes, considers PDB
+/// policy"). A PDB allowing no disruption (`status.disruptionsAllowed: 0`) with
+/// `unhealthyPodEvictionPolicy: AlwaysAllow` does not hold back pods that are not Ready; with
+/// the default policy (or Ready pods) it does.
+#[test]
+fn pdb_unhealthy_pod_eviction_policy_through_the_adapter() {
+    use manifests::*;
+    for (policy, ready, blocked) in [
+        ("AlwaysAllow", "False", false),
+        ("AlwaysAllow", "True", true),
+        ("IfHealthyBudget", "False", true),
+    ] {
+        let mut text = nodepool("0s", "");
+        text.push_str(&node("n0", ""));
+        text.push_str(&format!(
+            "---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: web, namespace: default}}\nspec:\n  maxUnavailable: 0\n  unhealthyPodEvictionPolicy: {policy}\n  selector: {{matchLabels: {{app: web}}}}\nstatus:\n  disruptionsAllowed: 0\n  currentHealthy: 1\n  desiredHealthy: 1\n  expectedPods: 1\n"
+        ));
+        for i in 0..3 {
+            text.push_str(
+                &pod(&format!("web-{i}"), "default", "n0", "web", "", "Running").replace(
+                    "  startTime:",
+                    &format!("  conditions: [{{type: Ready, status: \"{ready}\"}}]\n  startTime:"),
+                ),
+            );
+        }
+        let inp = input_at(&text, T0.parse().unwrap());
+        let k = karpenter(&inp);
+        assert_eq!(
+            k.commands.is_empty(),
+            blocked,
+            "{policy}, Ready={ready}: {:#?} {:#?}",
+            k.commands,
+            k.unchosen
+        );
+        if blocked {
+            assert_eq!(pdb_blocked(&k), names(&["n0"]));
+        } else {
+            assert_eq!(k.commands[0].replacements.len(), 1, "a cheaper node");
+        }
+    }
+}
