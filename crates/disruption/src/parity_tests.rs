@@ -2720,3 +2720,80 @@ fn pdb_unhealthy_pod_eviction_policy_through_the_adapter() {
         }
     }
 }
+
+/// drift_test.go, Context("Drift"): It("should not drift nodes with pods that have a
+/// duration-based do-not-disrupt annotation that is still active"), It("should drift nodes with
+/// pods that have an invalid do-not-disrupt annotation format"), It("should not drift nodes
+/// until the longest duration-based do-not-disrupt grace period expires across multiple
+/// pods"); suite_test.go, Describe("Candidate Filtering") on PDBs: a pod tolerating the
+/// `karpenter.sh/disrupted` taint is never evicted, so its PDB does not hold the node back.
+/// Through the adapter, drift from a `Drifted=True` condition.
+#[test]
+fn drift_and_pod_opt_outs_through_the_adapter() {
+    use manifests::*;
+    let mut text = nodepool("Never", "");
+    text.push_str(&pdb("db", "default", "db"));
+    let drifted_claim = |n: &str| {
+        format!(
+            "{}  - {{type: Drifted, status: \"True\", reason: NodePoolDrifted, lastTransitionTime: \"2026-03-02T11:00:00Z\"}}\n",
+            nodeclaim(n, "")
+        )
+    };
+    for n in ["dur2m", "invalid", "longest", "tolerating"] {
+        text.push_str(&node(n, ""));
+        text.push_str(&drifted_claim(n));
+    }
+    let running = "Running";
+    text.push_str(&pod(
+        "web-dur",
+        "default",
+        "dur2m",
+        "web",
+        &annotated("2m"),
+        running,
+    ));
+    text.push_str(&pod(
+        "web-invalid",
+        "default",
+        "invalid",
+        "web",
+        &annotated("soon"),
+        running,
+    ));
+    text.push_str(&pod(
+        "web-1m",
+        "default",
+        "longest",
+        "web",
+        &annotated("1m"),
+        running,
+    ));
+    text.push_str(&pod(
+        "web-5m",
+        "default",
+        "longest",
+        "web",
+        &annotated("5m"),
+        running,
+    ));
+    text.push_str(
+        &pod("db-0", "default", "tolerating", "db", "", running).replace(
+            "  nodeName: tolerating\n",
+            "  nodeName: tolerating\n  tolerations: [{key: karpenter.sh/disrupted, operator: Exists, effect: NoSchedule}]\n",
+        ),
+    );
+    let t0: Timestamp = T0.parse().unwrap();
+    for (minutes, blocked) in [
+        (0, names(&["dur2m", "longest"])),
+        (3, names(&["longest"])),
+        (6, names(&[])),
+    ] {
+        let inp = input_at(&text, t0 + SignedDuration::from_mins(minutes));
+        let k = karpenter(&inp);
+        let all: BTreeSet<String> = inp.nodes.iter().map(|n| n.name().to_string()).collect();
+        let free: BTreeSet<String> = all.difference(&blocked).cloned().collect();
+        assert_eq!(disrupted(&k), free, "at +{minutes}m: {:#?}", k.unchosen);
+        assert!(k.commands.iter().all(|c| c.reason == Reason::Drifted));
+        assert!(pdb_blocked(&k).is_empty(), "{:#?}", k.unchosen);
+    }
+}
