@@ -13,6 +13,7 @@ use crate::cluster::client::KubeOptions;
 
 pub mod completion;
 pub mod convert;
+pub mod disrupt;
 pub mod instance_types;
 pub mod output;
 pub mod run;

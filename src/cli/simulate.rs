@@ -6,16 +6,21 @@
 //! and PersistentVolumeClaims, PersistentVolumes and StorageClasses (volume topology). Output:
 //! the NodeClaims Karpenter would create, their price, an LP lower bound, and pods left pending
 //! with reasons. Both inputs go through the same adapter, so they are interpreted alike.
+//!
+//! `--disrupt` adds what disruption would do to the same cluster now (see [`super::disrupt`]):
+//! the commands, the nodes left alone, and the $/h before and after.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use k8s_openapi::jiff::Timestamp;
 use karpenter_scheduling::{solve, Catalog, SolveOptions, Strategy};
-use karpenter_state::{ProblemOptions, Reader, Snapshot, Source};
+use karpenter_state::{FeatureGates, ProblemOptions, Reader, Snapshot, Source};
 use serde::Serialize;
 
+use super::disrupt::{self, DisruptOptions, Origins};
 use super::{GlobalArgs, OutputFormat};
 use crate::cluster::snapshot;
 
@@ -30,6 +35,12 @@ const EXAMPLE: &[(&str, &str)] = &[
         include_str!("../../examples/simulate/workload.yaml"),
     ),
 ];
+
+/// The bundled disruption example (used with `--disrupt` when no `-f` is given).
+const EXAMPLE_DISRUPT: &[(&str, &str)] = &[(
+    "examples/simulate/disruption.yaml",
+    include_str!("../../examples/simulate/disruption.yaml"),
+)];
 
 /// Packing strategy flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +75,57 @@ pub struct SimulateArgs {
     /// restricts only which pending pods are simulated.
     #[arg(long, conflicts_with = "files")]
     pub from_cluster: bool,
+    /// Also show what disruption would do now: emptiness, drift, expiration, consolidation
+    ///
+    /// Nodes labelled karpenter.sh/nodepool are Karpenter's; Pods with spec.nodeName are bound
+    /// there; NodeClaims are optional (one is assumed per managed Node). Without -f, the bundled
+    /// examples/simulate/disruption.yaml is used.
+    #[arg(long, help_heading = "Disruption")]
+    pub disrupt: bool,
+    /// The time disruption is evaluated at (RFC 3339, e.g. 2026-03-02T12:00:00Z; default now)
+    ///
+    /// consolidateAfter, expireAfter, budget schedules and do-not-disrupt durations are
+    /// evaluated at this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_now, requires = "disrupt", help_heading = "Disruption")]
+    pub now: Option<Timestamp>,
+    /// Feature gates as upstream names them, e.g. SpotToSpotConsolidation=true
+    #[arg(
+        long,
+        env = "FEATURE_GATES",
+        value_name = "GATES",
+        value_parser = parse_feature_gates,
+        help_heading = "Disruption"
+    )]
+    pub feature_gates: Option<FeatureGates>,
+    /// A consolidation must save at least this many $/hour (against churn; default 0)
+    #[arg(long, value_name = "USD", value_parser = parse_min_savings, requires = "disrupt", help_heading = "Disruption")]
+    pub min_savings: Option<f64>,
+}
+
+fn parse_now(s: &str) -> Result<Timestamp, String> {
+    s.parse::<Timestamp>()
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-03-02T12:00:00Z ({e})"))
+}
+
+fn parse_feature_gates(s: &str) -> Result<FeatureGates, String> {
+    FeatureGates::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_min_savings(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not an amount of $/hour such as 0.05")),
+    }
+}
+
+/// The JSON contract with `--disrupt`: simulate's, plus the disruption plan's `commands[]`,
+/// `unchosen[]`, `pricePerHourBefore` and `pricePerHourAfter`.
+#[derive(Debug, Serialize)]
+struct DisruptOutput<'a> {
+    #[serde(flatten)]
+    simulate: &'a SimulateOutput,
+    #[serde(flatten)]
+    plan: &'a karpenter_disruption::Plan,
 }
 
 /// The stable JSON contract.
@@ -118,10 +180,10 @@ pub struct PendingOut {
 
 /// The manifest sources: `(name, text)` of each file, directories expanded (`*.yaml`, `*.yml`,
 /// `*.json`, sorted), or the bundled example when no file is given.
-fn sources(files: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
+fn sources(files: &[PathBuf], disrupt: bool) -> anyhow::Result<Vec<(String, String)>> {
     if files.is_empty() {
         eprintln!("no -f given: simulating the bundled example (examples/simulate)");
-        return Ok(EXAMPLE
+        return Ok(if disrupt { EXAMPLE_DISRUPT } else { EXAMPLE }
             .iter()
             .map(|(n, s)| (n.to_string(), s.to_string()))
             .collect());
@@ -172,7 +234,7 @@ async fn read_cluster(global: &GlobalArgs) -> anyhow::Result<Snapshot> {
 
 /// Run `kubectl karpenter simulate`.
 pub fn run(global: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let reader = if args.from_cluster {
+    let (reader, origins) = if args.from_cluster {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -195,13 +257,20 @@ pub fn run(global: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<ExitCode> 
             s.bound,
             s.daemon_sets
         );
-        reader
+        if args.disrupt {
+            eprintln!(
+                "read {} PodDisruptionBudgets",
+                snap.pod_disruption_budgets.len()
+            );
+        }
+        (reader, Origins::cluster())
     } else {
         let mut reader = Reader::new(Source::Manifests);
-        for (name, text) in &sources(&args.files)? {
+        let sources = sources(&args.files, args.disrupt)?;
+        for (name, text) in &sources {
             reader.add_source(name, text)?;
         }
-        reader
+        (reader, Origins::from_sources(&sources))
     };
     let region = global
         .region
@@ -225,6 +294,26 @@ pub fn run(global: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<ExitCode> 
         eprintln!("note: {note}");
     }
     let problem = prepared.problem;
+    // Disruption first: a bad input fails before anything is printed.
+    let disruption = if args.disrupt {
+        let opts = DisruptOptions {
+            now: args.now.unwrap_or_else(Timestamp::now),
+            feature_gates: args.feature_gates.unwrap_or_default(),
+            strategy: match args.strategy {
+                StrategyArg::Default => karpenter_disruption::Strategy::Default,
+                StrategyArg::Karpenter => karpenter_disruption::Strategy::Karpenter,
+            },
+            min_savings_per_hour: args.min_savings.unwrap_or(0.0),
+        };
+        let (plan, stats, notes) =
+            disrupt::plan(&reader.cluster, &origins, &catalog, &region, &opts)?;
+        for note in notes.iter().filter(|n| !prepared.notes.contains(n)) {
+            eprintln!("note: {note}");
+        }
+        Some((plan, stats, opts))
+    } else {
+        None
+    };
     let strategy = match args.strategy {
         StrategyArg::Default => Strategy::Default,
         StrategyArg::Karpenter => Strategy::Karpenter,
@@ -294,7 +383,30 @@ pub fn run(global: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<ExitCode> 
         pending,
         solve_seconds,
     };
-    match global.output.unwrap_or(OutputFormat::Table) {
+    let format = global.output.unwrap_or(OutputFormat::Table);
+    if let Some((plan, stats, opts)) = &disruption {
+        let both = DisruptOutput {
+            simulate: &out,
+            plan,
+        };
+        match format {
+            OutputFormat::Json => print!("{}", super::output::to_json(&both)?),
+            OutputFormat::Yaml => print!("{}", super::output::to_yaml(&both)?),
+            OutputFormat::Table => {
+                if out.node_claims.is_empty()
+                    && out.existing_nodes.is_empty()
+                    && out.pending.is_empty()
+                {
+                    println!("Provisioning: no pending pods.\n");
+                } else {
+                    println!("Provisioning:\n{}", table(&out));
+                }
+                print!("{}", disrupt::table(plan, stats, opts));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match format {
         OutputFormat::Json => print!("{}", super::output::to_json(&out)?),
         OutputFormat::Yaml => print!("{}", super::output::to_yaml(&out)?),
         OutputFormat::Table => print!("{}", table(&out)),
@@ -303,7 +415,8 @@ pub fn run(global: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<ExitCode> 
 }
 
 fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
+    // `+ 0.0` turns a -0.0 (an empty sum's rounding) into 0.0
+    (x * 1e6).round() / 1e6 + 0.0
 }
 
 fn table(o: &SimulateOutput) -> String {

@@ -1,6 +1,7 @@
-//! A read-only snapshot of what Karpenter's provisioning reads from a cluster: NodePools,
-//! EC2NodeClasses, Nodes, NodeClaims, Pods, DaemonSets, PersistentVolumeClaims,
-//! PersistentVolumes and StorageClasses, as JSON objects (each with `apiVersion` and `kind`).
+//! A read-only snapshot of what Karpenter's provisioning and disruption read from a cluster:
+//! NodePools, EC2NodeClasses, Nodes, NodeClaims, Pods, DaemonSets, PersistentVolumeClaims,
+//! PersistentVolumes, StorageClasses and PodDisruptionBudgets, as JSON objects (each with
+//! `apiVersion` and `kind`).
 //!
 //! Only `list` requests are made (paged with `limit`/`continue`), so the identity needs nothing
 //! beyond `list` on those resources.
@@ -101,6 +102,13 @@ pub const PVS: Resource = Resource::new("", "v1", "PersistentVolume", "persisten
 /// StorageClasses.
 pub const STORAGE_CLASSES: Resource =
     Resource::new("storage.k8s.io", "v1", "StorageClass", "storageclasses");
+/// PodDisruptionBudgets (all namespaces; `simulate --disrupt` checks evictions against them).
+pub const PDBS: Resource = Resource::new(
+    "policy",
+    "v1",
+    "PodDisruptionBudget",
+    "poddisruptionbudgets",
+);
 
 /// Every resource `simulate --from-cluster` may list, for its RBAC documentation.
 pub const ALL: &[Resource] = &[
@@ -113,6 +121,7 @@ pub const ALL: &[Resource] = &[
     PVCS,
     PVS,
     STORAGE_CLASSES,
+    PDBS,
 ];
 
 /// Why the snapshot could not be read. Each message is one paragraph saying what failed and how
@@ -340,7 +349,7 @@ pub async fn read(client: &kube::Client, server: &str) -> Result<ClusterSnapshot
     } else {
         NODE_CLAIMS_V1BETA1
     };
-    let (classes, claims, nodes, pods, daemon_sets, pvcs, pvs, scs) = futures::try_join!(
+    let (classes, claims, nodes, pods, daemon_sets, pvcs, pvs, scs, pdbs) = futures::try_join!(
         list_first_served(client, server, &[NODE_CLASSES_V1, NODE_CLASSES_V1BETA1]),
         list(client, server, claim_res),
         list_required(client, server, NODES),
@@ -349,6 +358,7 @@ pub async fn read(client: &kube::Client, server: &str) -> Result<ClusterSnapshot
         list_required(client, server, PVCS),
         list_required(client, server, PVS),
         list_required(client, server, STORAGE_CLASSES),
+        list_required(client, server, PDBS),
     )?;
     Ok(ClusterSnapshot {
         node_pools,
@@ -361,6 +371,7 @@ pub async fn read(client: &kube::Client, server: &str) -> Result<ClusterSnapshot
         persistent_volume_claims: pvcs,
         persistent_volumes: pvs,
         storage_classes: scs,
+        pod_disruption_budgets: pdbs,
     })
 }
 
@@ -374,6 +385,8 @@ mod tests {
         assert_eq!(NODE_POOLS_V1.qualified(), "nodepools.karpenter.sh");
         assert_eq!(STORAGE_CLASSES.api_version(), "storage.k8s.io/v1");
         assert_eq!(NODES.api_version(), "v1");
+        assert_eq!(PDBS.qualified(), "poddisruptionbudgets.policy");
+        assert_eq!(PDBS.api_version(), "policy/v1");
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub persistent_volumes: Vec<Value>,
     /// StorageClasses.
     pub storage_classes: Vec<Value>,
+    /// PodDisruptionBudgets in every namespace (what disruption checks before evicting).
+    pub pod_disruption_budgets: Vec<Value>,
 }
 
 impl Snapshot {
@@ -61,6 +63,7 @@ impl Snapshot {
             .chain(&self.persistent_volume_claims)
             .chain(&self.persistent_volumes)
             .chain(&self.storage_classes)
+            .chain(&self.pod_disruption_budgets)
     }
 }
 
@@ -137,6 +140,7 @@ impl Reader {
             .chain(&snap.persistent_volume_claims)
             .chain(&snap.persistent_volumes)
             .chain(&snap.storage_classes)
+            .chain(&snap.pod_disruption_budgets)
         {
             self.add_doc(origin, 0, doc.clone())?;
         }
