@@ -149,8 +149,13 @@ fn check(cluster: &Cluster, origins: &Origins, now: Timestamp) -> Findings {
                 )
             })
             .collect();
+        // `nodes` is parsed only while its budget is active: check it at any time
+        let reported = settings.budgets.errors(now);
         for b in &settings.budgets.budgets {
-            if NodesValue::parse(&b.nodes).is_none() {
+            let already = reported
+                .iter()
+                .any(|e| e.index == b.index && e.field == "nodes");
+            if !already && NodesValue::parse(&b.nodes).is_none() {
                 problems.push(format!(
                     "{object}: spec.disruption.budgets[{}].nodes: {:?} is neither a node count \
                      nor a percentage: use e.g. \"5\" or \"10%\"",
@@ -225,6 +230,15 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6 + 0.0
 }
 
+/// `1 command`, `2 commands`.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 /// Up to `n` names, then how many more.
 fn some(names: &[String], n: usize) -> String {
     let mut s = names.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
@@ -294,9 +308,12 @@ pub fn table(plan: &Plan, stats: &Stats, opts: &DisruptOptions) -> String {
     let saved = before - after;
     let _ = writeln!(
         s,
-        "\n{} commands in {} waves; $/h before {} → after {} (saves {}{})",
-        plan.commands.len(),
-        plan.commands.iter().map(|c| c.wave).max().unwrap_or(0),
+        "\n{} in {}; $/h before {} → after {} (saves {}{})",
+        count(plan.commands.len(), "command"),
+        count(
+            plan.commands.iter().map(|c| c.wave).max().unwrap_or(0) as usize,
+            "wave"
+        ),
         money(before),
         money(after),
         money(saved),

@@ -16,4 +16,5 @@ mod scale_to_zero;
 mod setup;
 mod simulate_cli;
 mod simulate_cluster;
+mod simulate_disrupt;
 mod support;

@@ -463,7 +463,7 @@ async fn simulation_only_reads() {
     server.clear_requests();
     json_out(&simulate(&server, &["-o", "json"]));
     let requests = server.requests();
-    assert!(requests.len() >= 9, "{requests:?}");
+    assert!(requests.len() >= 10, "{requests:?}");
     for r in &requests {
         assert_eq!(r.method, "GET", "{r:?}");
         assert!(!r.is_write());
@@ -479,6 +479,7 @@ async fn simulation_only_reads() {
         "/api/v1/persistentvolumeclaims",
         "/api/v1/persistentvolumes",
         "/apis/storage.k8s.io/v1/storageclasses",
+        "/apis/policy/v1/poddisruptionbudgets",
     ] {
         assert!(requests.iter().any(|r| r.path == path), "{path} not listed");
     }
@@ -603,6 +604,20 @@ fn readme_cluster_role_grants_list_on_everything_the_snapshot_reads() {
             "the README's ClusterRole misses list on {}",
             r.qualified()
         );
+    }
+    // and grants nothing the snapshot does not list
+    for rule in rules {
+        for g in rule["apiGroups"].as_array().unwrap() {
+            for res in rule["resources"].as_array().unwrap() {
+                assert!(
+                    kubectl_karpenter::cluster::snapshot::ALL
+                        .iter()
+                        .any(|r| g == r.group && res == r.plural),
+                    "the README's ClusterRole grants {g}/{res}, which simulate never lists"
+                );
+            }
+        }
+        assert_eq!(rule["verbs"], serde_json::json!(["list"]), "{rule}");
     }
 }
 
