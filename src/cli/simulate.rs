@@ -21,7 +21,7 @@ use karpenter_state::{FeatureGates, ProblemOptions, Reader, Snapshot, Source};
 use serde::Serialize;
 
 use super::disrupt::{self, DisruptOptions, Origins};
-use super::{GlobalArgs, OutputFormat};
+use super::{GlobalArgs, OutputFormat, UsageError};
 use crate::cluster::snapshot;
 
 /// The bundled example (used when no `-f` is given).
@@ -88,15 +88,14 @@ pub struct SimulateArgs {
     /// evaluated at this time.
     #[arg(long, value_name = "TIME", value_parser = parse_now, requires = "disrupt", help_heading = "Disruption")]
     pub now: Option<Timestamp>,
-    /// Feature gates as upstream names them, e.g. SpotToSpotConsolidation=true
+    /// Feature gates as upstream names them, e.g. SpotToSpotConsolidation=true (read with --disrupt)
     #[arg(
         long,
         env = "FEATURE_GATES",
         value_name = "GATES",
-        value_parser = parse_feature_gates,
         help_heading = "Disruption"
     )]
-    pub feature_gates: Option<FeatureGates>,
+    pub feature_gates: Option<String>,
     /// A consolidation must save at least this many $/hour (against churn; default 0)
     #[arg(long, value_name = "USD", value_parser = parse_min_savings, requires = "disrupt", help_heading = "Disruption")]
     pub min_savings: Option<f64>,
@@ -107,8 +106,15 @@ fn parse_now(s: &str) -> Result<Timestamp, String> {
         .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-03-02T12:00:00Z ({e})"))
 }
 
-fn parse_feature_gates(s: &str) -> Result<FeatureGates, String> {
-    FeatureGates::parse(s).map_err(|e| e.to_string())
+/// `--feature-gates` (or `FEATURE_GATES`), parsed only when disruption reads it, so that a value
+/// meant for another program does not stop a plain `simulate`.
+fn feature_gates(value: Option<&str>) -> Result<FeatureGates, UsageError> {
+    FeatureGates::parse(value.unwrap_or_default()).map_err(|e| {
+        UsageError(format!(
+            "invalid value {:?} for --feature-gates (or FEATURE_GATES): {e}",
+            value.unwrap_or_default()
+        ))
+    })
 }
 
 fn parse_min_savings(s: &str) -> Result<f64, String> {
@@ -234,6 +240,20 @@ async fn read_cluster(global: &GlobalArgs) -> anyhow::Result<Snapshot> {
 
 /// Run `kubectl karpenter simulate`.
 pub fn run(global: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    // usage errors before anything is read
+    let disrupt_opts = if args.disrupt {
+        Some(DisruptOptions {
+            now: args.now.unwrap_or_else(Timestamp::now),
+            feature_gates: feature_gates(args.feature_gates.as_deref())?,
+            strategy: match args.strategy {
+                StrategyArg::Default => karpenter_disruption::Strategy::Default,
+                StrategyArg::Karpenter => karpenter_disruption::Strategy::Karpenter,
+            },
+            min_savings_per_hour: args.min_savings.unwrap_or(0.0),
+        })
+    } else {
+        None
+    };
     let (reader, origins) = if args.from_cluster {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -295,16 +315,7 @@ pub fn run(global: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<ExitCode> 
     }
     let problem = prepared.problem;
     // Disruption first: a bad input fails before anything is printed.
-    let disruption = if args.disrupt {
-        let opts = DisruptOptions {
-            now: args.now.unwrap_or_else(Timestamp::now),
-            feature_gates: args.feature_gates.unwrap_or_default(),
-            strategy: match args.strategy {
-                StrategyArg::Default => karpenter_disruption::Strategy::Default,
-                StrategyArg::Karpenter => karpenter_disruption::Strategy::Karpenter,
-            },
-            min_savings_per_hour: args.min_savings.unwrap_or(0.0),
-        };
+    let disruption = if let Some(opts) = disrupt_opts {
         let (plan, stats, notes) =
             disrupt::plan(&reader.cluster, &origins, &catalog, &region, &opts)?;
         for note in notes.iter().filter(|n| !prepared.notes.contains(n)) {

@@ -617,7 +617,24 @@ fn a_bad_feature_gate_is_a_usage_error() {
         &[("FEATURE_GATES", "SpotToSpotConsolidation=yes")],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(failure(&out).contains("true or false"));
+    let e = failure(&out);
+    assert!(
+        e.contains("FEATURE_GATES") && e.contains("true or false"),
+        "{e}"
+    );
+    assert!(out.stdout.is_empty());
+    // a plain simulate does not read the gates: a value meant for another program is no error
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"))
+        .args(["simulate", "-o", "json"])
+        .current_dir(repo())
+        .env("FEATURE_GATES", "SomethingElse=on")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // ---- bad input ----
