@@ -910,7 +910,7 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__simulate)
-            opts="-f -n -o -v -y -h -V --filename --catalog --strategy --from-cluster --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
+            opts="-f -n -o -v -y -h -V --filename --catalog --strategy --from-cluster --disrupt --now --feature-gates --min-savings --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -930,6 +930,18 @@ _kubectl__karpenter() {
                     ;;
                 --strategy)
                     COMPREPLY=($(compgen -W "default karpenter" -- "${cur}"))
+                    return 0
+                    ;;
+                --now)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --feature-gates)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-savings)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)

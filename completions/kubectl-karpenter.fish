@@ -188,6 +188,9 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simu
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l catalog -d 'Instance-type catalog in the embedded catalog\'s JSON format (needed outside us-east-1)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l strategy -d 'Packing strategy' -r -f -a "default\t'Best of several orderings, never worse than `karpenter` on pending pods or price'
 karpenter\t'Upstream Karpenter\'s ordering and first-fit, for parity'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l now -d 'The time disruption is evaluated at (RFC 3339, e.g. 2026-03-02T12:00:00Z; default now)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l feature-gates -d 'Feature gates as upstream names them, e.g. SpotToSpotConsolidation=true (read with --disrupt)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l min-savings -d 'A consolidation must save at least this many $/hour (against churn; default 0)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l context -d 'The kubeconfig context to use (default: the current context)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s n -l namespace -d 'Namespace for namespaced objects (default: the context\'s namespace)' -r
@@ -198,6 +201,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simu
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l profile -d 'AWS shared-config profile (default: AWS_PROFILE, then "default")' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l cluster-name -d 'EKS cluster name' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l from-cluster -d 'Read pending pods, nodes, NodePools and volumes from the cluster (read-only) instead of files'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -l disrupt -d 'Also show what disruption would do now: emptiness, drift, expiration, consolidation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand simulate" -s h -l help -d 'Print help (see more with \'--help\')'
