@@ -332,3 +332,102 @@ pub fn table(plan: &Plan, stats: &Stats, opts: &DisruptOptions) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use karpenter_state::Reader;
+
+    const POOL: &str = r#"apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata: {name: default}
+spec:
+  template:
+    spec:
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+      requirements: []
+  disruption:
+    budgets: [{nodes: "1", schedule: "0 9 * * mon-fri", duration: 8 hours}]
+---
+apiVersion: karpenter.k8s.aws/v1
+kind: EC2NodeClass
+metadata: {name: default}
+spec:
+  role: R
+  amiSelectorTerms: [{alias: al2023@latest}]
+  subnetSelectorTerms: [{tags: {k: v}}]
+  securityGroupSelectorTerms: [{tags: {k: v}}]
+"#;
+
+    fn now() -> Timestamp {
+        "2026-03-02T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn origins_name_the_file_of_each_object() {
+        let o = Origins::from_sources(&[
+            ("pools.yaml".into(), POOL.into()),
+            (
+                "pods.yaml".into(),
+                "kind: List\nitems:\n- {kind: Pod, metadata: {name: p, namespace: shop}}\n".into(),
+            ),
+            ("broken.yaml".into(), "kind: [".into()),
+        ]);
+        assert_eq!(
+            o.describe("NodePool", "default"),
+            "pools.yaml: NodePool \"default\""
+        );
+        assert_eq!(o.describe("Pod", "shop/p"), "pods.yaml: Pod \"shop/p\"");
+        assert_eq!(o.describe("Node", "n"), "the input: Node \"n\"");
+        assert_eq!(
+            Origins::cluster().describe("NodePool", "default"),
+            "the cluster: NodePool \"default\""
+        );
+    }
+
+    #[test]
+    fn a_bad_budget_is_an_error_from_manifests_and_a_note_from_the_cluster() {
+        let mut r = Reader::new(Source::Manifests);
+        r.add_source("pools.yaml", POOL).unwrap();
+        let sources = [("pools.yaml".to_string(), POOL.to_string())];
+        let f = check(&r.cluster, &Origins::from_sources(&sources), now());
+        assert_eq!(f.errors.len(), 1, "{f:?}");
+        assert!(
+            f.errors[0].starts_with(
+                "pools.yaml: NodePool \"default\": spec.disruption.budgets[0].duration:"
+            ),
+            "{f:?}"
+        );
+        assert!(f.notes.is_empty());
+
+        let mut r = Reader::new(Source::Cluster);
+        r.add_source("cluster", POOL).unwrap();
+        assert!(r.cluster.node_pool("default").is_some());
+        let f = check(&r.cluster, &Origins::cluster(), now());
+        assert!(f.errors.is_empty(), "{f:?}");
+        assert_eq!(f.notes.len(), 1, "{f:?}");
+        assert!(
+            f.notes[0].contains("the cluster: NodePool \"default\"")
+                && f.notes[0].contains("disrupts no node of this NodePool"),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn options_map_onto_the_engine() {
+        let o = DisruptOptions {
+            now: now(),
+            feature_gates: FeatureGates::parse("SpotToSpotConsolidation=true").unwrap(),
+            strategy: Strategy::Karpenter,
+            min_savings_per_hour: 0.05,
+        };
+        let e = o.engine();
+        assert!(e.spot_to_spot_consolidation);
+        assert_eq!(e.strategy, Strategy::Karpenter);
+        assert_eq!(e.min_savings_per_hour, 0.05);
+        assert_eq!(
+            e.max_waves,
+            karpenter_disruption::Options::default().max_waves
+        );
+    }
+}
