@@ -17,7 +17,7 @@ use karpenter_disruption::plan::money;
 use karpenter_disruption::timing::PoolSettings;
 use karpenter_disruption::{Plan, Stats, Strategy};
 use karpenter_scheduling::Catalog;
-use karpenter_state::{Cluster, FeatureGates, Source};
+use karpenter_state::{Cluster, FeatureGates, PdbState, Source};
 use serde_json::Value;
 
 /// What `simulate --disrupt` was asked (plain values; the flags live in `simulate`).
@@ -170,6 +170,29 @@ fn check(cluster: &Cluster, origins: &Origins, now: Timestamp) -> Findings {
                 format!("{p}; Karpenter disrupts no node of this NodePool until it is fixed")
             }));
         }
+    }
+    for pdb in cluster.pdbs() {
+        let Err(e) = PdbState::compute(pdb, std::iter::empty()) else {
+            continue;
+        };
+        let name = format!(
+            "{}/{}",
+            pdb.metadata.namespace.as_deref().unwrap_or("default"),
+            pdb.metadata.name.as_deref().unwrap_or("")
+        );
+        let detail = e
+            .strip_prefix(&format!("PDB {name}: "))
+            .unwrap_or(&e)
+            .to_string();
+        let field = if detail.starts_with("minAvailable") || detail.starts_with("maxUnavailable") {
+            "spec."
+        } else {
+            "spec.selector: "
+        };
+        f.errors.push(format!(
+            "{}: {field}{detail}",
+            origins.describe("PodDisruptionBudget", &name)
+        ));
     }
     if manifests {
         for sn in cluster.state_nodes() {

@@ -699,6 +699,15 @@ fn bad_inputs() -> Vec<(&'static str, String, Vec<&'static str>)> {
             ],
         ),
         (
+            "pdb.yaml",
+            [
+                pool.clone(),
+                "---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: db, namespace: shop}\nspec: {minAvailable: \"lots\", selector: {matchLabels: {app: db}}}\n".to_string(),
+            ]
+            .concat(),
+            vec!["PodDisruptionBudget \"shop/db\"", "spec.minAvailable", "lots"],
+        ),
+        (
             "after.yaml",
             pool.replace("consolidateAfter: 1h", "consolidateAfter: 5 minutes"),
             vec!["NodePool \"default\"", "spec.disruption.consolidateAfter"],
