@@ -637,6 +637,102 @@ fn a_bad_feature_gate_is_a_usage_error() {
     );
 }
 
+/// A NodeClaim given beside its Node: its `karpenter.sh/nodepool-hash` differs from the
+/// NodePool's (`WhenEmpty`, so only drift can act).
+const CLAIMED: &str = r#"apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: default
+  annotations: {karpenter.sh/nodepool-hash: "222", karpenter.sh/nodepool-hash-version: v3}
+spec:
+  template:
+    spec:
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+      requirements:
+        - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}
+  disruption:
+    consolidationPolicy: WhenEmpty
+    budgets: [{nodes: "100%"}]
+---
+apiVersion: karpenter.sh/v1
+kind: NodeClaim
+metadata:
+  name: default-abcde
+  creationTimestamp: "2026-02-20T08:00:00Z"
+  labels: {karpenter.sh/nodepool: default}
+  annotations: {karpenter.sh/nodepool-hash: "111", karpenter.sh/nodepool-hash-version: v3}
+spec:
+  nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+  requirements:
+    - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}
+status:
+  providerID: aws:///us-east-1a/i-a
+  nodeName: a
+  conditions:
+    - {type: Launched, status: "True", lastTransitionTime: "2026-02-20T08:00:00Z", reason: Launched, message: ""}
+    - {type: Initialized, status: "True", lastTransitionTime: "2026-02-20T08:01:00Z", reason: Initialized, message: ""}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: a
+  creationTimestamp: "2026-02-20T08:00:00Z"
+  labels:
+    kubernetes.io/hostname: a
+    kubernetes.io/arch: amd64
+    kubernetes.io/os: linux
+    node.kubernetes.io/instance-type: m5.xlarge
+    topology.kubernetes.io/zone: us-east-1a
+    karpenter.sh/nodepool: default
+    karpenter.sh/capacity-type: on-demand
+    karpenter.sh/initialized: "true"
+spec:
+  providerID: aws:///us-east-1a/i-a
+status:
+  allocatable: {cpu: 3920m, memory: 14162Mi, pods: "58"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: shop}
+spec:
+  nodeName: a
+  containers:
+    - name: main
+      image: busybox
+      resources: {requests: {cpu: 250m, memory: 512Mi}}
+status: {phase: Running, startTime: "2026-03-02T11:30:00Z"}
+"#;
+
+#[test]
+fn a_given_node_claim_drifts_by_hash_only_at_the_same_hash_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "claimed.yaml", CLAIMED);
+    let v = json_of(&disrupt(&["-f", &f, "--now", NOW, "-o", "json"]));
+    check_contract(&v);
+    assert_eq!(commands(&v).len(), 1, "{v}");
+    let c = &commands(&v)[0];
+    assert_eq!(c["reason"], "Drifted");
+    assert_eq!(c["candidates"], json!(["a"]));
+    let why = c["explanation"].as_str().unwrap();
+    assert!(
+        why.contains("NodePoolDrifted") && why.contains("111") && why.contains("222"),
+        "{why}"
+    );
+
+    // another hash version on the NodeClaim: re-stamped, never drift
+    let at = CLAIMED.find("kind: NodeClaim").unwrap();
+    let restamp = format!(
+        "{}{}",
+        &CLAIMED[..at],
+        CLAIMED[at..].replacen("hash-version: v3", "hash-version: v2", 1)
+    );
+    let f = write(dir.path(), "restamp.yaml", &restamp);
+    let v = json_of(&disrupt(&["-f", &f, "--now", NOW, "-o", "json"]));
+    assert!(commands(&v).is_empty(), "{v}");
+    let why = unchosen_reason(&v, "a").unwrap();
+    assert!(why.contains("WhenEmpty"), "{why}");
+}
+
 // ---- bad input ----
 
 /// `(file name, text, what stderr must name)`.
