@@ -477,6 +477,58 @@ fn now_decides_whether_consolidate_after_has_passed() {
 }
 
 #[test]
+fn now_decides_whether_a_budget_window_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    // no disruption on weekdays 09:00-17:00 UTC (2026-03-02 is a Monday)
+    let text = [
+        WAIT.replace(
+            r#"budgets: [{nodes: "100%"}]"#,
+            r#"budgets: [{nodes: "100%"}, {nodes: "0", schedule: "0 9 * * mon-fri", duration: 8h}]"#,
+        ),
+        node("a", "m5.xlarge", "on-demand", "default"),
+        node("b", "m5.xlarge", "on-demand", "default"),
+        pod("web-1", "a", "2026-03-02T08:00:00Z"),
+        pod("web-2", "b", "2026-03-02T08:00:00Z"),
+    ]
+    .concat();
+    let f = write(dir.path(), "window.yaml", &text);
+    let inside = json_of(&disrupt(&[
+        "-f",
+        &f,
+        "--now",
+        "2026-03-02T16:59:00Z",
+        "-o",
+        "json",
+    ]));
+    assert!(commands(&inside).is_empty(), "{inside}");
+    let why = unchosen_reason(&inside, "a").unwrap();
+    assert!(why.contains("budget"), "{why}");
+    let after = json_of(&disrupt(&[
+        "-f",
+        &f,
+        "--now",
+        "2026-03-02T17:01:00Z",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(
+        disrupted(&after),
+        ["a", "b"].iter().map(|s| s.to_string()).collect(),
+        "{after}"
+    );
+    // Saturday: the weekday window does not open
+    let saturday = json_of(&disrupt(&[
+        "-f",
+        &f,
+        "--now",
+        "2026-03-07T12:00:00Z",
+        "-o",
+        "json",
+    ]));
+    assert!(!commands(&saturday).is_empty(), "{saturday}");
+}
+
+#[test]
 fn nothing_to_do_says_so_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let f = wait_cluster(dir.path());
