@@ -188,8 +188,16 @@ pub struct PendingOut {
 /// `*.json`, sorted), or the bundled example when no file is given.
 fn sources(files: &[PathBuf], disrupt: bool) -> anyhow::Result<Vec<(String, String)>> {
     if files.is_empty() {
-        eprintln!("no -f given: simulating the bundled example (examples/simulate)");
-        return Ok(if disrupt { EXAMPLE_DISRUPT } else { EXAMPLE }
+        let example = if disrupt { EXAMPLE_DISRUPT } else { EXAMPLE };
+        eprintln!(
+            "no -f given: simulating the bundled example ({})",
+            if disrupt {
+                EXAMPLE_DISRUPT[0].0
+            } else {
+                "examples/simulate"
+            }
+        );
+        return Ok(example
             .iter()
             .map(|(n, s)| (n.to_string(), s.to_string()))
             .collect());
