@@ -2,6 +2,8 @@
 //! service-linked role.
 use std::collections::BTreeSet;
 
+use aws_sdk_iam::error::ProvideErrorMetadata;
+
 use super::{document, misrouted, optional, sdk_error, AwsLive};
 use crate::setup::desired::{Tags, SPOT_SERVICE};
 use crate::setup::live::{LiveInstanceProfile, LivePolicy, LiveRole, Operation, TagTarget};
@@ -355,13 +357,28 @@ impl AwsLive {
                     .map_err(|e| sdk_error(a, e))?;
             }
             Operation::AddRoleToInstanceProfile { profile, role } => {
-                self.iam
+                let sent = self
+                    .iam
                     .add_role_to_instance_profile()
                     .instance_profile_name(profile)
                     .role_name(role)
                     .send()
-                    .await
-                    .map_err(|e| sdk_error(a, e))?;
+                    .await;
+                if let Err(e) = sent {
+                    // A profile holds one role, so a retried request whose first attempt
+                    // succeeded (the response lost with its connection) answers
+                    // LimitExceeded. That is success when the role in it is ours.
+                    let limit =
+                        e.as_service_error().and_then(|s| s.code()) == Some("LimitExceeded");
+                    let ours = limit
+                        && self
+                            .read_instance_profile(profile)
+                            .await?
+                            .is_some_and(|p| p.roles.iter().any(|r| r == role));
+                    if !ours {
+                        return Err(sdk_error(a, e));
+                    }
+                }
             }
             Operation::RemoveRoleFromInstanceProfile { profile, role } => {
                 self.iam

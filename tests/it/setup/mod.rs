@@ -3057,3 +3057,42 @@ async fn teardown_names_the_instances_still_using_the_instance_profile() {
         "{v:#}"
     );
 }
+
+/// A retried AddRoleToInstanceProfile whose first attempt succeeded (its response lost with the
+/// connection) answers LimitExceeded; with our role already in the profile that is success,
+/// with another role it is still an error.
+#[tokio::test]
+async fn adding_the_role_a_profile_already_holds_is_success_and_a_foreign_role_is_not() {
+    let moto = Moto::start();
+    let aws = moto.context().await;
+    let live = AwsLive::new(&aws.config);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    for name in ["NodeRole", "OtherRole"] {
+        live.apply(&Operation::CreateRole {
+            name: name.into(),
+            path: "/".into(),
+            trust: trust.clone(),
+            tags: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    }
+    live.apply(&Operation::CreateInstanceProfile {
+        name: "profile".into(),
+        path: "/".into(),
+        tags: BTreeMap::new(),
+    })
+    .await
+    .unwrap();
+    let add = |role: &str| Operation::AddRoleToInstanceProfile {
+        profile: "profile".into(),
+        role: role.into(),
+    };
+    live.apply(&add("NodeRole")).await.unwrap();
+    live.apply(&add("NodeRole"))
+        .await
+        .expect("the role is already there: a repeat is success");
+    let err = live.apply(&add("OtherRole")).await.unwrap_err();
+    assert!(err.to_string().contains("LimitExceeded"), "{err}");
+}
