@@ -44,17 +44,20 @@
 //! kube-runtime's requeue timers) or [`clock::ManualClock`]; an in-memory API server is still
 //! needed for that (the double answers over real sockets, which paused time does not wait for).
 pub mod clock;
+pub mod disruption;
 pub mod error;
 pub mod lifecycle;
 pub mod nodeclaim;
 pub mod provisioner;
 pub mod sim;
 pub mod state;
+pub mod termination;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
+use karpenter_state::FeatureGates;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 use tokio::task::JoinHandle;
@@ -78,6 +81,17 @@ pub struct Settings {
     pub registration_ttl: Duration,
     /// Seed for NodeClaim name suffixes (random when unset).
     pub name_seed: Option<u64>,
+    /// How often disruption polls the engine when the last pass did nothing (10 s).
+    pub disruption_poll_period: Duration,
+    /// How long an Empty or Underutilized command waits before it is re-validated against
+    /// fresh state (upstream's 15 s validation).
+    pub disruption_validation_delay: Duration,
+    /// The shortest drain (upstream `MinDrainTime`, 5 s): pods racing the taint are caught.
+    pub min_drain_time: Duration,
+    /// Upstream's feature gates (`SpotToSpotConsolidation` reaches the disruption engine).
+    pub feature_gates: FeatureGates,
+    /// Decide and log, write nothing.
+    pub dry_run: bool,
 }
 
 impl Settings {
@@ -89,6 +103,11 @@ impl Settings {
             batch_max_duration: Duration::from_secs(10),
             registration_ttl: Duration::from_secs(15 * 60),
             name_seed: None,
+            disruption_poll_period: Duration::from_secs(10),
+            disruption_validation_delay: Duration::from_secs(15),
+            min_drain_time: Duration::from_secs(5),
+            feature_gates: FeatureGates::default(),
+            dry_run: false,
         }
     }
 }
@@ -176,5 +195,7 @@ pub fn start(
     let mut tasks = state::spawn_informers(&client, &state);
     tasks.push(tokio::spawn(provisioner::run(context.clone(), triggers)));
     tasks.push(tokio::spawn(lifecycle::run(context.clone())));
+    tasks.push(tokio::spawn(termination::run(context.clone())));
+    tasks.push(tokio::spawn(disruption::run(context.clone())));
     Controllers { context, tasks }
 }
