@@ -34,17 +34,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use karpenter_api::labels::DISRUPTED_TAINT_KEY;
 use karpenter_api::sh::v1::{NodeClaim, NodePool};
 use karpenter_disruption::{plan, validate, Command, DisruptionInput, Options, Reason, Strategy};
 use karpenter_scheduling::{InstanceType, NodeClaimPlan};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use super::error::{is_conflict, is_not_found, Error, Result};
 use super::lifecycle::{condition, with_condition};
+use super::nodeclaim::{node_pool_hash, HASH_VERSION, NODEPOOL_HASH, NODEPOOL_HASH_VERSION};
 use super::termination::disrupted_taint;
 use super::Context;
 
@@ -108,6 +110,7 @@ async fn build_input(ctx: &Context) -> Result<DisruptionInput> {
 pub async fn pass(ctx: &Context) -> Result<usize> {
     ctx.state.wait_synced().await;
     if !ctx.settings.dry_run {
+        stamp_node_pool_hashes(ctx).await?;
         remove_stale_taints(ctx).await?;
     }
     let opts = options(ctx);
@@ -264,6 +267,17 @@ async fn execute(ctx: &Context, cmd: &Command) -> Result<bool> {
         }
     }
     log_command(cmd, &created, false);
+    for n in &cmd.candidates {
+        let note = format!("Disrupting Node: {}/{}", cmd.reason, cmd.decision());
+        let node_ref = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(n.clone()),
+            ..ObjectReference::default()
+        };
+        ctx.event(&node_ref, EventType::Normal, "DisruptionTerminating", note)
+            .await;
+    }
     // 3. wait for the replacements to initialize
     let start = ctx.clock.now();
     let mut initialized = vec![false; created.len()];
@@ -466,6 +480,53 @@ async fn rollback(ctx: &Context, candidates: &[String], replacements: &[String])
             }
         }
     }
+}
+
+/// Upstream's NodePool hash controller (`pkg/controllers/nodepool/hash/controller.go`): each
+/// NodePool carries `karpenter.sh/nodepool-hash` and `karpenter.sh/nodepool-hash-version` of
+/// its current template, which drift detection compares with each NodeClaim's. (Re-stamping
+/// NodeClaims of another hash version is not done here yet; such claims never drift.)
+async fn stamp_node_pool_hashes(ctx: &Context) -> Result<()> {
+    let pools: Vec<NodePool> = ctx
+        .state
+        .read()
+        .node_pools()
+        .map(|e| e.pool.clone())
+        .collect();
+    let api: Api<NodePool> = Api::all(ctx.client.clone());
+    for p in pools {
+        let hash = node_pool_hash(&p);
+        let a = p.annotations();
+        if a.get(NODEPOOL_HASH) == Some(&hash)
+            && a.get(NODEPOOL_HASH_VERSION).map(String::as_str) == Some(HASH_VERSION)
+        {
+            continue;
+        }
+        let name = p.name_any();
+        match api
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {
+                    NODEPOOL_HASH: hash, NODEPOOL_HASH_VERSION: HASH_VERSION,
+                }}})),
+            )
+            .await
+        {
+            Ok(updated) => {
+                // drift reads the pool from the model: do not wait for the informer
+                let name = updated.name_any();
+                let skip = karpenter_state::nodepool::unusable_reason(&updated)
+                    .map(|why| format!("NodePool {name:?} is skipped: {why}"));
+                if let Err(e) = ctx.state.write().upsert_node_pool(updated, skip) {
+                    tracing::warn!(nodepool = %name, error = %e, "ignoring nodepool");
+                }
+            }
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(Error::kube(format!("stamp the hash of NodePool {name}"), e)),
+        }
+    }
+    Ok(())
 }
 
 /// Upstream's crash recovery: a Node tainted disrupted (or a NodeClaim with
