@@ -166,7 +166,7 @@ async fn scale_to_zero_empties_the_cluster<P: CloudProvider + 'static>(w: World<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaled_to_zero_empty_nodes_are_deleted_and_their_instances_terminated() {
     let mut objects = vec![node_class(), node_pool("default", None)];
-    objects.extend((0..5).map(|i| pod(&format!("web-7d4b9-{i}"), "1")));
+    objects.extend((0..5).map(|i| pod(&format!("web-7d4b9-{i}"), "3")));
     let w = World::start_with(in_memory(), REGION, objects, fast, true).await;
     scale_to_zero_empties_the_cluster(w).await;
 }
@@ -330,9 +330,11 @@ async fn an_underutilised_cluster_is_consolidated_to_a_cheaper_one() {
         let events = disruption_events(&w);
         let claims = w.list("karpenter.sh/v1", "NodeClaim");
         let pods = w.list("v1", "Pod");
+        let nodes = names(&w.list("v1", "Node"));
         events
             .iter()
             .any(|(_, n)| n.starts_with("Disrupting Node: Underutilized/"))
+            && events.iter().all(|(n, _)| !nodes.contains(n))
             && pods.len() == 3
             && pods.iter().all(ready)
             && w.unbound().is_empty()
