@@ -3,6 +3,9 @@
 //! first wave of commands as upstream's orchestration queue does.
 //!
 //! Each pass, once the cluster state is synced:
+//! 0. each NodePool is stamped with `karpenter.sh/nodepool-hash` and
+//!    `karpenter.sh/nodepool-hash-version` of its template (upstream's NodePool hash
+//!    controller), which drift detection compares with each NodeClaim's;
 //! 1. stale `karpenter.sh/disrupted` taints and `DisruptionReason` conditions are removed from
 //!    nodes that are not being deleted (a crash mid-command; no command is in flight between
 //!    passes here);
@@ -25,6 +28,9 @@
 //!    registration timeout) or that does not initialize within the orchestration timeout
 //!    (10 min) rolls the command back: the taints and conditions come off and replacements not
 //!    yet initialized are deleted.
+//!
+//! `Expired` (forceful: no budget, PDB or do-not-disrupt check), `Drifted`, `Empty` and
+//! `Underutilized` commands all take this path.
 //!
 //! The commands of a pass run together and the next pass starts when they are done (upstream
 //! keeps polling while commands wait in its queue). With `dry_run` the commands are logged
@@ -109,6 +115,9 @@ async fn build_input(ctx: &Context) -> Result<DisruptionInput> {
 /// One pass; the number of commands started.
 pub async fn pass(ctx: &Context) -> Result<usize> {
     ctx.state.wait_synced().await;
+    if ctx.state.read().node_pools().next().is_none() {
+        return Ok(0); // nothing is Karpenter's to disrupt
+    }
     if !ctx.settings.dry_run {
         stamp_node_pool_hashes(ctx).await?;
         remove_stale_taints(ctx).await?;

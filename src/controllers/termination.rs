@@ -639,7 +639,7 @@ pub async fn ensure_terminated(ctx: &Context, claim: &NodeClaim) -> Result<bool>
         return Ok(true);
     };
     let id = instance_id(&pid);
-    if !condition(claim, "InstanceTerminating").is_some_and(|c| c.status == "True") {
+    if condition(claim, "InstanceTerminating").is_none_or(|c| c.status != "True") {
         let gone = match ctx.provider.delete(id).await {
             Ok(()) => false,
             Err(CloudError::NotFound(_)) => true,
