@@ -1,10 +1,11 @@
 //! A minimal ReplicaSet controller (see [`super`]): what brings an evicted Deployment pod
 //! back as a new pending pod in a real cluster (`pkg/controller/replicaset`). The API-server
-//! double serves no ReplicaSets, so the replica count of each ReplicaSet is learned from the
-//! pods first seen owned by it (controller owner reference of kind `ReplicaSet`), or set with
-//! [`ReplicaSets::scale`]; each pass creates pods from the first pod seen (same labels,
-//! annotations, owner and spec, not bound, `Pending`) while fewer live pods than replicas
-//! exist, and deletes the surplus (unbound pods first) when more do.
+//! double serves no ReplicaSets, so the replica count of each ReplicaSet is learned from its
+//! pods (controller owner reference of kind `ReplicaSet`): the most live pods seen at once,
+//! until [`ReplicaSets::scale`] sets it. Each pass creates pods from the first pod seen (same
+//! labels, annotations, owner and spec, not bound, `Pending`) while fewer live pods than
+//! replicas exist; after a `scale`, it also deletes the surplus (unbound pods first, then the
+//! newest). Pods a test adds itself therefore raise a learned count rather than being deleted.
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub type Key = (String, String);
 struct Set {
     template: Pod,
     replicas: usize,
+    /// Set by [`ReplicaSets::scale`]: no longer learned from the pods.
+    scaled: bool,
 }
 
 /// ReplicaSets, as far as their pods show them.
@@ -85,6 +88,7 @@ impl ReplicaSets {
         match sets.get_mut(&(namespace.to_string(), name.to_string())) {
             Some(s) => {
                 s.replicas = replicas;
+                s.scaled = true;
                 true
             }
             None => false,
@@ -125,10 +129,14 @@ impl ReplicaSets {
         let todo: Vec<(Key, Set)> = {
             let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
             for (k, ps) in &by_set {
-                sets.entry(k.clone()).or_insert_with(|| Set {
+                let s = sets.entry(k.clone()).or_insert_with(|| Set {
                     template: ps[0].clone(),
                     replicas: ps.len(),
+                    scaled: false,
                 });
+                if !s.scaled {
+                    s.replicas = s.replicas.max(ps.len());
+                }
             }
             sets.iter().map(|(k, s)| (k.clone(), s.clone())).collect()
         };
@@ -141,7 +149,7 @@ impl ReplicaSets {
                     let name = self.create(&api, &key, &set.template).await?;
                     created.push(format!("{}/{name}", key.0));
                 }
-            } else if have.len() > set.replicas {
+            } else if set.scaled && have.len() > set.replicas {
                 // unbound pods go first, then the newest
                 have.sort_by_key(|p| (bound(p), std::cmp::Reverse(p.creation_timestamp())));
                 for p in &have[..have.len() - set.replicas] {
