@@ -98,16 +98,30 @@ pub fn options(ctx: &Context) -> Options {
 async fn build_input(ctx: &Context) -> Result<DisruptionInput> {
     let types: Vec<InstanceType> = super::provisioner::instance_types(ctx).await?;
     let now = ctx.clock.now();
-    let (mut input, notes) = {
+    let (mut input, notes, nominated) = {
         let c = ctx.state.read();
-        karpenter_disruption::input_from_cluster_with_types(&c, types, now, &BTreeMap::new())
-            .map_err(|e| Error::Invalid(format!("disruption input: {e}")))?
+        let (input, notes) =
+            karpenter_disruption::input_from_cluster_with_types(&c, types, now, &BTreeMap::new())
+                .map_err(|e| Error::Invalid(format!("disruption input: {e}")))?;
+        // the provisioner nominates a Node or, before it registers, its NodeClaim
+        let nominated: std::collections::BTreeSet<String> = c
+            .state_nodes()
+            .iter()
+            .filter(|sn| {
+                ctx.state.is_nominated(sn.name(), now)
+                    || sn
+                        .claim
+                        .is_some_and(|cl| ctx.state.is_nominated(cl.name(), now))
+            })
+            .map(|sn| sn.name().to_string())
+            .collect();
+        (input, notes, nominated)
     };
     for n in &notes {
         tracing::debug!(note = %n, "disruption input");
     }
     for n in &mut input.nodes {
-        n.nominated = ctx.state.is_nominated(n.name(), now);
+        n.nominated = nominated.contains(n.name());
     }
     Ok(input)
 }
@@ -130,7 +144,7 @@ pub async fn pass(ctx: &Context) -> Result<usize> {
     let o = opts.clone();
     let (planned, _) = tokio::task::spawn_blocking(move || plan(&input, &o))
         .await
-        .map_err(|e| Error::Invalid(format!("the disruption engine panicked: {e}")))?
+        .map_err(|e| Error::Invalid(format!("the disruption engine did not finish: {e}")))?
         .map_err(|e| Error::Invalid(format!("disruption: {e}")))?;
     for u in &planned.unchosen {
         tracing::debug!(node = %u.node, reason = %u.reason, "not disrupting node");

@@ -357,3 +357,126 @@ async fn an_underutilised_cluster_is_consolidated_to_a_cheaper_one() {
     );
     w.stop();
 }
+
+fn node_taints(n: &Value) -> Vec<String> {
+    n.pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t["key"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A replacement that cannot launch (no capacity for the only offering) rolls the command
+/// back: the candidate is untainted, its `DisruptionReason` cleared, its NodeClaim kept and its
+/// pod never evicted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_that_fails_to_launch_rolls_the_command_back() {
+    let mut np = node_pool("default", None);
+    np["spec"]["template"]["spec"]["requirements"] = json!([
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["c5.large"]},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1a"]}
+    ]);
+    let objects = vec![node_class(), np, pod("web-7d4b9-0", "1")];
+    let w = World::start_with(in_memory(), REGION, objects, fast, true).await;
+    w.wait_for("the pod is bound", |w| w.unbound().is_empty())
+        .await;
+    w.wait_for("the NodeClaim is initialized", all_initialized)
+        .await;
+    let claim = names(&w.list("karpenter.sh/v1", "NodeClaim")).remove(0);
+    let node = names(&w.list("v1", "Node")).remove(0);
+
+    w.provider
+        .set_no_capacity(kubectl_karpenter::cloud::provider::OfferingKey::new(
+            "on-demand",
+            "c5.large",
+            "us-east-1a",
+        ));
+    w.server
+        .modify("karpenter.sh/v1", "NodePool", None, "default", |np| {
+            np["spec"]["template"]["metadata"]["labels"]["team"] = json!("web-v2");
+        })
+        .unwrap();
+    let node_path = format!("/api/v1/nodes/{node}");
+    w.wait_for("the candidate was tainted and untainted again", |w| {
+        let puts: Vec<bool> = w
+            .server
+            .writes()
+            .iter()
+            .filter(|r| r.path == node_path && r.method == "PUT")
+            .map(|r| r.body.contains("\"karpenter.sh/disrupted\""))
+            .collect();
+        let tainted = puts.iter().position(|t| *t);
+        tainted.is_some_and(|i| puts[i..].iter().any(|t| !t))
+    })
+    .await;
+    w.wait_for("the rollback settles", |w| {
+        let n = w.server.get("v1", "Node", None, &node);
+        let c = w.server.get("karpenter.sh/v1", "NodeClaim", None, &claim);
+        n.is_some_and(|n| {
+            !node_taints(&n)
+                .iter()
+                .any(|t| t == "karpenter.sh/disrupted")
+        }) && c.is_some_and(|c| condition(&c, "DisruptionReason").is_none())
+            && w.list("karpenter.sh/v1", "NodeClaim").len() == 1
+    })
+    .await;
+    let c = w
+        .server
+        .get("karpenter.sh/v1", "NodeClaim", None, &claim)
+        .unwrap();
+    assert!(c.pointer("/metadata/deletionTimestamp").is_none());
+    let pod = w
+        .server
+        .get("v1", "Pod", Some("default"), "web-7d4b9-0")
+        .unwrap();
+    assert_eq!(pod["spec"]["nodeName"], json!(node), "the pod never moved");
+    assert!(
+        !w.server
+            .writes()
+            .iter()
+            .any(|r| r.path.ends_with("/eviction")),
+        "nothing was evicted"
+    );
+    assert_eq!(w.provider.list().await.unwrap().len(), 1);
+    w.stop();
+}
+
+/// A `karpenter.sh/disrupted` taint left by a command that never finished (a crash) is
+/// removed by the next disruption pass, as upstream's controller does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_disrupted_taint_is_removed() {
+    let objects = vec![
+        node_class(),
+        node_pool("default", None),
+        pod("web-7d4b9-0", "1"),
+    ];
+    let w = World::start_with(in_memory(), REGION, objects, fast, true).await;
+    w.wait_for("the pod is bound", |w| w.unbound().is_empty())
+        .await;
+    w.wait_for("the NodeClaim is initialized", all_initialized)
+        .await;
+    let node = names(&w.list("v1", "Node")).remove(0);
+    w.server
+        .modify("v1", "Node", None, &node, |n| {
+            n["spec"]["taints"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}));
+        })
+        .unwrap();
+    w.wait_for("the stale taint is removed", |w| {
+        w.server.get("v1", "Node", None, &node).is_some_and(|n| {
+            !node_taints(&n)
+                .iter()
+                .any(|t| t == "karpenter.sh/disrupted")
+        })
+    })
+    .await;
+    let n = w.server.get("v1", "Node", None, &node).unwrap();
+    assert!(n.pointer("/metadata/deletionTimestamp").is_none());
+    w.stop();
+}
