@@ -336,6 +336,10 @@ async fn claims_for(ctx: &Context, provider_id: &str) -> Result<Vec<NodeClaim>> 
 async fn reconcile(node: Arc<Node>, t: Arc<Termination>) -> Result<Action> {
     let ctx = &t.ctx;
     let name = node.name_any();
+    if node.metadata.deletion_timestamp.is_none() {
+        // most Node events (status heartbeats) end here, without a read
+        return Ok(Action::await_change());
+    }
     let Some(node) = nodes(ctx)
         .get_opt(&name)
         .await

@@ -480,3 +480,87 @@ async fn a_stale_disrupted_taint_is_removed() {
     assert!(n.pointer("/metadata/deletionTimestamp").is_none());
     w.stop();
 }
+
+/// `terminationGracePeriod`: deleting a NodeClaim stamps its termination time; a pod with
+/// `karpenter.sh/do-not-disrupt` is never evicted but holds the drain until its grace period
+/// before that time, when it is deleted regardless; then the instance and both objects go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_do_not_disrupt_pod_holds_the_drain_until_the_termination_grace_period() {
+    let mut np = node_pool("default", None);
+    np["spec"]["template"]["spec"]["terminationGracePeriod"] = json!("5s");
+    let mut p = pod("web-7d4b9-0", "1");
+    p["metadata"]["annotations"] = json!({"karpenter.sh/do-not-disrupt": "true"});
+    p["spec"]["terminationGracePeriodSeconds"] = json!(1);
+    let w = World::start_with(in_memory(), REGION, vec![node_class(), np, p], fast, true).await;
+    w.wait_for("the pod is bound", |w| w.unbound().is_empty())
+        .await;
+    w.wait_for("the NodeClaim is initialized", all_initialized)
+        .await;
+    let claim = names(&w.list("karpenter.sh/v1", "NodeClaim")).remove(0);
+    let node = names(&w.list("v1", "Node")).remove(0);
+    let instance = w.provider.list().await.unwrap().remove(0);
+
+    let deleted = w
+        .server
+        .delete("karpenter.sh/v1", "NodeClaim", None, &claim)
+        .expect("the NodeClaim is marked for deletion");
+    let start = std::time::Instant::now();
+    let deletion: k8s_openapi::jiff::Timestamp = deleted["metadata"]["deletionTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    w.wait_for("the termination time is stamped", |w| {
+        w.server
+            .get("karpenter.sh/v1", "NodeClaim", None, &claim)
+            .is_some_and(|c| {
+                c["metadata"]["annotations"]["karpenter.sh/nodeclaim-termination-timestamp"]
+                    .as_str()
+                    .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                    == deletion
+                        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(5))
+                        .ok()
+            })
+    })
+    .await;
+    w.wait_for("the node is tainted for the drain", |w| {
+        w.server.get("v1", "Node", None, &node).is_some_and(|n| {
+            node_taints(&n)
+                .iter()
+                .any(|t| t == "karpenter.sh/disrupted")
+        })
+    })
+    .await;
+    w.wait_for("the do-not-disrupt pod is deleted", |w| {
+        w.server
+            .get("v1", "Pod", Some("default"), "web-7d4b9-0")
+            .is_none()
+    })
+    .await;
+    let held = start.elapsed();
+    // deleted at termination time − the pod's 1 s grace: 4 s after the (second-precision)
+    // deletion timestamp
+    assert!(
+        held >= Duration::from_secs(2),
+        "the pod held the drain for only {held:?}"
+    );
+    assert!(
+        !w.server
+            .writes()
+            .iter()
+            .any(|r| r.path.ends_with("/pods/web-7d4b9-0/eviction")),
+        "a do-not-disrupt pod is not evicted"
+    );
+    w.wait_for("the node and the NodeClaim are gone", |w| {
+        w.server.get("v1", "Node", None, &node).is_none()
+            && w.server
+                .get("karpenter.sh/v1", "NodeClaim", None, &claim)
+                .is_none()
+    })
+    .await;
+    assert!(
+        w.provider.get(&instance.id).await.is_err(),
+        "the instance is terminated"
+    );
+    w.stop();
+}
