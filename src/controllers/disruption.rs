@@ -398,10 +398,25 @@ async fn mark(ctx: &Context, node: &str, reason: &str) -> Result<()> {
             Err(e) => return Err(Error::kube(format!("taint Node {node}"), e)),
         }
     }
-    let Some(c) = claim_of(ctx, node).await? else {
-        return Err(Error::Invalid(format!("Node {node} has no NodeClaim")));
-    };
-    set_reason(ctx, &c, Some(reason)).await
+    let mut last = None;
+    for _ in 0..3 {
+        let Some(c) = claim_of(ctx, node).await? else {
+            return Err(Error::Invalid(format!("Node {node} has no NodeClaim")));
+        };
+        match set_reason(ctx, &c, Some(reason)).await {
+            Ok(()) => return Ok(()),
+            // another writer moved the NodeClaim on: read it again
+            Err(Error::Kube { source, .. }) if is_conflict(&source) => last = Some(source),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(match last {
+        Some(e) => Error::kube(
+            format!("set {DISRUPTION_REASON} on the NodeClaim of {node}"),
+            e,
+        ),
+        None => Error::Invalid(format!("the NodeClaim of {node} kept changing")),
+    })
 }
 
 /// Set (or with `None` remove) a NodeClaim's `DisruptionReason` condition.

@@ -43,7 +43,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint as ApiTaint};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use karpenter_api::labels::{
-    DISRUPTED_TAINT_KEY, DO_NOT_DISRUPT, NODECLAIM_TERMINATION_TIMESTAMP, NODEPOOL,
+    DISRUPTED_TAINT_KEY, DO_NOT_DISRUPT, EXCLUDE_FROM_EXTERNAL_LB, NODECLAIM_TERMINATION_TIMESTAMP,
+    NODEPOOL,
 };
 use karpenter_api::sh::v1::NodeClaim;
 use kube::api::{
@@ -62,9 +63,6 @@ use super::nodeclaim::TERMINATION_FINALIZER;
 use super::Context;
 use crate::cloud::provider::CloudError;
 
-/// `node.kubernetes.io/exclude-from-external-load-balancers`, set to `karpenter` on a
-/// terminating Node.
-pub const EXCLUDE_FROM_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 /// A pod deleting for longer than this is stuck and no longer waited for.
 pub const STUCK_TERMINATING: Duration = Duration::from_secs(60);
 /// How often the instance is checked while it terminates.
@@ -436,7 +434,11 @@ async fn taint(ctx: &Context, node: &Node) -> Result<bool> {
     let has = taints
         .iter()
         .any(|t| t.key == DISRUPTED_TAINT_KEY && t.effect == "NoSchedule" && t.value.is_none());
-    let labelled = node.labels().get(EXCLUDE_FROM_LB).map(String::as_str) == Some("karpenter");
+    let labelled = node
+        .labels()
+        .get(EXCLUDE_FROM_EXTERNAL_LB)
+        .map(String::as_str)
+        == Some("karpenter");
     if has && labelled {
         spec.taints = Some(taints);
         return Ok(true);
@@ -445,7 +447,7 @@ async fn taint(ctx: &Context, node: &Node) -> Result<bool> {
     taints.push(disrupted_taint());
     spec.taints = Some(taints);
     n.labels_mut()
-        .insert(EXCLUDE_FROM_LB.into(), "karpenter".into());
+        .insert(EXCLUDE_FROM_EXTERNAL_LB.into(), "karpenter".into());
     match nodes(ctx).replace(&name, &PostParams::default(), &n).await {
         Ok(_) => Ok(true),
         Err(e) if is_conflict(&e) => Ok(false),
