@@ -29,8 +29,9 @@
 //!    (10 min) rolls the command back: the taints and conditions come off and replacements not
 //!    yet initialized are deleted.
 //!
-//! `Expired` (forceful: no budget, PDB or do-not-disrupt check), `Drifted`, `Empty` and
-//! `Underutilized` commands all take this path.
+//! `Expired` (forceful: no budget, PDB or do-not-disrupt check, and no pre-spun replacement,
+//! as upstream's expiration controller), `Drifted`, `Empty` and `Underutilized` commands all
+//! take this path.
 //!
 //! The commands of a pass run together and the next pass starts when they are done (upstream
 //! keeps polling while commands wait in its queue). With `dry_run` the commands are logged
@@ -156,6 +157,14 @@ pub async fn pass(ctx: &Context) -> Result<usize> {
         .commands
         .into_iter()
         .filter(|c| c.wave == first)
+        .map(|mut c| {
+            // expiration is forceful (upstream v1): no pre-spun replacement; the provisioner
+            // places the pods of the tainted node
+            if c.reason == Reason::Expired {
+                c.replacements.clear();
+            }
+            c
+        })
         .collect();
     if ctx.settings.dry_run {
         for c in &commands {

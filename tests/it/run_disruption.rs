@@ -3,7 +3,10 @@
 //! a workload scaled to zero leaves empty nodes that are drained, deleted and whose instances
 //! are terminated (in memory and over moto with the AWS provider); a NodePool template change
 //! replaces every drifted node while a PodDisruptionBudget holds through the drains; an
-//! underutilised cluster is consolidated to a cheaper one with every pod still bound.
+//! underutilised cluster is consolidated to a cheaper one with every pod still bound. Also:
+//! a replacement that fails to launch rolls its command back; a stale disrupted taint is
+//! removed; `terminationGracePeriod` ends a drain held by a do-not-disrupt pod; an expired
+//! NodeClaim is deleted and its pod placed again.
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -562,5 +565,45 @@ async fn a_do_not_disrupt_pod_holds_the_drain_until_the_termination_grace_period
         w.provider.get(&instance.id).await.is_err(),
         "the instance is terminated"
     );
+    w.stop();
+}
+
+/// Expiration takes the same path: a NodeClaim past `expireAfter` is disrupted as `Expired`
+/// (forcefully, without a replacement), drained and deleted; its pod comes back and is bound
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_nodeclaim_is_deleted_and_its_pod_bound_again() {
+    let mut np = node_pool("default", None);
+    np["spec"]["template"]["spec"]["expireAfter"] = json!("4s");
+    let objects = vec![node_class(), np, pod("web-7d4b9-0", "1")];
+    let w = World::start_with(in_memory(), REGION, objects, fast, true).await;
+    w.wait_for("the pod is bound", |w| w.unbound().is_empty())
+        .await;
+    w.wait_for("the NodeClaim is initialized", all_initialized)
+        .await;
+    let claim = names(&w.list("karpenter.sh/v1", "NodeClaim")).remove(0);
+    let node = names(&w.list("v1", "Node")).remove(0);
+    w.wait_for("the expired NodeClaim is gone", |w| {
+        w.server
+            .get("karpenter.sh/v1", "NodeClaim", None, &claim)
+            .is_none()
+    })
+    .await;
+    let events = disruption_events(&w);
+    assert!(
+        events
+            .iter()
+            .any(|(n, note)| n == &node && note == "Disrupting Node: Expired/delete"),
+        "{events:?}"
+    );
+    w.wait_for("the pod is bound again, elsewhere", |w| {
+        let pods = w.list("v1", "Pod");
+        pods.len() == 1
+            && pods[0]["metadata"]["name"] != "web-7d4b9-0"
+            && pods[0]["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| n != node)
+    })
+    .await;
     w.stop();
 }
