@@ -19,7 +19,8 @@
 //!   resource the NodeClaim requests shows allocatable: label `karpenter.sh/initialized=true`,
 //!   `Initialized=True` and `Ready=True`.
 //! * **Deleted before registering** — the instance (if any) is terminated and the finalizer
-//!   removed. A registered NodeClaim's deletion is the termination controller's (not built yet).
+//!   removed. A registered NodeClaim's deletion is [`super::termination`]'s (drain, instance
+//!   delete, finalizers).
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +102,7 @@ fn is_true(claim: &NodeClaim, type_: &str) -> bool {
 }
 
 /// `conditions` with `type_` set; the transition time moves only when the status changes.
-fn with_condition(
+pub(super) fn with_condition(
     claim: &NodeClaim,
     type_: &str,
     status: &str,
@@ -581,9 +582,8 @@ async fn finalize(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
         .is_some()
         || pid.as_deref().and_then(|p| node_for(ctx, p)).is_some();
     if registered {
-        // draining a registered node is the termination controller's job (not built yet)
-        tracing::debug!(nodeclaim = %name, "deleted nodeclaim has a node; left to termination");
-        return Ok(Action::await_change());
+        // the Node is drained and deleted first (upstream's termination flow)
+        return super::termination::finalize_claim(claim, ctx).await;
     }
     let mut instance: Option<Instance> = None;
     if let Some(p) = &pid {

@@ -1,6 +1,7 @@
-//! Karpenter's controllers, as `kubectl karpenter run` will run them (issue 13): the
-//! foundations — cluster state from informers, the provisioner and the NodeClaim lifecycle —
-//! plus a simulated kubelet and kube-scheduler for tests and, later, `run --simulate`.
+//! Karpenter's controllers, as `kubectl karpenter run` will run them (issue 13): cluster state
+//! from informers, the provisioner, the NodeClaim lifecycle, termination and disruption — plus a
+//! simulated kubelet, kube-scheduler and ReplicaSet controller for tests and, later,
+//! `run --simulate`.
 //!
 //! One code path serves live and simulated runs: the edges are injected (the Kubernetes
 //! [`kube::Client`], a [`CloudProvider`], a [`Clock`]) and controller logic takes time only from
@@ -12,31 +13,33 @@
 //! | [`provisioner`] | `pkg/controllers/provisioning/provisioner.go`, `batcher.go` | batch provisionable pods, solve, nominate, create NodeClaims within limits |
 //! | [`nodeclaim`] | `provisioning/scheduling/nodeclaimtemplate.go` | a plan → the v1 NodeClaim object (name, labels, hash annotations, requirements, owner) |
 //! | [`lifecycle`] | `pkg/controllers/nodeclaim/lifecycle/` | launch, register, initialize, registration timeout |
+//! | [`termination`] | `pkg/controllers/node/termination/`, `nodeclaim/lifecycle/termination.go` | the Node and NodeClaim finalizers: taint, tiered eviction through the Eviction API (PDBs, 429 backoff), `terminationGracePeriod`, instance delete |
+//! | [`disruption`] | `pkg/controllers/disruption/controller.go`, `orchestration/queue.go`, `nodepool/hash/` | poll `crates/disruption`, validate, taint, launch replacements, wait, delete, roll back; NodePool hashes |
 //! | [`clock`] | — | the injectable time source |
 //! | [`error`] | — | the controllers' error, with a metric label per variant |
-//! | [`sim`] | — | simulated kubelet and kube-scheduler (tests, `run --simulate`) |
+//! | [`sim`] | — | simulated kubelet, kube-scheduler and ReplicaSet controller (tests, `run --simulate`) |
 //!
 //! The controllers hold the provider as `Arc<dyn CloudProvider>` (see the port's docs for why).
 //!
 //! Proven end to end in `tests/it/run_controllers.rs` over `crates/kube-double` with the in-memory
 //! provider (NodeClaims checked field by field; a NodePool limit across two waves of pods;
-//! insufficient capacity; the registration timeout) and over moto with the AWS provider.
+//! insufficient capacity; the registration timeout) and over moto with the AWS provider; and in
+//! `tests/it/run_disruption.rs` (a workload scaled to zero empties the cluster, in memory and
+//! over moto; a NodePool change replaces drifted nodes within a PDB; an underutilised cluster
+//! is consolidated to a cheaper one).
 //!
 //! **Not built yet** (the next sessions), each where it will live:
-//! - `disruption` orchestration: poll `crates/disruption`, taint candidates, launch
-//!   replacements, validate, delete; nominations ([`ClusterState::is_nominated`]) are recorded
-//!   for it but nothing reads them yet;
-//! - `termination`: the NodeClaim/Node finalizer flow (taint, evict through the Eviction API
-//!   respecting PDBs, `terminationGracePeriod`, volume detachment, instance delete). Today only
-//!   a NodeClaim deleted before its Node registered is finalized ([`lifecycle`]); the simulated
-//!   kubelet does not yet remove the Nodes of terminated instances;
+//! - in [`termination`]: waiting for VolumeAttachments (not watched, not served by the double);
+//! - in [`disruption`]: commands wait in no queue (a pass runs its commands to the end before
+//!   the next pass), no per-command orchestration timeout scaling, no `Unconsolidatable` /
+//!   `Blocked` events; re-stamping NodeClaims of another hash version;
 //! - `interruption` (SQS), `garbagecollection` (orphan instances, vanished instances, launch
 //!   templates), the launch timeout (5 min), expiration (`expireAfter`);
 //! - EC2NodeClass status (the AWS provider must have resolved a class before it lists instance
 //!   types: the moto test resolves it up front), NodePool status and readiness;
-//! - node repair, static capacity, the Lease, `--dry-run`, metrics and health endpoints,
-//!   re-stamping NodeClaims whose hash version is not [`nodeclaim::HASH_VERSION`], and the
-//!   `run` command's flags (`run` still says "not yet supported").
+//! - node repair, static capacity, the Lease, metrics and health endpoints, and the `run`
+//!   command's flags (`run` still says "not yet supported"); the controllers honour
+//!   [`Settings::dry_run`] already (termination and disruption log what they would do).
 //!
 //! One EC2NodeClass's instance types serve a whole provisioning pass (the first usable
 //! NodePool's, as the state model builds one list per problem). A virtual clock for
@@ -44,17 +47,20 @@
 //! kube-runtime's requeue timers) or [`clock::ManualClock`]; an in-memory API server is still
 //! needed for that (the double answers over real sockets, which paused time does not wait for).
 pub mod clock;
+pub mod disruption;
 pub mod error;
 pub mod lifecycle;
 pub mod nodeclaim;
 pub mod provisioner;
 pub mod sim;
 pub mod state;
+pub mod termination;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
+use karpenter_state::FeatureGates;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 use tokio::task::JoinHandle;
@@ -78,6 +84,17 @@ pub struct Settings {
     pub registration_ttl: Duration,
     /// Seed for NodeClaim name suffixes (random when unset).
     pub name_seed: Option<u64>,
+    /// How often disruption polls the engine when the last pass did nothing (10 s).
+    pub disruption_poll_period: Duration,
+    /// How long an Empty or Underutilized command waits before it is re-validated against
+    /// fresh state (upstream's 15 s validation).
+    pub disruption_validation_delay: Duration,
+    /// The shortest drain (upstream `MinDrainTime`, 5 s): pods racing the taint are caught.
+    pub min_drain_time: Duration,
+    /// Upstream's feature gates (`SpotToSpotConsolidation` reaches the disruption engine).
+    pub feature_gates: FeatureGates,
+    /// Decide and log, write nothing.
+    pub dry_run: bool,
 }
 
 impl Settings {
@@ -89,6 +106,11 @@ impl Settings {
             batch_max_duration: Duration::from_secs(10),
             registration_ttl: Duration::from_secs(15 * 60),
             name_seed: None,
+            disruption_poll_period: Duration::from_secs(10),
+            disruption_validation_delay: Duration::from_secs(15),
+            min_drain_time: Duration::from_secs(5),
+            feature_gates: FeatureGates::default(),
+            dry_run: false,
         }
     }
 }
@@ -149,7 +171,7 @@ impl Controllers {
     }
 }
 
-/// Start the informers, the provisioner and the NodeClaim lifecycle controller.
+/// Start the informers, the provisioner, the NodeClaim lifecycle, termination and disruption.
 pub fn start(
     client: Client,
     provider: Arc<dyn CloudProvider>,
@@ -176,5 +198,7 @@ pub fn start(
     let mut tasks = state::spawn_informers(&client, &state);
     tasks.push(tokio::spawn(provisioner::run(context.clone(), triggers)));
     tasks.push(tokio::spawn(lifecycle::run(context.clone())));
+    tasks.push(tokio::spawn(termination::run(context.clone())));
+    tasks.push(tokio::spawn(disruption::run(context.clone())));
     Controllers { context, tasks }
 }

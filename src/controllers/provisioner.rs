@@ -223,10 +223,9 @@ fn pod_ref(key: &PodKey, uid: &str) -> ObjectReference {
     }
 }
 
-/// One provisioning pass (upstream `Provisioner.Schedule` + `Create`).
-pub async fn provision(ctx: &Context) -> Result<Outcome> {
-    // 1. the instance types, from the cloud provider, for the node class of the first usable
-    // NodePool (the state model builds one list per problem)
+/// The instance types, from the cloud provider, for the node class of the first usable
+/// NodePool (the state model builds one list per problem). Shared with disruption.
+pub(super) async fn instance_types(ctx: &Context) -> Result<Vec<InstanceType>> {
     let class = {
         let c = ctx.state.read();
         let mut pools: Vec<_> = c.node_pools().map(|e| &e.scheduling).collect();
@@ -238,10 +237,16 @@ pub async fn provision(ctx: &Context) -> Result<Outcome> {
             .find(|n| c.node_class(n).is_some())
             .unwrap_or_default()
     };
-    let types =
-        ctx.provider.instance_types(&class).await.map_err(|e| {
-            Error::cloud(format!("list instance types for EC2NodeClass {class:?}"), e)
-        })?;
+    ctx.provider
+        .instance_types(&class)
+        .await
+        .map_err(|e| Error::cloud(format!("list instance types for EC2NodeClass {class:?}"), e))
+}
+
+/// One provisioning pass (upstream `Provisioner.Schedule` + `Create`).
+pub async fn provision(ctx: &Context) -> Result<Outcome> {
+    // 1. the instance types
+    let types = instance_types(ctx).await?;
     let by_name: HashMap<&str, &InstanceType> =
         types.iter().map(|t| (t.name.as_str(), t)).collect();
     // 2. the problem, from the model (the guard is dropped before any await), with NodeClaims
@@ -388,8 +393,9 @@ pub async fn provision(ctx: &Context) -> Result<Outcome> {
 }
 
 /// Create one NodeClaim, re-checking the NodePool's limits against everything the pool holds
-/// (upstream `Provisioner.Create`). The reason when refused or failed.
-async fn create(
+/// (upstream `Provisioner.Create`; disruption's replacements go through it too). The reason
+/// when refused or failed.
+pub(super) async fn create(
     ctx: &Context,
     plan: &NodeClaimPlan,
     pools: &BTreeMap<String, NodePool>,

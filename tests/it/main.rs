@@ -12,6 +12,7 @@ mod convert_cli;
 mod krew_manifest;
 mod layout;
 mod run_controllers;
+mod run_disruption;
 mod scale_to_zero;
 mod setup;
 mod simulate_cli;

@@ -90,6 +90,10 @@ pub const UNSCHEDULABLE_TAINT_KEY: &str = "node.kubernetes.io/unschedulable";
 /// `node.kubernetes.io/not-ready`: the node lifecycle controller's taint on a Node until it is
 /// Ready.
 pub const NOT_READY_TAINT_KEY: &str = "node.kubernetes.io/not-ready";
+/// `node.kubernetes.io/exclude-from-external-load-balancers`: set to `karpenter` on a Node
+/// being terminated, so load balancers stop sending it traffic.
+pub const EXCLUDE_FROM_EXTERNAL_LB: &str =
+    "node.kubernetes.io/exclude-from-external-load-balancers";
 
 // ---- tags ----
 

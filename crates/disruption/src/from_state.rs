@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::jiff::Timestamp;
 use karpenter_api::common::Condition;
 use karpenter_api::labels as l;
-use karpenter_scheduling::{Catalog, ExistingNode};
+use karpenter_scheduling::{Catalog, ExistingNode, InstanceType};
 use karpenter_state::problem::ProblemOptions;
 use karpenter_state::{Cluster, OptOut, PdbState, StatePod};
 
@@ -97,6 +97,28 @@ pub fn input_from_cluster(
     instances: &BTreeMap<String, InstanceFacts>,
 ) -> Result<(DisruptionInput, Vec<String>), AdapterError> {
     let prepared = cluster.problem(catalog, region, &ProblemOptions::default())?;
+    input_from_prepared(cluster, prepared, now, instances)
+}
+
+/// [`input_from_cluster`] with the instance types a cloud provider lists (`run`: priced, with
+/// its unavailable offerings), instead of a catalog's, then narrowed as the cluster model
+/// narrows them (`Cluster::problem_with_types`).
+pub fn input_from_cluster_with_types(
+    cluster: &Cluster,
+    types: Vec<InstanceType>,
+    now: Timestamp,
+    instances: &BTreeMap<String, InstanceFacts>,
+) -> Result<(DisruptionInput, Vec<String>), AdapterError> {
+    let prepared = cluster.problem_with_types(|_| Ok(types), &ProblemOptions::default())?;
+    input_from_prepared(cluster, prepared, now, instances)
+}
+
+fn input_from_prepared(
+    cluster: &Cluster,
+    prepared: karpenter_state::problem::Prepared,
+    now: Timestamp,
+    instances: &BTreeMap<String, InstanceFacts>,
+) -> Result<(DisruptionInput, Vec<String>), AdapterError> {
     let mut notes = prepared.notes.clone();
     let problem = prepared.problem;
     let pools: Vec<PoolSettings> = cluster

@@ -29,7 +29,7 @@ pub mod price;
 pub mod timing;
 
 pub use engine::{plan, validate, Error, Stats, ValidationError};
-pub use from_state::{input_from_cluster, AdapterError};
+pub use from_state::{input_from_cluster, input_from_cluster_with_types, AdapterError};
 pub use input::{BoundPod, DisruptionInput, NodeInput, Options, PodBlock, Strategy};
 pub use plan::{Blocker, Command, Plan, Reason, Replacement, Unchosen};
 

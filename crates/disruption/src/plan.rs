@@ -10,6 +10,7 @@
 //! `Replacement`, `Decision`, `EstimatedSavings`).
 use std::fmt;
 
+use karpenter_scheduling::resources::Resources;
 use karpenter_scheduling::Requirements;
 use serde::Serialize;
 
@@ -92,6 +93,9 @@ pub struct Replacement {
     /// The NodeClaim's requirements (capacity type pinned as the price rules require).
     #[serde(skip)]
     pub requirements: Option<Requirements>,
+    /// What the NodeClaim requests (its pods plus DaemonSet overhead), as `run` creates it.
+    #[serde(skip)]
+    pub requests: Resources,
 }
 
 /// One disruption command.
@@ -224,6 +228,7 @@ mod tests {
                     node_pool: "default".into(),
                     name: "default-replacement-1".into(),
                     requirements: None,
+                    requests: Resources::default(),
                 }],
                 savings_per_hour: 0.288,
                 explanation: "why".into(),

@@ -1,5 +1,5 @@
 //! The simulated kubelet (see [`super`]).
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,13 +8,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use karpenter_api::sh::v1::NodeClaim;
 use karpenter_scheduling::labels;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use crate::cloud::provider::CloudProvider;
 use crate::controllers::clock::{since, Clock};
-use crate::controllers::error::{is_conflict, Error, Result};
+use crate::controllers::error::{is_conflict, is_not_found, Error, Result};
 use karpenter_api::labels::{NOT_READY_TAINT_KEY, UNREGISTERED_TAINT_KEY};
 
 /// Marks Nodes this kubelet registered.
@@ -77,11 +77,13 @@ impl Kubelet {
             .map(|c| (c.name_any(), c))
             .collect();
         let nodes: Api<Node> = Api::all(self.client.clone());
-        let by_pid: HashMap<String, Node> = nodes
+        let listed = nodes
             .list(&ListParams::default())
             .await
             .map_err(|e| Error::kube("list Nodes", e))?
-            .items
+            .items;
+        let node_names: HashSet<String> = listed.iter().map(|n| n.name_any()).collect();
+        let by_pid: HashMap<String, Node> = listed
             .into_iter()
             .filter_map(|n| {
                 let pid = n.spec.as_ref().and_then(|s| s.provider_id.clone())?;
@@ -127,7 +129,73 @@ impl Kubelet {
                 Some(_) => {}
             }
         }
-        self.start_pods(&by_pid).await
+        // an instance that is gone stops its kubelet: the node controller marks the Node's
+        // Ready condition Unknown
+        let running: HashSet<String> = instances
+            .iter()
+            .filter(|i| i.state == "running")
+            .map(|i| i.provider_id())
+            .collect();
+        for (pid, node) in &by_pid {
+            if node.annotations().contains_key(SIMULATED_ANNOTATION)
+                && !running.contains(pid)
+                && is_ready(node)
+            {
+                let name = node.name_any();
+                nodes
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": {"conditions": [{
+                            "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                            "message": "Kubelet stopped posting node status.",
+                            "lastHeartbeatTime": Time(now), "lastTransitionTime": Time(now),
+                        }]}})),
+                    )
+                    .await
+                    .map_err(|e| Error::kube(format!("mark Node {name} NotReady"), e))?;
+                tracing::debug!(node = %name, "simulated kubelet: instance gone, node not ready");
+            }
+        }
+        self.start_pods(&by_pid).await?;
+        self.collect_orphaned_pods(&node_names).await
+    }
+
+    /// Pods bound to a Node that no longer exists are deleted (the pod garbage collector's
+    /// `gcOrphaned`), as a real cluster does once a Node object is gone.
+    async fn collect_orphaned_pods(&self, node_names: &HashSet<String>) -> Result<()> {
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        for p in pods
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list Pods", e))?
+            .items
+        {
+            let Some(on) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+                continue;
+            };
+            if on.is_empty() || node_names.contains(&on) {
+                continue;
+            }
+            let ns = p.namespace().unwrap_or_else(|| "default".into());
+            match Api::<Pod>::namespaced(self.client.clone(), &ns)
+                .delete(&p.name_any(), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {
+                    tracing::debug!(pod = %format!("{ns}/{}", p.name_any()), node = %on,
+                        "simulated pod gc: deleted pod of a deleted node")
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => {
+                    return Err(Error::kube(
+                        format!("delete orphaned Pod {ns}/{}", p.name_any()),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn make_ready(&self, nodes: &Api<Node>, node: &Node, now: Timestamp) -> Result<()> {

@@ -10,6 +10,7 @@ use kube_double::ApiServer;
 use kubectl_karpenter::cloud::provider::{CloudProvider, InMemoryProvider, SystemClock};
 use kubectl_karpenter::controllers::clock::TokioClock;
 use kubectl_karpenter::controllers::sim::kubelet::Kubelet;
+use kubectl_karpenter::controllers::sim::replicaset::ReplicaSets;
 use kubectl_karpenter::controllers::sim::scheduler::Scheduler;
 use kubectl_karpenter::controllers::{self, Clock, Settings};
 use serde_json::{json, Value};
@@ -76,6 +77,8 @@ pub struct World<P: CloudProvider + 'static = InMemoryProvider> {
     pub provider: Arc<P>,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
     pub controllers: Option<controllers::Controllers>,
+    /// The simulated ReplicaSet controller (evicted pods come back pending).
+    pub replica_sets: Arc<ReplicaSets>,
 }
 
 pub fn in_memory() -> Arc<InMemoryProvider> {
@@ -115,6 +118,10 @@ impl<P: CloudProvider + 'static> World<P> {
         settings.batch_idle_duration = Duration::from_millis(200);
         settings.batch_max_duration = Duration::from_secs(2);
         settings.name_seed = Some(42);
+        // disruption acts only in tests that ask for it (they shorten the poll)
+        settings.disruption_poll_period = Duration::from_secs(3600);
+        settings.disruption_validation_delay = Duration::from_millis(500);
+        settings.min_drain_time = Duration::from_millis(200);
         tune(&mut settings);
         let ctl = controllers::start(server.client(), provider.clone(), clock.clone(), settings);
         let mut kubelet = Kubelet::new(
@@ -124,9 +131,15 @@ impl<P: CloudProvider + 'static> World<P> {
             Duration::from_millis(300),
         );
         kubelet.poll = Duration::from_millis(100);
+        let mut replica_sets = ReplicaSets::new(server.client(), clock.clone());
+        replica_sets.poll = Duration::from_millis(100);
+        let replica_sets = Arc::new(replica_sets);
         let mut scheduler = Scheduler::new(server.client(), clock);
         scheduler.poll = Duration::from_millis(100);
-        let mut tasks = vec![tokio::spawn(Arc::new(scheduler).run())];
+        let mut tasks = vec![
+            tokio::spawn(Arc::new(scheduler).run()),
+            tokio::spawn(replica_sets.clone().run()),
+        ];
         if with_kubelet {
             tasks.push(tokio::spawn(Arc::new(kubelet).run()));
         }
@@ -135,6 +148,7 @@ impl<P: CloudProvider + 'static> World<P> {
             provider,
             tasks,
             controllers: Some(ctl),
+            replica_sets,
         }
     }
 

@@ -230,7 +230,7 @@ impl<'a> Engine<'a> {
             .map(|c| {
                 let claim = self.w.replacement_claim(c);
                 self.w
-                    .replacement(&claim, &c.node_pool)
+                    .replacement(&claim, &c.node_pool, &c.requests)
                     .unwrap_or_else(|| Replacement {
                         instance_type: c.instance_type.clone(),
                         instance_types: c.instance_types.to_vec(),
@@ -240,6 +240,7 @@ impl<'a> Engine<'a> {
                         node_pool: c.node_pool.clone(),
                         name: String::new(),
                         requirements: Some(claim.requirements),
+                        requests: c.requests.clone(),
                     })
             })
             .collect()

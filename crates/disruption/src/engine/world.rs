@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::Timestamp;
 use karpenter_scheduling::labels as l;
-use karpenter_scheduling::{InstanceType, NodeClaimPlan, Pod, SolveOptions};
+use karpenter_scheduling::{InstanceType, NodeClaimPlan, Pod, Resources, SolveOptions};
 
 use crate::budget::{BudgetMapping, DisruptionReason, PoolCounts};
 use crate::engine::candidates::Cand;
@@ -167,6 +167,7 @@ impl<'a> World<'a> {
         &self,
         claim: &ReplacementClaim<'_>,
         pool: &str,
+        requests: &Resources,
     ) -> Option<Replacement> {
         let (it, o) = claim.cheapest()?;
         Some(Replacement {
@@ -178,6 +179,7 @@ impl<'a> World<'a> {
             node_pool: pool.to_string(),
             name: String::new(),
             requirements: Some(claim.requirements.clone()),
+            requests: requests.clone(),
         })
     }
 

@@ -106,7 +106,7 @@ impl<'a> Engine<'a> {
                 claim
             };
         let pool = sim.claims[0].node_pool.clone();
-        let Some(r) = self.w.replacement(&claim, &pool) else {
+        let Some(r) = self.w.replacement(&claim, &pool, &sim.claims[0].requests) else {
             return Ok(Computed::Invalid(
                 Blocker::NoCheaperPlacement,
                 "no available offering for the replacement".into(),

@@ -35,7 +35,7 @@ impl<'a> Engine<'a> {
                     Ok(x) => x,
                     Err(e) => return Computed::Invalid(Blocker::NoCheaperPlacement, e.to_string()),
                 };
-            let Some(r) = self.w.replacement(&claim, &c.node_pool) else {
+            let Some(r) = self.w.replacement(&claim, &c.node_pool, &c.requests) else {
                 return Computed::Invalid(
                     Blocker::NoCheaperPlacement,
                     "no available offering for a replacement".into(),
