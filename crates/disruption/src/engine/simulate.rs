@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use karpenter_scheduling::model::{Taint, TaintEffect};
-use karpenter_scheduling::{solve, ExistingNode, NodeClaimPlan, Pod, Problem, SolveOptions};
+use karpenter_scheduling::{
+    solve, ExistingNode, NodeClaimPlan, Pod, Problem, Resources, SolveOptions,
+};
 
 use crate::engine::{
     world::{pod_key, World},
@@ -105,8 +107,6 @@ impl<'a> World<'a> {
                             .iter()
                             .any(|bp| bp.reschedulable && constrained(&bp.pod)))
             });
-        let mut existing = Vec::new();
-        let mut existing_idx = Vec::new();
         for n in self.live() {
             let node = &self.nodes[n];
             let deleting = node.marked_for_deletion;
@@ -123,7 +123,36 @@ impl<'a> World<'a> {
                         });
                     }
                 }
+            }
+        }
+        // A node that none of the pods to place fits (by requests alone) takes none of them, and
+        // without topology or affinity terms nor NodePool limits (which count every node) it
+        // has no other effect on the packing: it is left out of the problem. Late in a plan
+        // most nodes are full, and building the scheduler's view of them dominated.
+        let skip_full = !running_matter
+            && self
+                .input
+                .scheduling_pools
+                .iter()
+                .all(|p| p.limits.is_empty());
+        let shapes = if skip_full {
+            request_shapes(&pods)
+        } else {
+            Vec::new()
+        };
+        let mut existing = Vec::new();
+        let mut existing_idx = Vec::new();
+        for n in self.live() {
+            let node = &self.nodes[n];
+            if cset.contains(&n) || node.marked_for_deletion {
                 continue;
+            }
+            if skip_full {
+                let mut avail = node.node.allocatable.clone();
+                avail.sub(&node.node.requested);
+                if !shapes.iter().any(|r| r.fits(&avail)) {
+                    continue;
+                }
             }
             let mut en = if running_matter {
                 node.node.clone()
@@ -227,4 +256,34 @@ impl<'a> World<'a> {
             origin,
         })
     }
+}
+
+/// The distinct requests of `pods` as the scheduler fits them (at least one pod slot), or,
+/// beyond a few distinct ones, their component-wise minimum: when none of these fits a node, no
+/// pod does.
+fn request_shapes(pods: &[Pod]) -> Vec<Resources> {
+    const MAX_SHAPES: usize = 8;
+    let mut shapes: Vec<Resources> = Vec::new();
+    for p in pods {
+        let mut r = p.requests.clone();
+        r.pods = r.pods.max(1);
+        if !shapes.contains(&r) {
+            shapes.push(r);
+        }
+    }
+    if shapes.len() <= MAX_SHAPES {
+        return shapes;
+    }
+    let mut min = shapes[0].clone();
+    for r in &shapes[1..] {
+        min.cpu_millis = min.cpu_millis.min(r.cpu_millis);
+        min.memory_bytes = min.memory_bytes.min(r.memory_bytes);
+        min.pods = min.pods.min(r.pods);
+        min.ephemeral_bytes = min.ephemeral_bytes.min(r.ephemeral_bytes);
+        min.extended.retain(|k, v| {
+            *v = (*v).min(r.extended.get(k).copied().unwrap_or(0));
+            *v > 0
+        });
+    }
+    vec![min]
 }
