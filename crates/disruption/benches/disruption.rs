@@ -186,9 +186,27 @@ fn main() {
     };
     let verbose = args.iter().any(|a| a == "--verbose");
     let digest = args.iter().any(|a| a == "--digest");
-    for (label, pools, nodes, ppn) in cases {
+    // `--only default|karpenter` and `--case N` (0-based) narrow the run, for profiling.
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let only = arg("--only");
+    let case: Option<usize> = arg("--case").and_then(|c| c.parse().ok());
+    for (ci, (label, pools, nodes, ppn)) in cases.into_iter().enumerate() {
+        if case.is_some_and(|c| c != ci) {
+            continue;
+        }
         let input = scenario(pools, nodes, ppn);
         for strategy in [Strategy::Default, Strategy::Karpenter] {
+            if only
+                .as_deref()
+                .is_some_and(|o| !format!("{strategy:?}").eq_ignore_ascii_case(o))
+            {
+                continue;
+            }
             let opts = Options {
                 strategy,
                 ..Options::default()

@@ -179,25 +179,49 @@ impl<'a> World<'a> {
             existing.push(en);
             existing_idx.push(n);
         }
-        let problem = Problem {
-            instance_types: self.input.instance_types.clone(),
-            node_pools: self.input.scheduling_pools.clone(),
-            daemon_sets: self.input.daemon_sets.clone(),
-            existing_nodes: existing,
-            pods,
+        let karpenter_opts = SolveOptions {
+            strategy: karpenter_scheduling::Strategy::Karpenter,
+            ..self.solve_opts.clone()
         };
-        // One node's pods: upstream's single packing answers "do they fit" as well as the
-        // best of several, at a fraction of the cost.
-        let sol = if candidates.len() == 1 {
-            solve(
-                &problem,
-                &SolveOptions {
-                    strategy: karpenter_scheduling::Strategy::Karpenter,
-                    ..self.solve_opts.clone()
-                },
-            )?
+        // First on the nodes a pod could reach first: see `first_fit_prefix`.
+        let prefix = if skip_full {
+            first_fit_prefix(&existing, &pods)
         } else {
-            solve(&problem, &self.solve_opts)?
+            None
+        };
+        let short = match prefix {
+            Some(order) if order.len() < existing.len() => {
+                let problem = Problem {
+                    instance_types: self.input.instance_types.clone(),
+                    node_pools: self.input.scheduling_pools.clone(),
+                    daemon_sets: self.input.daemon_sets.clone(),
+                    existing_nodes: order.iter().map(|&i| existing[i].clone()).collect(),
+                    pods: pods.clone(),
+                };
+                let sol = solve(&problem, &karpenter_opts)?;
+                (sol.node_claims.is_empty() && sol.pending.is_empty()).then_some((problem, sol))
+            }
+            _ => None,
+        };
+        let (problem, sol) = match short {
+            Some(x) => x,
+            None => {
+                let problem = Problem {
+                    instance_types: self.input.instance_types.clone(),
+                    node_pools: self.input.scheduling_pools.clone(),
+                    daemon_sets: self.input.daemon_sets.clone(),
+                    existing_nodes: existing,
+                    pods,
+                };
+                // One node's pods: upstream's single packing answers "do they fit" as well as
+                // the best of several, at a fraction of the cost.
+                let sol = if candidates.len() == 1 {
+                    solve(&problem, &karpenter_opts)?
+                } else {
+                    solve(&problem, &self.solve_opts)?
+                };
+                (problem, sol)
+            }
         };
         let name_to_idx: BTreeMap<&str, usize> = existing_idx
             .iter()
@@ -286,4 +310,56 @@ fn request_shapes(pods: &[Pod]) -> Vec<Resources> {
         });
     }
     vec![min]
+}
+
+/// The first nodes, in the scheduler's order (initialized first, then by name), that a
+/// first fit by requests alone fills with `pods` (largest CPU first, then memory), as indices
+/// into `nodes`; `None` when the pods do not all fit that way.
+///
+/// Used only without topology or affinity terms and without NodePool limits. Then, when the
+/// scheduler's own packing (upstream's: pods in a fixed order, each onto the first node in that
+/// order that takes it, claims only after every node) places every pod on such a prefix, it
+/// places them identically on all nodes: the later nodes are never reached. The default
+/// strategy's answer is that packing too: nothing beats every pod on an existing node, and its
+/// improvement pass needs two new claims. When the prefix is not enough, the caller solves
+/// again on every node, so the estimate affects speed, never the answer.
+fn first_fit_prefix(nodes: &[ExistingNode], pods: &[Pod]) -> Option<Vec<usize>> {
+    let quad = |r: &Resources| {
+        [
+            r.cpu_millis,
+            r.memory_bytes,
+            r.pods.max(1),
+            r.ephemeral_bytes,
+        ]
+    };
+    if pods.iter().any(|p| !p.requests.extended.is_empty()) {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (na, nb) = (&nodes[a], &nodes[b]);
+        nb.initialized
+            .cmp(&na.initialized)
+            .then_with(|| na.name.cmp(&nb.name))
+    });
+    let mut room: Vec<[i64; 4]> = order
+        .iter()
+        .map(|&i| {
+            let mut a = nodes[i].allocatable.clone();
+            a.sub(&nodes[i].requested);
+            [a.cpu_millis, a.memory_bytes, a.pods, a.ephemeral_bytes]
+        })
+        .collect();
+    let mut need: Vec<[i64; 4]> = pods.iter().map(|p| quad(&p.requests)).collect();
+    need.sort_by(|a, b| b[0].cmp(&a[0]).then(b[1].cmp(&a[1])));
+    let mut used = 0;
+    for q in &need {
+        let k = room.iter().position(|r| (0..4).all(|d| q[d] <= r[d]))?;
+        for d in 0..4 {
+            room[k][d] -= q[d];
+        }
+        used = used.max(k + 1);
+    }
+    order.truncate(used);
+    Some(order)
 }
