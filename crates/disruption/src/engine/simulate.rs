@@ -140,7 +140,6 @@ impl<'a> World<'a> {
         } else {
             Vec::new()
         };
-        let mut existing = Vec::new();
         let mut existing_idx = Vec::new();
         for n in self.live() {
             let node = &self.nodes[n];
@@ -154,6 +153,10 @@ impl<'a> World<'a> {
                     continue;
                 }
             }
+            existing_idx.push(n);
+        }
+        let existing_node = |n: usize| -> ExistingNode {
+            let node = &self.nodes[n];
             let mut en = if running_matter {
                 node.node.clone()
             } else {
@@ -176,43 +179,47 @@ impl<'a> World<'a> {
                     effect: TaintEffect::NoSchedule,
                 });
             }
-            existing.push(en);
-            existing_idx.push(n);
-        }
+            en
+        };
+        let problem_with = |existing_nodes: Vec<ExistingNode>, pods: Vec<Pod>| Problem {
+            instance_types: self.input.instance_types.clone(),
+            node_pools: self.input.scheduling_pools.clone(),
+            daemon_sets: self.input.daemon_sets.clone(),
+            existing_nodes,
+            pods,
+        };
         let karpenter_opts = SolveOptions {
             strategy: karpenter_scheduling::Strategy::Karpenter,
             ..self.solve_opts.clone()
         };
         // First on the nodes a pod could reach first: see `first_fit_prefix`.
         let prefix = if skip_full {
-            first_fit_prefix(&existing, &pods)
+            let nodes: Vec<&ExistingNode> =
+                existing_idx.iter().map(|&n| &self.nodes[n].node).collect();
+            first_fit_prefix(&nodes, &pods)
         } else {
             None
         };
-        let short = match prefix {
-            Some(order) if order.len() < existing.len() => {
-                let problem = Problem {
-                    instance_types: self.input.instance_types.clone(),
-                    node_pools: self.input.scheduling_pools.clone(),
-                    daemon_sets: self.input.daemon_sets.clone(),
-                    existing_nodes: order.iter().map(|&i| existing[i].clone()).collect(),
-                    pods: pods.clone(),
-                };
-                let sol = solve(&problem, &karpenter_opts)?;
-                (sol.node_claims.is_empty() && sol.pending.is_empty()).then_some((problem, sol))
+        let mut pods = Some(pods);
+        let mut short = None;
+        if let Some(order) = prefix.filter(|o| o.len() < existing_idx.len()) {
+            let nodes = order
+                .iter()
+                .map(|&i| existing_node(existing_idx[i]))
+                .collect();
+            let problem = problem_with(nodes, pods.take().expect("pods"));
+            let sol = solve(&problem, &karpenter_opts)?;
+            if sol.node_claims.is_empty() && sol.pending.is_empty() {
+                short = Some((problem, sol));
+            } else {
+                pods = Some(problem.pods);
             }
-            _ => None,
-        };
+        }
         let (problem, sol) = match short {
             Some(x) => x,
             None => {
-                let problem = Problem {
-                    instance_types: self.input.instance_types.clone(),
-                    node_pools: self.input.scheduling_pools.clone(),
-                    daemon_sets: self.input.daemon_sets.clone(),
-                    existing_nodes: existing,
-                    pods,
-                };
+                let nodes = existing_idx.iter().map(|&n| existing_node(n)).collect();
+                let problem = problem_with(nodes, pods.take().expect("pods"));
                 // One node's pods: upstream's single packing answers "do they fit" as well as
                 // the best of several, at a fraction of the cost.
                 let sol = if candidates.len() == 1 {
@@ -323,7 +330,7 @@ fn request_shapes(pods: &[Pod]) -> Vec<Resources> {
 /// strategy's answer is that packing too: nothing beats every pod on an existing node, and its
 /// improvement pass needs two new claims. When the prefix is not enough, the caller solves
 /// again on every node, so the estimate affects speed, never the answer.
-fn first_fit_prefix(nodes: &[ExistingNode], pods: &[Pod]) -> Option<Vec<usize>> {
+fn first_fit_prefix(nodes: &[&ExistingNode], pods: &[Pod]) -> Option<Vec<usize>> {
     let quad = |r: &Resources| {
         [
             r.cpu_millis,
