@@ -358,10 +358,34 @@ fn first_fit_prefix(nodes: &[&ExistingNode], pods: &[Pod]) -> Option<Vec<usize>>
         })
         .collect();
     let mut need: Vec<[i64; 4]> = pods.iter().map(|p| quad(&p.requests)).collect();
+    // Not even the pods' total fits in the nodes' total room: no first fit places them all.
+    for d in 0..4 {
+        let total: i64 = need.iter().map(|q| q[d]).fold(0, i64::saturating_add);
+        if total
+            > room
+                .iter()
+                .map(|r| r[d].max(0))
+                .fold(0, i64::saturating_add)
+        {
+            return None;
+        }
+    }
     need.sort_by(|a, b| b[0].cmp(&a[0]).then(b[1].cmp(&a[1])));
+    // Nodes before `start` have no room for even the smallest pod in every dimension.
+    let mut min = need.first().copied().unwrap_or_default();
+    for q in &need {
+        for d in 0..4 {
+            min[d] = min[d].min(q[d]);
+        }
+    }
+    let fits = |q: &[i64; 4], r: &[i64; 4]| (0..4).all(|d| q[d] <= r[d]);
+    let mut start = 0;
     let mut used = 0;
     for q in &need {
-        let k = room.iter().position(|r| (0..4).all(|d| q[d] <= r[d]))?;
+        while start < room.len() && !fits(&min, &room[start]) {
+            start += 1;
+        }
+        let k = start + room[start..].iter().position(|r| fits(q, r))?;
         for d in 0..4 {
             room[k][d] -= q[d];
         }
