@@ -207,15 +207,24 @@ pub struct Stats {
 /// cheaper: the default strategy's wider search is greedy and not always better, and it must
 /// never cost more than upstream would ([`Stats::upstream_plan`] says which was kept).
 pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Error> {
-    let (plan, stats) = plan_with(input, opts)?;
     if opts.strategy != Strategy::Default {
-        return Ok((plan, stats));
+        return plan_with(input, opts);
     }
     let upstream = Options {
         strategy: Strategy::Karpenter,
         ..opts.clone()
     };
-    let (k, ks) = plan_with(input, &upstream)?;
+    // The two plans are independent: upstream's runs on a second core.
+    let (ours, theirs) = std::thread::scope(|scope| {
+        let theirs = scope.spawn(|| plan_with(input, &upstream));
+        let ours = plan_with(input, opts);
+        let theirs = theirs
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (ours, theirs)
+    });
+    let (plan, stats) = ours?;
+    let (k, ks) = theirs?;
     let simulations = stats.simulations + ks.simulations;
     if k.price_per_hour_after < plan.price_per_hour_after - 1e-9 {
         Ok((
