@@ -38,8 +38,10 @@ fn unchosen<'a>(plan: &'a Plan, node: &str) -> &'a crate::plan::Unchosen {
 }
 
 /// Replays a plan wave by wave in the scheduler, independently of the engine: in each wave the
-/// candidates go, replacements come up empty, and every reschedulable pod of a removed node
-/// must fit on what is left (no new node). Also checks every candidate existed once, the
+/// candidates go, replacements come up empty (with their NodePool's labels and taints), and
+/// every reschedulable pod of a removed node must fit, where the plan puts it, on what is left
+/// (no new node), with its taints, affinities and topology spread (pods moved by earlier waves
+/// count). Also checks every candidate existed once, the
 /// budgets (`nodes: k` without schedule, per pool and wave, expiration aside) and that
 /// `pricePerHourAfter` is the price of what is left.
 /// A label naming each node in the replay, to pin pods where the engine put them
@@ -114,10 +116,20 @@ pub fn replay(input: &DisruptionInput, plan: &Plan, budget_per_pool: Option<usiz
                 labels.insert(l::CAPACITY_TYPE.into(), r.capacity_type.clone());
                 labels.insert(l::NODEPOOL.into(), r.node_pool.clone());
                 labels.insert(l::HOSTNAME.into(), name.clone());
+                // The NodePool's labels and taints come with the node, so a pod that does not
+                // tolerate them is caught below.
+                let sp = input
+                    .scheduling_pools
+                    .iter()
+                    .find(|p| p.name == r.node_pool);
+                if let Some(sp) = sp {
+                    labels.extend(sp.labels.clone());
+                }
                 nodes.push((
                     ExistingNode {
                         name,
                         labels,
+                        taints: sp.map(|p| p.taints.clone()).unwrap_or_default(),
                         capacity: it.capacity.clone(),
                         allocatable: it.allocatable.clone(),
                         initialized: true,
@@ -163,10 +175,17 @@ pub fn replay(input: &DisruptionInput, plan: &Plan, budget_per_pool: Option<usiz
         for (name, ps) in &sol.existing_nodes {
             let n = nodes.iter_mut().find(|n| &n.0.name == name).unwrap();
             for &p in ps {
-                let mut r = problem.pods[p].requests.clone();
+                let pod = &problem.pods[p];
+                let mut r = pod.requests.clone();
                 r.pods = 1;
                 n.0.requested.add(&r);
-                n.1.push(problem.pods[p].clone());
+                // Counted by later waves' spread, affinity and anti-affinity checks.
+                n.0.pods.push(karpenter_scheduling::model::RunningPod {
+                    namespace: pod.namespace.clone(),
+                    labels: pod.labels.clone(),
+                    pod_anti_affinity: pod.pod_anti_affinity.clone(),
+                });
+                n.1.push(pod.clone());
             }
         }
     }
@@ -916,7 +935,10 @@ mod props {
     use crate::input::NodeInput;
     use crate::input::Strategy as Mode;
     use karpenter_scheduling::labels as l;
-    use karpenter_scheduling::model::{LabelSelector, PodAffinityTerm};
+    use karpenter_scheduling::model::{
+        LabelSelector, PodAffinityTerm, Taint, TaintEffect, Toleration, TopologySpreadConstraint,
+        WhenUnsatisfiable,
+    };
     use proptest::prelude::{any, prop, prop_assert, prop_assert_eq, proptest, ProptestConfig};
     use proptest::strategy::Strategy;
 
@@ -961,11 +983,14 @@ mod props {
             let mut used = karpenter_scheduling::Resources::default();
             let mut pods = Vec::new();
             for (j, &(cpu, mem, kind)) in s.pods.iter().enumerate() {
-                // db pods (kind 7) repel each other per host, so at most one per node.
-                let app = if kind == 7 {
-                    "db"
-                } else {
-                    ["web", "api"][usize::from(kind) % 2]
+                // db pods (kind 7) repel each other per host, so at most one per node; spread
+                // pods (kind 6) spread over zones (max skew 1, hard); cache pods (kind 5)
+                // need a web pod in their zone.
+                let app = match kind {
+                    7 => "db",
+                    6 => "spread",
+                    5 => "cache",
+                    _ => ["web", "api"][usize::from(kind) % 2],
                 };
                 if kind == 7
                     && pods.iter().any(|b: &crate::input::BoundPod| {
@@ -980,6 +1005,41 @@ mod props {
                 need.pods += 1;
                 if !need.fits(&it.allocatable) {
                     continue;
+                }
+                // Pool b's nodes are tainted: their pods tolerate it, and so do api pods
+                // elsewhere; web pods on pool a must never land on pool b.
+                if pool == "b" || app == "api" {
+                    p.tolerations = vec![Toleration {
+                        key: TAINT.into(),
+                        operator: "Equal".into(),
+                        value: "b".into(),
+                        effect: Some(TaintEffect::NoSchedule),
+                    }];
+                }
+                if kind == 6 {
+                    p.topology_spread_constraints = vec![TopologySpreadConstraint {
+                        max_skew: 1,
+                        topology_key: l::ZONE.into(),
+                        when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+                        label_selector: LabelSelector {
+                            match_labels: BTreeMap::from([("app".into(), app.into())]),
+                            ..Default::default()
+                        },
+                        min_domains: None,
+                        node_affinity_policy: None,
+                        node_taints_policy: None,
+                        match_label_keys: vec![],
+                    }];
+                }
+                if kind == 5 {
+                    p.pod_affinity = vec![PodAffinityTerm {
+                        label_selector: LabelSelector {
+                            match_labels: BTreeMap::from([("app".into(), "web".into())]),
+                            ..Default::default()
+                        },
+                        namespaces: vec![],
+                        topology_key: l::ZONE.into(),
+                    }];
                 }
                 if kind == 7 {
                     // One db per host, hard.
@@ -1002,7 +1062,11 @@ mod props {
                     _ => bound(p),
                 });
             }
-            nodes.push(node(&format!("n{i:02}"), pool, it, zone, ct, pods));
+            let mut n = node(&format!("n{i:02}"), pool, it, zone, ct, pods);
+            if pool == "b" {
+                n.node.taints = vec![b_taint()];
+            }
+            nodes.push(n);
         }
         let np = |name: &str| {
             nodepool(name, |np| {
@@ -1014,13 +1078,27 @@ mod props {
         } else {
             &[ON_DEMAND]
         };
-        input(&[(np("a"), &[ON_DEMAND]), (np("b"), b_cts)], nodes)
+        let mut inp = input(&[(np("a"), &[ON_DEMAND]), (np("b"), b_cts)], nodes);
+        inp.scheduling_pools[1].taints = vec![b_taint()];
+        inp
+    }
+
+    /// The taint of pool b's nodes.
+    const TAINT: &str = "example.com/dedicated";
+
+    fn b_taint() -> Taint {
+        Taint {
+            key: TAINT.into(),
+            value: "b".into(),
+            effect: TaintEffect::NoSchedule,
+        }
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(40))]
-        /// Applying the commands never strands a pod (nor breaks its anti-affinity), never
-        /// exceeds a budget, and never raises $/h, in either strategy.
+        /// Applying the commands never strands a pod, never breaks a hard constraint (taints,
+        /// anti-affinity, pod affinity, zone spread: see `replay`), never exceeds a budget,
+        /// and never raises $/h, in either strategy.
         #[test]
         fn plans_are_safe(
             specs in prop::collection::vec(node_spec(), 1..8),
