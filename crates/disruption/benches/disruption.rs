@@ -280,8 +280,16 @@ fn main() {
                 v[v.len() / 2]
             };
             let bound = lp_bound(&input);
+            let shape = shape_bound(&input)
+                .map(|b| {
+                    format!(
+                        "; one pod shape, so also ${b:.2}/h (pods per node), {:+.1} % above it",
+                        (plan.price_per_hour_after / b - 1.0) * 100.0
+                    )
+                })
+                .unwrap_or_default();
             println!(
-                "{label} [{strategy:?}]: median {:.2} s (cpu {:.2} s) over {runs} runs, {} commands in {waves} waves ({disrupted} nodes), {} simulations ({} multi-node, {} single-node), ${:.2}/h -> ${:.2}/h; LP lower bound ${bound:.2}/h, {:+.1} % above it{}",
+                "{label} [{strategy:?}]: median {:.2} s (cpu {:.2} s) over {runs} runs, {} commands in {waves} waves ({disrupted} nodes), {} simulations ({} multi-node, {} single-node), ${:.2}/h -> ${:.2}/h; LP lower bound ${bound:.2}/h, {:+.1} % above it{shape}{}",
                 median(&mut walls),
                 median(&mut cpus),
                 plan.commands.len(),
@@ -364,6 +372,63 @@ fn lp_bound(input: &DisruptionInput) -> f64 {
         })
         .collect();
     stay_price + lower_bound(&columns, &demand).unwrap_or(f64::NAN)
+}
+
+/// When every bound pod has the same requests, a tighter bound than the LP's: a node of type
+/// `t` holds at most `k_t` such pods (its allocatable in every dimension, pod slots included), so
+/// the pods the must-stay nodes cannot hold cost at least `min_t price_t / k_t` each. The LP
+/// pools each resource over all nodes, as if one pod's CPU could sit on one node and its memory
+/// on another; with 110 pod slots per node and small pods that is far below any real packing.
+fn shape_bound(input: &DisruptionInput) -> Option<f64> {
+    let mut shape: Option<Resources> = None;
+    let mut count = 0i64;
+    for n in &input.nodes {
+        for p in &n.pods {
+            let mut r = p.pod.requests.clone();
+            r.pods = 1;
+            if shape.as_ref().is_some_and(|s| *s != r) {
+                return None;
+            }
+            shape = Some(r);
+            count += 1;
+        }
+    }
+    let shape = shape?;
+    let per_node = |alloc: &Resources| -> i64 {
+        let dim = |have: i64, need: i64| {
+            if need > 0 {
+                have.max(0) / need
+            } else {
+                i64::MAX
+            }
+        };
+        dim(alloc.cpu_millis, shape.cpu_millis)
+            .min(dim(alloc.memory_bytes, shape.memory_bytes))
+            .min(dim(alloc.pods, shape.pods))
+            .min(dim(alloc.ephemeral_bytes, shape.ephemeral_bytes))
+    };
+    let mut stay_price = 0.0;
+    for n in &input.nodes {
+        if !n.managed || n.do_not_disrupt || n.pods.iter().any(|p| p.blocks.is_some()) {
+            stay_price += n.price;
+            count -= per_node(&n.node.allocatable);
+        }
+    }
+    let per_pod = input
+        .instance_types
+        .iter()
+        .filter_map(|t| {
+            let k = per_node(&t.allocatable);
+            let price = t
+                .offerings
+                .iter()
+                .filter(|o| o.available)
+                .map(|o| o.price)
+                .min_by(f64::total_cmp)?;
+            (k > 0).then(|| price / k as f64)
+        })
+        .min_by(f64::total_cmp)?;
+    Some(stay_price + count.max(0) as f64 * per_pod)
 }
 
 /// Upstream's wall time for a `karpenter`-strategy plan, in minutes: at least its 15 s
