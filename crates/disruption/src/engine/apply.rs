@@ -10,7 +10,7 @@ use crate::engine::{
     consolidation::Decision,
     round6,
     simulate::{Origin, Sim},
-    world::{pod_key, World},
+    world::{node_flags, pod_key, World},
     Engine,
 };
 use crate::input::{BoundPod, NodeInput};
@@ -63,10 +63,14 @@ impl<'a> World<'a> {
             for bp in pods {
                 add_pod(&mut self.nodes[n], bp);
             }
+            self.refresh_flags(n);
         }
         for ((claim, r), pods) in sim.claims.iter().zip(replacements).zip(launched) {
             let node = self.new_node(claim, r, pods);
             self.launching.push(self.nodes.len());
+            let (repels, constrained) = node_flags(&node);
+            self.repels.push(repels);
+            self.constrained.push(constrained);
             self.nodes.push(node);
             self.gone.push(false);
         }

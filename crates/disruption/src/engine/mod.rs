@@ -27,8 +27,6 @@
 //! launch (waves are taken to be at least that far apart).
 use std::collections::{BTreeMap, BTreeSet};
 
-use karpenter_scheduling::Pod;
-
 use crate::engine::world::World;
 use crate::input::{DisruptionInput, Options, Strategy};
 use crate::plan::{money, Blocker, Command, Plan, Reason, Replacement, Unchosen};
@@ -258,13 +256,7 @@ fn plan_with(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), E
         single_failures: BTreeMap::new(),
         failures_stable: false,
     };
-    let constrained = |p: &Pod| {
-        !p.topology_spread_constraints.is_empty()
-            || !p.pod_affinity.is_empty()
-            || !p.pod_anti_affinity.is_empty()
-            || !p.preferred_pod_affinity.is_empty()
-            || !p.preferred_pod_anti_affinity.is_empty()
-    };
+    let constrained = world::constrained;
     e.failures_stable = !input.pending_pods.iter().any(constrained)
         && !input
             .nodes

@@ -87,25 +87,11 @@ impl<'a> World<'a> {
         // Running pods matter to scheduling only through topology spread and (anti-)affinity:
         // when no pod to place has such terms and no running pod repels others, they are left
         // out of the problem (at 20,000 bound pods, copying and counting them dominates).
-        let constrained = |p: &Pod| {
-            !p.topology_spread_constraints.is_empty()
-                || !p.pod_affinity.is_empty()
-                || !p.pod_anti_affinity.is_empty()
-                || !p.preferred_pod_affinity.is_empty()
-                || !p.preferred_pod_anti_affinity.is_empty()
-        };
-        let running_matter = self.input.pending_pods.iter().any(constrained)
+        let running_matter = self.pending_constrained
             || self.live().any(|n| {
-                let node = &self.nodes[n];
-                node.node
-                    .pods
-                    .iter()
-                    .any(|rp| !rp.pod_anti_affinity.is_empty())
-                    || ((cset.contains(&n) || node.marked_for_deletion)
-                        && node
-                            .pods
-                            .iter()
-                            .any(|bp| bp.reschedulable && constrained(&bp.pod)))
+                self.repels[n]
+                    || ((cset.contains(&n) || self.nodes[n].marked_for_deletion)
+                        && self.constrained[n])
             });
         for n in self.live() {
             let node = &self.nodes[n];

@@ -33,6 +33,34 @@ pub(super) struct World<'a> {
     /// its existing nodes; computed when a consolidation simulation first needs it and
     /// forgotten whenever the modelled cluster changes.
     pub(super) pending_held: Option<std::collections::BTreeSet<usize>>,
+    /// Per node: one of its running pods has required anti-affinity (it repels pods to place).
+    pub(super) repels: Vec<bool>,
+    /// Per node: one of its reschedulable bound pods has topology or (anti-)affinity terms.
+    pub(super) constrained: Vec<bool>,
+    /// A pending pod has topology or (anti-)affinity terms.
+    pub(super) pending_constrained: bool,
+}
+
+/// Whether a pod's placement depends on other pods: topology spread or pod (anti-)affinity.
+pub(super) fn constrained(p: &Pod) -> bool {
+    !p.topology_spread_constraints.is_empty()
+        || !p.pod_affinity.is_empty()
+        || !p.pod_anti_affinity.is_empty()
+        || !p.preferred_pod_affinity.is_empty()
+        || !p.preferred_pod_anti_affinity.is_empty()
+}
+
+/// A node's `repels` and `constrained` flags.
+pub(super) fn node_flags(node: &NodeInput) -> (bool, bool) {
+    (
+        node.node
+            .pods
+            .iter()
+            .any(|rp| !rp.pod_anti_affinity.is_empty()),
+        node.pods
+            .iter()
+            .any(|bp| bp.reschedulable && constrained(&bp.pod)),
+    )
 }
 
 pub(super) fn pod_key(p: &Pod) -> String {
@@ -48,7 +76,11 @@ impl<'a> World<'a> {
             },
             ..SolveOptions::default()
         };
+        let (repels, constrained_pods) = input.nodes.iter().map(node_flags).unzip();
         World {
+            repels,
+            constrained: constrained_pods,
+            pending_constrained: input.pending_pods.iter().any(constrained),
             input,
             opts,
             now: input.now,
@@ -72,6 +104,11 @@ impl<'a> World<'a> {
             simulations: 0,
             pending_held: None,
         }
+    }
+
+    /// Recompute node `n`'s flags after its pods changed.
+    pub(super) fn refresh_flags(&mut self, n: usize) {
+        (self.repels[n], self.constrained[n]) = node_flags(&self.nodes[n]);
     }
 
     /// `IsUnderConsolidateAfter`: a managed, initialized node whose last pod event is more
