@@ -10,7 +10,7 @@ use crate::engine::{
     consolidation::Decision,
     round6,
     simulate::{Origin, Sim},
-    world::{node_flags, pod_key, World},
+    world::{name_ranks, node_flags, pod_key, World},
     Engine,
 };
 use crate::input::{BoundPod, NodeInput};
@@ -71,8 +71,15 @@ impl<'a> World<'a> {
             let (repels, constrained) = node_flags(&node);
             self.repels.push(repels);
             self.constrained.push(constrained);
+            self.by_name
+                .entry(node.name().to_string())
+                .or_default()
+                .push(self.nodes.len());
             self.nodes.push(node);
             self.gone.push(false);
+        }
+        if !sim.claims.is_empty() {
+            self.name_rank = name_ranks(&self.nodes);
         }
     }
 

@@ -1,6 +1,6 @@
 //! `SimulateScheduling` (upstream: `pkg/controllers/disruption/helpers.go`): the pods of the
 //! candidates on the rest of the cluster plus new NodeClaims, through the scheduling engine.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use karpenter_scheduling::model::{Taint, TaintEffect};
 use karpenter_scheduling::{
@@ -180,9 +180,18 @@ impl<'a> World<'a> {
         };
         // First on the nodes a pod could reach first: see `first_fit_prefix`.
         let prefix = if skip_full {
-            let nodes: Vec<&ExistingNode> =
-                existing_idx.iter().map(|&n| &self.nodes[n].node).collect();
+            // The scheduler's order: initialized first, then by name.
+            let mut order: Vec<usize> = (0..existing_idx.len()).collect();
+            order.sort_by_key(|&i| {
+                let n = existing_idx[i];
+                (!self.nodes[n].node.initialized, self.name_rank[n])
+            });
+            let nodes: Vec<&ExistingNode> = order
+                .iter()
+                .map(|&i| &self.nodes[existing_idx[i]].node)
+                .collect();
             first_fit_prefix(&nodes, &pods)
+                .map(|p| p.into_iter().map(|i| order[i]).collect::<Vec<usize>>())
         } else {
             None
         };
@@ -216,10 +225,7 @@ impl<'a> World<'a> {
                 (problem, sol)
             }
         };
-        let name_to_idx: BTreeMap<&str, usize> = existing_idx
-            .iter()
-            .map(|&n| (self.nodes[n].name(), n))
-            .collect();
+
         let mut failure = None;
         for pp in &sol.pending {
             if origin[pp.pod] != Origin::Pending && failure.is_none() {
@@ -232,7 +238,12 @@ impl<'a> World<'a> {
         }
         let mut placed = Vec::new();
         for (name, ps) in &sol.existing_nodes {
-            let Some(&n) = name_to_idx.get(name.as_str()) else {
+            // The node of that name in the problem (live, neither a candidate nor deleting).
+            let Some(&n) = self.by_name.get(name.as_str()).and_then(|v| {
+                v.iter().rev().find(|&&n| {
+                    !self.gone[n] && !cset.contains(&n) && !self.nodes[n].marked_for_deletion
+                })
+            }) else {
                 continue;
             };
             if !self.nodes[n].node.initialized && failure.is_none() {
@@ -305,7 +316,7 @@ fn request_shapes(pods: &[Pod]) -> Vec<Resources> {
     vec![min]
 }
 
-/// The first nodes, in the scheduler's order (initialized first, then by name), that a
+/// The first `nodes` (given in the scheduler's order: initialized first, then by name) that a
 /// first fit by requests alone fills with `pods` (largest CPU first, then memory), as indices
 /// into `nodes`; `None` when the pods do not all fit that way.
 ///
@@ -329,12 +340,6 @@ fn first_fit_prefix(nodes: &[&ExistingNode], pods: &[Pod]) -> Option<Vec<usize>>
         return None;
     }
     let mut order: Vec<usize> = (0..nodes.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (na, nb) = (&nodes[a], &nodes[b]);
-        nb.initialized
-            .cmp(&na.initialized)
-            .then_with(|| na.name.cmp(&nb.name))
-    });
     let mut room: Vec<[i64; 4]> = order
         .iter()
         .map(|&i| {

@@ -1,6 +1,6 @@
 //! The modelled cluster, changed wave by wave: nodes, budget counts (upstream:
 //! `pkg/controllers/disruption/helpers.go`, `BuildDisruptionBudgetMapping`), replacement pricing.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::jiff::Timestamp;
 use karpenter_scheduling::labels as l;
@@ -39,6 +39,10 @@ pub(super) struct World<'a> {
     pub(super) constrained: Vec<bool>,
     /// A pending pod has topology or (anti-)affinity terms.
     pub(super) pending_constrained: bool,
+    /// Node indices by name (several only if an input repeats a name).
+    pub(super) by_name: HashMap<String, Vec<usize>>,
+    /// Per node, the rank of its name among all nodes' (the scheduler's node order).
+    pub(super) name_rank: Vec<usize>,
 }
 
 /// Whether a pod's placement depends on other pods: topology spread or pod (anti-)affinity.
@@ -48,6 +52,17 @@ pub(super) fn constrained(p: &Pod) -> bool {
         || !p.pod_anti_affinity.is_empty()
         || !p.preferred_pod_affinity.is_empty()
         || !p.preferred_pod_anti_affinity.is_empty()
+}
+
+/// Per node, the rank of its name.
+pub(super) fn name_ranks(nodes: &[NodeInput]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    order.sort_by(|&a, &b| nodes[a].name().cmp(nodes[b].name()));
+    let mut rank = vec![0; nodes.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    rank
 }
 
 /// A node's `repels` and `constrained` flags.
@@ -77,7 +92,13 @@ impl<'a> World<'a> {
             ..SolveOptions::default()
         };
         let (repels, constrained_pods) = input.nodes.iter().map(node_flags).unzip();
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, n) in input.nodes.iter().enumerate() {
+            by_name.entry(n.name().to_string()).or_default().push(i);
+        }
         World {
+            by_name,
+            name_rank: name_ranks(&input.nodes),
             repels,
             constrained: constrained_pods,
             pending_constrained: input.pending_pods.iter().any(constrained),
