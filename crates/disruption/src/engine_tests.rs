@@ -968,7 +968,14 @@ mod props {
             })
     }
 
-    fn build(specs: &[NodeSpec], budget_k: usize, spot_pool: bool) -> DisruptionInput {
+    /// A random cluster; without `constraints`, no pod has spread or (anti-)affinity terms
+    /// (the simulations' shortcuts apply).
+    fn build(
+        specs: &[NodeSpec],
+        budget_k: usize,
+        spot_pool: bool,
+        constraints: bool,
+    ) -> DisruptionInput {
         let its = catalog();
         let mut nodes: Vec<NodeInput> = Vec::new();
         for (i, s) in specs.iter().enumerate() {
@@ -986,6 +993,7 @@ mod props {
                 // db pods (kind 7) repel each other per host, so at most one per node; spread
                 // pods (kind 6) spread over zones (max skew 1, hard); cache pods (kind 5)
                 // need a web pod in their zone.
+                let kind = if constraints { kind } else { kind % 5 };
                 let app = match kind {
                     7 => "db",
                     6 => "spread",
@@ -1106,7 +1114,7 @@ mod props {
             spot_pool in any::<bool>(),
             gate in any::<bool>(),
         ) {
-            let inp = build(&specs, k, spot_pool);
+            let inp = build(&specs, k, spot_pool, true);
             let mut after = Vec::new();
             for strategy in [Mode::Karpenter, Mode::Default] {
                 let opts = Options { strategy, spot_to_spot_consolidation: gate, ..Options::default() };
@@ -1135,6 +1143,25 @@ mod props {
             }
             // The default strategy never ends dearer than upstream's.
             prop_assert!(after[1] <= after[0] + 1e-9, "default {} vs karpenter {}", after[1], after[0]);
+        }
+
+        /// The simulations' shortcuts (full nodes left out, the nodes a first fit reaches
+        /// tried first) change no plan: every field, placements and stats included, in both
+        /// strategies, with and without spread and affinity terms.
+        #[test]
+        fn shortcuts_change_no_plan(
+            specs in prop::collection::vec(node_spec(), 1..10),
+            k in 1usize..5,
+            spot_pool in any::<bool>(),
+            constraints in prop::bool::weighted(0.25),
+        ) {
+            let inp = build(&specs, k, spot_pool, constraints);
+            for strategy in [Mode::Karpenter, Mode::Default] {
+                let opts = Options { strategy, ..Options::default() };
+                let fast = crate::plan(&inp, &opts).unwrap();
+                let exact = crate::engine::plan_without_shortcuts(&inp, &opts).unwrap();
+                prop_assert_eq!(format!("{fast:?}"), format!("{exact:?}"));
+            }
         }
     }
 }

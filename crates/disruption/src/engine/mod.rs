@@ -205,6 +205,25 @@ pub struct Stats {
 /// cheaper: the default strategy's wider search is greedy and not always better, and it must
 /// never cost more than upstream would ([`Stats::upstream_plan`] says which was kept).
 pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Error> {
+    plan_impl(input, opts, true)
+}
+
+/// [`plan`] without the simulation shortcuts (full nodes left out, the first-fit prefix): the
+/// reference the shortcuts must agree with.
+#[cfg(test)]
+pub(crate) fn plan_without_shortcuts(
+    input: &DisruptionInput,
+    opts: &Options,
+) -> Result<(Plan, Stats), Error> {
+    plan_impl(input, opts, false)
+}
+
+fn plan_impl(
+    input: &DisruptionInput,
+    opts: &Options,
+    shortcuts: bool,
+) -> Result<(Plan, Stats), Error> {
+    let plan_with = |input, opts| plan_with(input, opts, shortcuts);
     if opts.strategy != Strategy::Default {
         return plan_with(input, opts);
     }
@@ -244,10 +263,17 @@ pub fn plan(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Er
     }
 }
 
-fn plan_with(input: &DisruptionInput, opts: &Options) -> Result<(Plan, Stats), Error> {
+fn plan_with(
+    input: &DisruptionInput,
+    opts: &Options,
+    shortcuts: bool,
+) -> Result<(Plan, Stats), Error> {
     let before: f64 = input.nodes.iter().map(|n| n.price).sum();
     let mut e = Engine {
-        w: World::new(input, opts),
+        w: World {
+            shortcuts,
+            ..World::new(input, opts)
+        },
         commands: Vec::new(),
         why: BTreeMap::new(),
         passes: 0,

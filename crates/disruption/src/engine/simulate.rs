@@ -115,7 +115,8 @@ impl<'a> World<'a> {
         // without topology or affinity terms nor NodePool limits (which count every node) it
         // has no other effect on the packing: it is left out of the problem. Late in a plan
         // most nodes are full, and building the scheduler's view of them dominated.
-        let skip_full = !running_matter
+        let skip_full = self.shortcuts
+            && !running_matter
             && self
                 .input
                 .scheduling_pools

@@ -39,6 +39,9 @@ pub(super) struct World<'a> {
     pub(super) constrained: Vec<bool>,
     /// A pending pod has topology or (anti-)affinity terms.
     pub(super) pending_constrained: bool,
+    /// Whether simulations may leave out full nodes and try the first-fit prefix first
+    /// (always, but for the test that checks they change nothing).
+    pub(super) shortcuts: bool,
     /// Node indices by name (several only if an input repeats a name).
     pub(super) by_name: HashMap<String, Vec<usize>>,
     /// Per node, the rank of its name among all nodes' (the scheduler's node order).
@@ -124,6 +127,7 @@ impl<'a> World<'a> {
             solve_opts,
             simulations: 0,
             pending_held: None,
+            shortcuts: true,
         }
     }
 
