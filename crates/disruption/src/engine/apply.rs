@@ -61,7 +61,7 @@ impl<'a> World<'a> {
         let launched: Vec<Vec<BoundPod>> = sim.claims.iter().map(|c| moved_pods(&c.pods)).collect();
         for (n, pods) in moved {
             for bp in pods {
-                add_pod(&mut self.nodes[n], bp);
+                add_pod(self.nodes[n].to_mut(), bp);
             }
             self.refresh_flags(n);
         }
@@ -75,11 +75,11 @@ impl<'a> World<'a> {
                 .entry(node.name().to_string())
                 .or_default()
                 .push(self.nodes.len());
-            self.nodes.push(node);
+            self.nodes.push(std::borrow::Cow::Owned(node));
             self.gone.push(false);
         }
         if !sim.claims.is_empty() {
-            self.name_rank = name_ranks(&self.nodes);
+            self.name_rank = name_ranks(self.nodes.iter().map(|n| n.name()));
         }
     }
 

@@ -1,5 +1,6 @@
 //! The modelled cluster, changed wave by wave: nodes, budget counts (upstream:
 //! `pkg/controllers/disruption/helpers.go`, `BuildDisruptionBudgetMapping`), replacement pricing.
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::jiff::Timestamp;
@@ -18,7 +19,8 @@ pub(super) struct World<'a> {
     pub(super) input: &'a DisruptionInput,
     pub(super) opts: &'a Options,
     pub(super) now: Timestamp,
-    pub(super) nodes: Vec<NodeInput>,
+    /// The nodes: the input's, borrowed until a wave changes them, then the replacements.
+    pub(super) nodes: Vec<Cow<'a, NodeInput>>,
     pub(super) gone: Vec<bool>,
     /// Index of the NodePool settings by name.
     pub(super) pool_index: BTreeMap<String, usize>,
@@ -58,10 +60,11 @@ pub(super) fn constrained(p: &Pod) -> bool {
 }
 
 /// Per node, the rank of its name.
-pub(super) fn name_ranks(nodes: &[NodeInput]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..nodes.len()).collect();
-    order.sort_by(|&a, &b| nodes[a].name().cmp(nodes[b].name()));
-    let mut rank = vec![0; nodes.len()];
+pub(super) fn name_ranks<'n>(names: impl Iterator<Item = &'n str>) -> Vec<usize> {
+    let names: Vec<&str> = names.collect();
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|&a, &b| names[a].cmp(names[b]));
+    let mut rank = vec![0; names.len()];
     for (r, &i) in order.iter().enumerate() {
         rank[i] = r;
     }
@@ -101,14 +104,14 @@ impl<'a> World<'a> {
         }
         World {
             by_name,
-            name_rank: name_ranks(&input.nodes),
+            name_rank: name_ranks(input.nodes.iter().map(NodeInput::name)),
             repels,
             constrained: constrained_pods,
             pending_constrained: input.pending_pods.iter().any(constrained),
             input,
             opts,
             now: input.now,
-            nodes: input.nodes.clone(),
+            nodes: input.nodes.iter().map(Cow::Borrowed).collect(),
             gone: vec![false; input.nodes.len()],
             pool_index: input
                 .pools
@@ -167,7 +170,7 @@ impl<'a> World<'a> {
     pub(super) fn finish_wave(&mut self) {
         self.pending_held = None;
         for n in std::mem::take(&mut self.launching) {
-            self.nodes[n].node.initialized = true;
+            self.nodes[n].to_mut().node.initialized = true;
         }
     }
 
