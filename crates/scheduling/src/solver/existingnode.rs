@@ -72,11 +72,21 @@ pub(super) fn existing_nodes(
 impl Run<'_, '_> {
     /// Put the pod on existing node `n` if it fits there.
     pub(super) fn add_to_node(&mut self, pod: usize, pd: &PodData, n: usize) -> bool {
-        let Some(reqs) = self.eval_node(n, pd) else {
-            return false;
+        // The node's requirements narrowed for the pod only feed topology: without topology
+        // groups (owned or selecting) the checks alone decide, and nothing is built.
+        let reqs = if pd.owned.is_empty() && pd.selected_by.is_empty() {
+            if !self.node_admits(n, pd) {
+                return false;
+            }
+            None
+        } else {
+            let Some(reqs) = self.eval_node(n, pd) else {
+                return false;
+            };
+            Some(reqs)
         };
         let e = Eval {
-            reqs: Some(reqs),
+            reqs,
             types: None,
             n_types: 0,
             total: Resources::default(),
@@ -87,10 +97,11 @@ impl Run<'_, '_> {
         true
     }
 
-    /// The node's requirements narrowed for this pod, when the pod fits there.
-    pub(super) fn eval_node(&self, n: usize, pd: &PodData) -> Option<Requirements> {
+    /// The checks before topology: resources, a quick topology reject, taints, the pod's
+    /// node requirements, host ports.
+    fn node_admits(&self, n: usize, pd: &PodData) -> bool {
         let node = &self.nodes[n];
-        if !pd.requests.fits(&node.available)
+        !(!pd.requests.fits(&node.available)
             || self.topo.quick_reject(
                 &pd.owned,
                 &pd.selected_by,
@@ -99,10 +110,15 @@ impl Run<'_, '_> {
             )
             || untolerated(&pd.tolerations, &node.taints, pd.tolerate_prefer).is_some()
             || node.reqs.compatible(&pd.type_reqs).is_err()
-            || ports_conflict(&pd.host_ports, &node.host_ports).is_some()
-        {
+            || ports_conflict(&pd.host_ports, &node.host_ports).is_some())
+    }
+
+    /// The node's requirements narrowed for this pod, when the pod fits there.
+    pub(super) fn eval_node(&self, n: usize, pd: &PodData) -> Option<Requirements> {
+        if !self.node_admits(n, pd) {
             return None;
         }
+        let node = &self.nodes[n];
         let mut merged = node.reqs.clone();
         merged.add_all(&pd.type_reqs);
         self.topo
