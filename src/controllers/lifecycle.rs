@@ -51,6 +51,17 @@ use super::provisioner::claim_types;
 use super::Context;
 use crate::cloud::provider::{CloudError, Instance, NodeClaimRequest, NODECLAIM_TAG};
 
+/// The `controller` label of this controller's metrics (upstream's controller name).
+pub const CONTROLLER: &str = "nodeclaim.lifecycle";
+
+fn nodepool_of(claim: &NodeClaim) -> String {
+    claim
+        .labels()
+        .get(labels::NODEPOOL)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// How often a launched NodeClaim looks for its Node between Node events.
 pub const REGISTRATION_POLL: Duration = Duration::from_secs(5);
 
@@ -60,6 +71,7 @@ pub async fn run(ctx: Arc<Context>) {
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     let controller = Controller::new(claims, watcher::Config::default());
     let store = controller.store();
+    let stop = ctx.clone();
     controller
         .watches(nodes, watcher::Config::default(), move |node: Node| {
             let pid = node.spec.and_then(|s| s.provider_id).unwrap_or_default();
@@ -74,6 +86,8 @@ pub async fn run(ctx: Arc<Context>) {
                 .map(|c| ObjectRef::from_obj(&*c))
                 .collect::<Vec<_>>()
         })
+        // shutdown: no new reconciles; the running ones finish
+        .graceful_shutdown_on(async move { stop.stopped().await })
         .run(reconcile, error_policy, ctx)
         .for_each(|r| async move {
             if let Err(e) = r {
@@ -224,16 +238,20 @@ async fn launch(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     }
     let class = claim.spec.node_class_ref.name.clone();
     let types = ctx
-        .provider
-        .instance_types(&class)
+        .metrics
+        .measure_cloud(
+            CONTROLLER,
+            "GetInstanceTypes",
+            ctx.provider.instance_types(&class),
+        )
         .await
         .map_err(|e| Error::cloud(format!("list instance types for NodeClaim {name}"), e))?;
     let by_name: HashMap<&str, &InstanceType> =
         types.iter().map(|t| (t.name.as_str(), t)).collect();
     // 2. adopt an instance already launched for this NodeClaim (restart after a crash)
     let existing = ctx
-        .provider
-        .list()
+        .metrics
+        .measure_cloud(CONTROLLER, "List", ctx.provider.list())
         .await
         .map_err(|e| Error::cloud(format!("list instances for NodeClaim {name}"), e))?
         .into_iter()
@@ -259,7 +277,11 @@ async fn launch(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
                 labels: claim.labels().clone(),
                 taints: taint_list,
             };
-            match ctx.provider.create(&req).await {
+            match ctx
+                .metrics
+                .measure_cloud(CONTROLLER, "Create", ctx.provider.create(&req))
+                .await
+            {
                 Ok(i) => i,
                 Err(CloudError::InsufficientCapacity { reason, .. }) => {
                     tracing::error!(nodeclaim = %name, reason = %reason,
@@ -331,6 +353,7 @@ async fn launch(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
         allocatable = ?allocatable,
         "launched nodeclaim"
     );
+    ctx.metrics.nodeclaim_launched(&nodepool_of(claim));
     Ok(Action::requeue(ctx.settings.registration_ttl))
 }
 
@@ -473,6 +496,7 @@ async fn register(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     )
     .await?;
     tracing::info!(nodeclaim = %name, node = %node_name, provider_id = %pid, "registered nodeclaim");
+    ctx.metrics.nodeclaim_registered(&nodepool_of(claim));
     Ok(Action::await_change())
 }
 
@@ -557,6 +581,7 @@ async fn initialize(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     let conds = with_condition(&c, "Ready", "True", "Ready", "", now);
     patch_status(ctx, &name, json!({ "conditions": conds })).await?;
     tracing::info!(nodeclaim = %name, node = %node_name, allocatable = ?node.status.as_ref().and_then(|s| s.allocatable.clone()), "initialized nodeclaim");
+    ctx.metrics.nodeclaim_initialized(&nodepool_of(claim));
     Ok(Action::await_change())
 }
 
@@ -587,7 +612,11 @@ async fn finalize(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     }
     let mut instance: Option<Instance> = None;
     if let Some(p) = &pid {
-        match ctx.provider.delete(instance_id(p)).await {
+        match ctx
+            .metrics
+            .measure_cloud(CONTROLLER, "Delete", ctx.provider.delete(instance_id(p)))
+            .await
+        {
             Ok(()) | Err(CloudError::NotFound(_)) => {}
             Err(e) => {
                 return Err(Error::cloud(
@@ -599,14 +628,18 @@ async fn finalize(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     } else {
         // launched but not recorded (a crash between create and the status write)
         let found = ctx
-            .provider
-            .list()
+            .metrics
+            .measure_cloud(CONTROLLER, "List", ctx.provider.list())
             .await
             .map_err(|e| Error::cloud(format!("list instances for NodeClaim {name}"), e))?
             .into_iter()
             .find(|i| i.tags.get(NODECLAIM_TAG).map(String::as_str) == Some(name.as_str()));
         if let Some(i) = found {
-            match ctx.provider.delete(&i.id).await {
+            match ctx
+                .metrics
+                .measure_cloud(CONTROLLER, "Delete", ctx.provider.delete(&i.id))
+                .await
+            {
                 Ok(()) | Err(CloudError::NotFound(_)) => {}
                 Err(e) => {
                     return Err(Error::cloud(
@@ -637,6 +670,12 @@ async fn finalize(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
         Err(e) => return Err(Error::kube(format!("remove the finalizer of NodeClaim {name}"), e)),
     }
     tracing::info!(nodeclaim = %name, provider_id = ?pid.or(instance.map(|i| i.provider_id())), "deleted nodeclaim");
+    let label = |k: &str| claim.labels().get(k).cloned().unwrap_or_default();
+    ctx.metrics.nodeclaim_terminated(
+        &nodepool_of(claim),
+        &label(labels::CAPACITY_TYPE),
+        &label(labels::ZONE),
+    );
     Ok(Action::await_change())
 }
 

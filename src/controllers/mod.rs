@@ -49,8 +49,12 @@
 pub mod clock;
 pub mod disruption;
 pub mod error;
+pub mod http;
+pub mod leader;
 pub mod lifecycle;
+pub mod metrics;
 pub mod nodeclaim;
+pub mod operator;
 pub mod provisioner;
 pub mod sim;
 pub mod state;
@@ -63,6 +67,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use karpenter_state::FeatureGates;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use clock::Clock;
@@ -93,7 +98,8 @@ pub struct Settings {
     pub min_drain_time: Duration,
     /// Upstream's feature gates (`SpotToSpotConsolidation` reaches the disruption engine).
     pub feature_gates: FeatureGates,
-    /// Decide and log, write nothing.
+    /// `--dry-run`: watch and decide, log every write that would be made, make none (no
+    /// NodeClaim, Event, status or cloud-provider write).
     pub dry_run: bool,
 }
 
@@ -129,10 +135,21 @@ pub struct Context {
     pub settings: Settings,
     /// NodeClaim name suffixes.
     pub names: nodeclaim::Names,
+    /// The Prometheus metrics (upstream's names).
+    pub metrics: Arc<metrics::Metrics>,
+    /// Becomes `true` when [`Controllers::shutdown`] begins: take no new work.
+    pub stopping: watch::Receiver<bool>,
     recorder: Recorder,
 }
 
 impl Context {
+    /// Completes once shutdown has begun (see [`Controllers::shutdown`]).
+    pub async fn stopped(&self) {
+        let mut rx = self.stopping.clone();
+        // the sender lives in Controllers; dropped means stopped too
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
     /// Publish an Event about `regarding`; a failure is logged, not returned (events are
     /// best-effort, as upstream's recorder).
     pub async fn event(
@@ -142,6 +159,10 @@ impl Context {
         reason: &str,
         note: String,
     ) {
+        if self.settings.dry_run {
+            tracing::info!(reason, note = %note, object = ?regarding.name, "would publish event (dry run)");
+            return;
+        }
         let ev = Event {
             type_,
             reason: reason.to_string(),
@@ -155,19 +176,49 @@ impl Context {
     }
 }
 
+/// How long [`Controllers::shutdown`] waits for in-flight work by default.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// The running controllers.
 pub struct Controllers {
     /// The shared context.
     pub context: Arc<Context>,
+    /// Informers and helpers: aborted at shutdown.
     tasks: Vec<JoinHandle<()>>,
+    /// Controllers that return once [`Context::stopped`] fires and their in-flight work is
+    /// done: awaited (bounded) at shutdown.
+    workers: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
 }
 
 impl Controllers {
-    /// Stop every controller task.
-    pub fn shutdown(self) {
+    /// Stop every task at once (tests; a crash). In-flight calls are cut where they stand.
+    pub fn abort(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.iter().chain(&self.workers) {
+            t.abort();
+        }
+    }
+
+    /// Stop gracefully: no new work is taken ([`Context::stopped`]), in-flight passes and
+    /// reconciles finish (waiting at most `grace`), then everything else is aborted. Returns
+    /// whether every worker finished within `grace`.
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        let _ = self.stop.send(true);
+        let handles: Vec<_> = self.workers.iter().map(JoinHandle::abort_handle).collect();
+        let workers = futures::future::join_all(self.workers);
+        let finished = tokio::time::timeout(grace, workers).await.is_ok();
+        if !finished {
+            tracing::warn!(grace = ?grace, "in-flight work did not finish within the shutdown grace period; abandoning it");
+        }
+        for h in handles {
+            h.abort();
+        }
         for t in &self.tasks {
             t.abort();
         }
+        self.context.metrics.cluster_state_synced(false);
+        finished
     }
 }
 
@@ -178,7 +229,26 @@ pub fn start(
     clock: Arc<dyn Clock>,
     settings: Settings,
 ) -> Controllers {
+    start_with_metrics(
+        client,
+        provider,
+        clock,
+        settings,
+        Arc::new(metrics::Metrics::default()),
+    )
+}
+
+/// [`start`], publishing into `metrics` (which outlives the controllers: `run` keeps one for the
+/// process across Lease changes).
+pub fn start_with_metrics(
+    client: Client,
+    provider: Arc<dyn CloudProvider>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    metrics: Arc<metrics::Metrics>,
+) -> Controllers {
     let (state, triggers) = ClusterState::new();
+    let (stop, stopping) = watch::channel(false);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -193,12 +263,25 @@ pub fn start(
         provider,
         clock,
         settings,
+        metrics,
+        stopping,
         recorder,
     });
     let mut tasks = state::spawn_informers(&client, &state);
-    tasks.push(tokio::spawn(provisioner::run(context.clone(), triggers)));
-    tasks.push(tokio::spawn(lifecycle::run(context.clone())));
+    tasks.push(tokio::spawn(metrics::observe_state(context.clone())));
+    // termination and disruption are aborted at shutdown (both converge after a crash at any
+    // step); the provisioner and the lifecycle controller finish what they started
     tasks.push(tokio::spawn(termination::run(context.clone())));
     tasks.push(tokio::spawn(disruption::run(context.clone())));
-    Controllers { context, tasks }
+    let mut workers = vec![tokio::spawn(provisioner::run(context.clone(), triggers))];
+    // dry run: nothing is created, so there is no lifecycle to drive
+    if !context.settings.dry_run {
+        workers.push(tokio::spawn(lifecycle::run(context.clone())));
+    }
+    Controllers {
+        context,
+        tasks,
+        workers,
+        stop,
+    }
 }

@@ -29,8 +29,12 @@ use tokio::sync::mpsc;
 
 use super::clock::since;
 use super::error::{is_conflict, Error, Result};
+use super::metrics::PROVISIONED_REASON;
 use super::nodeclaim::to_node_claim;
 use super::Context;
+
+/// The `controller` label of this controller's metrics.
+pub const CONTROLLER: &str = "provisioner";
 
 /// Upstream requeues a provisionable pod every 10 s while it stays provisionable.
 pub const PENDING_RECHECK: Duration = Duration::from_secs(10);
@@ -58,14 +62,23 @@ pub async fn run(ctx: Arc<Context>, mut triggers: mpsc::UnboundedReceiver<String
                 None => return,
             },
             _ = ctx.clock.sleep(PENDING_RECHECK) => None,
+            _ = ctx.stopped() => return,
         };
         if first.is_none() && !has_provisionable(&ctx.state.read()) {
             continue;
         }
-        if !batch(&ctx, &mut triggers, first).await {
+        let closed = tokio::select! {
+            open = batch(&ctx, &mut triggers, first) => !open,
+            _ = ctx.stopped() => return,
+        };
+        if closed {
             return;
         }
-        ctx.state.wait_synced().await;
+        tokio::select! {
+            _ = ctx.state.wait_synced() => {}
+            _ = ctx.stopped() => return,
+        }
+        // a pass that has started runs to its end: shutdown waits for it (bounded)
         if let Err(e) = provision(&ctx).await {
             tracing::error!(error = %e, error_kind = e.kind(), "provisioning failed");
         }
@@ -237,8 +250,12 @@ pub(super) async fn instance_types(ctx: &Context) -> Result<Vec<InstanceType>> {
             .find(|n| c.node_class(n).is_some())
             .unwrap_or_default()
     };
-    ctx.provider
-        .instance_types(&class)
+    ctx.metrics
+        .measure_cloud(
+            CONTROLLER,
+            "GetInstanceTypes",
+            ctx.provider.instance_types(&class),
+        )
         .await
         .map_err(|e| Error::cloud(format!("list instance types for EC2NodeClass {class:?}"), e))
 }
@@ -278,6 +295,7 @@ pub async fn provision(ctx: &Context) -> Result<Outcome> {
         tracing::debug!(note = %n, "cluster state");
     }
     if prepared.problem.pods.is_empty() {
+        ctx.metrics.unschedulable_pods(CONTROLLER, 0);
         return Ok(Outcome::default());
     }
     let keys: Vec<PodKey> = prepared
@@ -297,9 +315,12 @@ pub async fn provision(ctx: &Context) -> Result<Outcome> {
     // 3. solve (CPU-bound: off the async threads)
     let problem: Problem = prepared.problem;
     let opts = SolveOptions::default();
+    let started = std::time::Instant::now();
     let solution = tokio::task::spawn_blocking(move || solve(&problem, &opts))
         .await
         .map_err(|e| Error::Invalid(format!("the scheduling simulation panicked: {e}")))??;
+    ctx.metrics
+        .scheduling_duration(CONTROLLER, started.elapsed().as_secs_f64());
     let mut out = Outcome {
         pods: keys.len(),
         ..Outcome::default()
@@ -359,7 +380,7 @@ pub async fn provision(ctx: &Context) -> Result<Outcome> {
     }
     // 5. create the NodeClaims
     for plan in &solution.node_claims {
-        match create(ctx, plan, &pools, &by_name).await {
+        match create(ctx, plan, &pools, &by_name, &keys).await {
             Ok(name) => {
                 ctx.state.nominate(&name, until);
                 for &i in &plan.pods {
@@ -370,6 +391,10 @@ pub async fn provision(ctx: &Context) -> Result<Outcome> {
                         format!("Pod should schedule on: nodeclaim/{name}"),
                     )
                     .await;
+                }
+                if !ctx.settings.dry_run {
+                    ctx.metrics
+                        .nodeclaim_created(PROVISIONED_REASON, &plan.node_pool, false);
                 }
                 out.created.push(name);
             }
@@ -389,6 +414,8 @@ pub async fn provision(ctx: &Context) -> Result<Outcome> {
             }
         }
     }
+    ctx.metrics
+        .unschedulable_pods(CONTROLLER, out.pending.len());
     Ok(out)
 }
 
@@ -400,6 +427,7 @@ pub(super) async fn create(
     plan: &NodeClaimPlan,
     pools: &BTreeMap<String, NodePool>,
     types: &HashMap<&str, &InstanceType>,
+    keys: &[PodKey],
 ) -> std::result::Result<String, String> {
     let pool = pools
         .get(&plan.node_pool)
@@ -422,6 +450,9 @@ pub(super) async fn create(
                 plan.node_pool
             ));
         }
+    }
+    if ctx.settings.dry_run {
+        return Ok(dry_run_create(ctx, pool, plan, keys));
     }
     let api: Api<NodeClaim> = Api::all(ctx.client.clone());
     for _ in 0..5 {
@@ -449,6 +480,35 @@ pub(super) async fn create(
         }
     }
     Err("five generated NodeClaim names were all taken".into())
+}
+
+/// `--dry-run`: log the NodeClaim a live run would create (upstream's "created nodeclaim"
+/// fields plus the cheapest offering and the pods), and hold it in the cluster model only, so
+/// its pods count as planned and the next pass does not decide them again.
+fn dry_run_create(ctx: &Context, pool: &NodePool, plan: &NodeClaimPlan, keys: &[PodKey]) -> String {
+    let name = ctx.names.next(&plan.node_pool);
+    let pods: Vec<String> = plan.pods.iter().map(|&i| keys[i].to_string()).collect();
+    tracing::info!(
+        nodeclaim = %name,
+        nodepool = %plan.node_pool,
+        instance_type = %plan.instance_type,
+        zone = %plan.zone,
+        capacity_type = %plan.capacity_type,
+        price_per_hour = plan.price_per_hour,
+        instance_types = %summarize(&plan.instance_types),
+        requests = ?super::nodeclaim::resource_list(&plan.requests),
+        pods = %pods.join(", "),
+        "would create nodeclaim (dry run)"
+    );
+    let mut claim = to_node_claim(pool, plan, name.clone());
+    claim.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        ctx.clock.now(),
+    ));
+    match karpenter_state::ClaimEntry::new(claim) {
+        Ok(e) => ctx.state.write().upsert_node_claim(e),
+        Err(e) => tracing::debug!(nodeclaim = %name, error = %e, "dry-run nodeclaim not modelled"),
+    }
+    name
 }
 
 fn summarize(types: &[String]) -> String {

@@ -106,6 +106,8 @@ pub struct RecordedRequest {
     pub content_type: Option<String>,
     /// The request body (lossy UTF-8; empty for most reads).
     pub body: String,
+    /// The `User-Agent` header (empty when absent): tells apart clients sharing one server.
+    pub user_agent: String,
 }
 
 impl RecordedRequest {
@@ -366,6 +368,23 @@ impl ApiServer {
     /// # Panics
     /// Outside a Tokio runtime (kube's client needs one).
     pub fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.config())
+            .expect("kube-double: building a kube client for the double")
+    }
+
+    /// A client like [`ApiServer::client`] that sends `User-Agent: user_agent`, so
+    /// [`RecordedRequest::user_agent`] tells which of several clients made a request.
+    pub fn client_with_user_agent(&self, user_agent: &str) -> kube::Client {
+        let mut config = self.config();
+        config.headers.push((
+            hyper::header::USER_AGENT,
+            hyper::header::HeaderValue::from_str(user_agent)
+                .expect("kube-double: a valid User-Agent"),
+        ));
+        kube::Client::try_from(config).expect("kube-double: building a kube client for the double")
+    }
+
+    fn config(&self) -> kube::Config {
         let uri: hyper::Uri = self
             .url()
             .parse()
@@ -373,7 +392,7 @@ impl ApiServer {
         let mut config = kube::Config::new(uri);
         config.default_namespace = "default".to_string();
         config.default_retry = false;
-        kube::Client::try_from(config).expect("kube-double: building a kube client for the double")
+        config
     }
 
     /// A kubeconfig whose cluster, user and context are all named `double`.

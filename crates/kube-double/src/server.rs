@@ -182,6 +182,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
                 .as_ref()
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default(),
+            user_agent: user_agent.clone(),
         });
     let body = match body {
         Ok(b) => b,

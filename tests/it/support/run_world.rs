@@ -194,7 +194,7 @@ impl<P: CloudProvider + 'static> World<P> {
             t.abort();
         }
         if let Some(c) = self.controllers.take() {
-            c.shutdown();
+            c.abort();
         }
     }
 }

@@ -225,6 +225,23 @@ impl<F: Fleet> AwsProvider<F> {
         &self,
         nc: &karpenter_api::aws::v1::EC2NodeClass,
     ) -> Result<Arc<ResolvedNodeClass>, CloudError> {
+        self.resolve_nodeclass_with(nc, true).await
+    }
+
+    /// [`AwsProvider::resolve_nodeclass`] without creating the instance profile (reads only:
+    /// `run --dry-run`). Enough to list instance types; not to launch.
+    pub async fn resolve_nodeclass_read_only(
+        &self,
+        nc: &karpenter_api::aws::v1::EC2NodeClass,
+    ) -> Result<Arc<ResolvedNodeClass>, CloudError> {
+        self.resolve_nodeclass_with(nc, false).await
+    }
+
+    async fn resolve_nodeclass_with(
+        &self,
+        nc: &karpenter_api::aws::v1::EC2NodeClass,
+        ensure_profile: bool,
+    ) -> Result<Arc<ResolvedNodeClass>, CloudError> {
         let mut r = nodeclass::resolve(&self.ctx, nc, &self.cluster.kubernetes_version)
             .await
             .map_err(|e| match e {
@@ -232,7 +249,7 @@ impl<F: Fleet> AwsProvider<F> {
                 other => CloudError::Invalid(other.to_string()),
             })?;
         let name = r.name();
-        if r.instance_profile.is_none() {
+        if r.instance_profile.is_none() && ensure_profile {
             if let Some(role) = &nc.spec.role {
                 let uid = nc.metadata.uid.clone().unwrap_or_else(|| name.clone());
                 let p = profile::ensure_instance_profile(
