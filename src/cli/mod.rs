@@ -107,7 +107,7 @@ pub enum Command {
     Setup(setup::SetupArgs),
     /// Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses
     Convert(convert::ConvertArgs),
-    /// Run Karpenter's provisioning and disruption loops in the foreground (not yet supported)
+    /// Run Karpenter's controllers in the foreground (or in the cluster: --print-manifests)
     Run(run::RunArgs),
     /// Take NodePools to zero capacity, and restore them later
     #[command(name = "scale-to-zero")]
@@ -143,7 +143,10 @@ const USAGE_EXIT: u8 = 2;
 /// Parse the command line, run it, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    // `run` sets up its own logging (--log-level, --log-format)
+    if !matches!(cli.command, Command::Run(_)) {
+        init_logging(cli.global.verbose);
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -105,16 +105,64 @@ fn version_prints_the_package_version() {
 }
 
 #[test]
-fn run_is_not_yet_supported_and_says_so_in_one_line() {
-    let out = run(&["run"]);
+fn run_simulate_is_not_yet_supported_and_says_so_in_one_line() {
+    let out = run(&["run", "--simulate"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
-        err.contains("`kubectl karpenter run` is not yet supported"),
+        err.contains("`kubectl karpenter run --simulate` is not yet supported"),
         "{err}"
     );
     assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn run_without_a_cluster_name_is_a_usage_error_naming_the_flag_and_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"))
+        .arg("run")
+        .env_remove("CLUSTER_NAME")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--cluster-name") && err.contains("CLUSTER_NAME"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_help_explains_every_setting_with_its_variable() {
+    let out = run(&["run", "--help"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = stdout(&out);
+    for (flag, env) in [
+        ("--cluster-endpoint", "CLUSTER_ENDPOINT"),
+        ("--interruption-queue", "INTERRUPTION_QUEUE"),
+        ("--batch-idle-duration", "BATCH_IDLE_DURATION"),
+        ("--batch-max-duration", "BATCH_MAX_DURATION"),
+        ("--feature-gates", "FEATURE_GATES"),
+        ("--metrics-port", "METRICS_PORT"),
+        ("--health-probe-port", "HEALTH_PROBE_PORT"),
+        ("--log-level", "LOG_LEVEL"),
+        ("--log-format", "LOG_FORMAT"),
+        ("--leader-election-name", "LEADER_ELECTION_NAME"),
+        ("--leader-election-namespace", "LEADER_ELECTION_NAMESPACE"),
+    ] {
+        assert!(help.contains(flag), "{flag} missing:\n{help}");
+        assert!(
+            help.contains(&format!("env: {env}")),
+            "{env} missing:\n{help}"
+        );
+    }
+    for flag in ["--dry-run", "--force", "--simulate", "--print-manifests"] {
+        assert!(help.contains(flag), "{flag} missing:\n{help}");
+    }
+    assert!(
+        help.contains("[default: 8080]") && help.contains("[default: 8081]"),
+        "{help}"
+    );
 }
 
 fn completion_file(shell: Shell) -> PathBuf {

@@ -14,6 +14,7 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
 
+pub mod discovery;
 mod error;
 pub mod provider;
 mod resolve;
