@@ -39,7 +39,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -s h -
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -s V -l version -d 'Print version'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "setup" -d 'Create Karpenter\'s IAM roles and policies, interruption queue and EventBridge rules'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "convert" -d 'Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "run" -d 'Run Karpenter\'s provisioning and disruption loops in the foreground (not yet supported)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "run" -d 'Run Karpenter\'s controllers in the foreground (or in the cluster: --print-manifests)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "scale-to-zero" -d 'Take NodePools to zero capacity, and restore them later'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "scale-up" -d 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_needs_command" -f -a "simulate" -d 'Simulate Karpenter\'s provisioning (manifests or cluster): NodeClaims, price, pending pods'
@@ -99,6 +99,26 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand conv
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand convert" -s V -l version -d 'Print version'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l cluster-endpoint -d 'The API server endpoint nodes join [default: from eks:DescribeCluster]' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l cluster-ca-bundle -d 'The cluster CA bundle (base64) written into node user data [default: from eks:DescribeCluster]' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l interruption-queue -d 'The SQS interruption queue\'s name [default: the cluster name, the queue `setup` creates; interruption handling is off when it does not exist]' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l batch-idle-duration -d 'A provisioning batch closes after this long without a new pending pod' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l batch-max-duration -d 'A provisioning batch closes after this long in all' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l feature-gates -d 'Optional features, as upstream: NodeRepair, ReservedCapacity, SpotToSpotConsolidation, NodeOverlay, StaticCapacity, CapacityBuffer' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l metrics-port -d 'Port of the Prometheus /metrics endpoint (0: any free port)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l health-probe-port -d 'Port of the /healthz and /readyz probes (0: any free port)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l log-level -d 'Log level: debug, info, warn or error (RUST_LOG overrides; -v adds dependencies\' logs)' -r -f -a "debug\t''
+info\t''
+warn\t''
+error\t''"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l log-format -d 'Log format' -r -f -a "auto\t'Human-readable on a terminal, JSON otherwise'
+human\t'Human-readable lines'
+json\t'One JSON object per line (as upstream\'s zap logger)'"
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l leader-election-name -d 'The leader-election Lease\'s name (upstream\'s; an in-cluster Karpenter uses the same)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l leader-election-namespace -d 'The Lease\'s namespace: the one Karpenter is installed in [default: -n, else kube-system]' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l shutdown-grace-period -d 'How long shutdown waits for in-flight work before it gives up on it' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l image -d 'The container image (--print-manifests)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l service-account -d 'The ServiceAccount (--print-manifests); `karpenter` gets the Pod Identity association `setup` creates' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l context -d 'The kubeconfig context to use (default: the current context)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s n -l namespace -d 'Namespace for namespaced objects (default: the context\'s namespace)' -r
@@ -108,6 +128,11 @@ json\t'JSON (deterministic key order, pretty-printed)'"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l region -d 'AWS region (default: AWS_REGION, then the profile\'s region)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l profile -d 'AWS shared-config profile (default: AWS_PROFILE, then "default")' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l cluster-name -d 'EKS cluster name' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l disable-leader-election -d 'Act without holding the Lease (only when nothing else can act on this cluster)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l dry-run -d 'Watch and decide, log every launch it would make, write nothing to the cluster or AWS (takes no Lease)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l force -d 'Start even though an in-cluster Karpenter controller is running'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l simulate -d 'Run against a simulated cluster and cloud (not yet supported)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l print-manifests -d 'Print the Deployment, ServiceAccount and RBAC that run this command in the cluster, and exit'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -257,7 +282,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand vers
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand version" -s V -l version -d 'Print version'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "setup" -d 'Create Karpenter\'s IAM roles and policies, interruption queue and EventBridge rules'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "convert" -d 'Convert v1alpha5/v1alpha1/v1beta1 Karpenter objects to NodePools and EC2NodeClasses'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "run" -d 'Run Karpenter\'s provisioning and disruption loops in the foreground (not yet supported)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "run" -d 'Run Karpenter\'s controllers in the foreground (or in the cluster: --print-manifests)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "scale-to-zero" -d 'Take NodePools to zero capacity, and restore them later'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "scale-up" -d 'Restore pools taken to zero by scale-to-zero (same as `scale-to-zero --restore`)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand help; and not __fish_seen_subcommand_from setup convert run scale-to-zero scale-up simulate instance-types completion version help" -f -a "simulate" -d 'Simulate Karpenter\'s provisioning (manifests or cluster): NodeClaims, price, pending pods'
