@@ -28,8 +28,9 @@ use crate::controllers::operator::{
 };
 use crate::controllers::Settings;
 
-/// Upstream's default `FEATURE_GATES`.
-pub const DEFAULT_FEATURE_GATES: &str = "NodeRepair=false,ReservedCapacity=true,SpotToSpotConsolidation=false,NodeOverlay=false,StaticCapacity=false,CapacityBuffer=false";
+/// Upstream's default `FEATURE_GATES` (v1.14; `CapacityBuffer`, on main only, is not known here).
+pub const DEFAULT_FEATURE_GATES: &str =
+    "NodeRepair=false,ReservedCapacity=true,SpotToSpotConsolidation=false,NodeOverlay=false,StaticCapacity=false";
 
 const RBAC_TEMPLATE: &str = include_str!("../../templates/run/rbac.yaml");
 const DEPLOYMENT_TEMPLATE: &str = include_str!("../../templates/run/deployment.yaml");
@@ -81,7 +82,7 @@ pub struct RunArgs {
     /// A provisioning batch closes after this long in all
     #[arg(long, env = "BATCH_MAX_DURATION", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub batch_max_duration: Duration,
-    /// Optional features, as upstream: NodeRepair, ReservedCapacity, SpotToSpotConsolidation, NodeOverlay, StaticCapacity, CapacityBuffer
+    /// Optional features, as upstream: NodeRepair, ReservedCapacity, SpotToSpotConsolidation, NodeOverlay, StaticCapacity
     #[arg(long, env = "FEATURE_GATES", default_value = DEFAULT_FEATURE_GATES, value_name = "NAME=BOOL,...")]
     pub feature_gates: String,
     /// Port of the Prometheus /metrics endpoint (0: any free port)
@@ -524,6 +525,12 @@ mod tests {
         for bad in ["", "10", "1x", "s", "-1s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_default_feature_gates_parse() {
+        let g = FeatureGates::parse(DEFAULT_FEATURE_GATES).unwrap();
+        assert_eq!(g, FeatureGates::default());
     }
 
     #[test]

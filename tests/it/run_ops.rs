@@ -757,3 +757,389 @@ async fn in_cluster_rbac_grants_exactly_the_calls_run_makes() {
     );
     assert_eq!(namespaced, role, "the Role grants exactly the Lease calls");
 }
+
+// ---- the real binary over moto and the double ----
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// moto with the VPC, subnets, security groups and node role of `aws_provider::world`, plus
+/// the EKS cluster and (optionally) the interruption queue `setup` would create.
+async fn aws_world(
+    moto: &crate::support::moto::Moto,
+    queue: bool,
+) -> kubectl_karpenter::cloud::aws::AwsContext {
+    use crate::aws_provider::world;
+    let ctx = moto.context().await;
+    let w = world::build(&ctx).await;
+    ctx.eks()
+        .create_cluster()
+        .name(world::CLUSTER)
+        .version(world::K8S)
+        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .set_subnet_ids(Some(w.subnets.values().cloned().collect()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("eks:CreateCluster in moto");
+    if queue {
+        ctx.sqs()
+            .create_queue()
+            .queue_name(world::CLUSTER)
+            .send()
+            .await
+            .expect("sqs:CreateQueue in moto");
+    }
+    ctx
+}
+
+fn binary_objects(pods: usize) -> Vec<Value> {
+    let mut class = serde_json::to_value(crate::aws_provider::world::nodeclass()).unwrap();
+    class["apiVersion"] = json!("karpenter.k8s.aws/v1");
+    class["kind"] = json!("EC2NodeClass");
+    let mut objects = vec![class, node_pool("default", None)];
+    objects.extend((0..pods).map(|i| pod(&format!("web-7d4b9-{i}"), "1")));
+    objects
+}
+
+/// The binary, started with `args` against the double (kubeconfig) and moto (endpoint and
+/// static credentials in its environment), JSON logs in a file.
+struct Binary {
+    child: std::process::Child,
+    log: tempfile::NamedTempFile,
+    _kubeconfig: tempfile::NamedTempFile,
+    metrics: SocketAddr,
+    health: SocketAddr,
+}
+
+impl Binary {
+    fn start(server: &ApiServer, moto: &crate::support::moto::Moto, extra: &[&str]) -> Binary {
+        let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+        server.write_kubeconfig(kubeconfig.path()).unwrap();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let (mp, hp) = (free_port(), free_port());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"))
+            .args(["run", "--kubeconfig"])
+            .arg(kubeconfig.path())
+            .args(["--cluster-name", crate::aws_provider::world::CLUSTER])
+            .args(["--region", crate::support::moto::REGION])
+            .args([
+                "--metrics-port",
+                &mp.to_string(),
+                "--health-probe-port",
+                &hp.to_string(),
+            ])
+            .args([
+                "--batch-idle-duration",
+                "200ms",
+                "--batch-max-duration",
+                "2s",
+            ])
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", std::env::temp_dir())
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("LOG_FORMAT", "json")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("the binary starts");
+        Binary {
+            child,
+            log,
+            _kubeconfig: kubeconfig,
+            metrics: SocketAddr::from(([127, 0, 0, 1], mp)),
+            health: SocketAddr::from(([127, 0, 0, 1], hp)),
+        }
+    }
+
+    /// The JSON log lines so far.
+    fn logs(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn logged(&self, message: &str) -> Vec<Value> {
+        self.logs()
+            .into_iter()
+            .filter(|l| l["message"] == message)
+            .collect()
+    }
+
+    /// Panic with the log if the process has exited.
+    fn check_alive(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("run exited early ({status}):\n{}", self.raw_log());
+        }
+    }
+
+    fn raw_log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code (within 40 s).
+    fn terminate(mut self) -> (Option<i32>, Binary) {
+        // SAFETY: kill(2) on our own child's pid
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), self);
+            }
+            if start.elapsed() > Duration::from_secs(40) {
+                let _ = self.child.kill();
+                panic!(
+                    "run did not exit within 40 s of SIGTERM:\n{}",
+                    self.raw_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary_requests(server: &ApiServer) -> Vec<RecordedRequest> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.user_agent.starts_with("kubectl-karpenter/"))
+        .collect()
+}
+
+/// The binary end to end: with only a kubeconfig, a cluster name and a region it discovers the
+/// cluster (eks:DescribeCluster) and the queue, takes the Lease, provisions scenario 1 through
+/// EC2 (moto) while the simulated kubelet and scheduler play the cluster, serves metrics and
+/// readiness, and on SIGTERM releases the Lease and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_discovers_acts_and_exits_cleanly_on_sigterm() {
+    use kubectl_karpenter::cloud::aws::provider::AwsProvider;
+    let moto = crate::support::moto::Moto::start();
+    let ctx = aws_world(&moto, true).await;
+    let server = ApiServer::start().await;
+    server.seed_all(binary_objects(4));
+    let mut bin = Binary::start(&server, &moto, &[]);
+
+    // the test's kubelet sees the same EC2 (moto) through its own provider
+    let provider = Arc::new(AwsProvider::new(
+        ctx.clone(),
+        crate::aws_provider::world::cluster(),
+    ));
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::default());
+    let mut kubelet = Kubelet::new(
+        server.client(),
+        provider.clone(),
+        clock.clone(),
+        Duration::from_millis(300),
+    );
+    kubelet.poll = Duration::from_millis(200);
+    let mut scheduler = Scheduler::new(server.client(), clock);
+    scheduler.poll = Duration::from_millis(100);
+    let tasks = [
+        tokio::spawn(Arc::new(scheduler).run()),
+        tokio::spawn(Arc::new(kubelet).run()),
+    ];
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(unbound(&server).is_empty() && initialized(&server)) {
+        bin.check_alive();
+        assert!(
+            Instant::now() < deadline,
+            "pods not bound in time; run's log:\n{}",
+            bin.raw_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let discovered = bin.logged("discovered cluster");
+    assert_eq!(discovered.len(), 1, "{}", bin.raw_log());
+    assert_eq!(
+        discovered[0]["kubernetes_version"],
+        crate::aws_provider::world::K8S
+    );
+    assert!(
+        discovered[0]["endpoint"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("https://")),
+        "the endpoint from eks:DescribeCluster: {}",
+        discovered[0]
+    );
+    assert_eq!(
+        bin.logged("found interruption queue").len(),
+        1,
+        "{}",
+        bin.raw_log()
+    );
+    for msg in [
+        "successfully acquired lease",
+        "found provisionable pod(s)",
+        "computed new nodeclaim(s) to fit pod(s)",
+        "created nodeclaim",
+        "launched nodeclaim",
+        "registered nodeclaim",
+        "initialized nodeclaim",
+    ] {
+        assert!(
+            !bin.logged(msg).is_empty(),
+            "no {msg:?} in the log:\n{}",
+            bin.raw_log()
+        );
+    }
+    let claims = server.list("karpenter.sh/v1", "NodeClaim", None);
+    let instances = provider.list().await.unwrap();
+    assert_eq!(
+        instances.len(),
+        claims.len(),
+        "one EC2 instance per NodeClaim"
+    );
+    let (status, text) = get(bin.metrics, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sample(
+            &text,
+            "karpenter_nodeclaims_created_total",
+            &[("nodepool", "default")]
+        ),
+        Some(claims.len() as f64),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "karpenter_cloudprovider_duration_seconds_count",
+            &[("method", "Create"), ("provider", "aws")]
+        ),
+        Some(claims.len() as f64)
+    );
+    assert_eq!(get(bin.health, "/readyz").await, (200, "ok\n".to_string()));
+    let holder = lease_holder(&server).expect("the Lease is held");
+    assert!(holder.contains('_'), "hostname_random identity: {holder}");
+
+    let (code, bin) = bin.terminate();
+    assert_eq!(code, Some(0), "exit code; log:\n{}", bin.raw_log());
+    assert_eq!(
+        lease_holder(&server),
+        None,
+        "the Lease is released on SIGTERM"
+    );
+    assert!(
+        !bin.logged("released leader election lease").is_empty(),
+        "{}",
+        bin.raw_log()
+    );
+    let puts: Vec<_> = binary_requests(&server)
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/leases/"))
+        .collect();
+    assert!(
+        puts.last()
+            .and_then(|r| r.json())
+            .is_some_and(|l| l["spec"].get("holderIdentity").is_none_or(Value::is_null)),
+        "the last Lease write clears the holder"
+    );
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// Scenario 9 with the binary: `--dry-run` prints the NodeClaims it would create (type, zone,
+/// pods), makes only read requests to the cluster, launches nothing in EC2, takes no Lease and
+/// exits 0 on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_in_dry_run_prints_its_decisions_and_writes_nothing() {
+    let moto = crate::support::moto::Moto::start();
+    let ctx = aws_world(&moto, false).await;
+    let server = ApiServer::start().await;
+    server.seed_all(binary_objects(3));
+    let mut bin = Binary::start(&server, &moto, &["--dry-run"]);
+    // the scheduler marks the pods Unschedulable, as kube-scheduler would (that is its write)
+    let mut scheduler = Scheduler::new(server.client(), Arc::new(TokioClock::default()));
+    scheduler.poll = Duration::from_millis(100);
+    let sched = tokio::spawn(Arc::new(scheduler).run());
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while bin.logged("would create nodeclaim (dry run)").is_empty() {
+        bin.check_alive();
+        assert!(
+            Instant::now() < deadline,
+            "no decision printed; log:\n{}",
+            bin.raw_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let decisions = bin.logged("would create nodeclaim (dry run)");
+    let planned: usize = decisions
+        .iter()
+        .map(|d| {
+            d["pods"]
+                .as_str()
+                .unwrap_or_default()
+                .split(", ")
+                .filter(|p| !p.is_empty())
+                .count()
+        })
+        .sum();
+    assert_eq!(planned, 3, "every pod is in one decision: {decisions:#?}");
+    for d in &decisions {
+        assert!(
+            d["instance_type"].as_str().is_some_and(|t| !t.is_empty()),
+            "{d}"
+        );
+        assert!(
+            d["zone"]
+                .as_str()
+                .is_some_and(|z| z.starts_with("us-west-2")),
+            "{d}"
+        );
+    }
+    assert!(bin.logged("interruption queue not found; interruption handling is off (create it with `kubectl karpenter setup`)").len() == 1, "{}", bin.raw_log());
+    let writes: Vec<_> = binary_requests(&server)
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "dry run wrote to the cluster: {writes:#?}"
+    );
+    assert!(server.list("karpenter.sh/v1", "NodeClaim", None).is_empty());
+    assert_eq!(lease_holder(&server), None, "no Lease in dry run");
+    let reservations = ctx.ec2().describe_instances().send().await.unwrap();
+    assert!(
+        reservations.reservations().is_empty(),
+        "no instance launched"
+    );
+    let profiles = ctx.iam().list_instance_profiles().send().await.unwrap();
+    assert!(
+        profiles.instance_profiles().is_empty(),
+        "no instance profile created in dry run"
+    );
+    let (code, bin) = bin.terminate();
+    assert_eq!(code, Some(0), "{}", bin.raw_log());
+    sched.abort();
+}
