@@ -17,6 +17,10 @@
 //! | [`disruption`] | `pkg/controllers/disruption/controller.go`, `orchestration/queue.go`, `nodepool/hash/` | poll `crates/disruption`, validate, taint, launch replacements, wait, delete, roll back; NodePool hashes |
 //! | [`clock`] | — | the injectable time source |
 //! | [`error`] | — | the controllers' error, with a metric label per variant |
+//! | [`operator`] | `pkg/operator/operator.go` | `run`'s loop: Lease, start, graceful stop, refusal check |
+//! | [`leader`] | client-go `leaderelection` | `coordination.k8s.io/v1` Lease election |
+//! | [`metrics`] | `pkg/metrics`, each controller's `metrics.go` | Prometheus metrics, upstream's names |
+//! | [`http`] | controller-runtime's metrics and probe servers | `/metrics`, `/healthz`, `/readyz` |
 //! | [`sim`] | — | simulated kubelet, kube-scheduler and ReplicaSet controller (tests, `run --simulate`) |
 //!
 //! The controllers hold the provider as `Arc<dyn CloudProvider>` (see the port's docs for why).
@@ -37,9 +41,13 @@
 //!   templates), the launch timeout (5 min), expiration (`expireAfter`);
 //! - EC2NodeClass status (the AWS provider must have resolved a class before it lists instance
 //!   types: the moto test resolves it up front), NodePool status and readiness;
-//! - node repair, static capacity, the Lease, metrics and health endpoints, and the `run`
-//!   command's flags (`run` still says "not yet supported"); the controllers honour
-//!   [`Settings::dry_run`] already (termination and disruption log what they would do).
+//! - node repair and static capacity.
+//!
+//! `run` itself is [`operator`] (the Lease of [`leader`], start and graceful stop, the refusal
+//! next to an in-cluster Karpenter), with [`metrics`] and the [`http`] endpoints. With
+//! [`Settings::dry_run`] the provisioner logs the NodeClaims it would create, no Event is
+//! published, no lifecycle controller runs, and termination and disruption log what they
+//! would do.
 //!
 //! One EC2NodeClass's instance types serve a whole provisioning pass (the first usable
 //! NodePool's, as the state model builds one list per problem). A virtual clock for

@@ -1143,3 +1143,92 @@ async fn the_binary_in_dry_run_prints_its_decisions_and_writes_nothing() {
     assert_eq!(code, Some(0), "{}", bin.raw_log());
     sched.abort();
 }
+
+/// Losing the Lease stops the controllers: another holder takes the Lease (as an in-cluster
+/// Karpenter would after this one failed to renew); the leader notices at its next renewal,
+/// stops acting and stands by naming the new holder. The new holder never renews, so once its
+/// record has not changed for the Lease duration (by this process's clock) the Lease is free
+/// again and the first takes it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_lease_is_taken_stops_acting_and_retakes_it_only_after_it_expires() {
+    let (server, provider, tasks) = cluster(scenario_1(2)).await;
+    let a = Running::start(
+        &server,
+        provider.clone(),
+        "run-a",
+        settings(false),
+        Some(lease("run-a")),
+    )
+    .await;
+    wait_until("every pod is bound", Duration::from_secs(60), || {
+        unbound(&server).is_empty()
+    })
+    .await;
+    assert_eq!(
+        a.metric("karpenter_leader_election_master_status", &[]),
+        1.0
+    );
+    server
+        .modify(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("kube-system"),
+            LEASE,
+            |l| {
+                l["spec"]["holderIdentity"] = json!("in-cluster-karpenter");
+            },
+        )
+        .expect("the Lease exists");
+    let taken = Instant::now();
+    wait_until("run-a stands by", Duration::from_secs(10), || {
+        a.probes.get()
+            == Readiness::Standby(format!(
+                "Lease kube-system/{LEASE} is held by in-cluster-karpenter"
+            ))
+    })
+    .await;
+    assert_eq!(
+        a.metric("karpenter_leader_election_master_status", &[]),
+        0.0
+    );
+    // a pod arriving now is not provisioned by the stood-down run, only once it leads again
+    let from = server.requests().len();
+    server.seed(pod("web-7d4b9-new", "7"));
+    wait_until(
+        "run-a holds the Lease again",
+        Duration::from_secs(20),
+        || lease_holder(&server).as_deref() == Some("run-a"),
+    )
+    .await;
+    assert!(
+        taken.elapsed() >= Duration::from_secs(4),
+        "retaken after {:?}, before the 4 s Lease expired",
+        taken.elapsed()
+    );
+    // leading again: the new pod is provisioned
+    wait_until("the new pod is bound", Duration::from_secs(60), || {
+        unbound(&server).is_empty()
+    })
+    .await;
+    let after: Vec<RecordedRequest> = server.requests()[from..]
+        .iter()
+        .filter(|r| r.user_agent == "run-a")
+        .cloned()
+        .collect();
+    let retake = after
+        .iter()
+        .position(|r| r.method == "PUT" && r.path.contains("/leases/"))
+        .expect("the Lease was retaken by an update");
+    let create = after
+        .iter()
+        .position(|r| r.method == "POST" && r.path.ends_with("/nodeclaims"))
+        .expect("the new pod got a NodeClaim");
+    assert!(
+        create > retake,
+        "a NodeClaim was created while standing by: {after:#?}"
+    );
+    a.shutdown().await;
+    for t in tasks {
+        t.abort();
+    }
+}
