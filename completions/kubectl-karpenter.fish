@@ -104,7 +104,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l interruption-queue -d 'The SQS interruption queue\'s name [default: the cluster name, the queue `setup` creates; interruption handling is off when it does not exist]' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l batch-idle-duration -d 'A provisioning batch closes after this long without a new pending pod' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l batch-max-duration -d 'A provisioning batch closes after this long in all' -r
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l feature-gates -d 'Optional features, as upstream: NodeRepair, ReservedCapacity, SpotToSpotConsolidation, NodeOverlay, StaticCapacity, CapacityBuffer' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l feature-gates -d 'Optional features, as upstream: NodeRepair, ReservedCapacity, SpotToSpotConsolidation, NodeOverlay, StaticCapacity' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l metrics-port -d 'Port of the Prometheus /metrics endpoint (0: any free port)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l health-probe-port -d 'Port of the /healthz and /readyz probes (0: any free port)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l log-level -d 'Log level: debug, info, warn or error (RUST_LOG overrides; -v adds dependencies\' logs)' -r -f -a "debug\t''

@@ -117,7 +117,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-karpenter' -ScriptBlock
             [CompletionResult]::new('--interruption-queue', '--interruption-queue', [CompletionResultType]::ParameterName, 'The SQS interruption queue''s name [default: the cluster name, the queue `setup` creates; interruption handling is off when it does not exist]')
             [CompletionResult]::new('--batch-idle-duration', '--batch-idle-duration', [CompletionResultType]::ParameterName, 'A provisioning batch closes after this long without a new pending pod')
             [CompletionResult]::new('--batch-max-duration', '--batch-max-duration', [CompletionResultType]::ParameterName, 'A provisioning batch closes after this long in all')
-            [CompletionResult]::new('--feature-gates', '--feature-gates', [CompletionResultType]::ParameterName, 'Optional features, as upstream: NodeRepair, ReservedCapacity, SpotToSpotConsolidation, NodeOverlay, StaticCapacity, CapacityBuffer')
+            [CompletionResult]::new('--feature-gates', '--feature-gates', [CompletionResultType]::ParameterName, 'Optional features, as upstream: NodeRepair, ReservedCapacity, SpotToSpotConsolidation, NodeOverlay, StaticCapacity')
             [CompletionResult]::new('--metrics-port', '--metrics-port', [CompletionResultType]::ParameterName, 'Port of the Prometheus /metrics endpoint (0: any free port)')
             [CompletionResult]::new('--health-probe-port', '--health-probe-port', [CompletionResultType]::ParameterName, 'Port of the /healthz and /readyz probes (0: any free port)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: debug, info, warn or error (RUST_LOG overrides; -v adds dependencies'' logs)')
