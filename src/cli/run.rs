@@ -468,24 +468,25 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode>
         "--metrics-port / METRICS_PORT",
     )
     .await?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let mut health_addr = metrics_addr;
     let mut servers = vec![http::serve(
         metrics_listener,
         metrics.clone(),
         probes.clone(),
     )];
+    // every route is served on both ports; one port when they are the same
     if args.health_probe_port != args.metrics_port || args.metrics_port == 0 {
         let health = http::bind(
             SocketAddr::from((any, args.health_probe_port)),
             "--health-probe-port / HEALTH_PROBE_PORT",
         )
         .await?;
+        health_addr = health.local_addr()?;
         servers.push(http::serve(health, metrics.clone(), probes.clone()));
     }
-    tracing::info!(
-        metrics_port = args.metrics_port,
-        health_probe_port = args.health_probe_port,
-        "serving /metrics, /healthz and /readyz"
-    );
+    tracing::info!(metrics = %metrics_addr, health_probes = %health_addr,
+        "serving /metrics, /healthz and /readyz");
 
     let operator = Operator {
         client,
@@ -503,7 +504,18 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode>
             read_only: args.dry_run,
         })),
     };
-    operator.run(opts, shutdown_signal()).await;
+    let shutdown = async {
+        shutdown_signal().await;
+        // a second signal while in-flight work finishes: stop at once
+        tokio::spawn(async {
+            shutdown_signal().await;
+            eprintln!(
+                "second signal: exiting without waiting for in-flight work or releasing the Lease"
+            );
+            std::process::exit(130);
+        });
+    };
+    operator.run(opts, shutdown).await;
     for s in servers {
         s.abort();
     }
