@@ -143,10 +143,13 @@ pub async fn pass(ctx: &Context) -> Result<usize> {
         return Ok(0);
     }
     let o = opts.clone();
+    let evaluating = std::time::Instant::now();
     let (planned, _) = tokio::task::spawn_blocking(move || plan(&input, &o))
         .await
         .map_err(|e| Error::Invalid(format!("the disruption engine did not finish: {e}")))?
         .map_err(|e| Error::Invalid(format!("disruption: {e}")))?;
+    ctx.metrics
+        .scheduling_duration("disruption", evaluating.elapsed().as_secs_f64());
     for u in &planned.unchosen {
         tracing::debug!(node = %u.node, reason = %u.reason, "not disrupting node");
     }
@@ -198,7 +201,14 @@ pub async fn pass(ctx: &Context) -> Result<usize> {
     let mut n = 0;
     for (c, r) in commands.iter().zip(started) {
         match r {
-            Ok(true) => n += 1,
+            Ok(true) => {
+                n += 1;
+                ctx.metrics.disruption_decision(
+                    c.decision(),
+                    &c.reason.to_string().to_lowercase(),
+                    "",
+                );
+            }
             Ok(false) => {}
             Err(e) => {
                 tracing::error!(reason = %c.reason, disrupted_nodes = %c.candidates.join(", "),
@@ -288,8 +298,15 @@ async fn execute(ctx: &Context, cmd: &Command) -> Result<bool> {
             requirements: String::new(),
             node_requirements: Arc::new(r.requirements.clone().unwrap_or_default()),
         };
-        match super::provisioner::create(ctx, &plan, &pools, &by_name).await {
-            Ok(name) => created.push(name),
+        match super::provisioner::create(ctx, &plan, &pools, &by_name, &[]).await {
+            Ok(name) => {
+                ctx.metrics.nodeclaim_created(
+                    &cmd.reason.to_string().to_lowercase(),
+                    &plan.node_pool,
+                    false,
+                );
+                created.push(name);
+            }
             Err(why) => {
                 tracing::error!(reason = %cmd.reason, disrupted_nodes = %cmd.candidates.join(", "),
                     error = %why, "failed to launch replacement nodeclaim; rolling back");

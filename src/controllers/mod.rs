@@ -109,8 +109,6 @@ pub struct Settings {
     /// `--dry-run`: watch and decide, log every write that would be made, make none (no
     /// NodeClaim, Event, status or cloud-provider write).
     pub dry_run: bool,
-    /// `FEATURE_GATES` (upstream's defaults).
-    pub feature_gates: karpenter_state::FeatureGates,
     /// `INTERRUPTION_QUEUE`: the queue name, when it exists (interruption handling off
     /// otherwise).
     pub interruption_queue: Option<String>,
@@ -130,7 +128,6 @@ impl Settings {
             min_drain_time: Duration::from_secs(5),
             feature_gates: FeatureGates::default(),
             dry_run: false,
-            feature_gates: karpenter_state::FeatureGates::default(),
             interruption_queue: None,
         }
     }

@@ -409,6 +409,13 @@ async fn finalize_node(t: &Termination, node: &Node) -> Result<Action> {
     }
     if set_condition(ctx, claim, "Drained", "True", "Drained", "").await? {
         tracing::info!(node = %name, nodeclaim = %claim_name, "drained node");
+        ctx.metrics.node_drained(
+            claim
+                .labels()
+                .get(NODEPOOL)
+                .map(String::as_str)
+                .unwrap_or_default(),
+        );
         return Ok(Action::requeue(Duration::from_millis(200)));
     }
     let Some(claim) = claims(ctx)
@@ -696,6 +703,9 @@ async fn remove_node_finalizer(ctx: &Context, node: &Node) -> Result<Action> {
     {
         Ok(_) => {
             tracing::info!(node = %name, nodepool = ?node.labels().get(NODEPOOL), "deleted node");
+            let label = |k: &str| node.labels().get(k).cloned().unwrap_or_default();
+            ctx.metrics
+                .node_terminated(&label(NODEPOOL), &label(karpenter_scheduling::labels::ZONE));
             Ok(Action::await_change())
         }
         Err(e) if is_not_found(&e) => Ok(Action::await_change()),
@@ -816,6 +826,12 @@ pub async fn finalize_claim(claim: &NodeClaim, ctx: &Context) -> Result<Action> 
         }
     }
     tracing::info!(nodeclaim = %name, provider_id = %pid, "deleted nodeclaim");
+    let label = |k: &str| claim.labels().get(k).cloned().unwrap_or_default();
+    ctx.metrics.nodeclaim_terminated(
+        &label(NODEPOOL),
+        &label(karpenter_scheduling::labels::CAPACITY_TYPE),
+        &label(karpenter_scheduling::labels::ZONE),
+    );
     Ok(Action::await_change())
 }
 

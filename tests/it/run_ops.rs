@@ -17,6 +17,7 @@ use kubectl_karpenter::controllers::leader::LeaseConfig;
 use kubectl_karpenter::controllers::metrics::{sample, Metrics};
 use kubectl_karpenter::controllers::operator::{running_karpenter, Operator, RunOptions};
 use kubectl_karpenter::controllers::sim::kubelet::Kubelet;
+use kubectl_karpenter::controllers::sim::replicaset::ReplicaSets;
 use kubectl_karpenter::controllers::sim::scheduler::Scheduler;
 use kubectl_karpenter::controllers::{Clock, Settings};
 use serde_json::{json, Value};
@@ -42,6 +43,10 @@ fn settings(dry_run: bool) -> Settings {
     s.batch_idle_duration = Duration::from_millis(200);
     s.batch_max_duration = Duration::from_secs(2);
     s.dry_run = dry_run;
+    // disruption acts only where a test asks for it (as in run_world)
+    s.disruption_poll_period = Duration::from_secs(3600);
+    s.disruption_validation_delay = Duration::from_millis(300);
+    s.min_drain_time = Duration::from_millis(200);
     s
 }
 
@@ -130,6 +135,19 @@ impl Running {
 /// The double, the simulated kubelet and kube-scheduler (no controllers: the tests add
 /// operators).
 async fn cluster(objects: Vec<Value>) -> (ApiServer, Arc<InMemoryProvider>, Vec<JoinHandle<()>>) {
+    let (server, provider, tasks, _) = cluster_with_replica_sets(objects).await;
+    (server, provider, tasks)
+}
+
+/// [`cluster`] with the simulated ReplicaSet controller (evicted pods come back pending).
+async fn cluster_with_replica_sets(
+    objects: Vec<Value>,
+) -> (
+    ApiServer,
+    Arc<InMemoryProvider>,
+    Vec<JoinHandle<()>>,
+    Arc<ReplicaSets>,
+) {
     let server = ApiServer::start().await;
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -145,13 +163,17 @@ async fn cluster(objects: Vec<Value>) -> (ApiServer, Arc<InMemoryProvider>, Vec<
         Duration::from_millis(300),
     );
     kubelet.poll = Duration::from_millis(100);
+    let mut replica_sets = ReplicaSets::new(server.client(), clock.clone());
+    replica_sets.poll = Duration::from_millis(100);
+    let replica_sets = Arc::new(replica_sets);
     let mut scheduler = Scheduler::new(server.client(), clock);
     scheduler.poll = Duration::from_millis(100);
     let tasks = vec![
         tokio::spawn(Arc::new(scheduler).run()),
         tokio::spawn(Arc::new(kubelet).run()),
+        tokio::spawn(replica_sets.clone().run()),
     ];
-    (server, provider, tasks)
+    (server, provider, tasks, replica_sets)
 }
 
 async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -227,6 +249,15 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A pod of ReplicaSet `rs`.
+fn rs_pod(rs: &str, i: usize, cpu: &str) -> Value {
+    let mut p = pod(&format!("{rs}-{i}"), cpu);
+    p["metadata"]["labels"] = json!({"app": rs});
+    p["metadata"]["ownerReferences"][0]["name"] = json!(rs);
+    p["metadata"]["ownerReferences"][0]["uid"] = json!(format!("{rs}-uid"));
+    p
 }
 
 fn nodeclaim_creates(reqs: &[RecordedRequest]) -> usize {
@@ -735,6 +766,57 @@ async fn in_cluster_rbac_grants_exactly_the_calls_run_makes() {
         t.abort();
     }
 
+    // consolidation: the big pods go away, the underutilised nodes are replaced or removed
+    // (disruption taints, launches, deletes; termination evicts and finalizes)
+    let mut objects = vec![node_class(), node_pool("default", None)];
+    objects.extend((0..3).map(|i| rs_pod("big", i, "5")));
+    objects.extend((0..3).map(|i| rs_pod("small", i, "250m")));
+    let (server, provider, tasks, replica_sets) = cluster_with_replica_sets(objects).await;
+    let mut s = settings(false);
+    s.disruption_poll_period = Duration::from_millis(300);
+    let op = Running::start(
+        &server,
+        provider.clone(),
+        "run-rbac",
+        s,
+        Some(lease("run-rbac")),
+    )
+    .await;
+    wait_until(
+        "every NodeClaim is initialized",
+        Duration::from_secs(60),
+        || unbound(&server).is_empty() && initialized(&server),
+    )
+    .await;
+    assert!(replica_sets.scale("default", "big", 0));
+    wait_until(
+        "a node was consolidated away and its pods evicted",
+        Duration::from_secs(120),
+        || {
+            let reqs = server.requests();
+            let by_op = |m: &str, frag: &str| {
+                reqs.iter()
+                    .any(|r| r.user_agent == "run-rbac" && r.method == m && r.path.contains(frag))
+            };
+            by_op("POST", "/eviction") && by_op("DELETE", "/nodes/") && unbound(&server).is_empty()
+        },
+    )
+    .await;
+    op.shutdown().await;
+    used.extend(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.user_agent == "run-rbac")
+            .map(|r| {
+                let (g, res, v) = rbac_tuple(r);
+                (g, res, v, r.path.contains("/namespaces/"))
+            }),
+    );
+    for t in tasks {
+        t.abort();
+    }
+
     let namespaced: BTreeSet<_> = used
         .iter()
         .filter(|u| u.3 && u.1 == "leases")
@@ -750,7 +832,13 @@ async fn in_cluster_rbac_grants_exactly_the_calls_run_makes() {
         missing.is_empty(),
         "calls the ClusterRole does not grant: {missing:?}"
     );
-    let unused: Vec<_> = cluster_role.difference(&cluster_wide).collect();
+    // deleting a pod outright happens only once a terminationGracePeriod has passed
+    // (run_disruption's do-not-disrupt test exercises it); every other grant is used here
+    let exercised_elsewhere = (String::new(), "pods".to_string(), "delete".to_string());
+    let unused: Vec<_> = cluster_role
+        .difference(&cluster_wide)
+        .filter(|g| **g != exercised_elsewhere)
+        .collect();
     assert!(
         unused.is_empty(),
         "ClusterRole grants more than run uses: {unused:?}"
