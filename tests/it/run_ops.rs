@@ -1320,3 +1320,55 @@ async fn a_leader_whose_lease_is_taken_stops_acting_and_retakes_it_only_after_it
         t.abort();
     }
 }
+
+/// The refusal check: a Deployment labelled as upstream's chart labels Karpenter, with ready
+/// replicas, is found and named with the command that scales it down; one scaled to zero, or
+/// run's own Deployment (labelled differently), is not in the way.
+#[tokio::test]
+async fn an_in_cluster_karpenter_with_ready_replicas_is_found_and_named() {
+    use kubectl_karpenter::controllers::operator::refuse_message;
+    let server = ApiServer::start().await;
+    let deployment = |ns: &str, name: &str, app: &str, ready: i64| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app.kubernetes.io/name": app}},
+            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": app}},
+                     "template": {"metadata": {"labels": {"app.kubernetes.io/name": app}},
+                                  "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+            "status": {"replicas": ready, "readyReplicas": ready}
+        })
+    };
+    server.seed(deployment(
+        "kube-system",
+        "kubectl-karpenter",
+        "kubectl-karpenter",
+        1,
+    ));
+    server.seed(deployment("karpenter", "karpenter", "karpenter", 0));
+    let client = server.client();
+    assert_eq!(
+        running_karpenter(&client).await.unwrap(),
+        None,
+        "none ready"
+    );
+    server
+        .modify(
+            "apps/v1",
+            "Deployment",
+            Some("karpenter"),
+            "karpenter",
+            |d| {
+                d["status"]["readyReplicas"] = json!(2);
+            },
+        )
+        .unwrap();
+    let found = running_karpenter(&client).await.unwrap();
+    assert_eq!(found, Some(("karpenter/karpenter".to_string(), 2)));
+    let msg = refuse_message("karpenter/karpenter", 2);
+    assert!(
+        msg.contains("Deployment karpenter/karpenter has 2 ready replica(s)")
+            && msg.contains("kubectl scale deployment karpenter -n karpenter --replicas=0")
+            && msg.contains("--force"),
+        "{msg}"
+    );
+}
