@@ -28,9 +28,9 @@ use crate::controllers::operator::{
 };
 use crate::controllers::Settings;
 
-/// Upstream's default `FEATURE_GATES` (v1.14; `CapacityBuffer`, on main only, is not known here).
+/// Upstream's default `FEATURE_GATES`.
 pub const DEFAULT_FEATURE_GATES: &str =
-    "NodeRepair=false,ReservedCapacity=true,SpotToSpotConsolidation=false,NodeOverlay=false,StaticCapacity=false";
+    "NodeRepair=false,ReservedCapacity=true,SpotToSpotConsolidation=false,NodeOverlay=false,StaticCapacity=false,CapacityBuffer=false";
 
 const RBAC_TEMPLATE: &str = include_str!("../../templates/run/rbac.yaml");
 const DEPLOYMENT_TEMPLATE: &str = include_str!("../../templates/run/deployment.yaml");
@@ -374,6 +374,12 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode>
         .into());
     }
     init_logging(&args, global.verbose);
+    for gate in feature_gates.unsupported() {
+        tracing::warn!(
+            gate,
+            "feature gate is on but not supported yet; it has no effect"
+        );
+    }
 
     // Kubernetes: the kubeconfig's cluster; requests say who makes them
     let mut kube_config = crate::cluster::client::config(&global.kube_options()).await?;

@@ -109,12 +109,16 @@ fn parse_now(s: &str) -> Result<Timestamp, String> {
 /// `--feature-gates` (or `FEATURE_GATES`), parsed only when disruption reads it, so that a value
 /// meant for another program does not stop a plain `simulate`.
 fn feature_gates(value: Option<&str>) -> Result<FeatureGates, UsageError> {
-    FeatureGates::parse(value.unwrap_or_default()).map_err(|e| {
+    let gates = FeatureGates::parse(value.unwrap_or_default()).map_err(|e| {
         UsageError(format!(
             "invalid value {:?} for --feature-gates (or FEATURE_GATES): {e}",
             value.unwrap_or_default()
         ))
-    })
+    })?;
+    for gate in gates.unsupported() {
+        eprintln!("note: feature gate {gate} is on but not supported yet; it has no effect");
+    }
+    Ok(gates)
 }
 
 fn parse_min_savings(s: &str) -> Result<f64, String> {

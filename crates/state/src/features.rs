@@ -19,6 +19,9 @@ pub struct FeatureGates {
     pub node_overlay: bool,
     /// `StaticCapacity` (default false).
     pub static_capacity: bool,
+    /// `CapacityBuffer` (default false). Known so upstream's default `FEATURE_GATES` parses;
+    /// nothing here implements it yet ([`FeatureGates::unsupported`] names it when on).
+    pub capacity_buffer: bool,
 }
 
 impl Default for FeatureGates {
@@ -29,6 +32,7 @@ impl Default for FeatureGates {
             reserved_capacity: true,
             node_overlay: false,
             static_capacity: false,
+            capacity_buffer: false,
         }
     }
 }
@@ -60,7 +64,8 @@ pub enum FeatureGateError {
 
 impl FeatureGates {
     /// Every gate's name, as upstream spells it.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
+        "CapacityBuffer",
         "NodeOverlay",
         "NodeRepair",
         "ReservedCapacity",
@@ -90,6 +95,7 @@ impl FeatureGates {
                 "ReservedCapacity" => &mut g.reserved_capacity,
                 "NodeOverlay" => &mut g.node_overlay,
                 "StaticCapacity" => &mut g.static_capacity,
+                "CapacityBuffer" => &mut g.capacity_buffer,
                 _ => {
                     return Err(FeatureGateError::Unknown {
                         name: name.to_string(),
@@ -99,6 +105,19 @@ impl FeatureGates {
             *slot = v;
         }
         Ok(g)
+    }
+
+    /// The gates that are on but that nothing in this project implements yet, so callers can
+    /// say so instead of silently ignoring them.
+    pub fn unsupported(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.capacity_buffer {
+            out.push("CapacityBuffer");
+        }
+        if self.node_overlay {
+            out.push("NodeOverlay");
+        }
+        out
     }
 }
 
@@ -116,7 +135,8 @@ impl fmt::Display for FeatureGates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "NodeOverlay={},NodeRepair={},ReservedCapacity={},SpotToSpotConsolidation={},StaticCapacity={}",
+            "CapacityBuffer={},NodeOverlay={},NodeRepair={},ReservedCapacity={},SpotToSpotConsolidation={},StaticCapacity={}",
+            self.capacity_buffer,
             self.node_overlay,
             self.node_repair,
             self.reserved_capacity,
@@ -148,6 +168,16 @@ mod tests {
         assert!(!g.node_repair);
         assert!(!g.reserved_capacity);
         assert_eq!(FeatureGates::parse(&g.to_string()).unwrap(), g);
+    }
+
+    #[test]
+    fn upstreams_default_list_parses_and_unimplemented_gates_are_named() {
+        let upstream = "NodeRepair=false,ReservedCapacity=true,SpotToSpotConsolidation=false,NodeOverlay=false,StaticCapacity=false,CapacityBuffer=false";
+        let g = FeatureGates::parse(upstream).unwrap();
+        assert_eq!(g, FeatureGates::default());
+        assert!(g.unsupported().is_empty());
+        let g = FeatureGates::parse("CapacityBuffer=true,NodeOverlay=true").unwrap();
+        assert_eq!(g.unsupported(), vec!["CapacityBuffer", "NodeOverlay"]);
     }
 
     #[test]
