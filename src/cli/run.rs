@@ -1,11 +1,17 @@
 //! `kubectl karpenter run`.
 use std::process::ExitCode;
 
-use super::{GlobalArgs, NotYetSupported};
+use super::{run_simulate, GlobalArgs, NotYetSupported};
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    #[command(flatten)]
+    pub sim: run_simulate::SimulateRunArgs,
+}
 
-pub async fn run(_global: &GlobalArgs, _args: RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.sim.simulate {
+        return run_simulate::run(global, args.sim);
+    }
     Err(NotYetSupported("run").into())
 }
