@@ -30,8 +30,8 @@ const EXAMPLE: &[(&str, &str)] = &[
 ];
 /// The bundled example's scenario.
 const EXAMPLE_SCENARIO: (&str, &str) = (
-    "examples/run-simulate/scenario.yaml",
-    include_str!("../../examples/run-simulate/scenario.yaml"),
+    "examples/run-simulate/scenario/up-then-down.yaml",
+    include_str!("../../examples/run-simulate/scenario/up-then-down.yaml"),
 );
 
 /// `run --simulate` flags.
@@ -58,7 +58,12 @@ pub struct SimulateRunArgs {
     #[arg(long, requires = "simulate")]
     pub until_settled: bool,
     /// Stop after this much simulated time (e.g. 30m, 2h)
-    #[arg(long, value_name = "DURATION", requires = "simulate")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "simulate",
+        allow_hyphen_values = true
+    )]
     pub duration: Option<String>,
     /// How long without a change counts as settled
     #[arg(
@@ -112,7 +117,7 @@ fn prepare(global: &GlobalArgs, args: &SimulateRunArgs) -> anyhow::Result<(Input
     let (sources, scenario) = if args.files.is_empty() {
         eprintln!(
             "no -f given: simulating the bundled example (examples/run-simulate: a Deployment \
-             scaled from 4 to 40 pods, then down to 6)"
+             scaled from 4 to 40 pods at 2m, then down to 6 at 8m)"
         );
         let sources: Vec<(String, String)> = EXAMPLE
             .iter()

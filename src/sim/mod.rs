@@ -418,6 +418,21 @@ impl Driver<'_> {
             .collect()
     }
 
+    /// Take the NodeClaims present at the start (adopted nodes) as known, without events.
+    fn prime(&mut self) {
+        for c in self.server.list("karpenter.sh/v1", "NodeClaim", None) {
+            let t = Tracked {
+                launched: is_true(&c, "Launched"),
+                registered: is_true(&c, "Registered"),
+                initialized: is_true(&c, "Initialized"),
+                instance_type: label(&c, labels::INSTANCE_TYPE).to_string(),
+                price: self.price_of(&c),
+                ..Tracked::default()
+            };
+            self.tracked.insert(name_of(&c).to_string(), t);
+        }
+    }
+
     /// Compare the NodeClaims with what was seen last; report the differences. Returns whether
     /// anything changed.
     fn observe(&mut self) -> bool {
@@ -900,6 +915,7 @@ pub async fn run(
         tracked: BTreeMap::new(),
         sink,
     };
+    driver.prime();
     let start = tokio::time::Instant::now();
     let mut steps = input.scenario.steps.into_iter().peekable();
     let mut last_change = Duration::ZERO;

@@ -97,12 +97,12 @@ fn the_bundled_example_settles_with_every_pod_bound_and_prints_the_same_stream_t
         assert!(t >= last_time, "{t} after {last_time}");
         last_time = t;
     }
-    // the scale-up at 5m launches capacity after the first launches
+    // the scale-up at 2m launches capacity after the first launches
     let launches: Vec<&Value> = events.iter().filter(|e| e["event"] == "launch").collect();
     assert!(launches.len() >= 2, "{events:#?}");
     assert!(launches
         .iter()
-        .any(|e| e["time"].as_str().unwrap() >= "2026-01-01T00:05:00Z"));
+        .any(|e| e["time"].as_str().unwrap() >= "2026-01-01T00:02:00Z"));
     // each launched NodeClaim registers and initializes, in that order
     for l in &launches {
         let name = &l["nodeClaim"];
@@ -127,7 +127,7 @@ fn the_bundled_example_settles_with_every_pod_bound_and_prints_the_same_stream_t
 
 #[test]
 fn the_table_view_ends_with_a_summary() {
-    let out = run_simulate(&["--duration", "3m"]);
+    let out = run_simulate(&["--duration", "90s"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next().unwrap_or_default();
@@ -137,9 +137,9 @@ fn the_table_view_ends_with_a_summary() {
     );
     assert!(text.contains(" launch "), "{text}");
     let last = text.lines().last().unwrap_or_default();
-    // 3 minutes: before the scale-up, 4 pods are bound
+    // 90 seconds: before the scale-up, 4 pods are bound
     assert!(
-        last.starts_with("stopped after 0h03m00s simulated") && last.contains("4 pods bound"),
+        last.starts_with("stopped after 0h01m30s simulated") && last.contains("4 pods bound"),
         "{last}"
     );
 }
