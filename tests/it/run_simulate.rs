@@ -1,5 +1,6 @@
 //! `kubectl karpenter run --simulate` end to end (the built binary) and through the library:
-//! the bundled example settles with every pod bound and prints the same stream twice; existing
+//! the bundled example settles with every pod bound, a disruption after its scale-down, and the
+//! same stream twice; existing
 //! Karpenter nodes are adopted; bad input fails before the simulation starts.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -116,6 +117,37 @@ fn the_bundled_example_settles_with_every_pod_bound_and_prints_the_same_stream_t
         assert!(l["pricePerHour"].as_f64().unwrap() > 0.0, "{l}");
         assert!(!l["instanceType"].as_str().unwrap().is_empty(), "{l}");
     }
+    // the scale-down at 8m leaves capacity idle: the disruption controller disrupts a node (with
+    // its reason), which then terminates, and the cluster ends cheaper than at its peak
+    let disrupted: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["event"] == "disrupt" && e["time"].as_str().unwrap() >= "2026-01-01T00:08:00Z"
+        })
+        .collect();
+    assert!(
+        !disrupted.is_empty(),
+        "no disruption after the scale-down: {events:#?}"
+    );
+    for d in &disrupted {
+        assert!(
+            ["Empty", "Underutilized"].contains(&d["reason"].as_str().unwrap_or_default()),
+            "{d}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e["event"] == "terminate" && e["nodeClaim"] == d["nodeClaim"]),
+            "{d} never terminated"
+        );
+    }
+    let peak = (1..=events.len())
+        .map(|n| surviving_price(&events[..n]).0)
+        .fold(0.0, f64::max);
+    assert!(
+        summary["pricePerHour"].as_f64().unwrap() < peak - 1e-9,
+        "{summary} vs peak {peak}"
+    );
     // the summary's price is the sum of the surviving nodes' prices
     let (sum, alive) = surviving_price(events);
     assert!(
@@ -362,4 +394,69 @@ fn a_scale_up_past_the_existing_node_launches_and_a_duration_stops_the_run() {
     assert!(launches
         .iter()
         .all(|e| e.time.as_str() >= "2026-01-01T00:01:00Z"));
+}
+
+fn events_of(records: &[Record]) -> Vec<&sim::Event> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_interrupted_node_claim_drains_and_its_pods_land_elsewhere() {
+    let example = [
+        (
+            "cluster.yaml",
+            include_str!("../../examples/run-simulate/cluster.yaml"),
+        ),
+        (
+            "workload.yaml",
+            include_str!("../../examples/run-simulate/workload.yaml"),
+        ),
+    ];
+    // the same seed names the same NodeClaims: learn the first one's name from a short run
+    let short = Options {
+        until_settled: false,
+        duration: Some(std::time::Duration::from_secs(60)),
+        ..Options::default()
+    };
+    let first = simulate_lib(&example, "steps: []", short);
+    let launched = events_of(&first)
+        .into_iter()
+        .find(|e| e.event == "launch")
+        .map(|e| e.node_claim.clone())
+        .expect("a launch in the first minute");
+
+    let scenario = format!("steps:\n- at: 2m\n  interrupt: {{nodeClaim: {launched}}}\n");
+    let records = simulate_lib(&example, &scenario, Options::default());
+    let events = events_of(&records);
+    let at = |kind: &str, claim: &str| {
+        events
+            .iter()
+            .position(|e| e.event == kind && e.node_claim == claim)
+    };
+    let interrupted = at("interrupt", &launched).expect("the interrupt is reported");
+    assert_eq!(events[interrupted].time, "2026-01-01T00:02:00Z");
+    assert_eq!(
+        events[interrupted].reason.as_deref(),
+        Some("SpotInterruption")
+    );
+    let terminated = at("terminate", &launched).expect("the interrupted NodeClaim terminates");
+    assert!(terminated > interrupted);
+    // a replacement is launched after the interruption
+    assert!(
+        events[interrupted..]
+            .iter()
+            .any(|e| e.event == "launch" && e.node_claim != launched),
+        "{events:#?}"
+    );
+    let Some(Record::Summary(s)) = records.last() else {
+        panic!("no summary")
+    };
+    assert!(s.settled, "{s:?}");
+    assert_eq!((s.pending_pods, s.bound_pods), (0, 4), "{s:?}");
 }
