@@ -746,6 +746,7 @@ impl Driver<'_> {
 fn adopt_nodes(
     server: &ApiServer,
     provider: &InMemoryProvider,
+    types: &[InstanceType],
     nodes: &[Value],
     region: &str,
 ) -> Result<(), SimError> {
@@ -777,15 +778,27 @@ fn adopt_nodes(
             "" => "on-demand".to_string(),
             c => c.to_string(),
         };
+        // the instance type's well-known labels (category, family, cpu, ...), as the cloud
+        // provider puts them on a NodeClaim it launches; the Node's own labels win
+        let Some(it) = types.iter().find(|t| t.name == itype) else {
+            return Err(SimError::Invalid(format!(
+                "Node {name}: instance type {itype:?} (label {}) is not in the catalog for {region}",
+                labels::INSTANCE_TYPE
+            )));
+        };
+        let mut claim_labels = json!(it.labels);
+        if let Some(Value::Object(own)) = node.pointer("/metadata/labels") {
+            for (k, v) in own {
+                claim_labels[k] = v.clone();
+            }
+        }
+        let node_labels = claim_labels.clone();
         server.modify("v1", "Node", None, &name, |n| {
             n["spec"]["providerID"] = json!(pid);
+            n["metadata"]["labels"] = node_labels;
             n["metadata"]["labels"][api_labels::NODE_REGISTERED] = json!("true");
             n["metadata"]["labels"][api_labels::NODE_INITIALIZED] = json!("true");
         });
-        let mut claim_labels = node
-            .pointer("/metadata/labels")
-            .cloned()
-            .unwrap_or(json!({}));
         claim_labels[api_labels::NODE_REGISTERED] = json!("true");
         claim_labels[api_labels::NODE_INITIALIZED] = json!("true");
         claim_labels[labels::CAPACITY_TYPE] = json!(capacity_type);
@@ -881,13 +894,14 @@ pub async fn run(
             );
         }
     }
-    provider.set_instance_types(types);
     adopt_nodes(
         &server,
         &provider,
+        &types,
         &input.seed.karpenter_nodes,
         &opts.region,
     )?;
+    provider.set_instance_types(types);
 
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let cloud: Arc<dyn CloudProvider> = Arc::new(Delayed {

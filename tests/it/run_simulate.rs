@@ -273,7 +273,9 @@ spec:
       requirements:
         - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}
         - {key: karpenter.k8s.aws/instance-category, operator: In, values: [m]}
-  disruption: {consolidationPolicy: WhenEmptyOrUnderutilized, consolidateAfter: 30s}
+  # only empty nodes are consolidated: the adopted node, busy, stays (WhenEmptyOrUnderutilized
+  # would rightly replace it by a cheaper type)
+  disruption: {consolidationPolicy: WhenEmpty, consolidateAfter: 30s}
 "#;
 
 const EXISTING_NODE: &str = r#"
