@@ -9,3 +9,4 @@ pub mod cluster;
 pub mod controllers;
 pub mod scale;
 pub mod setup;
+pub mod sim;

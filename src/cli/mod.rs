@@ -17,6 +17,7 @@ pub mod disrupt;
 pub mod instance_types;
 pub mod output;
 pub mod run;
+pub mod run_simulate;
 pub mod scale_to_zero;
 pub mod setup;
 pub mod simulate;

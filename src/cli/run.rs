@@ -15,7 +15,7 @@ use karpenter_state::FeatureGates;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
-use super::{GlobalArgs, NotYetSupported, UsageError};
+use super::{run_simulate, GlobalArgs, UsageError};
 use crate::cloud::aws::discovery::{self, KnownCluster};
 use crate::cloud::aws::provider::AwsProvider;
 use crate::cloud::aws::AwsContext;
@@ -128,15 +128,15 @@ pub struct RunArgs {
     /// Start even though an in-cluster Karpenter controller is running
     #[arg(long)]
     pub force: bool,
-    /// Run against a simulated cluster and cloud (not yet supported)
-    #[arg(long)]
-    pub simulate: bool,
     /// How long shutdown waits for in-flight work before it gives up on it
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_grace_period: Duration,
     /// Print the Deployment, ServiceAccount and RBAC that run this command in the cluster, and exit
     #[arg(long)]
     pub print_manifests: bool,
+    /// `--simulate` and its flags
+    #[command(flatten)]
+    pub sim: run_simulate::SimulateRunArgs,
     /// The container image (--print-manifests)
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
@@ -326,9 +326,8 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.simulate {
-        // logging is initialised by each command; errors are reported by main
-        return Err(NotYetSupported("run --simulate").into());
+    if args.sim.simulate {
+        return run_simulate::run(global, args.sim);
     }
     let cluster_name = global
         .cluster_name

@@ -206,6 +206,11 @@ fn sources(files: &[PathBuf], disrupt: bool) -> anyhow::Result<Vec<(String, Stri
             .map(|(n, s)| (n.to_string(), s.to_string()))
             .collect());
     }
+    read_manifests(files)
+}
+
+/// `(name, text)` of each file, directories expanded (`*.yaml`, `*.yml`, `*.json`, sorted).
+pub(crate) fn read_manifests(files: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
     let mut paths = Vec::new();
     for f in files {
         if f.is_dir() {

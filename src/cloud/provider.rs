@@ -452,6 +452,12 @@ impl InMemoryProvider {
         self.lock().no_capacity.push(key);
     }
 
+    /// Hold an instance that already runs (a simulation's existing Karpenter node), as if this
+    /// provider had launched it.
+    pub fn adopt(&self, instance: Instance) {
+        self.lock().instances.insert(instance.id.clone(), instance);
+    }
+
     /// The ICE cache.
     pub fn unavailable(&self) -> &UnavailableOfferings {
         &self.unavailable

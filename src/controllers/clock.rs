@@ -31,8 +31,16 @@ pub struct TokioClock {
 
 impl Default for TokioClock {
     fn default() -> Self {
+        TokioClock::starting_at(Timestamp::now())
+    }
+}
+
+impl TokioClock {
+    /// A clock showing `start` now and moving with tokio's time from here (a simulation's
+    /// fixed epoch, so two runs print the same times).
+    pub fn starting_at(start: Timestamp) -> Self {
         TokioClock {
-            start_wall: Timestamp::now(),
+            start_wall: start,
             start: tokio::time::Instant::now(),
         }
     }

@@ -52,8 +52,8 @@
 //! One EC2NodeClass's instance types serve a whole provisioning pass (the first usable
 //! NodePool's, as the state model builds one list per problem). A virtual clock for
 //! `run --simulate` is [`clock::TokioClock`] under tokio's paused time (it also drives
-//! kube-runtime's requeue timers) or [`clock::ManualClock`]; an in-memory API server is still
-//! needed for that (the double answers over real sockets, which paused time does not wait for).
+//! kube-runtime's requeue timers) or [`clock::ManualClock`]; `run --simulate` (`crate::sim`)
+//! runs these controllers under paused time against the API-server double in process.
 pub mod clock;
 pub mod disruption;
 pub mod error;

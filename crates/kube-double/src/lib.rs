@@ -2,8 +2,17 @@
 //!
 //! [`ApiServer::start`] serves plain HTTP on `127.0.0.1` to the real kube-rs [`kube::Client`]
 //! (or to the CLI through [`ApiServer::kubeconfig_yaml`]). The server runs on its own thread
-//! and runtime, so a test may block (e.g. wait for a CLI subprocess) while it answers. It
-//! implements the API server's request semantics rather than accepting anything:
+//! and runtime, so a test may block (e.g. wait for a CLI subprocess) while it answers.
+//!
+//! [`ApiServer::start_in_process`] serves the same handler with no socket and no thread: its
+//! [`ApiServer::client`] passes each request to the handler through a `tower` service, as
+//! tasks on the caller's runtime. Under tokio's paused time the clock then auto-advances only
+//! when every task (the double's watch streams included) is idle, so hours of virtual time run
+//! in moments: `run --simulate` is built on it. [`ApiServerBuilder::with_clock`] makes the
+//! double's timestamps (creation, deletion, managedFields, conditions) follow such a clock, and
+//! [`ApiServerBuilder::without_request_log`] keeps a long run's memory flat.
+//!
+//! Either way, it implements the API server's request semantics rather than accepting anything:
 //!
 //! * built-in kinds (Pod, Node, Namespace, ConfigMap, Secret, ServiceAccount, Event, PV, PVC,
 //!   DaemonSet, Deployment, PodDisruptionBudget, Lease, events.k8s.io Event, ClusterRole,
@@ -77,6 +86,7 @@
 //! assert!(server.writes().is_empty());
 //! ```
 
+mod in_process;
 mod patch;
 mod resources;
 mod selectors;
@@ -185,6 +195,38 @@ impl Fault {
     }
 }
 
+/// The double's time source for the timestamps it writes: unix seconds.
+#[derive(Clone)]
+pub struct Now(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Now {
+    /// The system's wall clock (the default).
+    pub fn system() -> Now {
+        Now(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        }))
+    }
+
+    /// Any source of unix seconds (e.g. a simulation's virtual clock).
+    pub fn from_fn(f: impl Fn() -> i64 + Send + Sync + 'static) -> Now {
+        Now(Arc::new(f))
+    }
+
+    /// The current time in unix seconds.
+    pub fn unix_seconds(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Now {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Now({})", self.unix_seconds())
+    }
+}
+
 /// Configures an [`ApiServer`] before it starts.
 #[derive(Debug, Clone)]
 pub struct ApiServerBuilder {
@@ -192,6 +234,8 @@ pub struct ApiServerBuilder {
     extra: Vec<ResourceDef>,
     history: usize,
     validate_schemas: bool,
+    now: Now,
+    record_requests: bool,
 }
 
 impl ApiServerBuilder {
@@ -222,39 +266,28 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Take the timestamps the double writes (`creationTimestamp`, `deletionTimestamp`,
+    /// managedFields times, the binding's `PodScheduled` time, a PDB's `disruptedPods`) from
+    /// `now` instead of the system clock.
+    pub fn with_clock(mut self, now: Now) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// Do not keep requests for [`ApiServer::requests`] (they are kept by default; a long
+    /// simulation would otherwise hold every request body it ever sent).
+    pub fn without_request_log(mut self) -> Self {
+        self.record_requests = false;
+        self
+    }
+
     /// Starts the server on an ephemeral 127.0.0.1 port.
     ///
     /// # Panics
     /// If the server thread cannot start or no local port can be bound (a broken test
     /// environment).
     pub async fn build(self) -> ApiServer {
-        let mut defs = resources::builtin_resources();
-        if self.karpenter {
-            defs.extend(resources::karpenter_resources());
-        }
-        defs.extend(self.extra.into_iter().filter(|d| !d.versions.is_empty()));
-        let mut store = Store::new(defs, self.history);
-        store.validate_schemas = self.validate_schemas;
-        if let Some(ns_def) = store
-            .defs
-            .iter()
-            .find(|d| d.group.is_empty() && d.plural == "namespaces")
-            .cloned()
-        {
-            for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-                let obj =
-                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-                let _ = store.create(&ns_def, None, obj, false, None);
-            }
-        }
-        let (shutdown, _) = tokio::sync::watch::channel(false);
-        let shared = Arc::new(Shared {
-            store: Mutex::new(store),
-            requests: Mutex::new(Vec::new()),
-            faults: Mutex::new(Vec::new()),
-            shutdown,
-            watch_epoch: tokio::sync::watch::channel(0).0,
-        });
+        let shared = self.shared();
         // The server runs on its own thread and runtime, so it keeps answering while the
         // test's runtime is blocked (e.g. on `std::process::Command::output()` for CLI tests).
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
@@ -270,8 +303,50 @@ impl ApiServerBuilder {
         };
         ApiServer {
             shared,
-            port: addr.port(),
+            port: Some(addr.port()),
         }
+    }
+
+    /// A double with no socket and no thread: [`ApiServer::client`] hands requests to the
+    /// handler in process, as tasks on the runtime that uses the client (so tokio's paused time
+    /// governs it too). [`ApiServer::url`] and the kubeconfig are meaningless for it.
+    pub fn build_in_process(self) -> ApiServer {
+        ApiServer {
+            shared: self.shared(),
+            port: None,
+        }
+    }
+
+    fn shared(self) -> Arc<Shared> {
+        let mut defs = resources::builtin_resources();
+        if self.karpenter {
+            defs.extend(resources::karpenter_resources());
+        }
+        defs.extend(self.extra.into_iter().filter(|d| !d.versions.is_empty()));
+        let mut store = Store::new(defs, self.history);
+        store.validate_schemas = self.validate_schemas;
+        store.now = self.now;
+        if let Some(ns_def) = store
+            .defs
+            .iter()
+            .find(|d| d.group.is_empty() && d.plural == "namespaces")
+            .cloned()
+        {
+            for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                let obj =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                let _ = store.create(&ns_def, None, obj, false, None);
+            }
+        }
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        Arc::new(Shared {
+            store: Mutex::new(store),
+            requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
+            shutdown,
+            watch_epoch: tokio::sync::watch::channel(0).0,
+            record_requests: self.record_requests,
+        })
     }
 }
 
@@ -324,17 +399,25 @@ fn serve(
     });
 }
 
-/// A running API-server double. Dropping it stops the server.
+/// A running API-server double. Dropping it stops the server (and ends its watch streams).
 pub struct ApiServer {
     shared: Arc<Shared>,
-    port: u16,
+    /// The HTTP port; `None` for an in-process double.
+    port: Option<u16>,
 }
 
 impl std::fmt::Debug for ApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiServer")
-            .field("url", &self.url())
-            .finish()
+        match self.port {
+            Some(_) => f
+                .debug_struct("ApiServer")
+                .field("url", &self.url())
+                .finish(),
+            None => f
+                .debug_struct("ApiServer")
+                .field("in_process", &true)
+                .finish(),
+        }
     }
 }
 
@@ -344,6 +427,11 @@ impl ApiServer {
         ApiServer::builder().build().await
     }
 
+    /// Starts a double in process (see [`ApiServerBuilder::build_in_process`]).
+    pub fn start_in_process() -> ApiServer {
+        ApiServer::builder().build_in_process()
+    }
+
     /// A builder for non-default servers.
     pub fn builder() -> ApiServerBuilder {
         ApiServerBuilder {
@@ -351,23 +439,44 @@ impl ApiServer {
             extra: Vec::new(),
             history: 1000,
             validate_schemas: false,
+            now: Now::system(),
+            record_requests: true,
         }
     }
 
+    /// Whether this double answers in process (no socket).
+    pub fn is_in_process(&self) -> bool {
+        self.port.is_none()
+    }
+
     /// `http://127.0.0.1:PORT`.
+    ///
+    /// # Panics
+    /// For an in-process double, which has no URL (use [`ApiServer::client`]).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        match self.port {
+            Some(port) => format!("http://127.0.0.1:{port}"),
+            None => panic!("kube-double: an in-process double has no URL; use ApiServer::client()"),
+        }
     }
 
     /// A real kube-rs client pointed at the double (default namespace `default`).
     ///
-    /// kube's default retry layer is switched off (`Config::default_retry = false`) so a test
-    /// sees 429/503/504 at once; a client built from [`ApiServer::kubeconfig_yaml`] keeps kube's
-    /// default and retries those codes (up to 15 times with exponential backoff).
+    /// Over HTTP, kube's default retry layer is switched off (`Config::default_retry = false`)
+    /// so a test sees 429/503/504 at once; a client built from [`ApiServer::kubeconfig_yaml`]
+    /// keeps kube's default and retries those codes (up to 15 times with exponential backoff).
+    /// In process, the client is kube's `Client::new` over the handler (no retry, auth or
+    /// tracing layers).
     ///
     /// # Panics
     /// Outside a Tokio runtime (kube's client needs one).
     pub fn client(&self) -> kube::Client {
+        if self.port.is_none() {
+            let service = in_process::InProcess {
+                shared: self.shared.clone(),
+            };
+            return kube::Client::new(service, "default");
+        }
         kube::Client::try_from(self.config())
             .expect("kube-double: building a kube client for the double")
     }

@@ -8,7 +8,7 @@ use crate::store::{DeleteOpts, Store, Sub, Tracking};
 use crate::{Fault, FaultKind, RecordedRequest};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use hyper::{Request, Response};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Bumped to end every open watch stream (see `ApiServer::close_watches`).
     pub watch_epoch: tokio::sync::watch::Sender<u64>,
+    /// Whether requests are kept for [`crate::ApiServer::requests`].
+    pub record_requests: bool,
 }
 
 impl Shared {
@@ -146,8 +148,14 @@ fn take_fault(shared: &Shared, method: &str, def: &ResourceDef) -> Option<Fault>
     Some(f)
 }
 
-/// Handles one HTTP request.
-pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+/// Handles one request, from a socket (hyper's `Incoming` body) or in process (kube's client
+/// body): the body is collected to bytes first, so every route sees the same input.
+pub(crate) async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<Body>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+    B::Error: std::fmt::Display,
+{
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query_str = req.uri().query().map(String::from);
@@ -169,21 +177,23 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         .unwrap_or_default()
         .to_string();
     let body = req.into_body().collect().await.map(|b| b.to_bytes());
-    shared
-        .requests
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(RecordedRequest {
-            method: method.clone(),
-            path: path.clone(),
-            query: query_str.clone(),
-            content_type: content_type.clone(),
-            body: body
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default(),
-            user_agent: user_agent.clone(),
-        });
+    if shared.record_requests {
+        shared
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(RecordedRequest {
+                method: method.clone(),
+                path: path.clone(),
+                query: query_str.clone(),
+                content_type: content_type.clone(),
+                body: body
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+                user_agent: user_agent.clone(),
+            });
+    }
     let body = match body {
         Ok(b) => b,
         Err(e) => return error_response(&ApiError::bad_request(format!("reading body: {e}"))),

@@ -10,7 +10,6 @@ use super::{meta_mut, meta_str, Store, Sub};
 use crate::patch::{self, FieldPath};
 use crate::resources::ResourceDef;
 use crate::status::ApiError;
-use crate::util;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -66,7 +65,7 @@ impl Store {
         } else {
             Sub::Main
         });
-        let now = util::now_rfc3339();
+        let now = self.now_rfc3339();
         let key = Self::key(def, ns, name);
         let Some(old) = self.objects.get(&key).cloned() else {
             if sub == Sub::Status {

@@ -5,7 +5,6 @@
 use super::managed_fields::Tracking;
 use super::{Store, Sub};
 use crate::status::ApiError;
-use crate::util;
 use serde_json::{json, Value};
 
 impl Store {
@@ -55,7 +54,7 @@ impl Store {
         conditions.push(json!({
             "type": "PodScheduled",
             "status": "True",
-            "lastTransitionTime": util::now_rfc3339(),
+            "lastTransitionTime": self.now_rfc3339(),
         }));
         new["status"]["conditions"] = json!(conditions);
         self.commit(

@@ -132,7 +132,7 @@ impl Store {
             m.insert("uid".into(), json!(util::new_uid()));
             m.insert("resourceVersion".into(), json!(rv.to_string()));
             m.insert("generation".into(), json!(1));
-            m.insert("creationTimestamp".into(), json!(util::now_rfc3339()));
+            m.insert("creationTimestamp".into(), json!(self.now_rfc3339()));
             m.remove("deletionTimestamp");
             m.remove("deletionGracePeriodSeconds");
             m.remove("selfLink");
@@ -147,7 +147,7 @@ impl Store {
                 operation: "Update".into(),
                 subresource: None,
                 api_version: def.api_version(&def.versions[0]),
-                time: util::now_rfc3339(),
+                time: self.now_rfc3339(),
                 fields,
             };
             write_managed(&mut obj, vec![entry]);

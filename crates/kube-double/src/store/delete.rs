@@ -7,7 +7,6 @@
 use super::{meta_mut, meta_str, Key, Store};
 use crate::resources::ResourceDef;
 use crate::status::ApiError;
-use crate::util;
 use serde_json::{json, Value};
 
 /// Options for a delete.
@@ -95,7 +94,7 @@ impl Store {
             };
             let grace = opts.grace_period_seconds.unwrap_or(default_grace);
             let m = meta_mut(&mut new);
-            m.insert("deletionTimestamp".into(), json!(util::now_rfc3339()));
+            m.insert("deletionTimestamp".into(), json!(self.now_rfc3339()));
             m.insert("deletionGracePeriodSeconds".into(), json!(grace));
             m.insert("generation".into(), json!(g + 1));
             m.insert("resourceVersion".into(), json!(rv.to_string()));

@@ -9,7 +9,6 @@ use super::managed_fields::Tracking;
 use super::{meta_str, Store, Sub};
 use crate::selectors::{labels_of, match_label_selector_object};
 use crate::status::ApiError;
-use crate::util;
 use serde_json::{json, Value};
 
 impl Store {
@@ -116,7 +115,7 @@ impl Store {
             if !status.get("disruptedPods").is_some_and(Value::is_object) {
                 status["disruptedPods"] = json!({});
             }
-            status["disruptedPods"][name] = json!(util::now_rfc3339());
+            status["disruptedPods"][name] = json!(self.now_rfc3339());
         }
         new_pdb["status"] = status;
         self.commit(&pdb_def, pdb, new_pdb, Sub::Status, Tracking::Precomputed)?;

@@ -5,7 +5,6 @@
 use super::{meta_mut, Store, Sub};
 use crate::patch::{self, FieldPath};
 use crate::resources::ResourceDef;
-use crate::util;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -156,7 +155,7 @@ impl Store {
             } else {
                 Sub::Main
             });
-            let now = util::now_rfc3339();
+            let now = self.now_rfc3339();
             match entries.iter_mut().find(|e| {
                 e.manager == manager && e.operation == "Update" && e.subresource == subres
             }) {

@@ -71,6 +71,8 @@ pub(crate) struct Store {
     pub validate_schemas: bool,
     /// The API version of the HTTP request being served (`None` for direct test access).
     pub request_version: Option<String>,
+    /// The time source for timestamps (creation, deletion, managedFields, conditions).
+    pub now: crate::Now,
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
@@ -100,7 +102,13 @@ impl Store {
             notify,
             validate_schemas: false,
             request_version: None,
+            now: crate::Now::system(),
         }
+    }
+
+    /// The current time as an RFC 3339 timestamp, from [`Store::now`].
+    pub(crate) fn now_rfc3339(&self) -> String {
+        crate::util::format_rfc3339(self.now.unix_seconds())
     }
 
     /// A copy of the mutable state, for dry-run writes.

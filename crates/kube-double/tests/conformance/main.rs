@@ -5,6 +5,7 @@ mod crud;
 mod delete;
 mod eviction;
 mod faults;
+mod in_process;
 mod list;
 mod patch;
 mod schema;
