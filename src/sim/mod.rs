@@ -977,6 +977,6 @@ pub async fn run(
     for t in &tasks {
         t.abort();
     }
-    ctl.shutdown();
+    ctl.abort();
     Ok(summary)
 }

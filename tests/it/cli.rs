@@ -105,19 +105,6 @@ fn version_prints_the_package_version() {
 }
 
 #[test]
-fn run_simulate_is_not_yet_supported_and_says_so_in_one_line() {
-    let out = run(&["run", "--simulate"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("`kubectl karpenter run --simulate` is not yet supported"),
-        "{err}"
-    );
-    assert!(stdout(&out).is_empty());
-}
-
-#[test]
 fn run_without_a_cluster_name_is_a_usage_error_naming_the_flag_and_variable() {
     let out = Command::new(env!("CARGO_BIN_EXE_kubectl-karpenter"))
         .arg("run")
