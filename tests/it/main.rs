@@ -13,6 +13,7 @@ mod krew_manifest;
 mod layout;
 mod run_controllers;
 mod run_disruption;
+mod run_repair;
 mod scale_to_zero;
 mod setup;
 mod simulate_cli;
