@@ -260,3 +260,109 @@ pub fn candidates(c: &Cluster, pool: &str, count: usize) -> Vec<String> {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use karpenter_scheduling::{Catalog, OverheadOptions};
+    use karpenter_state::{ClaimEntry, Source, StatePod};
+    use serde_json::json;
+
+    fn pool() -> NodePool {
+        serde_json::from_value(json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "metadata": {"name": "static"},
+            "spec": {"replicas": 2, "template": {
+                "metadata": {"labels": {"team": "web"}},
+                "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                "requirements": [
+                    {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m5.xlarge", "c5.large", "r5.large"]},
+                    {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]}
+                ]}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_template_plan_lists_the_compatible_types_cheapest_first() {
+        let types = Catalog::embedded()
+            .instance_types("us-east-1", &OverheadOptions::default())
+            .unwrap();
+        let plan = template_plan(&pool(), &types).unwrap();
+        assert_eq!(
+            plan.instance_types.to_vec(),
+            ["c5.large", "r5.large", "m5.xlarge"],
+            "on-demand prices order them"
+        );
+        assert_eq!(plan.instance_type, "c5.large");
+        assert_eq!(plan.capacity_type, "on-demand");
+        assert!(plan.pods.is_empty());
+        assert_eq!(plan.labels().get("team").map(String::as_str), Some("web"));
+        let mut none = pool();
+        none.spec.template.spec.requirements[0].values = Some(vec!["no.such".into()]);
+        let why = template_plan(&none, &types).unwrap_err();
+        assert!(
+            why.contains("no instance type satisfies NodePool \"static\""),
+            "{why}"
+        );
+    }
+
+    fn claim(name: &str, node: Option<&str>, created: i64) -> ClaimEntry {
+        let mut c = json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+            "metadata": {"name": name, "labels": {"karpenter.sh/nodepool": "static"},
+                         "creationTimestamp": k8s_openapi::jiff::Timestamp::from_second(created).unwrap().to_string()},
+            "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                     "requirements": []}
+        });
+        if let Some(n) = node {
+            c["status"] = json!({"providerID": format!("aws:///z/{n}"), "nodeName": n});
+        }
+        ClaimEntry::new(serde_json::from_value(c).unwrap()).unwrap()
+    }
+
+    fn bound(name: &str, node: &str, do_not_disrupt: bool) -> StatePod {
+        let mut p = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Running"}
+        });
+        if do_not_disrupt {
+            p["metadata"]["annotations"] = json!({"karpenter.sh/do-not-disrupt": "true"});
+        }
+        StatePod::new(&serde_json::from_value(p).unwrap())
+    }
+
+    #[test]
+    fn the_surplus_is_unlaunched_then_empty_then_least_loaded_do_not_disrupt_last() {
+        let mut c = Cluster::new(Source::Cluster);
+        c.upsert_node_claim(claim("busy", Some("n-busy"), 100));
+        c.upsert_node_claim(claim("guarded", Some("n-guarded"), 50));
+        c.upsert_node_claim(claim("light-new", Some("n-light-new"), 300));
+        c.upsert_node_claim(claim("light-old", Some("n-light-old"), 200));
+        c.upsert_node_claim(claim("empty", Some("n-empty"), 400));
+        c.upsert_node_claim(claim("pending", None, 500));
+        for (i, n) in ["n-busy", "n-busy", "n-light-new", "n-light-old"]
+            .iter()
+            .enumerate()
+        {
+            c.upsert_pod(bound(&format!("p{i}"), n, false));
+        }
+        c.upsert_pod(bound("keep", "n-guarded", true));
+        assert_eq!(
+            candidates(&c, "static", 6),
+            [
+                "pending",
+                "empty",
+                "light-old",
+                "light-new",
+                "busy",
+                "guarded"
+            ]
+        );
+        assert_eq!(candidates(&c, "static", 2), ["pending", "empty"]);
+        assert!(candidates(&c, "other", 2).is_empty());
+    }
+}
