@@ -301,6 +301,47 @@ pub trait CloudProvider: Send + Sync {
     fn list<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Instance>, CloudError>>;
     /// Terminate the instance ([`CloudError::NotFound`] if already gone).
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), CloudError>>;
+    /// The Node conditions that make a node unhealthy, each with how long it is tolerated
+    /// before node repair replaces the node (upstream `CloudProvider.RepairPolicies`). The
+    /// default is the kubelet's own signal, which every provider shares:
+    /// [`kubelet_repair_policies`].
+    fn repair_policies(&self) -> Vec<RepairPolicy> {
+        kubelet_repair_policies()
+    }
+}
+
+/// One unhealthy Node condition a cloud provider declares (upstream
+/// `pkg/cloudprovider/types.go: RepairPolicy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairPolicy {
+    /// The Node condition type, e.g. `Ready`.
+    pub condition_type: String,
+    /// The status that means unhealthy (`False`, `Unknown`, ...).
+    pub condition_status: String,
+    /// How long the condition may hold (from its `lastTransitionTime`) before the node is
+    /// forcefully replaced.
+    pub toleration: Duration,
+}
+
+impl RepairPolicy {
+    /// `condition_type` at `condition_status` tolerated for `toleration`.
+    pub fn new(condition_type: &str, condition_status: &str, toleration: Duration) -> Self {
+        RepairPolicy {
+            condition_type: condition_type.to_string(),
+            condition_status: condition_status.to_string(),
+            toleration,
+        }
+    }
+}
+
+/// `Ready` `False` or `Unknown` for 30 minutes: the kubelet's conditions, as upstream's
+/// providers declare them.
+pub fn kubelet_repair_policies() -> Vec<RepairPolicy> {
+    let half_hour = Duration::from_secs(30 * 60);
+    vec![
+        RepairPolicy::new("Ready", "False", half_hour),
+        RepairPolicy::new("Ready", "Unknown", half_hour),
+    ]
 }
 
 /// Instances (from [`CloudProvider::list`]) that no NodeClaim references: garbage-collection
@@ -430,6 +471,7 @@ struct InMemoryState {
     next_id: u64,
     instances: BTreeMap<String, Instance>,
     no_capacity: Vec<OfferingKey>,
+    repair_policies: Option<Vec<RepairPolicy>>,
 }
 
 impl InMemoryProvider {
@@ -445,6 +487,12 @@ impl InMemoryProvider {
     /// Set the instance types [`CloudProvider::instance_types`] returns (for every node class).
     pub fn set_instance_types(&self, types: Vec<InstanceType>) {
         self.lock().instance_types = types;
+    }
+
+    /// Set the repair policies [`CloudProvider::repair_policies`] returns (the port's default
+    /// until set).
+    pub fn set_repair_policies(&self, policies: Vec<RepairPolicy>) {
+        self.lock().repair_policies = Some(policies);
     }
 
     /// Make launches of this offering fail with insufficient capacity.
@@ -559,6 +607,13 @@ impl CloudProvider for InMemoryProvider {
                 .map(|_| ())
                 .ok_or_else(|| CloudError::NotFound(id.to_string()))
         })
+    }
+
+    fn repair_policies(&self) -> Vec<RepairPolicy> {
+        self.lock()
+            .repair_policies
+            .clone()
+            .unwrap_or_else(kubelet_repair_policies)
     }
 }
 

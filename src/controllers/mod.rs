@@ -15,6 +15,8 @@
 //! | [`lifecycle`] | `pkg/controllers/nodeclaim/lifecycle/` | launch, register, initialize, registration timeout |
 //! | [`termination`] | `pkg/controllers/node/termination/`, `nodeclaim/lifecycle/termination.go` | the Node and NodeClaim finalizers: taint, tiered eviction through the Eviction API (PDBs, 429 backoff), `terminationGracePeriod`, instance delete |
 //! | [`disruption`] | `pkg/controllers/disruption/controller.go`, `orchestration/queue.go`, `nodepool/hash/` | poll `crates/disruption`, validate, taint, launch replacements, wait, delete, roll back; NodePool hashes |
+//! | [`health`] | `pkg/controllers/node/health/` | node repair (gate `NodeRepair`): a NodeClaim whose Node shows a repair policy's condition past its toleration is deleted, unless more than 20 % of its pool is unhealthy |
+//! | [`static_capacity`] | `pkg/controllers/static/provisioning/`, `static/deprovisioning/` | static NodePools (gate `StaticCapacity`): `spec.replicas` NodeClaims, created from the template or the surplus deleted |
 //! | [`clock`] | — | the injectable time source |
 //! | [`error`] | — | the controllers' error, with a metric label per variant |
 //! | [`operator`] | `pkg/operator/operator.go` | `run`'s loop: Lease, start, graceful stop, refusal check |
@@ -30,7 +32,8 @@
 //! insufficient capacity; the registration timeout) and over moto with the AWS provider; and in
 //! `tests/it/run_disruption.rs` (a workload scaled to zero empties the cluster, in memory and
 //! over moto; a NodePool change replaces drifted nodes within a PDB; an underutilised cluster
-//! is consolidated to a cheaper one).
+//! is consolidated to a cheaper one); node repair and static capacity in
+//! `tests/it/run_repair.rs`.
 //!
 //! **Not built yet** (the next sessions), each where it will live:
 //! - in [`termination`]: waiting for VolumeAttachments (not watched, not served by the double);
@@ -41,13 +44,13 @@
 //!   templates), the launch timeout (5 min), expiration (`expireAfter`);
 //! - EC2NodeClass status (the AWS provider must have resolved a class before it lists instance
 //!   types: the moto test resolves it up front), NodePool status and readiness;
-//! - node repair and static capacity.
+//! - upstream's `StaticDrift` disruption method for static NodePools.
 //!
 //! `run` itself is [`operator`] (the Lease of [`leader`], start and graceful stop, the refusal
 //! next to an in-cluster Karpenter), with [`metrics`] and the [`http`] endpoints. With
 //! [`Settings::dry_run`] the provisioner logs the NodeClaims it would create, no Event is
 //! published, no lifecycle controller runs, and termination and disruption log what they
-//! would do.
+//! would do; so do node repair and static capacity.
 //!
 //! One EC2NodeClass's instance types serve a whole provisioning pass (the first usable
 //! NodePool's, as the state model builds one list per problem). A virtual clock for
@@ -57,6 +60,7 @@
 pub mod clock;
 pub mod disruption;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod leader;
 pub mod lifecycle;
@@ -66,6 +70,7 @@ pub mod operator;
 pub mod provisioner;
 pub mod sim;
 pub mod state;
+pub mod static_capacity;
 pub mod termination;
 
 use std::sync::Arc;
@@ -285,6 +290,8 @@ pub fn start_with_metrics(
     // step); the provisioner and the lifecycle controller finish what they started
     tasks.push(tokio::spawn(termination::run(context.clone())));
     tasks.push(tokio::spawn(disruption::run(context.clone())));
+    tasks.push(tokio::spawn(health::run(context.clone())));
+    tasks.push(tokio::spawn(static_capacity::run(context.clone())));
     let mut workers = vec![tokio::spawn(provisioner::run(context.clone(), triggers))];
     // dry run: nothing is created, so there is no lifecycle to drive
     if !context.settings.dry_run {

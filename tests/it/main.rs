@@ -14,7 +14,7 @@ mod layout;
 mod run_controllers;
 mod run_disruption;
 mod run_ops;
-mod run_simulate;
+mod run_repair;
 mod scale_to_zero;
 mod setup;
 mod simulate_cli;

@@ -3,6 +3,7 @@
 //! (karpenter-aws.md §1–§13).
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, InstanceLifecycleType};
 use futures::future::BoxFuture;
@@ -15,8 +16,8 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use crate::cloud::aws::{classify, AwsContext, AwsError};
 use crate::cloud::provider::{
-    launch_candidates, Clock, CloudError, CloudProvider, Instance, NodeClaimRequest, OfferingKey,
-    SystemClock, UnavailableOfferings, NODECLAIM_TAG,
+    kubelet_repair_policies, launch_candidates, Clock, CloudError, CloudProvider, Instance,
+    NodeClaimRequest, OfferingKey, RepairPolicy, SystemClock, UnavailableOfferings, NODECLAIM_TAG,
 };
 
 pub mod instancetypes;
@@ -775,6 +776,35 @@ impl<F: Fleet> CloudProvider for AwsProvider<F> {
             }
         })
     }
+
+    // upstream `pkg/cloudprovider/cloudprovider.go: RepairPolicies`: the kubelet's Ready
+    // condition, and the conditions the EKS node monitoring agent reports
+    fn repair_policies(&self) -> Vec<RepairPolicy> {
+        aws_repair_policies()
+    }
+}
+
+/// The AWS provider's repair policies (upstream `RepairPolicies`): `Ready` `False` or `Unknown`
+/// for 30 minutes, the node monitoring agent's `AcceleratedHardwareReady` `False` for 10
+/// minutes, and its `StorageReady`, `NetworkingReady`, `KernelReady` and
+/// `ContainerRuntimeReady` `False` for 30 minutes.
+pub fn aws_repair_policies() -> Vec<RepairPolicy> {
+    let half_hour = Duration::from_secs(30 * 60);
+    let mut out = kubelet_repair_policies();
+    out.push(RepairPolicy::new(
+        "AcceleratedHardwareReady",
+        "False",
+        Duration::from_secs(10 * 60),
+    ));
+    for c in [
+        "StorageReady",
+        "NetworkingReady",
+        "KernelReady",
+        "ContainerRuntimeReady",
+    ] {
+        out.push(RepairPolicy::new(c, "False", half_hour));
+    }
+    out
 }
 
 #[cfg(test)]
