@@ -15,6 +15,7 @@ mod run_controllers;
 mod run_disruption;
 mod run_ops;
 mod run_repair;
+mod run_simulate;
 mod scale_to_zero;
 mod setup;
 mod simulate_cli;
