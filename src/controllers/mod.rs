@@ -60,12 +60,16 @@
 pub mod clock;
 pub mod disruption;
 pub mod error;
+pub mod gc;
+pub mod hash;
 pub mod health;
 pub mod http;
+pub mod interruption;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod nodeclaim;
+pub mod nodeclass;
 pub mod operator;
 pub mod provisioner;
 pub mod sim;
@@ -292,6 +296,12 @@ pub fn start_with_metrics(
     tasks.push(tokio::spawn(disruption::run(context.clone())));
     tasks.push(tokio::spawn(health::run(context.clone())));
     tasks.push(tokio::spawn(static_capacity::run(context.clone())));
+    tasks.push(tokio::spawn(nodeclass::run(context.clone())));
+    tasks.push(tokio::spawn(hash::run(context.clone())));
+    tasks.push(tokio::spawn(gc::run(context.clone())));
+    if let Some(q) = context.settings.interruption_queue.clone() {
+        tasks.push(tokio::spawn(interruption::run(context.clone(), q)));
+    }
     let mut workers = vec![tokio::spawn(provisioner::run(context.clone(), triggers))];
     // dry run: nothing is created, so there is no lifecycle to drive
     if !context.settings.dry_run {
