@@ -518,7 +518,8 @@ async fn garbage_collection_takes_only_what_is_ours_and_past_its_grace() {
 
 /// EC2NodeClass status over moto: the controller resolves the class (no test-side resolve) and
 /// writes subnets, security groups, AMIs, instance profile and the five conditions; a class
-/// whose subnet selector matches nothing says so and is not Ready.
+/// whose subnet selector matches nothing says so and is not Ready. Also the launch-template
+/// sweep: only this cluster's templates of a deleted class go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ec2nodeclass_status_is_resolved_and_written_with_conditions() {
     let moto = crate::support::moto::Moto::start();
@@ -598,6 +599,74 @@ async fn ec2nodeclass_status_is_resolved_and_written_with_conditions() {
     assert!(
         w.provider.instance_types("nowhere").await.is_err(),
         "a class that is not Ready cannot launch"
+    );
+
+    // launch templates: only ours, of a class that no longer exists, are collected
+    let lt = |name: &str, tags: &[(&str, &str)]| {
+        let ec2 = ctx.ec2();
+        let name = name.to_string();
+        let ami = built.al2023_ami.clone();
+        let tags: Vec<aws_sdk_ec2::types::Tag> = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build())
+            .collect();
+        async move {
+            ec2.create_launch_template()
+                .launch_template_name(&name)
+                .launch_template_data(
+                    aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                        .image_id(&ami)
+                        .build(),
+                )
+                .tag_specifications(
+                    aws_sdk_ec2::types::TagSpecification::builder()
+                        .resource_type(aws_sdk_ec2::types::ResourceType::LaunchTemplate)
+                        .set_tags(Some(tags))
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("create launch template");
+        }
+    };
+    let ours = |class: &'static str| {
+        [
+            ("eks:eks-cluster-name", "demo"),
+            ("karpenter.k8s.aws/ec2nodeclass", class),
+            ("kubernetes.io/cluster/demo", "owned"),
+        ]
+    };
+    lt("karpenter.k8s.aws/deleted", &ours("deleted")).await;
+    lt("karpenter.k8s.aws/live", &ours("default")).await;
+    lt(
+        "karpenter.k8s.aws/other-cluster",
+        &[
+            ("eks:eks-cluster-name", "other"),
+            ("karpenter.k8s.aws/ec2nodeclass", "deleted"),
+        ],
+    )
+    .await;
+    lt("hand-made", &[("team", "platform")]).await;
+    let swept = gc::collect_launch_templates(w.context()).await.unwrap();
+    assert_eq!(swept.launch_templates, ["karpenter.k8s.aws/deleted"]);
+    let mut left: Vec<String> = ctx
+        .ec2()
+        .describe_launch_templates()
+        .send()
+        .await
+        .unwrap()
+        .launch_templates()
+        .iter()
+        .filter_map(|t| t.launch_template_name().map(str::to_string))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "hand-made",
+            "karpenter.k8s.aws/live",
+            "karpenter.k8s.aws/other-cluster"
+        ]
     );
     w.stop();
 }
