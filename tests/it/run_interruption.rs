@@ -511,7 +511,7 @@ async fn garbage_collection_takes_only_what_is_ours_and_past_its_grace() {
         n["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
     });
     let swept = gc::collect_nodeclaims(w.context()).await.unwrap();
-    assert_eq!(swept.nodeclaims, [name.clone()]);
+    assert_eq!(swept.nodeclaims, std::slice::from_ref(&name));
     assert!(deleting(&w, &name));
     w.stop();
 }
