@@ -408,6 +408,95 @@ fn foreign(id: &str, tags: &[(&str, &str)], age: Duration) -> Instance {
     }
 }
 
+/// A NodeClaim launched, registered and initialized on `inst` (as another controller left it),
+/// and its Ready Node.
+fn launched(name: &str, inst: &Instance) -> (Value, Value) {
+    let now = Timestamp::now().to_string();
+    let conds: Vec<Value> = ["Launched", "Registered", "Initialized", "Ready"]
+        .iter()
+        .map(|t| json!({"type": t, "status": "True", "reason": t, "lastTransitionTime": now}))
+        .collect();
+    let labels = json!({"karpenter.sh/nodepool": "default", "team": "web",
+        "karpenter.k8s.aws/ec2nodeclass": "default",
+        "node.kubernetes.io/instance-type": inst.instance_type, "topology.kubernetes.io/zone": inst.zone,
+        "karpenter.sh/capacity-type": inst.capacity_type, "kubernetes.io/arch": "amd64"});
+    let node_name = format!("ip-{}", inst.id);
+    let claim = json!({
+        "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+        "metadata": {"name": name, "labels": labels, "finalizers": ["karpenter.sh/termination"]},
+        "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                 "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In",
+                                   "values": [inst.instance_type]}],
+                 "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}],
+                 "expireAfter": "336h", "terminationGracePeriod": "1h"},
+        "status": {"providerID": inst.provider_id(), "nodeName": node_name, "conditions": conds}
+    });
+    let node = json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": node_name, "labels": labels, "finalizers": ["karpenter.sh/termination"]},
+        "spec": {"providerID": inst.provider_id(),
+                 "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                   "allocatable": {"cpu": "1930m", "memory": "6903Mi", "pods": "29"},
+                   "capacity": {"cpu": "2", "memory": "7577Mi", "pods": "29"}}
+    });
+    (claim, node)
+}
+
+/// Under `dry_run` the interruption controller and garbage collection decide and log but
+/// write nothing: the NodeClaim stays, the offering is not marked, the message stays on the
+/// queue, the orphan instance lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_decides_but_deletes_nothing() {
+    let provider = in_memory();
+    let mut inst = foreign("i-0spot", &OURS, Duration::from_secs(3600));
+    inst.capacity_type = "spot".into();
+    inst.tags
+        .insert(NODECLAIM_TAG.into(), "default-dry01".into());
+    provider.insert_instance(inst.clone());
+    provider.insert_instance(foreign("i-orphan", &OURS, Duration::from_secs(3600)));
+    let (claim, node) = launched("default-dry01", &inst);
+    let w = World::start_with(
+        provider,
+        REGION,
+        vec![node_class(), node_pool("default", None), claim, node],
+        |s| {
+            s.dry_run = true;
+            s.interruption_queue = Some("demo".into());
+        },
+        false,
+    )
+    .await;
+    w.context().state.wait_synced().await;
+    let q = w.provider.queue().clone();
+    q.send(event(
+        "e1",
+        InterruptionKind::SpotInterruption {
+            action: "terminate".into(),
+        },
+        "i-0spot",
+    ));
+    let batch = {
+        use kubectl_karpenter::cloud::interruption::InterruptionQueue;
+        q.receive().await.unwrap()
+    };
+    let out =
+        kubectl_karpenter::controllers::interruption::handle_batch(w.context(), q.as_ref(), batch)
+            .await;
+    assert_eq!(out.deleted, ["default-dry01"], "the decision is reported");
+    assert_eq!(out.messages_deleted, 0);
+    assert_eq!(q.depth(), 1, "the message stays on the queue");
+    assert!(!deleting(&w, "default-dry01"));
+    assert!(w.provider.unavailable().current().is_empty());
+    let swept = gc::collect_instances(w.context()).await.unwrap();
+    assert_eq!(swept.instances, ["i-orphan"], "the decision is reported");
+    assert!(
+        w.provider.get("i-orphan").await.is_ok(),
+        "and not carried out"
+    );
+    w.stop();
+}
+
 const OURS: [(&str, &str); 3] = [
     ("eks:eks-cluster-name", "demo"),
     ("karpenter.sh/nodepool", "default"),
@@ -704,38 +793,8 @@ async fn nodeclaims_stamped_by_upstream_are_restamped_not_drifted() {
         Duration::from_secs(3600),
     );
     provider.insert_instance(inst.clone());
-    let now = Timestamp::now().to_string();
-    let conds = |types: &[&str]| -> Value {
-        json!(types
-            .iter()
-            .map(|t| json!({"type": t, "status": "True", "reason": t, "lastTransitionTime": now}))
-            .collect::<Vec<_>>())
-    };
-    let labels = json!({"karpenter.sh/nodepool": "default", "team": "web",
-        "karpenter.k8s.aws/ec2nodeclass": "default",
-        "node.kubernetes.io/instance-type": "m5.large", "topology.kubernetes.io/zone": "us-east-1a",
-        "karpenter.sh/capacity-type": "on-demand", "kubernetes.io/arch": "amd64"});
-    let claim = json!({
-        "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
-        "metadata": {"name": "default-up123", "labels": labels, "annotations": claim_ann,
-                     "finalizers": ["karpenter.sh/termination"]},
-        "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
-                 "requirements": [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m5.large"]}],
-                 "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}],
-                 "expireAfter": "336h", "terminationGracePeriod": "1h"},
-        "status": {"providerID": inst.provider_id(), "nodeName": "ip-10-0-0-1",
-                   "conditions": conds(&["Launched", "Registered", "Initialized", "Ready"])}
-    });
-    let node = json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": "ip-10-0-0-1", "labels": labels,
-                     "finalizers": ["karpenter.sh/termination"]},
-        "spec": {"providerID": inst.provider_id(),
-                 "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]},
-        "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                   "allocatable": {"cpu": "1930m", "memory": "6903Mi", "pods": "29"},
-                   "capacity": {"cpu": "2", "memory": "7577Mi", "pods": "29"}}
-    });
+    let (mut claim, node) = launched("default-up123", &inst);
+    claim["metadata"]["annotations"] = json!(claim_ann);
     let w = World::start_with(
         provider,
         REGION,
