@@ -351,11 +351,13 @@ pub trait CloudProvider: Send + Sync {
     }
 
     /// Resolve a node class (subnets, security groups, AMIs, instance profile), remember it for
-    /// launches, and report what was found, part by part, for its status. `Ok(None)`: this
-    /// provider resolves nothing (the in-memory one).
+    /// launches, and report what was found, part by part, for its status. `read_only`
+    /// (`--dry-run`): create nothing (AWS: the managed instance profile is neither created nor
+    /// required). `Ok(None)`: this provider resolves nothing (the in-memory one).
     fn resolve_node_class<'a>(
         &'a self,
         _node_class: &'a EC2NodeClass,
+        _read_only: bool,
     ) -> BoxFuture<'a, Result<Option<NodeClassResolution>, CloudError>> {
         Box::pin(async { Ok(None) })
     }

@@ -11,7 +11,9 @@
 //!
 //! Not modelled: `ValidationSucceeded` (upstream's DryRun launch checks),
 //! `CapacityReservationsReady` and `PlacementGroupReady`, the class's own finalizer.
-//! A provider that resolves nothing (the in-memory one) leaves the status alone.
+//! A provider that resolves nothing (the in-memory one) leaves the status alone. Under
+//! `dry_run` the class is resolved read-only (no instance profile created) so instance types
+//! can be listed, and the status is not written.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,7 +144,11 @@ async fn reconcile(nc: Arc<EC2NodeClass>, ctx: Arc<Context>) -> Result<Action> {
         .and_then(|s| s.conditions.clone())
         .unwrap_or_default();
     let now = ctx.clock.now();
-    let (mut status, conds) = match ctx.provider.resolve_node_class(&nc).await {
+    let (mut status, conds) = match ctx
+        .provider
+        .resolve_node_class(&nc, ctx.settings.dry_run)
+        .await
+    {
         Ok(None) => return Ok(Action::await_change()),
         Ok(Some(res)) => {
             let conds = conditions(&existing, &res, nc.metadata.generation, now);

@@ -882,3 +882,44 @@ async fn nodeclaims_stamped_by_upstream_are_restamped_not_drifted() {
     );
     w.stop();
 }
+
+/// Under `dry_run` the EC2NodeClass is resolved read-only over moto: instance types can be
+/// listed for it, but no instance profile is created and its status is not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2nodeclass_under_dry_run_is_resolved_but_nothing_is_written() {
+    let moto = crate::support::moto::Moto::start();
+    let ctx = moto.context().await;
+    world::build(&ctx).await;
+    let provider = Arc::new(AwsProvider::new(ctx.clone(), world::cluster()));
+    let mut class = serde_json::to_value(world::nodeclass()).unwrap();
+    class["apiVersion"] = json!("karpenter.k8s.aws/v1");
+    class["kind"] = json!("EC2NodeClass");
+    let w = World::start_with(
+        provider,
+        "us-west-2",
+        vec![class],
+        |s| s.dry_run = true,
+        false,
+    )
+    .await;
+    let mut types = Vec::new();
+    for _ in 0..200 {
+        if let Ok(t) = w.provider.instance_types("default").await {
+            types = t;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!types.is_empty(), "resolved for listing");
+    let profiles = ctx.iam().list_instance_profiles().send().await.unwrap();
+    assert!(
+        profiles.instance_profiles().is_empty(),
+        "no instance profile created: {profiles:?}"
+    );
+    let c = w.list("karpenter.k8s.aws/v1", "EC2NodeClass").remove(0);
+    assert!(
+        c["status"].is_null() || c["status"]["conditions"].is_null(),
+        "{c:#}"
+    );
+    w.stop();
+}

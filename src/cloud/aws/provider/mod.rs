@@ -294,9 +294,11 @@ impl<F: Fleet> AwsProvider<F> {
     /// that matched nothing gets upstream's reason; when every part resolved, the class is
     /// remembered for launches, otherwise forgotten (its NodeClaims wait, `NodeClassNotReady`).
     /// An invalid spec is [`CloudError::Invalid`]; an AWS failure is returned as is.
+    /// `read_only` (`--dry-run`): the managed instance profile is neither created nor required.
     pub async fn resolve_nodeclass_status(
         &self,
         nc: &karpenter_api::aws::v1::EC2NodeClass,
+        read_only: bool,
     ) -> Result<NodeClassResolution, CloudError> {
         let name = nc.metadata.name.clone().unwrap_or_default();
         let invalid = |e: nodeclass::ResolveError| match e {
@@ -342,7 +344,7 @@ impl<F: Fleet> AwsProvider<F> {
                 }
             };
         let mut instance_profile = nc.spec.instance_profile.clone();
-        if instance_profile.is_none() {
+        if instance_profile.is_none() && !read_only {
             if let Some(role) = &nc.spec.role {
                 let uid = nc.metadata.uid.clone().unwrap_or_else(|| name.clone());
                 match profile::ensure_instance_profile(
@@ -972,8 +974,13 @@ impl<F: Fleet> CloudProvider for AwsProvider<F> {
     fn resolve_node_class<'a>(
         &'a self,
         node_class: &'a karpenter_api::aws::v1::EC2NodeClass,
+        read_only: bool,
     ) -> BoxFuture<'a, Result<Option<NodeClassResolution>, CloudError>> {
-        Box::pin(async move { self.resolve_nodeclass_status(node_class).await.map(Some) })
+        Box::pin(async move {
+            self.resolve_nodeclass_status(node_class, read_only)
+                .await
+                .map(Some)
+        })
     }
 
     fn garbage_collect_launch_templates<'a>(
