@@ -2,7 +2,8 @@
 //! convergence, end to end over the API-server double (issue 13 scenarios 3 and 7):
 //! - the interruption kinds over the in-memory queue (act, event only, ignore, idempotence);
 //! - scenario 3 over moto: an EventBridge spot interruption → the NodeClaim deleted, the spot
-//!   offering marked unavailable, and the replacement launched elsewhere;
+//!   offering marked unavailable, the node drained and its instance terminated, the
+//!   replacement launched elsewhere, no pod left pending;
 //! - scenario 7 over moto: `run` killed right after CreateFleet, before the NodeClaim's status
 //!   is written, and restarted → the instance adopted, no duplicate, no orphan, nothing stuck;
 //! - garbage collection (orphans past and within the 30 s grace, untagged and foreign
@@ -173,11 +174,8 @@ async fn interruption_kinds_act_as_upstream_over_the_in_memory_queue() {
 /// Scenario 3 of issue 13 over moto with the AWS provider: a spot interruption warning sent
 /// through EventBridge `put_events` reaches the SQS queue; `run` deletes the NodeClaim of that
 /// instance, marks its spot offering unavailable, deletes the message, and the replacement is
-/// launched on another offering.
-///
-/// The drain itself is the termination controller's (not in this branch): the test plays it by
-/// deleting the interrupted node's pods and re-creating them pending, as their ReplicaSet would
-/// after eviction.
+/// launched on another offering; the node is drained (its pods evicted and re-created pending by
+/// their ReplicaSet), its instance terminated, and no pod is left pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_3_a_spot_interruption_over_eventbridge_replaces_the_node() {
     let moto = crate::support::moto::Moto::start();
@@ -234,25 +232,16 @@ async fn scenario_3_a_spot_interruption_over_eventbridge_replaces_the_node() {
     assert_eq!(depth, (0, 0), "the message is deleted once handled");
     assert!(!events(&w, "SpotInterrupted").is_empty());
 
-    // the drain (termination controller's): the interrupted node is tainted and its pods come
-    // back pending
-    let node = victim["status"]["nodeName"].as_str().unwrap().to_string();
-    w.server.modify("v1", "Node", None, &node, |n| {
-        let mut taints = n["spec"]["taints"].as_array().cloned().unwrap_or_default();
-        taints.push(json!({"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}));
-        n["spec"]["taints"] = json!(taints);
-    });
-    let evicted: Vec<Value> = w
-        .list("v1", "Pod")
-        .into_iter()
-        .filter(|p| p["spec"]["nodeName"] == node.as_str())
-        .collect();
-    assert!(!evicted.is_empty(), "the victim ran pods");
-    for p in &evicted {
-        let pname = p["metadata"]["name"].as_str().unwrap();
-        w.server.delete("v1", "Pod", Some("default"), pname);
-        w.server.seed(pod(&format!("{pname}-r"), "1"));
-    }
+    // termination drains the node (its pods come back pending through their ReplicaSet) and
+    // terminates the instance; the provisioner replaces the capacity
+    w.wait_for("the interrupted NodeClaim is gone", |w| {
+        !names(&w.list("karpenter.sh/v1", "NodeClaim")).contains(&victim_name)
+    })
+    .await;
+    assert!(
+        w.provider.get(&id).await.is_err(),
+        "the interrupted instance is terminated"
+    );
     w.wait_for("a replacement NodeClaim is initialized", |w| {
         w.list("karpenter.sh/v1", "NodeClaim").iter().any(|c| {
             !names(&claims).contains(&c["metadata"]["name"].as_str().unwrap().to_string())
@@ -419,7 +408,8 @@ fn launched(name: &str, inst: &Instance) -> (Value, Value) {
     let labels = json!({"karpenter.sh/nodepool": "default", "team": "web",
         "karpenter.k8s.aws/ec2nodeclass": "default",
         "node.kubernetes.io/instance-type": inst.instance_type, "topology.kubernetes.io/zone": inst.zone,
-        "karpenter.sh/capacity-type": inst.capacity_type, "kubernetes.io/arch": "amd64"});
+        "karpenter.sh/capacity-type": inst.capacity_type, "kubernetes.io/arch": "amd64",
+        "kubernetes.io/os": "linux", "karpenter.k8s.aws/instance-category": "m"});
     let node_name = format!("ip-{}", inst.id);
     let claim = json!({
         "apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
@@ -431,9 +421,12 @@ fn launched(name: &str, inst: &Instance) -> (Value, Value) {
                  "expireAfter": "336h", "terminationGracePeriod": "1h"},
         "status": {"providerID": inst.provider_id(), "nodeName": node_name, "conditions": conds}
     });
+    let mut node_labels = labels.clone();
+    node_labels["karpenter.sh/registered"] = json!("true");
+    node_labels["karpenter.sh/initialized"] = json!("true");
     let node = json!({
         "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": node_name, "labels": labels, "finalizers": ["karpenter.sh/termination"]},
+        "metadata": {"name": node_name, "labels": node_labels, "finalizers": ["karpenter.sh/termination"]},
         "spec": {"providerID": inst.provider_id(),
                  "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]},
         "status": {"conditions": [{"type": "Ready", "status": "True"}],
@@ -766,8 +759,9 @@ async fn ec2nodeclass_status_is_resolved_and_written_with_conditions() {
 
 /// Interop: a cluster handed over from the in-cluster Karpenter (v1.14: NodePool hash version
 /// v3, EC2NodeClass hash version v5). Its NodeClaims are re-stamped with our hash and version,
-/// the drift rule finds nothing, and no node is replaced. Changing the NodePool template after
-/// that is drift again (the hash is live, not frozen).
+/// the drift rule finds nothing, and no node is replaced while the disruption controller polls.
+/// Changing the NodePool template after that is drift again, and the node is disrupted (the
+/// hash is live, not frozen).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodeclaims_stamped_by_upstream_are_restamped_not_drifted() {
     let upstream_np = BTreeMap::from([
@@ -779,6 +773,9 @@ async fn nodeclaims_stamped_by_upstream_are_restamped_not_drifted() {
         ("karpenter.k8s.aws/ec2nodeclass-hash-version", "v5"),
     ]);
     let mut pool = node_pool("default", None);
+    // only drift could replace the (empty) node: consolidation is off
+    pool["spec"]["disruption"] =
+        json!({"consolidationPolicy": "WhenEmpty", "consolidateAfter": "Never"});
     pool["metadata"]["annotations"] = json!(upstream_np);
     let mut class = node_class();
     class["metadata"]["annotations"] = json!(upstream_nc);
@@ -803,7 +800,8 @@ async fn nodeclaims_stamped_by_upstream_are_restamped_not_drifted() {
         provider,
         REGION,
         vec![class, pool, claim, node],
-        |_| {},
+        // the disruption controller polls the engine often: a drifted claim would be replaced
+        |s| s.disruption_poll_period = Duration::from_millis(300),
         false,
     )
     .await;
@@ -854,13 +852,18 @@ async fn nodeclaims_stamped_by_upstream_are_restamped_not_drifted() {
         "v5",
         "the EC2NodeClass hash is upstream's, untouched"
     );
-    // nothing replaced: the same single NodeClaim, not deleting, its instance alive
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // nothing replaced while the disruption controller polls: the same single NodeClaim, not
+    // deleting, its instance alive
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         names(&w.list("karpenter.sh/v1", "NodeClaim")),
         ["default-up123"]
     );
-    assert!(!deleting(&w, "default-up123"));
+    assert!(
+        !deleting(&w, "default-up123"),
+        "{:#}",
+        read(&w, "NodeClaim", "default-up123")
+    );
     assert!(w.provider.get(&inst.id).await.is_ok());
 
     // a real template change after the hand-over is drift again
@@ -875,11 +878,14 @@ async fn nodeclaims_stamped_by_upstream_are_restamped_not_drifted() {
             && ann(&p)["karpenter.sh/nodepool-hash"] != ann(&c)["karpenter.sh/nodepool-hash"]
     })
     .await;
-    let c2 = read(&w, "NodeClaim", "default-up123");
     assert!(
-        nodepool_hash_drifted(&ann(&read(&w, "NodePool", "default")), &ann(&c2)).is_some(),
+        nodepool_hash_drifted(&ann(&read(&w, "NodePool", "default")), &ann(&c)).is_some(),
         "same version, different hash: drifted"
     );
+    w.wait_for("the drifted NodeClaim is disrupted", |w| {
+        deleting(w, "default-up123")
+    })
+    .await;
     w.stop();
 }
 
