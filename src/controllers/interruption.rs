@@ -19,6 +19,10 @@
 //!   delivered again after the visibility timeout.
 //! * Under `dry_run` the controller decides and logs, but deletes no NodeClaim, marks nothing
 //!   and deletes no message.
+//! * Metrics: `karpenter_interruption_received_messages_total{message_type}`,
+//!   `karpenter_interruption_deleted_messages_total`,
+//!   `karpenter_interruption_message_queue_duration_seconds` and
+//!   `karpenter_nodeclaims_disrupted_total{reason=<kind>}`.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,6 +105,9 @@ pub async fn handle_batch(
         Some(Vec::new())
     };
     for m in batch {
+        if let MessageBody::Event(ev) = &m.body {
+            ctx.metrics.interruption_received(ev.kind.name());
+        }
         let done = match &m.body {
             MessageBody::Event(ev) => match &claims {
                 Some(claims) => match handle_event(ctx, ev, claims).await {
@@ -135,7 +142,20 @@ pub async fn handle_batch(
             continue;
         }
         match queue.delete(&m).await {
-            Ok(()) => out.messages_deleted += 1,
+            Ok(()) => {
+                ctx.metrics.interruption_deleted();
+                if let MessageBody::Event(ev) = &m.body {
+                    let sent = ev
+                        .time
+                        .as_deref()
+                        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok());
+                    if let Some(sent) = sent {
+                        let waited = ctx.clock.now().duration_since(sent).as_secs_f64();
+                        ctx.metrics.interruption_queue_duration(waited.max(0.0));
+                    }
+                }
+                out.messages_deleted += 1
+            }
             Err(e) => {
                 tracing::warn!(message = %m.id, error = %e, "deleting an interruption message failed; it will be delivered again");
                 out.messages_left += 1;
@@ -240,6 +260,12 @@ async fn handle_claim(ctx: &Context, ev: &InterruptionEvent, claim: &NodeClaim) 
         }
     }
     tracing::info!(nodeclaim = %name, message_kind = ev.kind.name(), "initiating delete from interruption message");
+    let l = claim.labels();
+    ctx.metrics.nodeclaim_disrupted(
+        ev.kind.name(),
+        l.get(labels::NODEPOOL).map_or("", String::as_str),
+        l.get(labels::CAPACITY_TYPE).map_or("", String::as_str),
+    );
     ctx.event(
         &reference(claim),
         EventType::Warning,

@@ -160,6 +160,20 @@ async fn interruption_kinds_act_as_upstream_over_the_in_memory_queue() {
         w.provider.unavailable().is_unavailable(&key),
         "{key} marked unavailable"
     );
+    let metrics = w.context().metrics.encode();
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} in {metrics}"))
+    };
+    assert_eq!(
+        value("karpenter_interruption_received_messages_total{message_type=\"spot_interrupted\"}"),
+        3.0
+    );
+    assert_eq!(value("karpenter_interruption_deleted_messages_total"), 6.0);
     for reason in ["SpotInterrupted", "TerminatingOnInterruption"] {
         let evs = events(&w, reason);
         assert!(

@@ -130,7 +130,7 @@ impl<P: CloudProvider + 'static> World<P> {
             t.abort();
         }
         if let Some(c) = self.controllers.take() {
-            c.shutdown();
+            c.abort();
         }
         World::start_over(self.server, provider, region, tune, with_kubelet)
     }
