@@ -36,9 +36,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use k8s_openapi::jiff::Timestamp;
+use karpenter_api::aws::v1::{EC2NodeClass, EC2NodeClassStatus};
 use karpenter_scheduling::instancetype::{ON_DEMAND, SPOT};
 use karpenter_scheduling::model::Taint;
 use karpenter_scheduling::{labels, InstanceType, Offering, Requirements};
+
+use crate::cloud::interruption::{InMemoryQueue, InterruptionQueue};
 
 /// How long an insufficient-capacity offering stays unavailable (upstream: 3 minutes).
 pub const UNAVAILABLE_OFFERING_TTL: Duration = Duration::from_secs(180);
@@ -264,6 +268,8 @@ pub struct Instance {
     pub state: String,
     /// Tags.
     pub tags: BTreeMap<String, String>,
+    /// When the instance was launched, when known (garbage collection's 30 s grace).
+    pub launch_time: Option<Timestamp>,
 }
 
 impl Instance {
@@ -308,6 +314,63 @@ pub trait CloudProvider: Send + Sync {
     fn repair_policies(&self) -> Vec<RepairPolicy> {
         kubelet_repair_policies()
     }
+
+    /// The live (`pending` or `running`) instance tagged `karpenter.sh/nodeclaim=<nodeclaim>`,
+    /// if any: a launch adopts it instead of launching a second (a restart after a crash
+    /// between the launch and the NodeClaim's status write). The default filters
+    /// [`CloudProvider::list`]; adapters ask their API by tag.
+    fn find_by_nodeclaim<'a>(
+        &'a self,
+        nodeclaim: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Instance>, CloudError>> {
+        Box::pin(async move {
+            Ok(self.list().await?.into_iter().find(|i| {
+                i.nodeclaim() == Some(nodeclaim)
+                    && matches!(i.state.as_str(), "pending" | "running")
+            }))
+        })
+    }
+
+    /// The provider's unavailable-offerings cache, when it keeps one (the interruption
+    /// controller marks spot-interrupted offerings in it).
+    fn unavailable_offerings(&self) -> Option<&UnavailableOfferings> {
+        None
+    }
+
+    /// The interruption queue named `name` (AWS: the SQS queue). Providers without one answer
+    /// [`CloudError::Invalid`].
+    fn interruption_queue<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<dyn InterruptionQueue>, CloudError>> {
+        Box::pin(async move {
+            Err(CloudError::Invalid(format!(
+                "this cloud provider has no interruption queue (asked for {name:?})"
+            )))
+        })
+    }
+
+    /// Resolve a node class (subnets, security groups, AMIs, instance profile), remember it for
+    /// launches, and report what was found, part by part, for its status. `read_only`
+    /// (`--dry-run`): create nothing (AWS: the managed instance profile is neither created nor
+    /// required). `Ok(None)`: this provider resolves nothing (the in-memory one).
+    fn resolve_node_class<'a>(
+        &'a self,
+        _node_class: &'a EC2NodeClass,
+        _read_only: bool,
+    ) -> BoxFuture<'a, Result<Option<NodeClassResolution>, CloudError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Delete provider-side launch configuration made for node classes that no longer exist
+    /// (AWS: launch templates tagged for this cluster whose EC2NodeClass is not in `in_use`).
+    /// Returns what was deleted. Never touches what this provider did not create.
+    fn garbage_collect_launch_templates<'a>(
+        &'a self,
+        _in_use: &'a std::collections::BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<Vec<String>, CloudError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// One unhealthy Node condition a cloud provider declares (upstream
@@ -342,6 +405,23 @@ pub fn kubelet_repair_policies() -> Vec<RepairPolicy> {
         RepairPolicy::new("Ready", "False", half_hour),
         RepairPolicy::new("Ready", "Unknown", half_hour),
     ]
+}
+
+/// A node class's resolution for its status: what was found (the fields upstream writes) and,
+/// per part, why it is not ready (`None`: ready). Upstream: `pkg/controllers/nodeclass/`
+/// (`subnet.go`, `securitygroup.go`, `ami.go`, `instanceprofile.go`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeClassResolution {
+    /// `status.subnets`, `securityGroups`, `amis`, `instanceProfile` (conditions left empty).
+    pub status: EC2NodeClassStatus,
+    /// `SubnetsReady` false: (reason, message).
+    pub subnets: Option<(String, String)>,
+    /// `SecurityGroupsReady` false: (reason, message).
+    pub security_groups: Option<(String, String)>,
+    /// `AMIsReady` false: (reason, message).
+    pub amis: Option<(String, String)>,
+    /// `InstanceProfileReady` false: (reason, message).
+    pub instance_profile: Option<(String, String)>,
 }
 
 /// Instances (from [`CloudProvider::list`]) that no NodeClaim references: garbage-collection
@@ -463,6 +543,7 @@ pub struct InMemoryProvider {
     cluster: String,
     unavailable: Arc<UnavailableOfferings>,
     state: Mutex<InMemoryState>,
+    queue: Arc<InMemoryQueue>,
 }
 
 #[derive(Debug, Default)]
@@ -481,7 +562,41 @@ impl InMemoryProvider {
             cluster: cluster.to_string(),
             unavailable: Arc::new(UnavailableOfferings::new(clock)),
             state: Mutex::new(InMemoryState::default()),
+            queue: Arc::new(InMemoryQueue::new(&format!("{cluster}-interruption"))),
         }
+    }
+
+    /// The interruption queue [`CloudProvider::interruption_queue`] hands out (whatever name is
+    /// asked for): tests put messages on it.
+    pub fn queue(&self) -> &Arc<InMemoryQueue> {
+        &self.queue
+    }
+
+    /// Add an instance as if something else had launched it (tests: orphans, foreign
+    /// instances). Only instances carrying this cluster's tags are listed.
+    pub fn insert_instance(&self, instance: Instance) {
+        self.lock().instances.insert(instance.id.clone(), instance);
+    }
+
+    /// Change an instance's launch time (tests: garbage collection's grace).
+    pub fn set_launch_time(&self, id: &str, at: Timestamp) {
+        if let Some(i) = self.lock().instances.get_mut(id) {
+            i.launch_time = Some(at);
+        }
+    }
+
+    /// Change an instance's state (tests: `stopping`, `shutting-down`).
+    pub fn set_state(&self, id: &str, state: &str) {
+        if let Some(i) = self.lock().instances.get_mut(id) {
+            i.state = state.to_string();
+        }
+    }
+
+    /// The tags every instance it launches carries for its cluster.
+    fn ours(&self, i: &Instance) -> bool {
+        i.tags.get("eks:eks-cluster-name") == Some(&self.cluster)
+            && i.tags.contains_key(labels::NODEPOOL)
+            && i.tags.contains_key(labels::EC2NODECLASS)
     }
 
     /// Set the instance types [`CloudProvider::instance_types`] returns (for every node class).
@@ -574,6 +689,7 @@ impl CloudProvider for InMemoryProvider {
                     subnet_id: None,
                     state: "running".into(),
                     tags,
+                    launch_time: Some(Timestamp::now()),
                 };
                 st.instances.insert(id, inst.clone());
                 return Ok(inst);
@@ -596,7 +712,15 @@ impl CloudProvider for InMemoryProvider {
     }
 
     fn list<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Instance>, CloudError>> {
-        Box::pin(async move { Ok(self.lock().instances.values().cloned().collect()) })
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .instances
+                .values()
+                .filter(|i| self.ours(i))
+                .cloned()
+                .collect())
+        })
     }
 
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
@@ -614,6 +738,35 @@ impl CloudProvider for InMemoryProvider {
             .repair_policies
             .clone()
             .unwrap_or_else(kubelet_repair_policies)
+    }
+
+    fn find_by_nodeclaim<'a>(
+        &'a self,
+        nodeclaim: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Instance>, CloudError>> {
+        Box::pin(async move {
+            Ok(self
+                .lock()
+                .instances
+                .values()
+                .find(|i| {
+                    self.ours(i)
+                        && i.nodeclaim() == Some(nodeclaim)
+                        && matches!(i.state.as_str(), "pending" | "running")
+                })
+                .cloned())
+        })
+    }
+
+    fn unavailable_offerings(&self) -> Option<&UnavailableOfferings> {
+        Some(&self.unavailable)
+    }
+
+    fn interruption_queue<'a>(
+        &'a self,
+        _name: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<dyn InterruptionQueue>, CloudError>> {
+        Box::pin(async move { Ok(self.queue.clone() as Arc<dyn InterruptionQueue>) })
     }
 }
 
@@ -825,6 +978,7 @@ mod tests {
             tags: nc
                 .map(|n| BTreeMap::from([(NODECLAIM_TAG.to_string(), n.to_string())]))
                 .unwrap_or_default(),
+            launch_time: None,
         };
         let all = vec![
             mk("i-1", Some("a")),
@@ -851,6 +1005,7 @@ mod tests {
             subnet_id: None,
             state: "running".into(),
             tags: BTreeMap::new(),
+            launch_time: None,
         };
         cache.mark_spot_interrupted(&i);
         assert!(cache.current().is_empty());

@@ -548,8 +548,8 @@ async fn rollback(ctx: &Context, candidates: &[String], replacements: &[String])
 
 /// Upstream's NodePool hash controller (`pkg/controllers/nodepool/hash/controller.go`): each
 /// NodePool carries `karpenter.sh/nodepool-hash` and `karpenter.sh/nodepool-hash-version` of
-/// its current template, which drift detection compares with each NodeClaim's. (Re-stamping
-/// NodeClaims of another hash version is not done here yet; such claims never drift.)
+/// its current template, which drift detection compares with each NodeClaim's. NodeClaims of
+/// another hash version are re-stamped by [`super::hash`], which stamps NodePools too.
 async fn stamp_node_pool_hashes(ctx: &Context) -> Result<()> {
     let pools: Vec<NodePool> = ctx
         .state

@@ -49,7 +49,7 @@ use super::error::{is_not_found, Error, Result};
 use super::nodeclaim::{resource_list, TERMINATION_FINALIZER};
 use super::provisioner::claim_types;
 use super::Context;
-use crate::cloud::provider::{CloudError, Instance, NodeClaimRequest, NODECLAIM_TAG};
+use crate::cloud::provider::{CloudError, Instance, NodeClaimRequest};
 
 /// The `controller` label of this controller's metrics (upstream's controller name).
 pub const CONTROLLER: &str = "nodeclaim.lifecycle";
@@ -251,13 +251,15 @@ async fn launch(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
     // 2. adopt an instance already launched for this NodeClaim (restart after a crash)
     let existing = ctx
         .metrics
-        .measure_cloud(CONTROLLER, "List", ctx.provider.list())
+        .measure_cloud(CONTROLLER, "Get", ctx.provider.find_by_nodeclaim(&name))
         .await
-        .map_err(|e| Error::cloud(format!("list instances for NodeClaim {name}"), e))?
-        .into_iter()
-        .find(|i| i.nodeclaim() == Some(name.as_str()));
+        .map_err(|e| Error::cloud(format!("look up the instance of NodeClaim {name}"), e))?;
     let instance = match existing {
-        Some(i) => i,
+        Some(i) => {
+            tracing::info!(nodeclaim = %name, provider_id = %i.provider_id(),
+                "adopting the instance already launched for this nodeclaim");
+            i
+        }
         None => {
             let mut taint_list = taints(claim.spec.taints.as_ref(), "spec.taints")?;
             taint_list.extend(taints(
@@ -629,11 +631,9 @@ async fn finalize(claim: &NodeClaim, ctx: &Context) -> Result<Action> {
         // launched but not recorded (a crash between create and the status write)
         let found = ctx
             .metrics
-            .measure_cloud(CONTROLLER, "List", ctx.provider.list())
+            .measure_cloud(CONTROLLER, "Get", ctx.provider.find_by_nodeclaim(&name))
             .await
-            .map_err(|e| Error::cloud(format!("list instances for NodeClaim {name}"), e))?
-            .into_iter()
-            .find(|i| i.tags.get(NODECLAIM_TAG).map(String::as_str) == Some(name.as_str()));
+            .map_err(|e| Error::cloud(format!("look up the instance of NodeClaim {name}"), e))?;
         if let Some(i) = found {
             match ctx
                 .metrics

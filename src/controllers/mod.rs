@@ -12,7 +12,11 @@
 //! | [`state`] | `pkg/controllers/state/informer/`, `cluster.go` | watchers → the shared [`karpenter_state::Cluster`], the synced gate, nominations |
 //! | [`provisioner`] | `pkg/controllers/provisioning/provisioner.go`, `batcher.go` | batch provisionable pods, solve, nominate, create NodeClaims within limits |
 //! | [`nodeclaim`] | `provisioning/scheduling/nodeclaimtemplate.go` | a plan → the v1 NodeClaim object (name, labels, hash annotations, requirements, owner) |
-//! | [`lifecycle`] | `pkg/controllers/nodeclaim/lifecycle/` | launch, register, initialize, registration timeout |
+//! | [`lifecycle`] | `pkg/controllers/nodeclaim/lifecycle/` | launch (adopting an instance already tagged with the NodeClaim), register, initialize, registration timeout |
+//! | [`interruption`] | aws `pkg/controllers/interruption/` | the interruption queue: delete interrupted NodeClaims, events, spot offerings unavailable |
+//! | [`gc`] | aws and core `nodeclaim/garbagecollection/` | orphaned instances (30 s grace), NodeClaims whose instance vanished, launch templates of deleted classes |
+//! | [`nodeclass`] | aws `pkg/controllers/nodeclass/` | EC2NodeClass status: subnets, security groups, AMIs, instance profile, conditions |
+//! | [`hash`] | core `pkg/controllers/nodepool/hash/` | stamp NodePools with our hash; re-stamp NodeClaims of another hash version (no drift) |
 //! | [`termination`] | `pkg/controllers/node/termination/`, `nodeclaim/lifecycle/termination.go` | the Node and NodeClaim finalizers: taint, tiered eviction through the Eviction API (PDBs, 429 backoff), `terminationGracePeriod`, instance delete |
 //! | [`disruption`] | `pkg/controllers/disruption/controller.go`, `orchestration/queue.go`, `nodepool/hash/` | poll `crates/disruption`, validate, taint, launch replacements, wait, delete, roll back; NodePool hashes |
 //! | [`health`] | `pkg/controllers/node/health/` | node repair (gate `NodeRepair`): a NodeClaim whose Node shows a repair policy's condition past its toleration is deleted, unless more than 20 % of its pool is unhealthy |
@@ -33,24 +37,24 @@
 //! `tests/it/run_disruption.rs` (a workload scaled to zero empties the cluster, in memory and
 //! over moto; a NodePool change replaces drifted nodes within a PDB; an underutilised cluster
 //! is consolidated to a cheaper one); node repair and static capacity in
-//! `tests/it/run_repair.rs`.
+//! `tests/it/run_repair.rs`; interruption, scenario 3 over EventBridge and SQS, scenario 7
+//! killed mid-launch, garbage collection, EC2NodeClass status and hash interop in
+//! `tests/it/run_interruption.rs`.
 //!
 //! **Not built yet** (the next sessions), each where it will live:
 //! - in [`termination`]: waiting for VolumeAttachments (not watched, not served by the double);
 //! - in [`disruption`]: commands wait in no queue (a pass runs its commands to the end before
 //!   the next pass), no per-command orchestration timeout scaling, no `Unconsolidatable` /
-//!   `Blocked` events; re-stamping NodeClaims of another hash version;
-//! - `interruption` (SQS), `garbagecollection` (orphan instances, vanished instances, launch
-//!   templates), the launch timeout (5 min), expiration (`expireAfter`);
-//! - EC2NodeClass status (the AWS provider must have resolved a class before it lists instance
-//!   types: the moto test resolves it up front), NodePool status and readiness;
+//!   `Blocked` events;
+//! - the launch timeout (5 min), expiration (`expireAfter`);
+//! - NodePool status and readiness; the EC2NodeClass hash (see [`hash`]);
 //! - upstream's `StaticDrift` disruption method for static NodePools.
 //!
 //! `run` itself is [`operator`] (the Lease of [`leader`], start and graceful stop, the refusal
 //! next to an in-cluster Karpenter), with [`metrics`] and the [`http`] endpoints. With
 //! [`Settings::dry_run`] the provisioner logs the NodeClaims it would create, no Event is
-//! published, no lifecycle controller runs, and termination and disruption log what they
-//! would do; so do node repair and static capacity.
+//! published, no lifecycle controller runs, and termination, disruption, interruption and
+//! garbage collection log what they would do; so do node repair and static capacity.
 //!
 //! One EC2NodeClass's instance types serve a whole provisioning pass (the first usable
 //! NodePool's, as the state model builds one list per problem). A virtual clock for
@@ -60,12 +64,16 @@
 pub mod clock;
 pub mod disruption;
 pub mod error;
+pub mod gc;
+pub mod hash;
 pub mod health;
 pub mod http;
+pub mod interruption;
 pub mod leader;
 pub mod lifecycle;
 pub mod metrics;
 pub mod nodeclaim;
+pub mod nodeclass;
 pub mod operator;
 pub mod provisioner;
 pub mod sim;
@@ -292,6 +300,12 @@ pub fn start_with_metrics(
     tasks.push(tokio::spawn(disruption::run(context.clone())));
     tasks.push(tokio::spawn(health::run(context.clone())));
     tasks.push(tokio::spawn(static_capacity::run(context.clone())));
+    tasks.push(tokio::spawn(nodeclass::run(context.clone())));
+    tasks.push(tokio::spawn(hash::run(context.clone())));
+    tasks.push(tokio::spawn(gc::run(context.clone())));
+    if let Some(q) = context.settings.interruption_queue.clone() {
+        tasks.push(tokio::spawn(interruption::run(context.clone(), q)));
+    }
     let mut workers = vec![tokio::spawn(provisioner::run(context.clone(), triggers))];
     // dry run: nothing is created, so there is no lifecycle to drive
     if !context.settings.dry_run {

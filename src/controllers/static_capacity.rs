@@ -166,7 +166,7 @@ async fn scale_up(ctx: &Context, pool: &NodePool, count: usize, out: &mut Outcom
         types.iter().map(|t| (t.name.as_str(), t)).collect();
     let pools = BTreeMap::from([(name.clone(), pool.clone())]);
     for _ in 0..count {
-        match create(ctx, &plan, &pools, &by_name).await {
+        match create(ctx, &plan, &pools, &by_name, &[]).await {
             Ok(created) => out.created.push(created),
             Err(why) => {
                 tracing::warn!(nodepool = %name, reason = %why, "not creating nodeclaim");

@@ -13,6 +13,7 @@ mod krew_manifest;
 mod layout;
 mod run_controllers;
 mod run_disruption;
+mod run_interruption;
 mod run_ops;
 mod run_repair;
 mod run_simulate;

@@ -329,12 +329,8 @@ async fn over_moto_pending_pods_become_ec2_instances_nodes_and_bound_pods() {
     let moto = crate::support::moto::Moto::start();
     let ctx = moto.context().await;
     world::build(&ctx).await;
+    // the EC2NodeClass status controller resolves the class before anything launches
     let provider = Arc::new(AwsProvider::new(ctx.clone(), world::cluster()));
-    // the EC2NodeClass status controller is not built yet: resolve the class up front
-    provider
-        .resolve_nodeclass(&world::nodeclass())
-        .await
-        .expect("resolve the EC2NodeClass");
     let mut class = serde_json::to_value(world::nodeclass()).unwrap();
     class["apiVersion"] = json!("karpenter.k8s.aws/v1");
     class["kind"] = json!("EC2NodeClass");

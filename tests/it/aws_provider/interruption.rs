@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::support::moto::Moto;
 
-const QUEUE: &str = "demo";
+pub(crate) const QUEUE: &str = "demo";
 
 const RULES: [(&str, &str, &str); 5] = [
     ("ScheduledChange", "aws.health", "AWS Health Event"),
@@ -38,7 +38,7 @@ const RULES: [(&str, &str, &str); 5] = [
     ),
 ];
 
-async fn queue_with_rules(ctx: &AwsContext) -> String {
+pub(crate) async fn queue_with_rules(ctx: &AwsContext) -> String {
     let url = ctx
         .sqs()
         .create_queue()
@@ -75,7 +75,7 @@ async fn queue_with_rules(ctx: &AwsContext) -> String {
     url
 }
 
-async fn put_event(ctx: &AwsContext, source: &str, dt: &str, detail: serde_json::Value) {
+pub(crate) async fn put_event(ctx: &AwsContext, source: &str, dt: &str, detail: serde_json::Value) {
     let out = ctx
         .eventbridge()
         .put_events()
@@ -92,7 +92,7 @@ async fn put_event(ctx: &AwsContext, source: &str, dt: &str, detail: serde_json:
     assert_eq!(out.failed_entry_count(), 0);
 }
 
-async fn queue_depth(ctx: &AwsContext, url: &str) -> (i64, i64) {
+pub(crate) async fn queue_depth(ctx: &AwsContext, url: &str) -> (i64, i64) {
     let a = ctx
         .sqs()
         .get_queue_attributes()

@@ -4,7 +4,7 @@
 
 mod allocatable;
 mod cli;
-mod interruption;
+pub(crate) mod interruption;
 mod launch;
 mod pricing;
 pub(crate) mod world;

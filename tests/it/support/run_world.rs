@@ -113,6 +113,44 @@ impl<P: CloudProvider + 'static> World<P> {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .try_init();
         server.seed_all(objects);
+        Self::start_over(server, provider, region, tune, with_kubelet)
+    }
+
+    /// Kill every controller, the kubelet and the scheduler as a crash would (their tasks are
+    /// aborted wherever they are, mid-call included), then start fresh ones — a restarted
+    /// `run`, with empty caches — over the same API server with `provider`.
+    pub fn restart<Q: CloudProvider + 'static>(
+        mut self,
+        provider: Arc<Q>,
+        region: &str,
+        tune: impl FnOnce(&mut Settings),
+        with_kubelet: bool,
+    ) -> World<Q> {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(c) = self.controllers.take() {
+            c.abort();
+        }
+        World::start_over(self.server, provider, region, tune, with_kubelet)
+    }
+
+    /// The controllers' shared context (to call a controller's pass directly).
+    pub fn context(&self) -> &Arc<controllers::Context> {
+        &self
+            .controllers
+            .as_ref()
+            .expect("controllers running")
+            .context
+    }
+
+    fn start_over(
+        server: ApiServer,
+        provider: Arc<P>,
+        region: &str,
+        tune: impl FnOnce(&mut Settings),
+        with_kubelet: bool,
+    ) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::default());
         let mut settings = Settings::new(region);
         settings.batch_idle_duration = Duration::from_millis(200);

@@ -11,68 +11,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use futures::future::BoxFuture;
+
 use crate::cloud::aws::{classify, AwsContext, AwsError};
+use crate::cloud::interruption::{InterruptionQueue, MessageBody, QueueMessage};
+use crate::cloud::provider::CloudError;
 
-/// What happened to the instance(s).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InterruptionKind {
-    /// EC2 Spot Instance Interruption Warning.
-    SpotInterruption {
-        /// `instance-action` (`terminate`, `stop`, `hibernate`).
-        action: String,
-    },
-    /// EC2 Instance Rebalance Recommendation (no action upstream).
-    RebalanceRecommendation,
-    /// AWS Health scheduled change for EC2.
-    ScheduledChange {
-        /// `eventTypeCode`.
-        event_type_code: String,
-    },
-    /// State change to stopping/stopped.
-    InstanceStopped {
-        /// The state.
-        state: String,
-    },
-    /// State change to shutting-down/terminated.
-    InstanceTerminated {
-        /// The state.
-        state: String,
-    },
-    /// EC2 Capacity Reservation Instance Interruption Warning.
-    CapacityReservationInterruption {
-        /// `instance-action`.
-        action: String,
-    },
-}
-
-impl InterruptionKind {
-    /// Upstream's metric/reason name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            InterruptionKind::SpotInterruption { .. } => "spot_interrupted",
-            InterruptionKind::RebalanceRecommendation => "rebalance_recommendation",
-            InterruptionKind::ScheduledChange { .. } => "scheduled_change",
-            InterruptionKind::InstanceStopped { .. } => "instance_stopped",
-            InterruptionKind::InstanceTerminated { .. } => "instance_terminated",
-            InterruptionKind::CapacityReservationInterruption { .. } => {
-                "capacity_reservation_interrupted"
-            }
-        }
-    }
-}
-
-/// A parsed interruption event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InterruptionEvent {
-    /// The EventBridge event id.
-    pub id: String,
-    /// Event time as sent.
-    pub time: Option<String>,
-    /// Kind.
-    pub kind: InterruptionKind,
-    /// Affected instance ids.
-    pub instance_ids: Vec<String>,
-}
+pub use crate::cloud::interruption::{InterruptionEvent, InterruptionKind};
 
 /// What a message body turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,6 +171,7 @@ pub struct PollOutcome {
 #[derive(Debug, Clone)]
 pub struct InterruptionPoller {
     sqs: aws_sdk_sqs::Client,
+    name: String,
     queue_url: String,
     /// Long-poll wait (upstream 20 s).
     pub wait: Duration,
@@ -248,6 +194,7 @@ impl InterruptionPoller {
         let queue_url = out.queue_url().unwrap_or_default().to_string();
         Ok(InterruptionPoller {
             sqs,
+            name: queue.to_string(),
             queue_url,
             wait: Duration::from_secs(20),
             visibility_timeout: Duration::from_secs(20),
@@ -260,14 +207,10 @@ impl InterruptionPoller {
         &self.queue_url
     }
 
-    /// Receive one batch (up to 10 messages) and process it with `handler`; an `Err` from the
-    /// handler leaves that message for redelivery.
-    pub async fn poll_once<E: std::fmt::Display>(
+    async fn receive_message(
         &self,
-        mut handler: impl FnMut(&InterruptionEvent) -> Result<(), E>,
-    ) -> Result<PollOutcome, AwsError> {
-        let out = self
-            .sqs
+    ) -> Result<aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput, AwsError> {
+        self.sqs
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(10)
@@ -279,7 +222,16 @@ impl InterruptionPoller {
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(|e| classify("sqs:ReceiveMessage", e))?;
+            .map_err(|e| classify("sqs:ReceiveMessage", e))
+    }
+
+    /// Receive one batch (up to 10 messages) and process it with `handler`; an `Err` from the
+    /// handler leaves that message for redelivery.
+    pub async fn poll_once<E: std::fmt::Display>(
+        &self,
+        mut handler: impl FnMut(&InterruptionEvent) -> Result<(), E>,
+    ) -> Result<PollOutcome, AwsError> {
+        let out = self.receive_message().await?;
         let mut outcome = PollOutcome::default();
         for m in out.messages() {
             InterruptionMetrics::inc(&self.metrics.received);
@@ -354,6 +306,54 @@ impl InterruptionPoller {
                 }
             }
         }
+    }
+}
+
+/// The controllers' port over this queue: one long poll per [`InterruptionQueue::receive`],
+/// bodies parsed here, a delete per handled message.
+impl InterruptionQueue for InterruptionPoller {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn receive(&self) -> BoxFuture<'_, Result<Vec<QueueMessage>, CloudError>> {
+        Box::pin(async move {
+            let out = self.receive_message().await?;
+            Ok(out
+                .messages()
+                .iter()
+                .map(|m| {
+                    InterruptionMetrics::inc(&self.metrics.received);
+                    let body = match parse(m.body().unwrap_or_default()) {
+                        Ok(Parsed::Event(e)) => MessageBody::Event(e),
+                        Ok(Parsed::NoAction(why)) => MessageBody::NoAction(why),
+                        Err(e) => {
+                            InterruptionMetrics::inc(&self.metrics.parse_failures);
+                            MessageBody::Unparseable(e.to_string())
+                        }
+                    };
+                    QueueMessage {
+                        id: m.message_id().unwrap_or_default().to_string(),
+                        receipt: m.receipt_handle().unwrap_or_default().to_string(),
+                        body,
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn delete<'a>(&'a self, message: &'a QueueMessage) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async move {
+            self.sqs
+                .delete_message()
+                .queue_url(&self.queue_url)
+                .receipt_handle(&message.receipt)
+                .send()
+                .await
+                .map_err(|e| classify("sqs:DeleteMessage", e))?;
+            InterruptionMetrics::inc(&self.metrics.deleted);
+            Ok(())
+        })
     }
 }
 

@@ -15,9 +15,11 @@ use karpenter_scheduling::InstanceType;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::cloud::aws::{classify, AwsContext, AwsError};
+use crate::cloud::interruption::InterruptionQueue;
 use crate::cloud::provider::{
     kubelet_repair_policies, launch_candidates, Clock, CloudError, CloudProvider, Instance,
-    NodeClaimRequest, OfferingKey, RepairPolicy, SystemClock, UnavailableOfferings, NODECLAIM_TAG,
+    NodeClaimRequest, NodeClassResolution, OfferingKey, RepairPolicy, SystemClock,
+    UnavailableOfferings, NODECLAIM_TAG,
 };
 
 pub mod instancetypes;
@@ -285,6 +287,176 @@ impl<F: Fleet> AwsProvider<F> {
                      before NodeClaims that reference it can launch"
                 ))
             })
+    }
+
+    /// Resolve an EC2NodeClass part by part for its status (upstream
+    /// `pkg/controllers/nodeclass/{subnet,securitygroup,ami,instanceprofile}.go`): each part
+    /// that matched nothing gets upstream's reason; when every part resolved, the class is
+    /// remembered for launches, otherwise forgotten (its NodeClaims wait, `NodeClassNotReady`).
+    /// An invalid spec is [`CloudError::Invalid`]; an AWS failure is returned as is.
+    /// `read_only` (`--dry-run`): the managed instance profile is neither created nor required.
+    pub async fn resolve_nodeclass_status(
+        &self,
+        nc: &karpenter_api::aws::v1::EC2NodeClass,
+        read_only: bool,
+    ) -> Result<NodeClassResolution, CloudError> {
+        let name = nc.metadata.name.clone().unwrap_or_default();
+        let invalid = |e: nodeclass::ResolveError| match e {
+            nodeclass::ResolveError::Aws(a) => CloudError::from(a),
+            other => CloudError::Invalid(other.to_string()),
+        };
+        let family = nodeclass::ami_family(nc).map_err(invalid)?;
+        let overhead = karpenter_state::nodeclass::overhead_options(nc)
+            .map_err(|e| CloudError::Invalid(format!("EC2NodeClass {name}: {e}")))?;
+        let mut res = NodeClassResolution::default();
+        let subnets = nodeclass::select_subnets(
+            nodeclass::describe_subnets(&self.ctx, &nodeclass::subnet_queries(nc)).await?,
+        );
+        if subnets.is_empty() {
+            res.subnets = Some((
+                "SubnetsNotFound".into(),
+                "SubnetSelector did not match any Subnets".into(),
+            ));
+        }
+        let security_groups =
+            nodeclass::describe_security_groups(&self.ctx, &nodeclass::security_group_queries(nc))
+                .await?;
+        if security_groups.is_empty() {
+            res.security_groups = Some((
+                "SecurityGroupsNotFound".into(),
+                "SecurityGroupSelector did not match any SecurityGroups".into(),
+            ));
+        }
+        let amis =
+            match nodeclass::resolve_amis(&self.ctx, nc, &self.cluster.kubernetes_version).await {
+                Ok(a) => a,
+                Err(nodeclass::ResolveError::Aws(e)) => return Err(e.into()),
+                Err(nodeclass::ResolveError::NothingSelected { .. }) => {
+                    res.amis = Some((
+                        "AMINotFound".into(),
+                        "AMISelector did not match any AMIs".into(),
+                    ));
+                    Vec::new()
+                }
+                Err(e @ nodeclass::ResolveError::Invalid { .. }) => {
+                    res.amis = Some(("UnsupportedAlias".into(), e.to_string()));
+                    Vec::new()
+                }
+            };
+        let mut instance_profile = nc.spec.instance_profile.clone();
+        if instance_profile.is_none() && !read_only {
+            if let Some(role) = &nc.spec.role {
+                let uid = nc.metadata.uid.clone().unwrap_or_else(|| name.clone());
+                match profile::ensure_instance_profile(
+                    &self.ctx,
+                    &self.cluster.name,
+                    &name,
+                    &uid,
+                    role,
+                    &nc.spec.tags.clone().unwrap_or_default(),
+                )
+                .await
+                {
+                    Ok(p) => instance_profile = Some(p),
+                    Err(e) if e.is_not_found() => {
+                        res.instance_profile =
+                            Some(("RoleNotFound".into(), format!("role {role}: {e}")));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let resolved = nodeclass::ResolvedNodeClass {
+            nodeclass: nc.clone(),
+            family,
+            overhead,
+            subnets,
+            security_groups,
+            amis,
+            instance_profile,
+        };
+        res.status = resolved.status();
+        let ready = res.subnets.is_none()
+            && res.security_groups.is_none()
+            && res.amis.is_none()
+            && res.instance_profile.is_none();
+        let mut map = self.nodeclasses.write().unwrap_or_else(|e| e.into_inner());
+        if ready {
+            map.insert(name, Arc::new(resolved));
+        } else {
+            map.remove(&name);
+        }
+        Ok(res)
+    }
+
+    /// Delete the launch templates tagged for this cluster whose EC2NodeClass is not in
+    /// `in_use` (a class that was deleted). Templates without both tags are never touched.
+    pub async fn delete_unused_launch_templates(
+        &self,
+        in_use: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<String>, AwsError> {
+        let ec2 = self.ctx.ec2();
+        let mut pages = ec2
+            .describe_launch_templates()
+            .filters(
+                Filter::builder()
+                    .name("tag:eks:eks-cluster-name")
+                    .values(&self.cluster.name)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("tag-key")
+                    .values(karpenter_api::labels::EC2NODECLASS)
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        let mut deleted = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ec2:DescribeLaunchTemplates", e))?;
+            for lt in page.launch_templates() {
+                let tag = |k: &str| {
+                    lt.tags()
+                        .iter()
+                        .find(|t| t.key() == Some(k))
+                        .and_then(|t| t.value())
+                };
+                let (Some(id), Some(class)) = (
+                    lt.launch_template_id(),
+                    tag(karpenter_api::labels::EC2NODECLASS),
+                ) else {
+                    continue;
+                };
+                if tag("eks:eks-cluster-name") != Some(self.cluster.name.as_str())
+                    || in_use.contains(class)
+                {
+                    continue;
+                }
+                match ec2
+                    .delete_launch_template()
+                    .launch_template_id(id)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(
+                            launch_template = lt.launch_template_name().unwrap_or(id),
+                            ec2nodeclass = class,
+                            "deleted launch template of a deleted EC2NodeClass"
+                        );
+                        deleted.push(lt.launch_template_name().unwrap_or(id).to_string());
+                    }
+                    Err(e) => {
+                        let err = classify("ec2:DeleteLaunchTemplate", e);
+                        if !err.is_not_found() {
+                            return Err(err);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// Refresh prices from `source` (falls back to the embedded table; see [`pricing`]).
@@ -572,6 +744,13 @@ impl<F: Fleet> AwsProvider<F> {
                             .iter()
                             .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
                             .collect(),
+                        launch_time: i.launch_time().and_then(|t| {
+                            k8s_openapi::jiff::Timestamp::new(
+                                t.secs(),
+                                i32::try_from(t.subsec_nanos()).unwrap_or(0),
+                            )
+                            .ok()
+                        }),
                     });
                 }
             }
@@ -705,6 +884,7 @@ impl<F: Fleet> CloudProvider for AwsProvider<F> {
                 subnet_id: first.subnet_id.clone(),
                 state: "pending".into(),
                 tags: fleet_req.tags.clone(),
+                launch_time: Some(k8s_openapi::jiff::Timestamp::now()),
             })
         })
     }
@@ -748,6 +928,66 @@ impl<F: Fleet> CloudProvider for AwsProvider<F> {
                 ])
                 .await?)
         })
+    }
+
+    fn find_by_nodeclaim<'a>(
+        &'a self,
+        nodeclaim: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Instance>, CloudError>> {
+        Box::pin(async move {
+            Ok(self
+                .describe(vec![
+                    Filter::builder()
+                        .name(format!("tag:{NODECLAIM_TAG}"))
+                        .values(nodeclaim)
+                        .build(),
+                    Filter::builder()
+                        .name("tag:eks:eks-cluster-name")
+                        .values(&self.cluster.name)
+                        .build(),
+                    Filter::builder()
+                        .name("instance-state-name")
+                        .values("pending")
+                        .values("running")
+                        .build(),
+                ])
+                .await?
+                .into_iter()
+                .next())
+        })
+    }
+
+    fn unavailable_offerings(&self) -> Option<&UnavailableOfferings> {
+        Some(&self.unavailable)
+    }
+
+    fn interruption_queue<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<dyn InterruptionQueue>, CloudError>> {
+        Box::pin(async move {
+            let poller = interruption::InterruptionPoller::new(&self.ctx, name).await?;
+            Ok(Arc::new(poller) as Arc<dyn InterruptionQueue>)
+        })
+    }
+
+    fn resolve_node_class<'a>(
+        &'a self,
+        node_class: &'a karpenter_api::aws::v1::EC2NodeClass,
+        read_only: bool,
+    ) -> BoxFuture<'a, Result<Option<NodeClassResolution>, CloudError>> {
+        Box::pin(async move {
+            self.resolve_nodeclass_status(node_class, read_only)
+                .await
+                .map(Some)
+        })
+    }
+
+    fn garbage_collect_launch_templates<'a>(
+        &'a self,
+        in_use: &'a std::collections::BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<Vec<String>, CloudError>> {
+        Box::pin(async move { Ok(self.delete_unused_launch_templates(in_use).await?) })
     }
 
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
