@@ -292,6 +292,47 @@ impl CloudProvider for Delayed {
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), CloudError>> {
         self.inner.delete(id)
     }
+
+    // Every defaulted method passes through, so a feature of the inner provider is not
+    // silently switched off by this wrapper.
+    fn repair_policies(&self) -> Vec<crate::cloud::provider::RepairPolicy> {
+        self.inner.repair_policies()
+    }
+
+    fn find_by_nodeclaim<'a>(
+        &'a self,
+        nodeclaim: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Instance>, CloudError>> {
+        self.inner.find_by_nodeclaim(nodeclaim)
+    }
+
+    fn unavailable_offerings(&self) -> Option<&crate::cloud::provider::UnavailableOfferings> {
+        self.inner.unavailable_offerings()
+    }
+
+    fn interruption_queue<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<dyn crate::cloud::interruption::InterruptionQueue>, CloudError>>
+    {
+        self.inner.interruption_queue(name)
+    }
+
+    fn resolve_node_class<'a>(
+        &'a self,
+        node_class: &'a karpenter_api::aws::v1::EC2NodeClass,
+        read_only: bool,
+    ) -> BoxFuture<'a, Result<Option<crate::cloud::provider::NodeClassResolution>, CloudError>>
+    {
+        self.inner.resolve_node_class(node_class, read_only)
+    }
+
+    fn garbage_collect_launch_templates<'a>(
+        &'a self,
+        in_use: &'a std::collections::BTreeSet<String>,
+    ) -> BoxFuture<'a, Result<Vec<String>, CloudError>> {
+        self.inner.garbage_collect_launch_templates(in_use)
+    }
 }
 
 /// What the driver knows of one NodeClaim.
@@ -852,6 +893,7 @@ fn adopt_nodes(
             image_id: None,
             subnet_id: None,
             state: "running".into(),
+            launch_time: None,
             tags: BTreeMap::from([
                 (format!("kubernetes.io/cluster/{CLUSTER}"), "owned".into()),
                 (labels::NODEPOOL.to_string(), pool_name),
