@@ -518,7 +518,7 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__run)
-            opts="-n -o -v -y -h -V --cluster-endpoint --cluster-ca-bundle --interruption-queue --batch-idle-duration --batch-max-duration --feature-gates --metrics-port --health-probe-port --log-level --log-format --leader-election-name --leader-election-namespace --disable-leader-election --dry-run --force --simulate --shutdown-grace-period --print-manifests --image --service-account --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
+            opts="-f -n -o -v -y -h -V --cluster-endpoint --cluster-ca-bundle --interruption-queue --batch-idle-duration --batch-max-duration --feature-gates --metrics-port --health-probe-port --log-level --log-format --leader-election-name --leader-election-namespace --disable-leader-election --dry-run --force --shutdown-grace-period --print-manifests --simulate --filename --scenario --until-settled --duration --settle-after --start --launch-delay --boot-delay --seed --image --service-account --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -573,6 +573,42 @@ _kubectl__karpenter() {
                     return 0
                     ;;
                 --shutdown-grace-period)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --filename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scenario)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --settle-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --launch-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --boot-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

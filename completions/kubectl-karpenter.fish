@@ -117,6 +117,14 @@ json\t'One JSON object per line (as upstream\'s zap logger)'"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l leader-election-name -d 'The leader-election Lease\'s name (upstream\'s; an in-cluster Karpenter uses the same)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l leader-election-namespace -d 'The Lease\'s namespace: the one Karpenter is installed in [default: -n, else kube-system]' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l shutdown-grace-period -d 'How long shutdown waits for in-flight work before it gives up on it' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s f -l filename -d 'Manifests for --simulate: NodePools, EC2NodeClasses, Deployments, StatefulSets, Jobs, Pods, existing Nodes (those labelled karpenter.sh/nodepool are adopted with a NodeClaim each)' -r -F
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l scenario -d 'Timed steps for --simulate (scale, deletePods, patchNodePool, interrupt; see the README)' -r -F
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l duration -d 'Stop after this much simulated time (e.g. 30m, 2h)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l settle-after -d 'How long without a change counts as settled' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l start -d 'Simulated time at the start (RFC 3339)' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l launch-delay -d 'How long an instance launch takes' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l boot-delay -d 'How long a registered Node takes to become Ready' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l seed -d 'Seed for NodeClaim names (same seed, same input: same output)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l image -d 'The container image (--print-manifests)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l service-account -d 'The ServiceAccount (--print-manifests); `karpenter` gets the Pod Identity association `setup` creates' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)' -r -F
@@ -131,8 +139,9 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l disable-leader-election -d 'Act without holding the Lease (only when nothing else can act on this cluster)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l dry-run -d 'Watch and decide, log every launch it would make, write nothing to the cluster or AWS (takes no Lease)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l force -d 'Start even though an in-cluster Karpenter controller is running'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l simulate -d 'Run against a simulated cluster and cloud (not yet supported)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l print-manifests -d 'Print the Deployment, ServiceAccount and RBAC that run this command in the cluster, and exit'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l simulate -d 'Run the controllers on a simulated cluster (no AWS, no cluster) on a virtual clock'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l until-settled -d 'Stop once nothing is pending and nothing has changed for --settle-after (the default when --duration is not given)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
