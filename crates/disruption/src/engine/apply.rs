@@ -219,6 +219,11 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+        if (0..d.sim.pods.len()).any(|p| {
+            d.sim.origin[p] != Origin::Pending && super::world::constrained(&d.sim.pods[p])
+        }) {
+            self.wave_closed = true;
+        }
         self.w.apply(&d.candidates, &d.sim, &d.replacements);
         self.commands.push(Command {
             reason,

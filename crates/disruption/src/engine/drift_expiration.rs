@@ -109,6 +109,9 @@ impl<'a> Engine<'a> {
         });
         let mut acted = false;
         for c in cands {
+            if self.wave_closed {
+                break;
+            }
             if exclude.contains(&c.node) || self.w.gone[c.node] {
                 continue;
             }

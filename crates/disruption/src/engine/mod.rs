@@ -66,6 +66,11 @@ struct Engine<'a> {
     single_failures: BTreeMap<usize, (Blocker, String)>,
     /// Whether [`Self::single_failures`] may be used at all.
     failures_stable: bool,
+    /// A command of this wave moved a pod with spread or (anti-)affinity terms: later commands
+    /// wait for the next wave. Run together, a later command could move the pods those terms
+    /// select while the first command's pods are still pending (found by `plans_are_safe`: a
+    /// pod needing a web pod in its zone, and that web pod's node replaced in another zone).
+    wave_closed: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -281,6 +286,7 @@ fn plan_with(
         single_sims: 0,
         single_failures: BTreeMap::new(),
         failures_stable: false,
+        wave_closed: false,
     };
     let constrained = world::constrained;
     e.failures_stable = !input.pending_pods.iter().any(constrained)
@@ -310,6 +316,7 @@ fn plan_with(
             e.single_failures.clear();
         }
         e.w.finish_wave();
+        e.wave_closed = false;
         if !acted {
             break;
         }

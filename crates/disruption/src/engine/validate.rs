@@ -50,6 +50,7 @@ pub fn validate(
         single_sims: 0,
         single_failures: BTreeMap::new(),
         failures_stable: false,
+        wave_closed: false,
     };
     let exclude = BTreeSet::new();
     let eligible: Vec<Cand> = if cmd.reason == Reason::Empty {

@@ -188,6 +188,9 @@ impl<'a> Engine<'a> {
     ) -> Result<bool, Error> {
         let mut acted = false;
         loop {
+            if self.wave_closed {
+                break;
+            }
             let mut budget = self.w.mapping(DisruptionReason::Underutilized, disrupting);
             let mut cands = self.consolidation_candidates(exclude);
             if cands.is_empty() {
