@@ -127,11 +127,6 @@ pub enum Command {
     Version,
 }
 
-/// The error for subcommands (or modes) that exist in the CLI but are not built yet.
-#[derive(Debug, thiserror::Error)]
-#[error("`kubectl karpenter {0}` is not yet supported by this build")]
-pub struct NotYetSupported(pub &'static str);
-
 /// A usage error found after parsing (a missing or conflicting flag that clap cannot express):
 /// reported like any error, but exits 2 as clap's own usage errors do.
 #[derive(Debug, thiserror::Error)]
