@@ -46,7 +46,7 @@
 //! - in [`disruption`]: commands wait in no queue (a pass runs its commands to the end before
 //!   the next pass), no per-command orchestration timeout scaling, no `Unconsolidatable` /
 //!   `Blocked` events;
-//! - the launch timeout (5 min), expiration (`expireAfter`);
+//! - the launch timeout (5 min; the registration timeout exists);
 //! - NodePool status and readiness; the EC2NodeClass hash (see [`hash`]);
 //! - upstream's `StaticDrift` disruption method for static NodePools.
 //!
