@@ -518,7 +518,7 @@ _kubectl__karpenter() {
             return 0
             ;;
         kubectl__subcmd__karpenter__subcmd__run)
-            opts="-f -n -o -v -y -h -V --cluster-endpoint --cluster-ca-bundle --interruption-queue --batch-idle-duration --batch-max-duration --feature-gates --metrics-port --health-probe-port --log-level --log-format --leader-election-name --leader-election-namespace --disable-leader-election --dry-run --force --shutdown-grace-period --print-manifests --simulate --filename --scenario --until-settled --duration --settle-after --start --launch-delay --boot-delay --seed --image --service-account --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
+            opts="-f -n -o -v -y -h -V --cluster-endpoint --cluster-ca-bundle --interruption-queue --batch-idle-duration --batch-max-duration --feature-gates --metrics-port --health-probe-port --log-level --log-format --leader-election-name --leader-election-namespace --disable-leader-election --dry-run --force --shutdown-grace-period --print-manifests --simulate --filename --scenario --until-settled --duration --settle-after --catalog --start --launch-delay --boot-delay --seed --image --service-account --kubeconfig --context --namespace --output --verbose --yes --region --profile --cluster-name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -594,6 +594,10 @@ _kubectl__karpenter() {
                     ;;
                 --settle-after)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -W "aws kwok" -- "${cur}"))
                     return 0
                     ;;
                 --start)

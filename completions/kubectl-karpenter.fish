@@ -120,7 +120,9 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s f -l filename -d 'Manifests for --simulate: NodePools, EC2NodeClasses, Deployments, StatefulSets, Jobs, Pods, existing Nodes (those labelled karpenter.sh/nodepool are adopted with a NodeClaim each)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l scenario -d 'Timed steps for --simulate (scale, deletePods, patchNodePool, interrupt; see the README)' -r -F
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l duration -d 'Stop after this much simulated time (e.g. 30m, 2h)' -r
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l settle-after -d 'How long without a change counts as settled' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l settle-after -d 'Settled also needs this long without a NodeClaim or pod change' -r
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l catalog -d 'Instance types to launch from: aws (the embedded EC2 catalog of the region) or kwok (upstream\'s KWOK provider\'s 144 generated types, which its performance suite uses)' -r -f -a "aws\t''
+kwok\t''"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l start -d 'Simulated time at the start (RFC 3339)' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l launch-delay -d 'How long an instance launch takes' -r
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l boot-delay -d 'How long a registered Node takes to become Ready' -r
@@ -141,7 +143,7 @@ complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run"
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l force -d 'Start even though an in-cluster Karpenter controller is running'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l print-manifests -d 'Print the Deployment, ServiceAccount and RBAC that run this command in the cluster, and exit'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l simulate -d 'Run the controllers on a simulated cluster (no AWS, no cluster) on a virtual clock'
-complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l until-settled -d 'Stop once nothing is pending and nothing has changed for --settle-after (the default when --duration is not given)'
+complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -l until-settled -d 'Stop once settled: nothing pending, every NodeClaim up, and a disruption pass since the last change found nothing to do and nothing waiting on time (the default when --duration is not given)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s v -l verbose -d 'More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides)'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s y -l yes -d 'Do not prompt: answer yes to every confirmation'
 complete -c kubectl-karpenter -n "__fish_kubectl_karpenter_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'

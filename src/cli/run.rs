@@ -327,6 +327,8 @@ async fn shutdown_signal() {
 
 pub async fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.sim.simulate {
+        // the events are the output; logs (warnings by default, -v for more) go to stderr
+        super::init_logging(global.verbose);
         return run_simulate::run(global, args.sim);
     }
     let cluster_name = global

@@ -53,8 +53,9 @@ pub struct SimulateRunArgs {
     /// Timed steps for --simulate (scale, deletePods, patchNodePool, interrupt; see the README)
     #[arg(long, value_name = "FILE", requires = "simulate")]
     pub scenario: Option<PathBuf>,
-    /// Stop once nothing is pending and nothing has changed for --settle-after (the default
-    /// when --duration is not given)
+    /// Stop once settled: nothing pending, every NodeClaim up, and a disruption pass since the
+    /// last change found nothing to do and nothing waiting on time (the default when
+    /// --duration is not given)
     #[arg(long, requires = "simulate")]
     pub until_settled: bool,
     /// Stop after this much simulated time (e.g. 30m, 2h)
@@ -65,14 +66,18 @@ pub struct SimulateRunArgs {
         allow_hyphen_values = true
     )]
     pub duration: Option<String>,
-    /// How long without a change counts as settled
+    /// Settled also needs this long without a NodeClaim or pod change
     #[arg(
         long,
         value_name = "DURATION",
-        default_value = "5m",
+        default_value = "0s",
         requires = "simulate"
     )]
     pub settle_after: String,
+    /// Instance types to launch from: aws (the embedded EC2 catalog of the region) or kwok
+    /// (upstream's KWOK provider's 144 generated types, which its performance suite uses)
+    #[arg(long, value_name = "CATALOG", default_value = "aws", value_parser = ["aws", "kwok"], requires = "simulate")]
+    pub catalog: String,
     /// Simulated time at the start (RFC 3339)
     #[arg(
         long,
@@ -184,6 +189,8 @@ fn prepare(global: &GlobalArgs, args: &SimulateRunArgs) -> anyhow::Result<(Input
         duration,
         settle_after: duration_flag("--settle-after", &args.settle_after)?,
         seed: args.seed,
+        instance_types: (args.catalog == "kwok")
+            .then(karpenter_scheduling::synthetic::kwok_instance_types),
         ..Options::default()
     };
     for note in &input.seed.notes {
@@ -216,7 +223,7 @@ pub fn run(global: &GlobalArgs, args: SimulateRunArgs) -> anyhow::Result<ExitCod
                 let line = if json {
                     match r {
                         Record::Event(e) => serde_json::to_string(e),
-                        Record::Summary(s) => serde_json::to_string(s),
+                        Record::Settled(s) | Record::Summary(s) => serde_json::to_string(s),
                     }
                     .unwrap_or_default()
                 } else {
@@ -239,6 +246,18 @@ pub fn run(global: &GlobalArgs, args: SimulateRunArgs) -> anyhow::Result<ExitCod
                             e.cluster_price_per_hour,
                             e.reason.as_deref().unwrap_or("")
                         )),
+                        Record::Settled(x) => s.push_str(&format!(
+                            "{:<20}  {:<10}  {} nodes, {} pods bound, {} pending, CPU {:.0} %, \
+                             memory {:.0} % requested  {:>10.4}  next step",
+                            x.time,
+                            "settled",
+                            x.nodes,
+                            x.bound_pods,
+                            x.pending_pods,
+                            x.cpu_utilisation * 100.0,
+                            x.memory_utilisation * 100.0,
+                            x.price_per_hour,
+                        )),
                         Record::Summary(_) => return,
                     }
                     s
@@ -258,7 +277,8 @@ pub fn run(global: &GlobalArgs, args: SimulateRunArgs) -> anyhow::Result<ExitCod
         let s = summary.simulated_seconds % 60;
         println!(
             "\n{} after {h}h{m:02}m{s:02}s simulated ({:.1} s wall, until {}): {} nodes, {} NodeClaims, \
-             {} pods bound, {} pending, ${:.4}/hour",
+             {} pods bound, {} pending, ${:.4}/hour; requests use {:.0} % of the nodes' CPU and \
+             {:.0} % of their memory",
             if summary.settled {
                 "settled"
             } else {
@@ -270,7 +290,9 @@ pub fn run(global: &GlobalArgs, args: SimulateRunArgs) -> anyhow::Result<ExitCod
             summary.node_claims,
             summary.bound_pods,
             summary.pending_pods,
-            summary.price_per_hour
+            summary.price_per_hour,
+            summary.cpu_utilisation * 100.0,
+            summary.memory_utilisation * 100.0,
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -64,12 +64,44 @@ pub const REPLACEMENT_POLL: Duration = Duration::from_secs(1);
 /// The NodeClaim condition naming why its node is being disrupted.
 pub const DISRUPTION_REASON: &str = "DisruptionReason";
 
+/// What one finished pass found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    /// When the pass started (its view of the cluster is at least this fresh).
+    pub started: k8s_openapi::jiff::Timestamp,
+    /// Commands it started (or, with `dry_run`, would have).
+    pub commands: usize,
+    /// Nodes it left for now but may disrupt later without anything else changing:
+    /// `consolidateAfter` not elapsed, a budget used up, not initialized, nominated or
+    /// already deleting.
+    pub waiting: usize,
+}
+
+impl PassReport {
+    /// Nothing to do now, and nothing that only needs time.
+    pub fn idle(&self) -> bool {
+        self.commands == 0 && self.waiting == 0
+    }
+}
+
 /// Run until aborted.
 pub async fn run(ctx: Arc<Context>) {
     ctx.state.wait_synced().await;
     loop {
+        let started = ctx.clock.now();
         let acted = match pass(&ctx).await {
-            Ok(n) => n > 0,
+            Ok(n) => {
+                let mut last = ctx
+                    .last_disruption_pass
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                *last = Some(PassReport {
+                    started,
+                    commands: n.commands,
+                    waiting: n.waiting,
+                });
+                n.commands > 0
+            }
             Err(e) => {
                 tracing::error!(error = %e, error_kind = e.kind(), "disruption pass failed");
                 false
@@ -127,11 +159,29 @@ async fn build_input(ctx: &Context) -> Result<DisruptionInput> {
     Ok(input)
 }
 
-/// One pass; the number of commands started.
-pub async fn pass(ctx: &Context) -> Result<usize> {
+/// What [`pass`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Passed {
+    /// Commands started (with `dry_run`: planned).
+    pub commands: usize,
+    /// Nodes waiting on time alone (see [`PassReport::waiting`]).
+    pub waiting: usize,
+}
+
+/// Blockers that lift with time alone.
+fn waits(b: &karpenter_disruption::Blocker) -> bool {
+    use karpenter_disruption::Blocker as B;
+    matches!(
+        b,
+        B::ConsolidateAfter | B::Budget(_) | B::NotInitialized | B::Nominated | B::Deleting
+    )
+}
+
+/// One pass: how many commands started, and how many nodes wait on time alone.
+pub async fn pass(ctx: &Context) -> Result<Passed> {
     ctx.state.wait_synced().await;
     if ctx.state.read().node_pools().next().is_none() {
-        return Ok(0); // nothing is Karpenter's to disrupt
+        return Ok(Passed::default()); // nothing is Karpenter's to disrupt
     }
     if !ctx.settings.dry_run {
         stamp_node_pool_hashes(ctx).await?;
@@ -140,7 +190,7 @@ pub async fn pass(ctx: &Context) -> Result<usize> {
     let opts = options(ctx);
     let input = build_input(ctx).await?;
     if input.nodes.is_empty() {
-        return Ok(0);
+        return Ok(Passed::default());
     }
     let o = opts.clone();
     let evaluating = std::time::Instant::now();
@@ -150,12 +200,26 @@ pub async fn pass(ctx: &Context) -> Result<usize> {
         .map_err(|e| Error::Invalid(format!("disruption: {e}")))?;
     ctx.metrics
         .scheduling_duration("disruption", evaluating.elapsed().as_secs_f64());
+    tracing::debug!(
+        duration_ms = evaluating.elapsed().as_millis() as u64,
+        commands = planned.commands.len(),
+        "disruption plan"
+    );
     for u in &planned.unchosen {
         tracing::debug!(node = %u.node, reason = %u.reason, "not disrupting node");
     }
+    let waiting = planned
+        .unchosen
+        .iter()
+        .filter(|u| waits(&u.blocker))
+        .count();
     let Some(first) = planned.commands.iter().map(|c| c.wave).min() else {
-        return Ok(0);
+        return Ok(Passed {
+            commands: 0,
+            waiting,
+        });
     };
+    let planned_count = planned.commands.iter().filter(|c| c.wave == first).count();
     let mut commands: Vec<Command> = planned
         .commands
         .into_iter()
@@ -173,7 +237,10 @@ pub async fn pass(ctx: &Context) -> Result<usize> {
         for c in &commands {
             log_command(c, &[], true);
         }
-        return Ok(0);
+        return Ok(Passed {
+            commands: 0,
+            waiting,
+        });
     }
     // upstream's validation: wait, then re-check graceful commands against fresh state
     if commands
@@ -199,6 +266,8 @@ pub async fn pass(ctx: &Context) -> Result<usize> {
     }
     let started = join_all(commands.iter().map(|c| execute(ctx, c))).await;
     let mut n = 0;
+    // a command that did not go through (validation, a failed start) may be tried again
+    let waiting = waiting + planned_count.saturating_sub(commands.len());
     for (c, r) in commands.iter().zip(started) {
         match r {
             Ok(true) => {
@@ -216,7 +285,10 @@ pub async fn pass(ctx: &Context) -> Result<usize> {
             }
         }
     }
-    Ok(n)
+    Ok(Passed {
+        commands: n,
+        waiting: waiting + commands.len() - n,
+    })
 }
 
 fn log_command(c: &Command, replacements: &[String], dry_run: bool) {
@@ -244,6 +316,22 @@ fn claims(ctx: &Context) -> Api<NodeClaim> {
 
 /// The NodeClaim of a candidate node (by Node name, or the NodeClaim's own name).
 async fn claim_of(ctx: &Context, node: &str) -> Result<Option<NodeClaim>> {
+    // the cluster model names it; read it fresh by name rather than list them all
+    let cached: Option<String> = ctx
+        .state
+        .read()
+        .node_claims()
+        .find(|c| c.name() == node || c.node_name() == Some(node))
+        .map(|c| c.name().to_string());
+    if let Some(name) = cached {
+        let fresh = claims(ctx)
+            .get_opt(&name)
+            .await
+            .map_err(|e| Error::kube(format!("get NodeClaim {name}"), e))?;
+        if fresh.is_some() {
+            return Ok(fresh);
+        }
+    }
     Ok(claims(ctx)
         .list(&ListParams::default())
         .await

@@ -69,8 +69,15 @@ pub async fn run(ctx: Arc<Context>, queue: String) {
         match q.receive().await {
             Ok(batch) if batch.is_empty() => {}
             Ok(batch) => {
+                let received = batch.len();
                 let out = handle_batch(&ctx, q.as_ref(), batch).await;
                 tracing::debug!(?out, "interruption batch handled");
+                if out.messages_deleted < received {
+                    // what stays on the queue comes back at once from a queue without a
+                    // visibility timeout (dry-run keeps every message): wait before receiving
+                    // again rather than spin on it
+                    ctx.clock.sleep(Duration::from_secs(1)).await;
+                }
             }
             Err(e) => {
                 tracing::warn!(queue = %q.name(), error = %e, "receiving interruption messages failed");

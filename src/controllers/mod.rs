@@ -164,6 +164,9 @@ pub struct Context {
     pub metrics: Arc<metrics::Metrics>,
     /// Becomes `true` when [`Controllers::shutdown`] begins: take no new work.
     pub stopping: watch::Receiver<bool>,
+    /// What the latest finished disruption pass found (`run --simulate` reads it to tell
+    /// when disruption has nothing left to do).
+    pub last_disruption_pass: std::sync::Mutex<Option<disruption::PassReport>>,
     recorder: Recorder,
 }
 
@@ -290,6 +293,7 @@ pub fn start_with_metrics(
         settings,
         metrics,
         stopping,
+        last_disruption_pass: std::sync::Mutex::new(None),
         recorder,
     });
     let mut tasks = state::spawn_informers(&client, &state);

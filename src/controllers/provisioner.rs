@@ -321,6 +321,11 @@ pub async fn provision(ctx: &Context) -> Result<Outcome> {
         .map_err(|e| Error::Invalid(format!("the scheduling simulation panicked: {e}")))??;
     ctx.metrics
         .scheduling_duration(CONTROLLER, started.elapsed().as_secs_f64());
+    tracing::debug!(
+        pods = keys.len(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "provisioning solve"
+    );
     let mut out = Outcome {
         pods: keys.len(),
         ..Outcome::default()

@@ -316,8 +316,48 @@ fn is_ready(node: &Node) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
+/// The names of the NodeClaims (`claims`) or Nodes with `provider_id` in the cluster model
+/// (the informers' cache): the objects are then read fresh by name, rather than listing every
+/// NodeClaim or Node on each reconcile (upstream reads through its informer cache too).
+fn cached_names(ctx: &Context, provider_id: &str, claims: bool) -> Vec<String> {
+    if provider_id.is_empty() {
+        return Vec::new();
+    }
+    let c = ctx.state.read();
+    if claims {
+        c.node_claims()
+            .filter(|cl| cl.provider_id() == Some(provider_id))
+            .map(|cl| cl.name().to_string())
+            .collect()
+    } else {
+        c.state_nodes()
+            .iter()
+            .filter_map(|sn| sn.node)
+            .filter(|n| n.provider_id.as_deref() == Some(provider_id))
+            .map(|n| n.name.clone())
+            .collect()
+    }
+}
+
 /// The NodeClaims whose `status.providerID` is the Node's.
 async fn claims_for(ctx: &Context, provider_id: &str) -> Result<Vec<NodeClaim>> {
+    let names = cached_names(ctx, provider_id, true);
+    if !names.is_empty() {
+        let mut out = Vec::new();
+        for n in names {
+            if let Some(c) = claims(ctx)
+                .get_opt(&n)
+                .await
+                .map_err(|e| Error::kube(format!("get NodeClaim {n}"), e))?
+            {
+                if c.status.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(provider_id) {
+                    out.push(c);
+                }
+            }
+        }
+        return Ok(out);
+    }
+    // not in the model yet (or gone): list
     Ok(claims(ctx)
         .list(&ListParams::default())
         .await
@@ -765,17 +805,30 @@ pub async fn finalize_claim(claim: &NodeClaim, ctx: &Context) -> Result<Action> 
         .and_then(|s| s.provider_id.clone())
         .unwrap_or_default();
     let mut waiting = false;
-    for n in nodes(ctx)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::kube("list Nodes", e))?
-        .items
-        .into_iter()
-        .filter(|n| {
-            !pid.is_empty()
-                && n.spec.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(pid.as_str())
-        })
-    {
+    let cached = cached_names(ctx, &pid, false);
+    let found: Vec<Node> = if cached.is_empty() {
+        nodes(ctx)
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list Nodes", e))?
+            .items
+    } else {
+        let mut v = Vec::new();
+        for nn in cached {
+            if let Some(n) = nodes(ctx)
+                .get_opt(&nn)
+                .await
+                .map_err(|e| Error::kube(format!("get Node {nn}"), e))?
+            {
+                v.push(n);
+            }
+        }
+        v
+    };
+    for n in found.into_iter().filter(|n| {
+        !pid.is_empty()
+            && n.spec.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(pid.as_str())
+    }) {
         waiting = true;
         if n.metadata.deletion_timestamp.is_none() {
             let nn = n.name_any();

@@ -7,14 +7,18 @@
 //! | cloud provider | AWS | [`InMemoryProvider`] over the embedded catalog, launches take `launch_delay` |
 //! | kubelet, kube-scheduler | the cluster's | [`controllers::sim`]'s, Nodes Ready after `boot_delay` |
 //! | ReplicaSet, StatefulSet, Job controllers | the cluster's | [`Driver::reconcile_workloads`]: keeps each workload's pods alive |
+//! | interruption queue | SQS | the in-memory provider's queue: scenario `interrupt` steps put EC2's warning on it |
 //! | time | the wall clock | tokio's paused clock ([`TokioClock`]): it jumps to the next timer whenever every task is idle |
 //!
 //! The run is one current-thread runtime started paused; the driver ticks every simulated second:
 //! it applies the scenario's due steps, keeps the workloads' pods, observes the NodeClaims and
-//! reports what changed as [`Event`]s, and stops at `duration` or once settled (nothing pending,
-//! every NodeClaim initialized and none terminating, no change for `settle_after`). Two runs on
-//! the same input print the same events: NodeClaim names come from a seed, instance ids from a
-//! counter, pod names from the workloads' counters, and every iteration is ordered.
+//! reports what changed as [`Event`]s (reading the store only when something was written since
+//! the last tick), and stops at `duration` or once settled: every step has run, nothing is
+//! pending, every NodeClaim is initialized and none is being deleted, and a disruption pass that
+//! started after the last change ([`controllers::disruption::PassReport`]) found nothing to do
+//! and no node waiting on time alone. A step `at: settled` runs at that moment instead. Two runs
+//! on the same input print the same events: NodeClaim names come from a seed, instance ids from
+//! a counter, pod names from the workloads' counters, and every iteration is ordered.
 //!
 //! Upstream's equivalent is the KWOK provider and its performance suite
 //! (`kwok/cloudprovider`, `test/suites/perf`), which need a KIND cluster.
@@ -33,6 +37,7 @@ use kube_double::{ApiServer, Now};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::cloud::interruption::{InterruptionEvent, InterruptionKind, MessageBody};
 use crate::cloud::provider::{
     self, CloudError, CloudProvider, InMemoryProvider, Instance, NodeClaimRequest,
 };
@@ -40,7 +45,7 @@ use crate::controllers::clock::{Clock, TokioClock};
 use crate::controllers::sim::kubelet::Kubelet;
 use crate::controllers::sim::scheduler::Scheduler;
 use crate::controllers::{self, nodeclaim, Settings};
-use scenario::{Action, Scenario};
+use scenario::{Action, At, Scenario};
 use seed::{Seed, Workload};
 
 /// The cluster name the simulated instances are tagged with.
@@ -63,12 +68,16 @@ pub struct Options {
     pub until_settled: bool,
     /// Stop after this much simulated time.
     pub duration: Option<Duration>,
-    /// Settled means no change for this long (and nothing pending).
+    /// Settled also needs this long without a NodeClaim or pod change (beyond nothing
+    /// pending, every NodeClaim up, and a disruption pass since the last change that found
+    /// nothing to do and nothing waiting).
     pub settle_after: Duration,
     /// Never run longer than this (simulated), settled or not.
     pub max_duration: Duration,
     /// Seed for NodeClaim names.
     pub seed: u64,
+    /// The instance types to launch from (default: the embedded catalog for `region`).
+    pub instance_types: Option<Vec<InstanceType>>,
 }
 
 impl Default for Options {
@@ -81,9 +90,10 @@ impl Default for Options {
             boot_delay: Duration::from_secs(30),
             until_settled: true,
             duration: None,
-            settle_after: Duration::from_secs(5 * 60),
+            settle_after: Duration::ZERO,
             max_duration: Duration::from_secs(24 * 3600),
             seed: 1,
+            instance_types: None,
         }
     }
 }
@@ -131,6 +141,13 @@ pub struct Summary {
     pub node_claims: usize,
     /// Σ price of the nodes, USD per hour.
     pub price_per_hour: f64,
+    /// Mean over the Karpenter nodes of requested ÷ allocatable CPU (upstream's performance
+    /// suite's `AvgUtilization`); 0 without nodes.
+    pub cpu_utilisation: f64,
+    /// The same for memory.
+    pub memory_utilisation: f64,
+    /// Simulated seconds at the last NodeClaim or pod change.
+    pub last_change_seconds: u64,
 }
 
 /// What the driver reports.
@@ -138,6 +155,9 @@ pub struct Summary {
 pub enum Record {
     /// A NodeClaim event.
     Event(Event),
+    /// The cluster settled before a step that waits for it (`at: settled`); the summary of
+    /// that moment, `event` is `settled`.
+    Settled(Summary),
     /// The end.
     Summary(Summary),
 }
@@ -356,6 +376,14 @@ struct Driver<'s> {
     workloads: Vec<Workload>,
     pod_counter: u64,
     tracked: BTreeMap<String, Tracked>,
+    /// A NodeClaim is not initialized yet or is being deleted (from the last observation).
+    in_flight: bool,
+    /// Interruption messages sent.
+    interruptions: u64,
+    /// Σ price of the Nodes no NodeClaim owns, from the last observation.
+    unmanaged_price: f64,
+    /// [`Driver::claims_and_nodes_version`] at the last observation.
+    observed: Option<u64>,
     sink: &'s mut dyn FnMut(&Record),
 }
 
@@ -423,7 +451,8 @@ impl Driver<'_> {
         self.prices.get(&key).copied().unwrap_or(0.0)
     }
 
-    /// Σ price of the launched NodeClaims still alive plus the Nodes no NodeClaim owns.
+    /// Σ price of the launched NodeClaims still alive plus the Nodes no NodeClaim owns (as of
+    /// the last observation).
     fn cluster_price(&self) -> f64 {
         let claimed: f64 = self
             .tracked
@@ -431,37 +460,31 @@ impl Driver<'_> {
             .filter(|t| t.launched)
             .map(|t| t.price)
             .sum();
-        claimed
-            + self
-                .unmanaged_nodes()
-                .iter()
-                .map(|n| self.price_of(n))
-                .sum::<f64>()
+        claimed + self.unmanaged_price
     }
 
-    /// Nodes whose provider id no NodeClaim holds.
-    fn unmanaged_nodes(&self) -> Vec<Value> {
-        let claimed: BTreeSet<String> = self
-            .server
-            .list("karpenter.sh/v1", "NodeClaim", None)
+    /// Σ price of the Nodes whose provider id no NodeClaim holds.
+    fn unmanaged_price(&self, claims: &[Value], nodes: &[Value]) -> f64 {
+        let claimed: BTreeSet<&str> = claims
             .iter()
             .filter_map(|c| c.pointer("/status/providerID").and_then(Value::as_str))
-            .map(String::from)
             .collect();
-        self.server
-            .list("v1", "Node", None)
-            .into_iter()
+        nodes
+            .iter()
             .filter(|n| {
                 n.pointer("/spec/providerID")
                     .and_then(Value::as_str)
                     .is_none_or(|p| !claimed.contains(p))
             })
-            .collect()
+            .map(|n| self.price_of(n))
+            .sum()
     }
 
     /// Take the NodeClaims present at the start (adopted nodes) as known, without events.
     fn prime(&mut self) {
-        for c in self.server.list("karpenter.sh/v1", "NodeClaim", None) {
+        let claims = self.server.list("karpenter.sh/v1", "NodeClaim", None);
+        self.unmanaged_price = self.unmanaged_price(&claims, &self.server.list("v1", "Node", None));
+        for c in claims {
             let t = Tracked {
                 launched: is_true(&c, "Launched"),
                 registered: is_true(&c, "Registered"),
@@ -474,11 +497,34 @@ impl Driver<'_> {
         }
     }
 
+    /// The NodeClaims' and Nodes' names and resourceVersions, hashed: observation is skipped
+    /// while it stays the same.
+    fn claims_and_nodes_version(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (v, k) in [("karpenter.sh/v1", "NodeClaim"), ("v1", "Node")] {
+            k.hash(&mut h);
+            self.server.visit(v, k, None, |o| {
+                name_of(o).hash(&mut h);
+                o.pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .hash(&mut h);
+            });
+        }
+        h.finish()
+    }
+
     /// Compare the NodeClaims with what was seen last; report the differences. Returns whether
     /// anything changed.
     fn observe(&mut self) -> bool {
+        let version = self.claims_and_nodes_version();
+        if self.observed == Some(version) {
+            return false;
+        }
+        self.observed = Some(version);
         let claims = self.server.list("karpenter.sh/v1", "NodeClaim", None);
         let nodes = self.server.list("v1", "Node", None);
+        self.unmanaged_price = self.unmanaged_price(&claims, &nodes);
         let disrupted_nodes: BTreeSet<String> = nodes
             .iter()
             .filter(|n| {
@@ -493,6 +539,7 @@ impl Driver<'_> {
             .map(String::from)
             .collect();
         let mut changed = false;
+        let mut in_flight = false;
         let mut alive = BTreeSet::new();
         for c in &claims {
             let name = name_of(c).to_string();
@@ -503,7 +550,7 @@ impl Driver<'_> {
                 self.tracked.insert(name.clone(), t.clone());
             }
             if c.pointer("/metadata/deletionTimestamp").is_some() {
-                changed = true; // terminating: not settled
+                in_flight = true; // terminating: not settled
             }
             if !t.launched && is_true(c, "Launched") {
                 t.launched = true;
@@ -547,7 +594,7 @@ impl Driver<'_> {
                 changed = true;
             }
             if !t.initialized {
-                changed = true; // still coming up: not settled
+                in_flight = true; // still coming up: not settled
             }
         }
         let gone: Vec<String> = self
@@ -584,7 +631,41 @@ impl Driver<'_> {
             }
             self.tracked.remove(&name);
         }
+        self.in_flight = in_flight;
         changed
+    }
+
+    fn count(&self, api_version: &str, kind: &str) -> usize {
+        let mut n = 0;
+        self.server.visit(api_version, kind, None, |_| n += 1);
+        n
+    }
+
+    /// The cluster now, as a summary record.
+    fn summary(
+        &self,
+        event: &'static str,
+        settled: bool,
+        start: tokio::time::Instant,
+        last_change: Duration,
+        ctl: &controllers::Controllers,
+    ) -> Summary {
+        let (pending, bound) = self.pod_counts();
+        let (cpu, memory) = utilisation(&ctl.context.state.read());
+        Summary {
+            event,
+            time: self.now(),
+            simulated_seconds: start.elapsed().as_secs(),
+            settled,
+            pending_pods: pending,
+            bound_pods: bound,
+            nodes: self.count("v1", "Node"),
+            node_claims: self.count("karpenter.sh/v1", "NodeClaim"),
+            price_per_hour: round6(self.cluster_price()),
+            cpu_utilisation: round6(cpu),
+            memory_utilisation: round6(memory),
+            last_change_seconds: last_change.as_secs(),
+        }
     }
 
     fn next_suffix(&mut self) -> String {
@@ -603,28 +684,45 @@ impl Driver<'_> {
     /// (creating pending ones, deleting the extra: unbound first, then the newest). Returns
     /// whether anything changed.
     fn reconcile_workloads(&mut self) -> Result<bool, SimError> {
-        let pods = self.server.list("v1", "Pod", None);
+        // the live pods of each owner: (name, bound, resourceVersion), read in place
+        let mut by_owner: BTreeMap<String, Vec<(String, bool, u64)>> = BTreeMap::new();
+        self.server.visit("v1", "Pod", None, |p| {
+            let Some(uid) = p
+                .pointer("/metadata/ownerReferences/0/uid")
+                .and_then(Value::as_str)
+            else {
+                return;
+            };
+            if p.pointer("/metadata/deletionTimestamp").is_some()
+                || matches!(
+                    p.pointer("/status/phase").and_then(Value::as_str),
+                    Some("Succeeded" | "Failed")
+                )
+            {
+                return;
+            }
+            let bound = p
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            let rv: u64 = p
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            by_owner
+                .entry(uid.to_string())
+                .or_default()
+                .push((name_of(p).to_string(), bound, rv));
+        });
         let mut changed = false;
         for wi in 0..self.workloads.len() {
             let w = self.workloads[wi].clone();
             let uid = w.owner["uid"].as_str().unwrap_or("");
-            let mut live: Vec<&Value> = pods
-                .iter()
-                .filter(|p| {
-                    p.pointer("/metadata/ownerReferences/0/uid")
-                        .and_then(Value::as_str)
-                        == Some(uid)
-                        && p.pointer("/metadata/deletionTimestamp").is_none()
-                        && !matches!(
-                            p.pointer("/status/phase").and_then(Value::as_str),
-                            Some("Succeeded" | "Failed")
-                        )
-                })
-                .collect();
+            let mut live = by_owner.remove(uid).unwrap_or_default();
             let want = w.replicas as usize;
             if live.len() < want {
-                let mut taken: BTreeSet<String> =
-                    live.iter().map(|p| name_of(p).to_string()).collect();
+                let mut taken: BTreeSet<String> = live.iter().map(|p| p.0.clone()).collect();
                 for _ in live.len()..want {
                     let name_suffix = if w.kind == "StatefulSet" {
                         let mut i = 0;
@@ -647,21 +745,9 @@ impl Driver<'_> {
                 }
             } else if live.len() > want {
                 // unbound first, then the newest (highest resourceVersion)
-                live.sort_by_key(|p| {
-                    let bound = p
-                        .pointer("/spec/nodeName")
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| !n.is_empty());
-                    let rv: u64 = p
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0);
-                    (bound, std::cmp::Reverse(rv))
-                });
-                for p in &live[..live.len() - want] {
-                    self.server
-                        .delete("v1", "Pod", Some(&w.namespace), name_of(p));
+                live.sort_by_key(|(_, bound, rv)| (*bound, std::cmp::Reverse(*rv)));
+                for (name, _, _) in &live[..live.len() - want] {
+                    self.server.delete("v1", "Pod", Some(&w.namespace), name);
                     changed = true;
                 }
             }
@@ -732,18 +818,24 @@ impl Driver<'_> {
                         continue; // not launched: nothing to interrupt
                     };
                     hit += 1;
-                    // As the interruption controller handles a spot interruption warning: the
-                    // offering is marked unavailable and the NodeClaim deleted (it drains, and
-                    // its pods are provisioned elsewhere).
-                    if let Ok(inst) = self.provider.get(&id).await {
-                        self.provider.unavailable().mark_spot_interrupted(&inst);
-                    }
+                    // EC2's spot interruption warning, on the queue the interruption controller
+                    // reads: it marks the offering unavailable and deletes the NodeClaim (which
+                    // drains; its pods are provisioned elsewhere)
+                    self.interruptions += 1;
+                    self.provider
+                        .queue()
+                        .send(MessageBody::Event(InterruptionEvent {
+                            id: format!("simulated-interruption-{}", self.interruptions),
+                            time: Some(self.now()),
+                            kind: InterruptionKind::SpotInterruption {
+                                action: "terminate".into(),
+                            },
+                            instance_ids: vec![id],
+                        }));
                     if let Some(t) = self.tracked.get_mut(&name) {
                         t.interrupted = true;
                     }
                     self.emit("interrupt", &name, Some("SpotInterruption".into()));
-                    self.server
-                        .delete("karpenter.sh/v1", "NodeClaim", None, &name);
                 }
                 if hit == 0 {
                     tracing::warn!(
@@ -757,17 +849,16 @@ impl Driver<'_> {
     }
 
     fn pod_counts(&self) -> (usize, usize) {
-        let pods = self.server.list("v1", "Pod", None);
         let mut pending = 0;
         let mut bound = 0;
-        for p in &pods {
+        self.server.visit("v1", "Pod", None, |p| {
             if p.pointer("/metadata/deletionTimestamp").is_some()
                 || matches!(
                     p.pointer("/status/phase").and_then(Value::as_str),
                     Some("Succeeded" | "Failed")
                 )
             {
-                continue;
+                return;
             }
             if p.pointer("/spec/nodeName")
                 .and_then(Value::as_str)
@@ -777,9 +868,41 @@ impl Driver<'_> {
             } else {
                 pending += 1;
             }
-        }
+        });
         (pending, bound)
     }
+}
+
+/// Upstream's `Monitor.AvgUtilization` for CPU and memory: the mean over Karpenter's Nodes (those
+/// labelled `karpenter.sh/nodepool`) of the requests of the pods bound to each ÷ its allocatable.
+pub fn utilisation(c: &karpenter_state::Cluster) -> (f64, f64) {
+    let by_node = c.pods_by_node();
+    let (mut cpu, mut cpu_n, mut mem, mut mem_n) = (0.0, 0u32, 0.0, 0u32);
+    for sn in c.state_nodes() {
+        let Some(node) = sn.node else { continue };
+        if node.node_pool().is_none() {
+            continue;
+        }
+        let mut requested = karpenter_scheduling::Resources::default();
+        for p in by_node.get(node.name.as_str()).into_iter().flatten() {
+            if p.counts() && !p.terminal {
+                if let Ok(s) = &p.scheduling {
+                    requested.add(&s.requests);
+                }
+            }
+        }
+        let a = &node.allocatable;
+        if a.cpu_millis > 0 {
+            cpu += requested.cpu_millis as f64 / a.cpu_millis as f64;
+            cpu_n += 1;
+        }
+        if a.memory_bytes > 0 {
+            mem += requested.memory_bytes as f64 / a.memory_bytes as f64;
+            mem_n += 1;
+        }
+    }
+    let mean = |sum: f64, n: u32| if n == 0 { 0.0 } else { sum / f64::from(n) };
+    (mean(cpu, cpu_n), mean(mem, mem_n))
 }
 
 /// Store the existing Karpenter nodes' NodeClaims and hand their instances to the provider, as
@@ -911,9 +1034,34 @@ pub async fn run(
     opts: Options,
     sink: &mut dyn FnMut(&Record),
 ) -> Result<Summary, SimError> {
-    let types = Catalog::embedded()
-        .instance_types(&opts.region, &OverheadOptions::default())
-        .map_err(|e| SimError::Invalid(format!("region {}: {e}", opts.region)))?;
+    run_to_end(input, opts, sink).await.map(|(s, _)| s)
+}
+
+/// [`run_blocking`], keeping the simulated API server for a look at the end state.
+pub fn run_blocking_to_end(
+    input: Input,
+    opts: Options,
+    sink: &mut dyn FnMut(&Record),
+) -> Result<(Summary, ApiServer), SimError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .map_err(|e| SimError::Failed(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(run_to_end(input, opts, sink))
+}
+
+async fn run_to_end(
+    input: Input,
+    opts: Options,
+    sink: &mut dyn FnMut(&Record),
+) -> Result<(Summary, ApiServer), SimError> {
+    let types = match opts.instance_types.clone() {
+        Some(t) => t,
+        None => Catalog::embedded()
+            .instance_types(&opts.region, &OverheadOptions::default())
+            .map_err(|e| SimError::Invalid(format!("region {}: {e}", opts.region)))?,
+    };
     let clock = Arc::new(TokioClock::starting_at(opts.start));
     let now_clock = clock.clone();
     let server = ApiServer::builder()
@@ -953,6 +1101,8 @@ pub async fn run(
     });
     let mut settings = Settings::new(&opts.region);
     settings.name_seed = Some(opts.seed);
+    // the in-memory provider hands out its queue under any name; scenario interruptions go there
+    settings.interruption_queue = Some(format!("{CLUSTER}-interruption"));
     let ctl = controllers::start(server.client(), cloud.clone(), dyn_clock.clone(), settings);
     let kubelet = Kubelet::new(server.client(), cloud, dyn_clock.clone(), opts.boot_delay);
     let scheduler = Scheduler::new(server.client(), dyn_clock.clone());
@@ -969,28 +1119,65 @@ pub async fn run(
         workloads: input.seed.workloads,
         pod_counter: 0,
         tracked: BTreeMap::new(),
+        in_flight: false,
+        interruptions: 0,
+        unmanaged_price: 0.0,
+        observed: None,
         sink,
     };
     driver.prime();
     let start = tokio::time::Instant::now();
     let mut steps = input.scenario.steps.into_iter().peekable();
     let mut last_change = Duration::ZERO;
+    let mut last_change_at = driver.clock.now();
+    let mut last_rv = None;
+    let mut counts = (usize::MAX, usize::MAX);
     let tick = Duration::from_secs(1);
     let settled = loop {
         let elapsed = start.elapsed();
         let mut changed = false;
-        while let Some(step) = steps.next_if(|s| s.at <= elapsed) {
+        while let Some(step) = steps.next_if(|s| matches!(s.at, At::After(d) if d <= elapsed)) {
             driver.apply(&step.action).await;
             changed = true;
         }
-        changed |= driver.reconcile_workloads()?;
-        changed |= driver.observe();
+        // everything below reads the store: skip it while nothing was written
+        let rv = driver.server.resource_version();
+        if changed || last_rv != Some(rv) {
+            changed |= driver.reconcile_workloads()?;
+            changed |= driver.observe();
+            let now = driver.pod_counts();
+            changed |= now != counts;
+            counts = now;
+            last_rv = Some(driver.server.resource_version());
+        }
         if changed {
             last_change = elapsed;
+            last_change_at = driver.clock.now();
         }
-        let (pending, _) = driver.pod_counts();
-        let quiet = elapsed.saturating_sub(last_change) >= opts.settle_after;
-        let settled = steps.peek().is_none() && pending == 0 && quiet;
+        let disruption_idle = ctl
+            .context
+            .last_disruption_pass
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|p| p.idle() && p.started > last_change_at);
+        let settled_now = counts.0 == 0
+            && !driver.in_flight
+            && disruption_idle
+            && elapsed.saturating_sub(last_change) >= opts.settle_after;
+        if settled_now && steps.peek().is_some_and(|s| s.at == At::Settled) {
+            let summary = driver.summary("settled", true, start, last_change, &ctl);
+            (driver.sink)(&Record::Settled(summary));
+            let group = steps.peek().map(|s| s.group);
+            while let Some(step) = steps.next_if(|s| s.at == At::Settled && Some(s.group) == group)
+            {
+                driver.apply(&step.action).await;
+            }
+            last_rv = None;
+            last_change = elapsed;
+            last_change_at = driver.clock.now();
+            continue;
+        }
+        let settled = settled_now && steps.peek().is_none();
         if opts.until_settled && settled {
             break true;
         }
@@ -999,26 +1186,11 @@ pub async fn run(
         }
         dyn_clock.sleep(tick).await;
     };
-    let (pending, bound) = driver.pod_counts();
-    let nodes = driver.server.list("v1", "Node", None).len();
-    let summary = Summary {
-        event: "summary",
-        time: driver.now(),
-        simulated_seconds: start.elapsed().as_secs(),
-        settled,
-        pending_pods: pending,
-        bound_pods: bound,
-        nodes,
-        node_claims: driver
-            .server
-            .list("karpenter.sh/v1", "NodeClaim", None)
-            .len(),
-        price_per_hour: round6(driver.cluster_price()),
-    };
+    let summary = driver.summary("summary", settled, start, last_change, &ctl);
     (driver.sink)(&Record::Summary(summary.clone()));
     for t in &tasks {
         t.abort();
     }
     ctl.abort();
-    Ok(summary)
+    Ok((summary, driver.server))
 }

@@ -10,13 +10,22 @@
 //!     patchNodePool: {name: general, patch: {spec: {disruption: {consolidateAfter: 5m}}}}
 //!   - at: 40m
 //!     interrupt: {instanceType: m6i.large}    # or nodeClaim: <name>
+//!   - at: settled                             # once nothing is pending and disruption is done
+//!     scale: [{deployment: web, replicas: 3}, {deployment: api, replicas: 2}]
 //! ```
+//!
+//! Timed steps run in time order. A step `at: settled` runs once the cluster has settled after
+//! everything before it (as `--until-settled` means it: nothing pending, every NodeClaim up,
+//! and a disruption pass since the last change that found nothing to do and nothing waiting
+//! on time); timed steps listed after it wait for it. `scale` takes one workload or a list,
+//! scaled together.
 //!
 //! `scale` names a Deployment, StatefulSet, ReplicaSet or Job of the manifests (`kind:` picks
 //! one when names collide); `patchNodePool` applies a JSON merge patch (RFC 7386) to a NodePool
-//! of the manifests; `interrupt` delivers a spot interruption to the matching NodeClaims (what
-//! Karpenter's interruption controller does with one: the offering is marked unavailable and the
-//! NodeClaim deleted, so its node drains and a replacement is provisioned).
+//! of the manifests; `interrupt` puts EC2's spot interruption warning for the matching
+//! NodeClaims' instances on the interruption queue, and `run`'s interruption controller handles
+//! it (the offering is marked unavailable and the NodeClaim deleted, so its node drains and a
+//! replacement is provisioned).
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -30,13 +39,25 @@ pub struct Scenario {
     pub steps: Vec<Step>,
 }
 
-/// One timed step.
+/// When a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// This long after the start of the simulation (`at: 10m`).
+    After(Duration),
+    /// Once the cluster has settled after the steps before it (`at: settled`).
+    Settled,
+}
+
+/// One step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
-    /// When, since the start of the simulation.
-    pub at: Duration,
+    /// When.
+    pub at: At,
     /// What.
     pub action: Action,
+    /// The index of the step in the file: the actions of one step (a `scale` list) share it
+    /// and run together.
+    pub group: usize,
 }
 
 /// What a step does.
@@ -89,10 +110,17 @@ struct RawScenario {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawStep {
     at: String,
-    scale: Option<RawScale>,
+    scale: Option<OneOrMany<RawScale>>,
     delete_pods: Option<RawDeletePods>,
     patch_node_pool: Option<RawPatch>,
     interrupt: Option<RawInterrupt>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
 }
 
 #[derive(Deserialize)]
@@ -191,9 +219,25 @@ impl Scenario {
         let mut steps = Vec::new();
         for (i, s) in raw.steps.into_iter().enumerate() {
             let at_step = |msg: String| format!("{file}: steps[{i}]: {msg}");
-            let at = parse_duration(&s.at).map_err(|e| at_step(format!("at: {e}")))?;
+            let at = if s.at.trim() == "settled" {
+                At::Settled
+            } else {
+                At::After(
+                    parse_duration(&s.at)
+                        .map_err(|e| at_step(format!("at: {e} (or `settled`)")))?,
+                )
+            };
             let mut actions = Vec::new();
-            if let Some(sc) = s.scale {
+            let scales = match s.scale {
+                None => Vec::new(),
+                Some(OneOrMany::One(sc)) => vec![sc],
+                Some(OneOrMany::Many(v)) if v.is_empty() => {
+                    return Err(at_step("scale: an empty list scales nothing".into()))
+                }
+                Some(OneOrMany::Many(v)) => v,
+            };
+            let several_scales = scales.len() > 1;
+            for sc in scales {
                 let named: Vec<(&str, String)> = [
                     ("Deployment", sc.deployment),
                     ("StatefulSet", sc.stateful_set),
@@ -268,15 +312,40 @@ impl Scenario {
                     ))
                 }
                 1 => {}
+                _ if several_scales
+                    && actions.iter().all(|a| matches!(a, Action::Scale { .. })) => {}
                 _ => return Err(at_step("more than one action: one action per step".into())),
             }
-            steps.push(Step {
-                at,
-                action: actions.remove(0),
-            });
+            for action in actions {
+                steps.push(Step {
+                    at,
+                    action,
+                    group: i,
+                });
+            }
         }
-        steps.sort_by_key(|s| s.at);
-        Ok(Scenario { steps })
+        // timed steps run in time order; an `at: settled` step stays where it is, and the
+        // timed steps after it wait for it
+        let mut ordered = Vec::with_capacity(steps.len());
+        let mut run: Vec<Step> = Vec::new();
+        for step in steps {
+            if step.at == At::Settled {
+                run.sort_by_key(|s| match s.at {
+                    At::After(d) => d,
+                    At::Settled => Duration::ZERO,
+                });
+                ordered.append(&mut run);
+                ordered.push(step);
+            } else {
+                run.push(step);
+            }
+        }
+        run.sort_by_key(|s| match s.at {
+            At::After(d) => d,
+            At::Settled => Duration::ZERO,
+        });
+        ordered.append(&mut run);
+        Ok(Scenario { steps: ordered })
     }
 }
 
@@ -325,7 +394,7 @@ mod tests {
             "steps:\n- at: 10m\n  scale: {deployment: web, replicas: 0}\n- at: 1m\n  interrupt: {instanceType: m5.large}\n",
         )
         .unwrap();
-        assert_eq!(s.steps[0].at, Duration::from_secs(60));
+        assert_eq!(s.steps[0].at, At::After(Duration::from_secs(60)));
         assert_eq!(
             s.steps[1].action,
             Action::Scale {

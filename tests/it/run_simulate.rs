@@ -1,7 +1,8 @@
 //! `kubectl karpenter run --simulate` end to end (the built binary) and through the library:
 //! the bundled example settles with every pod bound, a disruption after its scale-down, and the
 //! same stream twice; existing
-//! Karpenter nodes are adopted; bad input fails before the simulation starts.
+//! Karpenter nodes are adopted; bad input fails before the simulation starts; and the same
+//! cluster ends the same through `run --simulate` and through `run`'s harness over moto.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -461,4 +462,162 @@ fn an_interrupted_node_claim_drains_and_its_pods_land_elsewhere() {
     };
     assert!(s.settled, "{s:?}");
     assert_eq!((s.pending_pods, s.bound_pods), (0, 4), "{s:?}");
+}
+
+/// The end state both ways: per NodeClaim, its instance type, zone and capacity type and the
+/// pods bound to its Node, sorted.
+fn end_state(claims: &[Value], pods: &[Value]) -> Vec<(String, String, String, Vec<String>)> {
+    let label = |c: &Value, k: &str| {
+        c["metadata"]["labels"][k]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut out: Vec<_> = claims
+        .iter()
+        .map(|c| {
+            let node = c["status"]["nodeName"].as_str().unwrap_or("");
+            let mut on: Vec<String> = pods
+                .iter()
+                .filter(|p| !node.is_empty() && p["spec"]["nodeName"] == node)
+                .map(|p| p["metadata"]["name"].as_str().unwrap_or("").to_string())
+                .collect();
+            on.sort();
+            (
+                label(c, "node.kubernetes.io/instance-type"),
+                label(c, "topology.kubernetes.io/zone"),
+                label(c, "karpenter.sh/capacity-type"),
+                on,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Three NodePools (on-demand c in us-west-2a, spot m in us-west-2b, on-demand r in
+/// us-west-2c) and pods that select each by its template label, so every pod has one place.
+fn equivalence_objects() -> Vec<Value> {
+    let mut class = serde_json::to_value(crate::aws_provider::world::nodeclass()).unwrap();
+    class["apiVersion"] = serde_json::json!("karpenter.k8s.aws/v1");
+    class["kind"] = serde_json::json!("EC2NodeClass");
+    let pool = |name: &str, capacity: &str, category: &str, zone: &str| {
+        serde_json::json!({
+            "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
+            "metadata": {"name": name},
+            "spec": {
+                "template": {
+                    "metadata": {"labels": {"tier": name}},
+                    "spec": {
+                        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                        "requirements": [
+                            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": [capacity]},
+                            {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": [category]},
+                            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+                            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]}
+                        ]
+                    }
+                },
+                "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "Never"}
+            }
+        })
+    };
+    let pod = |name: &str, tier: &str, cpu: &str, memory: &str| {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": tier}},
+            "spec": {
+                "nodeSelector": {"tier": tier},
+                "containers": [{"name": "app", "image": "nginx",
+                                "resources": {"requests": {"cpu": cpu, "memory": memory}}}]
+            }
+        })
+    };
+    vec![
+        class,
+        pool("web", "on-demand", "c", "us-west-2a"),
+        pool("batch", "spot", "m", "us-west-2b"),
+        pool("mem", "on-demand", "r", "us-west-2c"),
+        pod("web-0", "web", "1", "1Gi"),
+        pod("web-1", "web", "1", "1Gi"),
+        pod("web-2", "web", "1500m", "2Gi"),
+        pod("batch-0", "batch", "2", "6Gi"),
+        pod("batch-1", "batch", "1", "2Gi"),
+        pod("mem-0", "mem", "1", "12Gi"),
+    ]
+}
+
+/// Acceptance (issue 14): the controllers are shared. One cluster, run through `run --simulate`
+/// (virtual clock, in-process API server, in-memory provider over the embedded catalog) and
+/// through `run`'s end-to-end harness (the API-server double over HTTP, the AWS provider over
+/// moto with CreateFleet, the simulated kubelet and scheduler, real time), ends with the same
+/// NodeClaims (instance type, zone, capacity type) and the same pods on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_simulate_and_the_end_to_end_harness_over_moto_end_the_same() {
+    use kubectl_karpenter::cloud::aws::provider::AwsProvider;
+    use kubectl_karpenter::cloud::provider::CloudProvider;
+    let objects = equivalence_objects();
+    let moto = crate::support::moto::Moto::start();
+    let ctx = moto.context().await;
+    crate::aws_provider::world::build(&ctx).await;
+    // the simulation launches from the instance types the AWS provider reads from moto (the
+    // embedded catalog prices us-east-1 only; moto's world is us-west-2)
+    let probe = AwsProvider::new(ctx.clone(), crate::aws_provider::world::cluster());
+    let class = crate::aws_provider::world::nodeclass();
+    probe.resolve_node_class(&class, true).await.unwrap();
+    let types = probe.instance_types("default").await.unwrap();
+    assert!(!types.is_empty());
+
+    let manifest: String = objects
+        .iter()
+        .map(|o| serde_json::to_string(o).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let sources = vec![("cluster.yaml".to_string(), manifest)];
+    let input = Input {
+        seed: sim::seed::read(&sources).unwrap(),
+        scenario: Scenario::default(),
+    };
+    let opts = Options {
+        region: "us-west-2".into(),
+        instance_types: Some(types),
+        ..Options::default()
+    };
+    // the simulation runs its own paused runtime: off this one
+    let (summary, server) =
+        std::thread::spawn(move || sim::run_blocking_to_end(input, opts, &mut |_| {}).unwrap())
+            .join()
+            .unwrap();
+    assert!(summary.settled && summary.pending_pods == 0, "{summary:?}");
+    let simulated = end_state(
+        &server.list("karpenter.sh/v1", "NodeClaim", None),
+        &server.list("v1", "Pod", None),
+    );
+    assert_eq!(simulated.len(), 3, "one node per pool: {simulated:?}");
+    assert_eq!(
+        simulated.iter().map(|s| s.3.len()).sum::<usize>(),
+        6,
+        "{simulated:?}"
+    );
+
+    let provider = std::sync::Arc::new(AwsProvider::new(
+        ctx.clone(),
+        crate::aws_provider::world::cluster(),
+    ));
+    let w =
+        crate::support::run_world::World::start_with(provider, "us-west-2", objects, |_| {}, true)
+            .await;
+    w.wait_for("every pod is bound", |w| w.unbound().is_empty())
+        .await;
+    w.wait_for(
+        "every NodeClaim is initialized",
+        crate::support::run_world::all_initialized,
+    )
+    .await;
+    let live = end_state(
+        &w.list("karpenter.sh/v1", "NodeClaim"),
+        &w.list("v1", "Pod"),
+    );
+    w.stop();
+    assert_eq!(simulated, live, "run --simulate vs run over moto");
 }

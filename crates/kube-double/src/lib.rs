@@ -596,6 +596,23 @@ impl ApiServer {
             .unwrap_or_default()
     }
 
+    /// Calls `f` with each stored object of a kind (in `namespace`, or all), in name order,
+    /// without copying them (the stored form: `apiVersion` may be the storage version).
+    pub fn visit(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        mut f: impl FnMut(&Value),
+    ) {
+        let store = self.shared.store();
+        let Some((def, _)) = store.def_for_kind(api_version, kind) else {
+            return;
+        };
+        let ns = if def.namespaced { namespace } else { None };
+        store.visit(&def, ns, &mut f);
+    }
+
     /// Changes a stored object directly (no HTTP, no subresource rules: spec and status alike),
     /// with update semantics: resourceVersion bump, generation, MODIFIED watch event, and real
     /// deletion when the last finalizer of a terminating object goes. Returns the stored object,

@@ -60,6 +60,69 @@ pub fn instance_types(n: usize) -> Vec<InstanceType> {
     (0..n).map(instance_type).collect()
 }
 
+/// Zones of upstream's KWOK catalog.
+pub const KWOK_ZONES: [&str; 4] = ["test-zone-a", "test-zone-b", "test-zone-c", "test-zone-d"];
+
+/// Upstream's KWOK catalog, the one its performance suite runs on (`kwok/tools/gen_instance_types.go`,
+/// `kwok/cloudprovider/helpers.go`): 144 types, every combination of 1, 2, 4, 8, 16, 32, 48, 64,
+/// 96, 128, 192 or 256 vCPU × 2, 4 or 8 GiB per vCPU (families `c`, `s`, `m`) × linux or windows ×
+/// amd64 or arm64, named `c-4x-amd64-linux`; `min(16 × vCPU, 1024)` pods and 20 GiB of
+/// ephemeral storage; kube-reserved 100m / 10Mi; on-demand at `0.025 × vCPU + 0.001 × bytes/1e9`
+/// per hour and spot at 70 % of it, in all four zones. Upstream's `karpenter.kwok.sh/instance-*`
+/// labels are given as the AWS provider's (`karpenter.k8s.aws/instance-cpu`, `-memory` in MiB,
+/// `-family`, `-category`, `-size` = `<cpu>x`), so NodePools written for EC2NodeClass select on
+/// them.
+pub fn kwok_instance_types() -> Vec<InstanceType> {
+    let mut out = Vec::with_capacity(144);
+    for cpu in [1i64, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256] {
+        for (per_cpu, family) in [(2i64, "c"), (4, "s"), (8, "m")] {
+            for os in ["linux", "windows"] {
+                for arch in ["amd64", "arm64"] {
+                    let name = format!("{family}-{cpu}x-{arch}-{os}");
+                    let mem_bytes = (cpu * per_cpu) << 30;
+                    let price = 0.025 * cpu as f64 + 0.001 * mem_bytes as f64 / 1e9;
+                    let mut offerings = Vec::with_capacity(8);
+                    for z in KWOK_ZONES {
+                        for (ct, p) in [(SPOT, price * 0.7), (ON_DEMAND, price)] {
+                            offerings.push(Offering {
+                                zone: z.to_string(),
+                                capacity_type: ct.into(),
+                                price: p,
+                                available: true,
+                            });
+                        }
+                    }
+                    let mut l = BTreeMap::new();
+                    l.insert(labels::ARCH.to_string(), arch.to_string());
+                    l.insert(labels::OS.to_string(), os.to_string());
+                    l.insert(labels::INSTANCE_CPU.to_string(), cpu.to_string());
+                    l.insert(
+                        labels::INSTANCE_MEMORY.to_string(),
+                        ((cpu * per_cpu) * 1024).to_string(),
+                    );
+                    l.insert(labels::INSTANCE_FAMILY.to_string(), family.to_string());
+                    l.insert(labels::INSTANCE_CATEGORY.to_string(), family.to_string());
+                    l.insert(labels::INSTANCE_SIZE.to_string(), format!("{cpu}x"));
+                    out.push(InstanceType::new(
+                        &name,
+                        l,
+                        Resources {
+                            cpu_millis: cpu * 1000,
+                            memory_bytes: mem_bytes,
+                            pods: (cpu * 16).min(1024),
+                            ephemeral_bytes: 20 << 30,
+                            extended: BTreeMap::new(),
+                        },
+                        Resources::cpu_mem(100, 10 << 20),
+                        offerings,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A tiny deterministic PRNG (SplitMix64) so benchmarks and tests need no extra crates.
 #[derive(Debug, Clone)]
 pub struct SplitMix(pub u64);
@@ -152,4 +215,47 @@ pub fn generic_pods(count: usize, seed: u64, app: &str) -> Vec<Pod> {
     (0..count)
         .map(|i| pod("default", format!("{app}-{i}"), app, &mut rng, i as i64))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kwok_catalog_matches_upstreams_generated_file() {
+        let types = kwok_instance_types();
+        assert_eq!(types.len(), 144);
+        let names: std::collections::BTreeSet<&str> =
+            types.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names.len(), 144, "names are unique");
+        // upstream kwok/cloudprovider/instance_types.json, first entry
+        let c1 = types.iter().find(|t| t.name == "c-1x-amd64-linux").unwrap();
+        let od = c1
+            .offerings
+            .iter()
+            .find(|o| o.capacity_type == ON_DEMAND)
+            .unwrap();
+        let spot = c1
+            .offerings
+            .iter()
+            .find(|o| o.capacity_type == SPOT)
+            .unwrap();
+        assert!((od.price - 0.027147483648).abs() < 1e-12, "{}", od.price);
+        assert!(
+            (spot.price - 0.0190032385536).abs() < 1e-12,
+            "{}",
+            spot.price
+        );
+        assert_eq!(c1.offerings.len(), 8);
+        assert_eq!(c1.allocatable.cpu_millis, 900);
+        assert_eq!(c1.allocatable.memory_bytes, (2 << 30) - (10 << 20));
+        assert_eq!(c1.allocatable.pods, 16);
+        let m256 = types
+            .iter()
+            .find(|t| t.name == "m-256x-arm64-windows")
+            .unwrap();
+        assert_eq!(m256.capacity.pods, 1024);
+        assert_eq!(m256.labels[labels::OS], "windows");
+        assert_eq!(m256.labels[labels::INSTANCE_CPU], "256");
+    }
 }

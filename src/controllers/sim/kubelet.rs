@@ -12,7 +12,8 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-use crate::cloud::provider::CloudProvider;
+use super::informer::Informer;
+use crate::cloud::provider::{CloudProvider, Instance};
 use crate::controllers::clock::{since, Clock};
 use crate::controllers::error::{is_conflict, is_not_found, Error, Result};
 use karpenter_api::labels::{NOT_READY_TAINT_KEY, UNREGISTERED_TAINT_KEY};
@@ -50,47 +51,110 @@ impl Kubelet {
         }
     }
 
-    /// Run until aborted.
+    /// Run until aborted: read NodeClaims, Nodes and Pods from informers and pass again
+    /// whenever one of them or the instances changed, or a Node is still booting.
     pub async fn run(self: Arc<Self>) {
+        let claims = Informer::<NodeClaim>::spawn(Api::all(self.client.clone()));
+        let nodes = Informer::<Node>::spawn(Api::all(self.client.clone()));
+        let pods = Informer::<Pod>::spawn(Api::all(self.client.clone()));
+        claims.ready().await;
+        nodes.ready().await;
+        pods.ready().await;
+        let mut seen = None;
         loop {
-            if let Err(e) = self.tick().await {
-                tracing::warn!(error = %e, "simulated kubelet");
+            match self.provider.list().await {
+                Ok(instances) => {
+                    let mut ids: Vec<(&str, &str)> = instances
+                        .iter()
+                        .map(|i| (i.id.as_str(), i.state.as_str()))
+                        .collect();
+                    ids.sort_unstable();
+                    let now = (
+                        claims.generation(),
+                        nodes.generation(),
+                        pods.generation(),
+                        format!("{ids:?}"),
+                    );
+                    if seen.as_ref() != Some(&now) || self.booting() {
+                        let r = self
+                            .pass(&instances, &claims.state(), &nodes.state(), &pods.state())
+                            .await;
+                        match r {
+                            Ok(()) => seen = Some(now),
+                            Err(e) => tracing::warn!(error = %e, "simulated kubelet"),
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "simulated kubelet: list instances"),
             }
             self.clock.sleep(self.poll).await;
         }
     }
 
-    /// One look: register new Nodes, make booted ones Ready, start bound pods.
+    /// Whether a Node it registered has not been made Ready yet.
+    fn booting(&self) -> bool {
+        !self
+            .registered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// One look, listing from the API server: register new Nodes, make booted ones Ready,
+    /// start bound pods.
     pub async fn tick(&self) -> Result<()> {
         let instances = self
             .provider
             .list()
             .await
             .map_err(|e| Error::cloud("list instances", e))?;
-        let claims: Api<NodeClaim> = Api::all(self.client.clone());
-        let claims: HashMap<String, NodeClaim> = claims
+        let claims: Vec<Arc<NodeClaim>> = Api::<NodeClaim>::all(self.client.clone())
             .list(&ListParams::default())
             .await
             .map_err(|e| Error::kube("list NodeClaims", e))?
             .items
             .into_iter()
-            .map(|c| (c.name_any(), c))
+            .map(Arc::new)
             .collect();
-        let nodes: Api<Node> = Api::all(self.client.clone());
-        let listed = nodes
+        let nodes: Vec<Arc<Node>> = Api::<Node>::all(self.client.clone())
             .list(&ListParams::default())
             .await
             .map_err(|e| Error::kube("list Nodes", e))?
-            .items;
-        let node_names: HashSet<String> = listed.iter().map(|n| n.name_any()).collect();
-        let by_pid: HashMap<String, Node> = listed
+            .items
             .into_iter()
+            .map(Arc::new)
+            .collect();
+        let pods: Vec<Arc<Pod>> = Api::<Pod>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list Pods", e))?
+            .items
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        self.pass(&instances, &claims, &nodes, &pods).await
+    }
+
+    async fn pass(
+        &self,
+        instances: &[Instance],
+        claims: &[Arc<NodeClaim>],
+        listed: &[Arc<Node>],
+        pods: &[Arc<Pod>],
+    ) -> Result<()> {
+        let claims: HashMap<String, &NodeClaim> =
+            claims.iter().map(|c| (c.name_any(), &**c)).collect();
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let node_names: HashSet<String> = listed.iter().map(|n| n.name_any()).collect();
+        let by_pid: HashMap<String, &Node> = listed
+            .iter()
             .filter_map(|n| {
                 let pid = n.spec.as_ref().and_then(|s| s.provider_id.clone())?;
-                Some((pid, n))
+                Some((pid, &**n))
             })
             .collect();
         let now = self.clock.now();
+        let mut created = HashSet::new();
         for inst in instances.iter().filter(|i| i.state == "running") {
             let Some(claim) = inst.nodeclaim().and_then(|n| claims.get(n)) else {
                 continue;
@@ -110,6 +174,7 @@ impl Kubelet {
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
                                 .insert(inst.id.clone(), now);
+                            created.insert(inst.id.clone());
                         }
                         Err(e) if is_conflict(&e) => {}
                         Err(e) => return Err(Error::kube(format!("register Node {}", inst.id), e)),
@@ -122,13 +187,28 @@ impl Kubelet {
                         .unwrap_or_else(|e| e.into_inner())
                         .entry(node.name_any())
                         .or_insert(now);
-                    if since(now, at) >= self.boot_delay {
-                        self.make_ready(&nodes, node, now).await?;
+                    if since(now, at) >= self.boot_delay
+                        && self.make_ready(&nodes, node, now).await?
+                    {
+                        self.registered
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&node.name_any());
                     }
                 }
                 Some(_) => {}
             }
         }
+        // only Nodes still coming up count as booting
+        let not_ready: HashSet<String> = listed
+            .iter()
+            .filter(|n| !is_ready(n))
+            .map(|n| n.name_any())
+            .collect();
+        self.registered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| created.contains(name) || not_ready.contains(name));
         // an instance that is gone stops its kubelet: the node controller marks the Node's
         // Ready condition Unknown
         let running: HashSet<String> = instances
@@ -157,20 +237,18 @@ impl Kubelet {
                 tracing::debug!(node = %name, "simulated kubelet: instance gone, node not ready");
             }
         }
-        self.start_pods(&by_pid).await?;
-        self.collect_orphaned_pods(&node_names).await
+        self.start_pods(&by_pid, pods).await?;
+        self.collect_orphaned_pods(&node_names, pods).await
     }
 
     /// Pods bound to a Node that no longer exists are deleted (the pod garbage collector's
     /// `gcOrphaned`), as a real cluster does once a Node object is gone.
-    async fn collect_orphaned_pods(&self, node_names: &HashSet<String>) -> Result<()> {
-        let pods: Api<Pod> = Api::all(self.client.clone());
-        for p in pods
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list Pods", e))?
-            .items
-        {
+    async fn collect_orphaned_pods(
+        &self,
+        node_names: &HashSet<String>,
+        pods: &[Arc<Pod>],
+    ) -> Result<()> {
+        for p in pods {
             let Some(on) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else {
                 continue;
             };
@@ -198,7 +276,8 @@ impl Kubelet {
         Ok(())
     }
 
-    async fn make_ready(&self, nodes: &Api<Node>, node: &Node, now: Timestamp) -> Result<()> {
+    /// Make a Node Ready; false when it changed meanwhile (next pass).
+    async fn make_ready(&self, nodes: &Api<Node>, node: &Node, now: Timestamp) -> Result<bool> {
         let name = node.name_any();
         let mut n = node.clone();
         if let Some(t) = n.spec.as_mut().and_then(|s| s.taints.as_mut()) {
@@ -206,7 +285,7 @@ impl Kubelet {
         }
         match nodes.replace(&name, &PostParams::default(), &n).await {
             Ok(_) => {}
-            Err(e) if is_conflict(&e) => return Ok(()), // next tick
+            Err(e) if is_conflict(&e) => return Ok(false), // next pass
             Err(e) => {
                 return Err(Error::kube(
                     format!("remove the not-ready taint of Node {name}"),
@@ -223,12 +302,12 @@ impl Kubelet {
             .await
             .map_err(|e| Error::kube(format!("mark Node {name} Ready"), e))?;
         tracing::debug!(node = %name, "simulated kubelet: node Ready");
-        Ok(())
+        Ok(true)
     }
 
     /// Pods bound to Ready simulated Nodes and still Pending become Running and Ready.
-    async fn start_pods(&self, nodes: &HashMap<String, Node>) -> Result<()> {
-        let ready: Vec<String> = nodes
+    async fn start_pods(&self, nodes: &HashMap<String, &Node>, pods: &[Arc<Pod>]) -> Result<()> {
+        let ready: HashSet<String> = nodes
             .values()
             .filter(|n| is_ready(n) && n.annotations().contains_key(SIMULATED_ANNOTATION))
             .map(|n| n.name_any())
@@ -236,13 +315,7 @@ impl Kubelet {
         if ready.is_empty() {
             return Ok(());
         }
-        let pods: Api<Pod> = Api::all(self.client.clone());
-        for p in pods
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list Pods", e))?
-            .items
-        {
+        for p in pods {
             let on = p
                 .spec
                 .as_ref()

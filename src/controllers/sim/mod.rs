@@ -17,6 +17,7 @@
 //!   and affinity, pod (anti-)affinity, topology spread, host ports) by solving a problem
 //!   with existing Nodes only, and marks the pods it cannot place `PodScheduled=False`,
 //!   reason `Unschedulable`, as kube-scheduler does.
+pub mod informer;
 pub mod kubelet;
 pub mod replicaset;
 pub mod scheduler;

@@ -1,6 +1,6 @@
 //! The simulated kube-scheduler (see [`super`]).
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -12,6 +12,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
+use super::informer::Informer;
 use super::kubelet::is_ready;
 use crate::controllers::clock::Clock;
 use crate::controllers::error::{is_conflict, Error, Result};
@@ -23,6 +24,9 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     /// How often it looks at the pending pods.
     pub poll: Duration,
+    /// Pods bound by a pass whose binding the informer has not shown yet (kube-scheduler's
+    /// assume cache): `namespace/name` → Node. Only [`Scheduler::run`] reads from informers.
+    assumed: Mutex<HashMap<String, String>>,
 }
 
 /// What one pass did.
@@ -41,33 +45,71 @@ impl Scheduler {
             client,
             clock,
             poll: Duration::from_secs(1),
+            assumed: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Run until aborted.
+    /// Run until aborted: read Pods and Nodes from informers (as kube-scheduler does) and
+    /// pass again whenever either changed.
     pub async fn run(self: Arc<Self>) {
+        let pods = Informer::<Pod>::spawn(Api::all(self.client.clone()));
+        let nodes = Informer::<Node>::spawn(Api::all(self.client.clone()));
+        pods.ready().await;
+        nodes.ready().await;
+        let mut seen = None;
         loop {
-            if let Err(e) = self.tick().await {
-                tracing::warn!(error = %e, "simulated kube-scheduler");
+            let now = (pods.generation(), nodes.generation());
+            if seen != Some(now) {
+                match self.pass(&pods.state(), &nodes.state(), true).await {
+                    Ok(_) => seen = Some(now),
+                    Err(e) => tracing::warn!(error = %e, "simulated kube-scheduler"),
+                }
             }
             self.clock.sleep(self.poll).await;
         }
     }
 
-    /// One pass over the pending pods.
+    /// One pass over the pending pods, listed from the API server.
     pub async fn tick(&self) -> Result<Pass> {
-        let pods: Vec<Pod> = Api::<Pod>::all(self.client.clone())
+        let pods: Vec<Arc<Pod>> = Api::<Pod>::all(self.client.clone())
             .list(&ListParams::default())
             .await
             .map_err(|e| Error::kube("list Pods", e))?
-            .items;
-        let nodes: Vec<Node> = Api::<Node>::all(self.client.clone())
+            .items
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let nodes: Vec<Arc<Node>> = Api::<Node>::all(self.client.clone())
             .list(&ListParams::default())
             .await
             .map_err(|e| Error::kube("list Nodes", e))?
-            .items;
+            .items
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        self.pass(&pods, &nodes, false).await
+    }
+
+    /// One pass over `pods` and `nodes`. `cached`: they come from informers, which may not show
+    /// this scheduler's latest bindings yet; those are taken from the assume cache.
+    async fn pass(&self, pods: &[Arc<Pod>], nodes: &[Arc<Node>], cached: bool) -> Result<Pass> {
+        // most passes find every pod bound: skip building the model then
+        if !pods.iter().any(|p| may_need_binding(p)) {
+            if cached {
+                self.assumed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+            }
+            return Ok(Pass::default());
+        }
+        let mut assumed = if cached {
+            std::mem::take(&mut *self.assumed.lock().unwrap_or_else(|e| e.into_inner()))
+        } else {
+            HashMap::new()
+        };
         let mut existing = Vec::new();
-        for n in &nodes {
+        for n in nodes {
             let unschedulable = n
                 .spec
                 .as_ref()
@@ -89,12 +131,31 @@ impl Scheduler {
             .map(|(i, n)| (n.name.clone(), i))
             .collect();
         let mut pending: Vec<(&Pod, karpenter_scheduling::Pod)> = Vec::new();
-        for p in &pods {
+        let mut still_assumed = HashMap::new();
+        for p in pods {
+            let p: &Pod = p;
             let sp = StatePod::new(p);
+            let key = format!(
+                "{}/{}",
+                p.namespace().unwrap_or_else(|| "default".into()),
+                p.name_any()
+            );
+            let assumed_on = match (&sp.role, assumed.remove(&key)) {
+                (PodRole::Bound(_), _) => None,
+                (_, Some(node)) if !sp.deleting => {
+                    still_assumed.insert(key, node.clone());
+                    Some(node)
+                }
+                _ => None,
+            };
             let Ok(sched) = sp.scheduling.clone() else {
                 continue;
             };
-            match &sp.role {
+            let role = match assumed_on {
+                Some(node) => PodRole::Bound(node),
+                None => sp.role.clone(),
+            };
+            match &role {
                 PodRole::Bound(node) => {
                     if sp.counts() {
                         if let Some(n) = index.get(node).map(|&i| &mut existing[i]) {
@@ -131,6 +192,9 @@ impl Scheduler {
             }
         }
         let mut pass = Pass::default();
+        if cached {
+            *self.assumed.lock().unwrap_or_else(|e| e.into_inner()) = still_assumed;
+        }
         if pending.is_empty() {
             return Ok(pass);
         }
@@ -160,6 +224,12 @@ impl Scheduler {
                         .await;
                 match r {
                     Ok(_) => {
+                        if cached {
+                            self.assumed
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(format!("{ns}/{name}"), node.clone());
+                        }
                         pass.bound.insert(format!("{ns}/{name}"), node.clone());
                     }
                     Err(e) if is_conflict(&e) => {}
@@ -205,4 +275,17 @@ impl Scheduler {
         }
         Ok(pass)
     }
+}
+
+/// A pod this scheduler may have to bind: no node yet, not terminal, not being deleted.
+fn may_need_binding(p: &Pod) -> bool {
+    p.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_none_or(str::is_empty)
+        && p.metadata.deletion_timestamp.is_none()
+        && !matches!(
+            p.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        )
 }

@@ -51,13 +51,20 @@ impl Store {
         let mut items = Vec::new();
         let mut token = None;
         let mut remaining = 0u64;
-        for ((g, p, ons, oname), obj) in &self.objects {
+        // keys sort by (group, plural, namespace, name): read only this resource's range
+        let from = (
+            def.group.to_string(),
+            def.plural.to_string(),
+            ns.unwrap_or_default().to_string(),
+            String::new(),
+        );
+        for ((g, p, ons, oname), obj) in self.objects.range(from..) {
             if *g != def.group || *p != def.plural {
-                continue;
+                break;
             }
             if let Some(ns) = ns {
                 if ons != ns {
-                    continue;
+                    break;
                 }
             }
             if let Some((ans, aname)) = &after {
@@ -89,6 +96,25 @@ impl Store {
             remaining: token.as_ref().map(|_| remaining),
             continue_token: token,
         })
+    }
+}
+
+impl Store {
+    /// Visits the stored objects of one resource (in one namespace, or all), in key order,
+    /// without copying them.
+    pub fn visit(&self, def: &ResourceDef, ns: Option<&str>, f: &mut dyn FnMut(&Value)) {
+        let from = (
+            def.group.to_string(),
+            def.plural.to_string(),
+            ns.unwrap_or_default().to_string(),
+            String::new(),
+        );
+        for ((g, p, ons, _), obj) in self.objects.range(from..) {
+            if *g != def.group || *p != def.plural || ns.is_some_and(|n| n != ons) {
+                break;
+            }
+            f(obj);
+        }
     }
 }
 

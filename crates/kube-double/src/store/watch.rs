@@ -99,7 +99,9 @@ impl Store {
         }
         let matches = |o: &Value| labels.matches_object(o) && fields.matches(o);
         let mut out = Vec::new();
-        for c in self.history.iter().filter(|c| c.rv > after) {
+        // the history is in resourceVersion order: start after `after` without scanning
+        let start = self.history.partition_point(|c| c.rv <= after);
+        for c in self.history.range(start..) {
             if c.group != def.group || c.plural != def.plural {
                 continue;
             }
