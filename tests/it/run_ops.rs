@@ -427,7 +427,12 @@ async fn two_runs_only_the_lease_holder_acts_and_the_second_takes_over_when_it_s
     // the leader stops: it releases the Lease, the standby takes over before it would expire
     a.shutdown().await;
     let stopped = Instant::now();
-    assert_eq!(lease_holder(&server), None, "released on shutdown");
+    // released on shutdown: no longer run-a's (the standby may already have taken it)
+    assert_ne!(
+        lease_holder(&server).as_deref(),
+        Some("run-a"),
+        "released on shutdown"
+    );
     wait_until("run-b holds the Lease", Duration::from_secs(10), || {
         lease_holder(&server).as_deref() == Some("run-b")
     })
