@@ -69,7 +69,7 @@ pub const DISRUPTION_REASON: &str = "DisruptionReason";
 pub struct PassReport {
     /// When the pass started (its view of the cluster is at least this fresh).
     pub started: k8s_openapi::jiff::Timestamp,
-    /// Commands it started (or, with `dry_run`, would have).
+    /// Commands it started (none with `dry_run`, which only logs them).
     pub commands: usize,
     /// Nodes it left for now but may disrupt later without anything else changing:
     /// `consolidateAfter` not elapsed, a budget used up, not initialized, nominated or
@@ -162,7 +162,7 @@ async fn build_input(ctx: &Context) -> Result<DisruptionInput> {
 /// What [`pass`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Passed {
-    /// Commands started (with `dry_run`: planned).
+    /// Commands started (none with `dry_run`).
     pub commands: usize,
     /// Nodes waiting on time alone (see [`PassReport::waiting`]).
     pub waiting: usize,
