@@ -411,6 +411,15 @@ fn name_of(obj: &Value) -> &str {
         .unwrap_or("")
 }
 
+/// A pod that neither has terminated nor is being deleted (its workload counts it).
+fn live(p: &Value) -> bool {
+    p.pointer("/metadata/deletionTimestamp").is_none()
+        && !matches!(
+            p.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        )
+}
+
 fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
@@ -693,12 +702,7 @@ impl Driver<'_> {
             else {
                 return;
             };
-            if p.pointer("/metadata/deletionTimestamp").is_some()
-                || matches!(
-                    p.pointer("/status/phase").and_then(Value::as_str),
-                    Some("Succeeded" | "Failed")
-                )
-            {
+            if !live(p) {
                 return;
             }
             let bound = p
@@ -852,12 +856,7 @@ impl Driver<'_> {
         let mut pending = 0;
         let mut bound = 0;
         self.server.visit("v1", "Pod", None, |p| {
-            if p.pointer("/metadata/deletionTimestamp").is_some()
-                || matches!(
-                    p.pointer("/status/phase").and_then(Value::as_str),
-                    Some("Succeeded" | "Failed")
-                )
-            {
+            if !live(p) {
                 return;
             }
             if p.pointer("/spec/nodeName")

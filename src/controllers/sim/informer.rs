@@ -7,11 +7,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures::StreamExt;
+use kube::api::ListParams;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
+
+/// Every object of a kind, listed from the API server (a pass that must not read a cache);
+/// `what` names the kind in the error.
+pub async fn list_all<K>(api: Api<K>, what: &str) -> crate::controllers::Result<Vec<Arc<K>>>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    Ok(api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| crate::controllers::Error::kube(format!("list {what}"), e))?
+        .items
+        .into_iter()
+        .map(Arc::new)
+        .collect())
+}
 
 /// One kind, cached from a watch (kube-rs's reflector).
 pub struct Informer<K>

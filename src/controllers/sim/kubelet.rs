@@ -8,11 +8,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use karpenter_api::sh::v1::NodeClaim;
 use karpenter_scheduling::labels;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-use super::informer::Informer;
+use super::informer::{list_all, Informer};
 use crate::cloud::provider::{CloudProvider, Instance};
 use crate::controllers::clock::{since, Clock};
 use crate::controllers::error::{is_conflict, is_not_found, Error, Result};
@@ -108,30 +108,9 @@ impl Kubelet {
             .list()
             .await
             .map_err(|e| Error::cloud("list instances", e))?;
-        let claims: Vec<Arc<NodeClaim>> = Api::<NodeClaim>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list NodeClaims", e))?
-            .items
-            .into_iter()
-            .map(Arc::new)
-            .collect();
-        let nodes: Vec<Arc<Node>> = Api::<Node>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list Nodes", e))?
-            .items
-            .into_iter()
-            .map(Arc::new)
-            .collect();
-        let pods: Vec<Arc<Pod>> = Api::<Pod>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list Pods", e))?
-            .items
-            .into_iter()
-            .map(Arc::new)
-            .collect();
+        let claims = list_all(Api::<NodeClaim>::all(self.client.clone()), "NodeClaims").await?;
+        let nodes = list_all(Api::<Node>::all(self.client.clone()), "Nodes").await?;
+        let pods = list_all(Api::<Pod>::all(self.client.clone()), "Pods").await?;
         self.pass(&instances, &claims, &nodes, &pods).await
     }
 

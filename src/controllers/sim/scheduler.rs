@@ -8,11 +8,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use karpenter_scheduling::model::RunningPod;
 use karpenter_scheduling::{solve, Problem, SolveOptions, Strategy};
 use karpenter_state::{NodeEntry, PodRole, StatePod};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-use super::informer::Informer;
+use super::informer::{list_all, Informer};
 use super::kubelet::is_ready;
 use crate::controllers::clock::Clock;
 use crate::controllers::error::{is_conflict, Error, Result};
@@ -71,22 +71,8 @@ impl Scheduler {
 
     /// One pass over the pending pods, listed from the API server.
     pub async fn tick(&self) -> Result<Pass> {
-        let pods: Vec<Arc<Pod>> = Api::<Pod>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list Pods", e))?
-            .items
-            .into_iter()
-            .map(Arc::new)
-            .collect();
-        let nodes: Vec<Arc<Node>> = Api::<Node>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list Nodes", e))?
-            .items
-            .into_iter()
-            .map(Arc::new)
-            .collect();
+        let pods = list_all(Api::<Pod>::all(self.client.clone()), "Pods").await?;
+        let nodes = list_all(Api::<Node>::all(self.client.clone()), "Nodes").await?;
         self.pass(&pods, &nodes, false).await
     }
 

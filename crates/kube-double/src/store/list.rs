@@ -51,24 +51,9 @@ impl Store {
         let mut items = Vec::new();
         let mut token = None;
         let mut remaining = 0u64;
-        // keys sort by (group, plural, namespace, name): read only this resource's range
-        let from = (
-            def.group.to_string(),
-            def.plural.to_string(),
-            ns.unwrap_or_default().to_string(),
-            String::new(),
-        );
-        for ((g, p, ons, oname), obj) in self.objects.range(from..) {
-            if *g != def.group || *p != def.plural {
-                break;
-            }
-            if let Some(ns) = ns {
-                if ons != ns {
-                    break;
-                }
-            }
+        for (ons, oname, obj) in self.resource_range(def, ns) {
             if let Some((ans, aname)) = &after {
-                if (ons, oname) <= (ans, aname) {
+                if (ons, oname) <= (ans.as_str(), aname.as_str()) {
                     continue;
                 }
             }
@@ -100,19 +85,31 @@ impl Store {
 }
 
 impl Store {
-    /// Visits the stored objects of one resource (in one namespace, or all), in key order,
-    /// without copying them.
-    pub fn visit(&self, def: &ResourceDef, ns: Option<&str>, f: &mut dyn FnMut(&Value)) {
+    /// The stored objects of one resource (in one namespace, or all), in key order: keys sort
+    /// by (group, plural, namespace, name), so this reads only the resource's range.
+    fn resource_range<'a>(
+        &'a self,
+        def: &'a ResourceDef,
+        ns: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a str, &'a str, &'a Value)> + 'a {
         let from = (
             def.group.to_string(),
             def.plural.to_string(),
             ns.unwrap_or_default().to_string(),
             String::new(),
         );
-        for ((g, p, ons, _), obj) in self.objects.range(from..) {
-            if *g != def.group || *p != def.plural || ns.is_some_and(|n| n != ons) {
-                break;
-            }
+        self.objects
+            .range(from..)
+            .take_while(move |((g, p, ons, _), _)| {
+                *g == def.group && *p == def.plural && ns.is_none_or(|n| n == ons)
+            })
+            .map(|((_, _, ons, oname), obj)| (ons.as_str(), oname.as_str(), obj))
+    }
+
+    /// Visits the stored objects of one resource (in one namespace, or all), in key order,
+    /// without copying them.
+    pub fn visit(&self, def: &ResourceDef, ns: Option<&str>, f: &mut dyn FnMut(&Value)) {
+        for (_, _, obj) in self.resource_range(def, ns) {
             f(obj);
         }
     }
